@@ -1,0 +1,193 @@
+package binlog
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+
+	"github.com/go-mysql-org/go-mysql/client"
+	"github.com/go-mysql-org/go-mysql/mysql"
+
+	"github.com/sluicecdc/sluice/event"
+)
+
+// PreflightError is a server setting or grant that keeps sluice from
+// streaming correctly. Its message names the setting and the fix.
+type PreflightError struct {
+	Check string // "binlog_format", "grants", ...
+	Msg   string
+}
+
+func (e *PreflightError) Error() string { return "preflight " + e.Check + ": " + e.Msg }
+
+// Server describes the source server as preflight found it.
+type Server struct {
+	Flavor   string // mysql.MySQLFlavor or mysql.MariaDBFlavor
+	Version  string
+	ServerID uint32
+	// Head is the position after the last event the server has written.
+	Head event.Position
+	// Binlogs are the binlog files the server still has, oldest first.
+	Binlogs []string
+}
+
+// HasBinlog reports whether the server still has the named binlog file.
+func (s *Server) HasBinlog(name string) bool {
+	for _, b := range s.Binlogs {
+		if b == name {
+			return true
+		}
+	}
+	return false
+}
+
+// connect opens a plain SQL connection to the source.
+func connect(ctx context.Context, cfg *Config) (*client.Conn, error) {
+	conn, err := client.ConnectWithContext(ctx, cfg.Addr(), cfg.User, cfg.Password, "", cfg.DialTimeout, func(c *client.Conn) error {
+		return c.SetCharset("utf8mb4")
+	})
+	if err != nil {
+		return nil, fmt.Errorf("connect to source %s as %s: %w", cfg.Addr(), cfg.User, err)
+	}
+	return conn, nil
+}
+
+// Preflight checks that the source can be streamed from with full fidelity:
+// binlog on, ROW format, FULL row image and metadata, replication grants, and
+// (when from is set) that the binlog file of from still exists. It returns a
+// *PreflightError naming the setting and its fix for the first failure.
+func Preflight(ctx context.Context, cfg *Config, from event.Position) (*Server, error) {
+	conn, err := connect(ctx, cfg)
+	if err != nil {
+		return nil, err
+	}
+	defer func() { _ = conn.Close() }()
+
+	srv := &Server{}
+	r, err := conn.Execute("SELECT @@version, @@server_id, @@log_bin, @@binlog_format, @@binlog_row_image")
+	if err != nil {
+		return nil, fmt.Errorf("read server settings: %w", err)
+	}
+	srv.Version, _ = r.GetString(0, 0)
+	id, _ := r.GetUint(0, 1)
+	srv.ServerID = uint32(id)
+	logBin, _ := r.GetInt(0, 2)
+	format, _ := r.GetString(0, 3)
+	image, _ := r.GetString(0, 4)
+	srv.Flavor = mysql.MySQLFlavor
+	if strings.Contains(strings.ToLower(srv.Version), "mariadb") {
+		srv.Flavor = mysql.MariaDBFlavor
+	}
+	if logBin != 1 {
+		return nil, &PreflightError{Check: "log_bin", Msg: "binary logging is off on the source; start the server with --log-bin (log_bin=ON in my.cnf; on RDS enable automated backups) and restart it"}
+	}
+	if !strings.EqualFold(format, "ROW") {
+		return nil, &PreflightError{Check: "binlog_format", Msg: fmt.Sprintf("binlog_format is %s, sluice needs ROW: SET GLOBAL binlog_format=ROW (and binlog_format=ROW in my.cnf or the RDS parameter group)", format)}
+	}
+	if !strings.EqualFold(image, "FULL") {
+		return nil, &PreflightError{Check: "binlog_row_image", Msg: fmt.Sprintf("binlog_row_image is %s, sluice needs FULL: SET GLOBAL binlog_row_image=FULL (and binlog_row_image=FULL in my.cnf or the RDS parameter group)", image)}
+	}
+	r, err = conn.Execute("SELECT @@binlog_row_metadata")
+	if err != nil {
+		var me *mysql.MyError
+		if errors.As(err, &me) && me.Code == mysql.ER_UNKNOWN_SYSTEM_VARIABLE {
+			return nil, &PreflightError{Check: "binlog_row_metadata", Msg: fmt.Sprintf("server %s has no binlog_row_metadata; sluice needs MySQL 8.0.1+ or MariaDB 10.5+ with binlog_row_metadata=FULL", srv.Version)}
+		}
+		return nil, fmt.Errorf("read binlog_row_metadata: %w", err)
+	}
+	meta, _ := r.GetString(0, 0)
+	if !strings.EqualFold(meta, "FULL") {
+		return nil, &PreflightError{Check: "binlog_row_metadata", Msg: fmt.Sprintf("binlog_row_metadata is %s, sluice needs FULL to decode rows with the column names they were written with: SET GLOBAL binlog_row_metadata=FULL (and binlog_row_metadata=FULL in my.cnf or the RDS parameter group)", meta)}
+	}
+	if err := checkGrants(conn, cfg.User); err != nil {
+		return nil, err
+	}
+	if srv.Binlogs, err = listBinlogs(conn); err != nil {
+		return nil, err
+	}
+	if srv.Head, err = head(conn); err != nil {
+		return nil, err
+	}
+	if !from.IsZero() && !srv.HasBinlog(from.File) {
+		oldest := "none"
+		if len(srv.Binlogs) > 0 {
+			oldest = srv.Binlogs[0]
+		}
+		return nil, &PreflightError{Check: "checkpoint", Msg: fmt.Sprintf("the checkpoint is at %s but the server no longer has binlog file %s (oldest is %s): the changes in between are lost to sluice. Raise binlog retention (binlog_expire_logs_seconds, or on RDS: CALL mysql.rds_set_configuration('binlog retention hours', 72)), then re-snapshot the tables or remove the checkpoint to start from `start`", from, from.File, oldest)}
+	}
+	return srv, nil
+}
+
+// checkGrants looks for REPLICATION SLAVE (REPLICA) and REPLICATION CLIENT
+// (MariaDB 10.5+: BINLOG MONITOR) on *.*, or ALL PRIVILEGES.
+func checkGrants(conn *client.Conn, user string) error {
+	r, err := conn.Execute("SHOW GRANTS FOR CURRENT_USER()")
+	if err != nil {
+		return fmt.Errorf("read grants: %w", err)
+	}
+	var slave, clientPriv bool
+	for i := range r.RowNumber() {
+		g, _ := r.GetString(i, 0)
+		g = strings.ToUpper(g)
+		if !strings.Contains(g, " ON *.* ") {
+			continue
+		}
+		if strings.Contains(g, "ALL PRIVILEGES") {
+			return nil
+		}
+		if strings.Contains(g, "REPLICATION SLAVE") || strings.Contains(g, "REPLICATION REPLICA") {
+			slave = true
+		}
+		if strings.Contains(g, "REPLICATION CLIENT") || strings.Contains(g, "BINLOG MONITOR") || strings.Contains(g, "SUPER") {
+			clientPriv = true
+		}
+	}
+	var missing []string
+	if !slave {
+		missing = append(missing, "REPLICATION SLAVE")
+	}
+	if !clientPriv {
+		missing = append(missing, "REPLICATION CLIENT")
+	}
+	if len(missing) == 0 {
+		return nil
+	}
+	return &PreflightError{Check: "grants", Msg: fmt.Sprintf("user %s lacks %s: GRANT REPLICATION SLAVE, REPLICATION CLIENT ON *.* TO '%s'@'%%'", user, strings.Join(missing, " and "), user)}
+}
+
+func listBinlogs(conn *client.Conn) ([]string, error) {
+	r, err := conn.Execute("SHOW BINARY LOGS")
+	if err != nil {
+		return nil, fmt.Errorf("list binlogs: %w", err)
+	}
+	names := make([]string, 0, r.RowNumber())
+	for i := range r.RowNumber() {
+		n, _ := r.GetString(i, 0)
+		names = append(names, n)
+	}
+	return names, nil
+}
+
+func head(conn *client.Conn) (event.Position, error) {
+	r, err := conn.Execute("SHOW MASTER STATUS")
+	if err != nil {
+		return event.Position{}, fmt.Errorf("read binlog head: %w", err)
+	}
+	if r.RowNumber() == 0 {
+		return event.Position{}, &PreflightError{Check: "log_bin", Msg: "SHOW MASTER STATUS is empty: binary logging is off; start the server with --log-bin"}
+	}
+	f, _ := r.GetString(0, 0)
+	p, _ := r.GetUint(0, 1)
+	return event.Position{File: f, Offset: p}, nil
+}
+
+// Head returns the position after the last event the server has written.
+func Head(ctx context.Context, cfg *Config) (event.Position, error) {
+	conn, err := connect(ctx, cfg)
+	if err != nil {
+		return event.Position{}, err
+	}
+	defer func() { _ = conn.Close() }()
+	return head(conn)
+}

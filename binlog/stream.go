@@ -1,0 +1,396 @@
+// Package binlog reads a MySQL or MariaDB binlog as a replica: preflight
+// checks, the replication connection, and turning binlog events into a
+// stream of transactions with decoded rows.
+package binlog
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"math/rand/v2"
+	"net"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/go-mysql-org/go-mysql/mysql"
+	"github.com/go-mysql-org/go-mysql/replication"
+	"github.com/google/uuid"
+
+	"github.com/sluicecdc/sluice/event"
+	"github.com/sluicecdc/sluice/schema"
+)
+
+// Config says how to reach the source as a replica.
+type Config struct {
+	Host     string
+	Port     uint16
+	User     string
+	Password string
+	// ServerID is the id sluice registers with; it must differ from every
+	// other replica of the source. 0 picks a random one per connection.
+	ServerID uint32
+	// HeartbeatPeriod asks the source to send a heartbeat when idle, so a
+	// dead connection is noticed after ReadTimeout.
+	HeartbeatPeriod time.Duration
+	ReadTimeout     time.Duration
+	DialTimeout     time.Duration
+	// RetryTimeout is how long reconnecting may fail in a row before the
+	// stream gives up.
+	RetryTimeout time.Duration
+	Logger       *slog.Logger
+}
+
+// DefaultConfig returns a config for a local server with sensible timeouts.
+func DefaultConfig() Config {
+	return Config{
+		Host:            "127.0.0.1",
+		Port:            3306,
+		User:            "root",
+		HeartbeatPeriod: 2 * time.Second,
+		ReadTimeout:     10 * time.Second,
+		DialTimeout:     10 * time.Second,
+		RetryTimeout:    5 * time.Minute,
+	}
+}
+
+// Validate checks the config.
+func (c *Config) Validate() error {
+	switch {
+	case c.Host == "":
+		return errors.New("source.host is empty")
+	case c.Port == 0:
+		return errors.New("source.port is 0")
+	case c.User == "":
+		return errors.New("source.user is empty")
+	case c.HeartbeatPeriod <= 0:
+		return errors.New("source heartbeat period must be positive")
+	case c.ReadTimeout <= c.HeartbeatPeriod:
+		return fmt.Errorf("source read timeout (%s) must exceed the heartbeat period (%s)", c.ReadTimeout, c.HeartbeatPeriod)
+	}
+	return nil
+}
+
+// Addr is host:port.
+func (c *Config) Addr() string {
+	return net.JoinHostPort(c.Host, strconv.Itoa(int(c.Port)))
+}
+
+// ItemKind says what an Item carries.
+type ItemKind uint8
+
+const (
+	// ItemBegin starts a transaction; Tx is set.
+	ItemBegin ItemKind = iota + 1
+	// ItemRows carries the rows of one rows event; Table, Type, Rows, Pos are set.
+	ItemRows
+	// ItemQuery is a statement logged as text (DDL); Schema, Query, Pos are set.
+	ItemQuery
+	// ItemCommit ends a transaction; Commit is set.
+	ItemCommit
+	// ItemAbort drops the open transaction: the connection broke inside it
+	// and the stream resumes before its start.
+	ItemAbort
+	// ItemProgress moves the read position outside any transaction
+	// (rotation, heartbeat, bookkeeping events); Pos is set.
+	ItemProgress
+)
+
+// Item is one step of the stream.
+type Item struct {
+	Kind  ItemKind
+	Tx    event.Tx
+	Table *schema.Table
+	Type  event.Type
+	// Rows are go-mysql's decoded rows; for updates they alternate
+	// before-image, after-image.
+	Rows [][]any
+	// IndexBase numbers the first row (rows events inside one compressed
+	// transaction payload share a position).
+	IndexBase int
+	Pos       event.Position
+	Commit event.Commit
+	Schema string
+	Query  string
+	// Timestamp is the event header's time, seconds.
+	Timestamp uint32
+}
+
+// HaltError is an error that reconnecting cannot fix.
+type HaltError struct{ Err error }
+
+func (e *HaltError) Error() string { return e.Err.Error() }
+func (e *HaltError) Unwrap() error { return e.Err }
+
+// Streamer reads the binlog from a position and sends Items.
+type Streamer struct {
+	cfg      Config
+	flavor   string
+	registry *schema.Registry
+	log      *slog.Logger
+}
+
+// NewStreamer returns a streamer for a server of the given flavor (from
+// Preflight). Table shapes are recorded in registry.
+func NewStreamer(cfg Config, flavor string, registry *schema.Registry) *Streamer {
+	log := cfg.Logger
+	if log == nil {
+		log = slog.Default()
+	}
+	return &Streamer{cfg: cfg, flavor: flavor, registry: registry, log: log}
+}
+
+// Run streams from `from`, which must be a transaction boundary, sending
+// items to out until ctx is done or an error cannot be retried. After a
+// broken connection it reconnects from the last commit, sending ItemAbort
+// first if a transaction was open, so no transaction is ever delivered in
+// part or twice.
+func (s *Streamer) Run(ctx context.Context, from event.Position, out chan<- Item) error {
+	h := &handler{s: s, ctx: ctx, out: out, pos: from, committed: from, tables: make(map[uint64]*schema.Table)}
+	backoff := 100 * time.Millisecond
+	var failingSince time.Time
+	for {
+		progressed, err := s.session(ctx, h)
+		if ctx.Err() != nil {
+			return ctx.Err()
+		}
+		var halt *HaltError
+		if errors.As(err, &halt) || !retryable(err) {
+			return fmt.Errorf("read binlog at %s: %w", h.pos, err)
+		}
+		if progressed {
+			backoff, failingSince = 100*time.Millisecond, time.Time{}
+		}
+		if failingSince.IsZero() {
+			failingSince = time.Now()
+		} else if time.Since(failingSince) > s.cfg.RetryTimeout {
+			return fmt.Errorf("read binlog at %s: giving up after %s of failures: %w", h.committed, s.cfg.RetryTimeout, err)
+		}
+		if h.inTx {
+			if err := h.send(Item{Kind: ItemAbort}); err != nil {
+				return err
+			}
+			h.inTx = false
+		}
+		h.pos = h.committed
+		s.log.Warn("binlog connection lost; reconnecting", "from", h.committed.String(), "in", backoff, "err", err)
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(backoff):
+		}
+		backoff = min(backoff*2, 5*time.Second)
+	}
+}
+
+// session runs one replication connection until it fails.
+func (s *Streamer) session(ctx context.Context, h *handler) (progressed bool, err error) {
+	serverID := s.cfg.ServerID
+	if serverID == 0 {
+		serverID = 1_000_000 + rand.Uint32N(1<<30)
+	}
+	h.events = 0
+	h.halt = nil
+	syncer := replication.NewBinlogSyncer(replication.BinlogSyncerConfig{
+		ServerID:                serverID,
+		Flavor:                  s.flavor,
+		Host:                    s.cfg.Host,
+		Port:                    s.cfg.Port,
+		User:                    s.cfg.User,
+		Password:                s.cfg.Password,
+		Charset:                 "utf8mb4",
+		TimestampStringLocation: time.UTC,
+		HeartbeatPeriod:         s.cfg.HeartbeatPeriod,
+		ReadTimeout:             s.cfg.ReadTimeout,
+		DisableRetrySync:        true,
+		DiscardGTIDSet:          true,
+		Logger:                  s.log.With("component", "go-mysql"),
+		SynchronousEventHandler: h,
+		Dialer:                  (&net.Dialer{Timeout: s.cfg.DialTimeout}).DialContext,
+	})
+	defer syncer.Close()
+	st, err := syncer.StartSync(mysql.Position{Name: h.pos.File, Pos: uint32(h.pos.Offset)})
+	if err != nil {
+		return false, fmt.Errorf("start replication: %w", err)
+	}
+	// With a synchronous handler, GetEvent only ever returns the error that
+	// ended the stream.
+	_, err = st.GetEvent(ctx)
+	if h.halt != nil {
+		err = h.halt
+	}
+	return h.events > 0, err
+}
+
+func retryable(err error) bool {
+	if err == nil {
+		return true
+	}
+	var me *mysql.MyError
+	if errors.As(err, &me) {
+		switch me.Code {
+		case mysql.ER_MASTER_FATAL_ERROR_READING_BINLOG, mysql.ER_ACCESS_DENIED_ERROR, mysql.ER_SPECIFIC_ACCESS_DENIED_ERROR,
+			mysql.ER_DBACCESS_DENIED_ERROR:
+			return false
+		}
+		return true
+	}
+	// go-mysql loses the cause of errors in its own wrapping; what is not a
+	// server error is a connection or protocol problem, worth a retry
+	// within RetryTimeout.
+	return true
+}
+
+// handler turns binlog events into Items. It runs on go-mysql's reading
+// goroutine.
+type handler struct {
+	s   *Streamer
+	ctx context.Context
+	out chan<- Item
+
+	pos       event.Position // after the last event seen
+	committed event.Position // after the last transaction boundary
+	inTx      bool
+	gtid      string // GTID announced for the next transaction (MySQL)
+	tables    map[uint64]*schema.Table
+	indexBase int
+	events    int
+	halt      error
+}
+
+func (h *handler) send(it Item) error {
+	select {
+	case h.out <- it:
+		return nil
+	case <-h.ctx.Done():
+		return h.ctx.Err()
+	}
+}
+
+func (h *handler) fail(err error) error {
+	h.halt = &HaltError{Err: err}
+	return h.halt
+}
+
+// HandleEvent implements replication.EventHandler.
+func (h *handler) HandleEvent(e *replication.BinlogEvent) error {
+	h.events++
+	if rot, ok := e.Event.(*replication.RotateEvent); ok {
+		h.pos = event.Position{File: string(rot.NextLogName), Offset: rot.Position}
+		if !h.inTx {
+			h.committed = h.pos
+			return h.send(Item{Kind: ItemProgress, Pos: h.pos, Timestamp: e.Header.Timestamp})
+		}
+		return nil
+	}
+	start := h.pos
+	// Within a file positions only grow; artificial and bookkeeping events
+	// sent on connect may carry older ones, which must not move us back.
+	if end := uint64(e.Header.LogPos); end > h.pos.Offset {
+		start.Offset = end - uint64(e.Header.EventSize)
+		h.pos.Offset = end
+	}
+	return h.handle(e.Header, e.Event, start)
+}
+
+func (h *handler) handle(hdr *replication.EventHeader, ev replication.Event, start event.Position) error {
+	switch ev := ev.(type) {
+	case *replication.MariadbGTIDEvent:
+		return h.begin(ev.GTID.String(), hdr)
+	case *replication.GTIDEvent:
+		u, err := uuid.FromBytes(ev.SID)
+		if err == nil {
+			h.gtid = u.String() + ":" + strconv.FormatInt(ev.GNO, 10)
+		}
+		return nil
+	case *replication.QueryEvent:
+		q := string(ev.Query)
+		switch {
+		case strings.EqualFold(q, "BEGIN"):
+			if h.inTx {
+				return nil // MariaDB: the GTID event began it
+			}
+			return h.begin(h.takeGTID(), hdr)
+		case strings.EqualFold(q, "COMMIT"):
+			return h.commit(0, hdr)
+		}
+		if !h.inTx {
+			if err := h.begin(h.takeGTID(), hdr); err != nil {
+				return err
+			}
+		}
+		if err := h.send(Item{Kind: ItemQuery, Schema: string(ev.Schema), Query: q, Pos: start, Timestamp: hdr.Timestamp}); err != nil {
+			return err
+		}
+		return h.commit(0, hdr)
+	case *replication.TableMapEvent:
+		t, err := schema.FromTableMap(ev)
+		if err != nil {
+			return h.fail(fmt.Errorf("table map at %s: %w", start, err))
+		}
+		h.tables[ev.TableID] = h.s.registry.Observe(t)
+		return nil
+	case *replication.RowsEvent:
+		t := h.tables[ev.TableID]
+		if t == nil {
+			return h.fail(fmt.Errorf("rows event at %s for table id %d without a preceding table map", start, ev.TableID))
+		}
+		var typ event.Type
+		switch ev.Type() {
+		case replication.EnumRowsEventTypeInsert:
+			typ = event.Insert
+		case replication.EnumRowsEventTypeUpdate:
+			typ = event.Update
+		case replication.EnumRowsEventTypeDelete:
+			typ = event.Delete
+		default:
+			return h.fail(fmt.Errorf("rows event at %s of unknown kind %d", start, hdr.EventType))
+		}
+		if !h.inTx {
+			if err := h.begin(h.takeGTID(), hdr); err != nil {
+				return err
+			}
+		}
+		return h.send(Item{Kind: ItemRows, Table: t, Type: typ, Rows: ev.Rows, IndexBase: h.indexBase, Pos: start, Timestamp: hdr.Timestamp})
+	case *replication.XIDEvent:
+		return h.commit(ev.XID, hdr)
+	case *replication.TransactionPayloadEvent:
+		// The rows events inside share the payload's position; number their
+		// rows on from each other so dedupe keys stay unique and stable.
+		base := 0
+		for _, inner := range ev.Events {
+			if rows, ok := inner.Event.(*replication.RowsEvent); ok {
+				h.indexBase = base
+				base += len(rows.Rows)
+			}
+			if err := h.handle(inner.Header, inner.Event, start); err != nil {
+				return err
+			}
+		}
+		h.indexBase = 0
+		return nil
+	}
+	if !h.inTx && h.pos.Compare(h.committed) > 0 {
+		h.committed = h.pos
+		return h.send(Item{Kind: ItemProgress, Pos: h.pos, Timestamp: hdr.Timestamp})
+	}
+	return nil
+}
+
+func (h *handler) takeGTID() string {
+	g := h.gtid
+	h.gtid = ""
+	return g
+}
+
+func (h *handler) begin(gtid string, hdr *replication.EventHeader) error {
+	h.inTx = true
+	return h.send(Item{Kind: ItemBegin, Tx: event.Tx{ServerID: hdr.ServerID, GTID: gtid}, Timestamp: hdr.Timestamp})
+}
+
+func (h *handler) commit(xid uint64, hdr *replication.EventHeader) error {
+	h.inTx = false
+	h.committed = h.pos
+	return h.send(Item{Kind: ItemCommit, Commit: event.Commit{Timestamp: hdr.Timestamp, Xid: xid, Pos: h.pos}, Pos: h.pos, Timestamp: hdr.Timestamp})
+}

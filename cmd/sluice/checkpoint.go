@@ -1,0 +1,48 @@
+package main
+
+import (
+	"errors"
+	"fmt"
+	"io"
+
+	"github.com/spf13/cobra"
+
+	"github.com/sluicecdc/sluice/checkpoint"
+)
+
+func newCheckpointCommand(load func() (*fileConfig, error), stdout io.Writer) *cobra.Command {
+	cmd := &cobra.Command{Use: "checkpoint", Short: "Inspect the stored checkpoint"}
+	cmd.AddCommand(&cobra.Command{
+		Use:   "show",
+		Short: "Print the stored position",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			cfg, err := load()
+			if err != nil {
+				return err
+			}
+			store, err := cfg.checkpointStore()
+			if err != nil {
+				return err
+			}
+			cp, err := store.Load(cmd.Context())
+			if errors.Is(err, checkpoint.ErrNotFound) {
+				return fmt.Errorf("pipeline %s has no checkpoint yet (it is written when `sluice run` starts)", cfg.Pipeline)
+			}
+			if err != nil {
+				return err
+			}
+			fmt.Fprintf(stdout, "pipeline:  %s\nposition:  %s\n", cfg.Pipeline, cp.Position)
+			if cp.GTID != "" {
+				fmt.Fprintf(stdout, "gtid:      %s\n", cp.GTID)
+			}
+			fmt.Fprintf(stdout, "server_id: %d\n", cp.ServerID)
+			if cp.Timestamp != 0 {
+				fmt.Fprintf(stdout, "commit_ts: %d\n", cp.Timestamp)
+			}
+			fmt.Fprintf(stdout, "updated:   %s\n", cp.UpdatedAt.Format("2006-01-02T15:04:05Z07:00"))
+			return nil
+		},
+	})
+	return cmd
+}

@@ -1,0 +1,226 @@
+package main
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"strings"
+	"time"
+
+	"github.com/go-viper/mapstructure/v2"
+	"github.com/knadh/koanf/parsers/yaml"
+	"github.com/knadh/koanf/providers/env/v2"
+	"github.com/knadh/koanf/providers/file"
+	"github.com/knadh/koanf/v2"
+
+	"github.com/sluicecdc/sluice/checkpoint"
+	"github.com/sluicecdc/sluice/emit"
+	"github.com/sluicecdc/sluice/pipeline"
+)
+
+// fileConfig is the configuration file's shape. Keys not named here are an
+// error. Every key can be overridden by an environment variable: SLUICE_
+// then the key path in capitals with "__" between levels, e.g.
+// SLUICE_SOURCE__PASSWORD or SLUICE_CHECKPOINT__DIR.
+type fileConfig struct {
+	Pipeline   string           `koanf:"pipeline"`
+	Start      string           `koanf:"start"`
+	Source     sourceConfig     `koanf:"source"`
+	Checkpoint checkpointConfig `koanf:"checkpoint"`
+	Sinks      []sinkConfig     `koanf:"sinks"`
+	Output     outputConfig     `koanf:"output"`
+	Log        logConfig        `koanf:"log"`
+}
+
+type sourceConfig struct {
+	Host        string        `koanf:"host"`
+	Port        uint16        `koanf:"port"`
+	User        string        `koanf:"user"`
+	Password    string        `koanf:"password"`
+	ServerID    uint32        `koanf:"server_id"`
+	Heartbeat   time.Duration `koanf:"heartbeat"`
+	ReadTimeout time.Duration `koanf:"read_timeout"`
+}
+
+type checkpointConfig struct {
+	Store    string        `koanf:"store"`
+	Dir      string        `koanf:"dir"`
+	Interval time.Duration `koanf:"interval"`
+}
+
+type sinkConfig struct {
+	Type string `koanf:"type"`
+	Path string `koanf:"path"`
+}
+
+type outputConfig struct {
+	Format string `koanf:"format"`
+}
+
+type logConfig struct {
+	Level  string `koanf:"level"`
+	Format string `koanf:"format"`
+}
+
+// defaultFileConfig is what an empty configuration file means: a local
+// server, a file checkpoint and a file lake under ./sluice-data.
+func defaultFileConfig() fileConfig {
+	d := pipeline.DefaultConfig()
+	return fileConfig{
+		Pipeline: d.Name,
+		Start:    string(d.Start),
+		Source: sourceConfig{
+			Host: d.Source.Host, Port: d.Source.Port, User: d.Source.User,
+			Heartbeat: d.Source.HeartbeatPeriod, ReadTimeout: d.Source.ReadTimeout,
+		},
+		Checkpoint: checkpointConfig{Store: "file", Dir: "./sluice-data", Interval: d.CheckpointInterval},
+		Sinks:      []sinkConfig{{Type: "file", Path: "./sluice-data/events.jsonl"}},
+		Output:     outputConfig{Format: "maxwell"},
+		Log:        logConfig{Level: "info", Format: "text"},
+	}
+}
+
+// loadConfig reads path (YAML) over the defaults, then SLUICE_* variables.
+func loadConfig(path string, environ func() []string) (*fileConfig, error) {
+	k := koanf.New(".")
+	if path != "" {
+		if err := k.Load(file.Provider(path), yaml.Parser()); err != nil {
+			return nil, fmt.Errorf("config %s: %w", path, err)
+		}
+	}
+	err := k.Load(env.Provider(".", env.Opt{
+		Prefix: "SLUICE_",
+		TransformFunc: func(key, v string) (string, any) {
+			key = strings.ToLower(strings.TrimPrefix(key, "SLUICE_"))
+			if key == "test_mysql_dsn" {
+				return "", nil // the test harness's variable, not a key
+			}
+			return strings.ReplaceAll(key, "__", "."), v
+		},
+		EnvironFunc: environ,
+	}), nil)
+	if err != nil {
+		return nil, fmt.Errorf("config from environment: %w", err)
+	}
+	cfg := defaultFileConfig()
+	if k.Exists("sinks") {
+		cfg.Sinks = nil // a configured list replaces the default, never merges with it
+	}
+	err = k.UnmarshalWithConf("", &cfg, koanf.UnmarshalConf{DecoderConfig: &mapstructure.DecoderConfig{
+		DecodeHook:       mapstructure.StringToTimeDurationHookFunc(),
+		WeaklyTypedInput: true,
+		ErrorUnused:      true,
+		Result:           &cfg,
+	}})
+	if err != nil {
+		where := "config"
+		if path != "" {
+			where = "config " + path
+		}
+		return nil, fmt.Errorf("%s: %w (see README.md for the keys)", where, err)
+	}
+	if err := cfg.validate(); err != nil {
+		return nil, fmt.Errorf("config %s: %w", path, err)
+	}
+	return &cfg, nil
+}
+
+func (c *fileConfig) validate() error {
+	switch c.Checkpoint.Store {
+	case "file":
+		if c.Checkpoint.Dir == "" {
+			return errors.New("checkpoint.dir is empty")
+		}
+	default:
+		return fmt.Errorf("checkpoint.store %q: want file", c.Checkpoint.Store)
+	}
+	if len(c.Sinks) == 0 {
+		return errors.New("sinks: configure at least one sink ({type: file, path: ...} or {type: stdout})")
+	}
+	for i, s := range c.Sinks {
+		switch s.Type {
+		case "file":
+			if s.Path == "" {
+				return fmt.Errorf("sinks[%d]: a file sink needs a path", i)
+			}
+		case "stdout":
+		default:
+			return fmt.Errorf("sinks[%d].type %q: want file or stdout", i, s.Type)
+		}
+	}
+	if c.Output.Format != "maxwell" {
+		return fmt.Errorf("output.format %q: want maxwell", c.Output.Format)
+	}
+	if _, err := parseLevel(c.Log.Level); err != nil {
+		return err
+	}
+	if c.Log.Format != "text" && c.Log.Format != "json" {
+		return fmt.Errorf("log.format %q: want text or json", c.Log.Format)
+	}
+	pc := c.pipelineConfig(nil)
+	return pc.Validate()
+}
+
+func parseLevel(s string) (slog.Level, error) {
+	var l slog.Level
+	if err := l.UnmarshalText([]byte(s)); err != nil {
+		return l, fmt.Errorf("log.level %q: want debug, info, warn or error", s)
+	}
+	return l, nil
+}
+
+func (c *fileConfig) logger(w io.Writer) *slog.Logger {
+	level, _ := parseLevel(c.Log.Level)
+	opts := &slog.HandlerOptions{Level: level}
+	if c.Log.Format == "json" {
+		return slog.New(slog.NewJSONHandler(w, opts))
+	}
+	return slog.New(slog.NewTextHandler(w, opts))
+}
+
+func (c *fileConfig) pipelineConfig(log *slog.Logger) pipeline.Config {
+	pc := pipeline.DefaultConfig()
+	pc.Name = c.Pipeline
+	pc.Start = pipeline.Start(c.Start)
+	pc.Source.Host = c.Source.Host
+	pc.Source.Port = c.Source.Port
+	pc.Source.User = c.Source.User
+	pc.Source.Password = c.Source.Password
+	pc.Source.ServerID = c.Source.ServerID
+	pc.Source.HeartbeatPeriod = c.Source.Heartbeat
+	pc.Source.ReadTimeout = c.Source.ReadTimeout
+	pc.CheckpointInterval = c.Checkpoint.Interval
+	pc.Logger = log
+	pc.Source.Logger = log
+	return pc
+}
+
+func (c *fileConfig) checkpointStore() (checkpoint.Store, error) {
+	return checkpoint.NewFileStore(c.Checkpoint.Dir, c.Pipeline)
+}
+
+// openSinks opens every configured sink; on error none is left open.
+func (c *fileConfig) openSinks(stdout io.Writer) ([]emit.Sink, error) {
+	var sinks []emit.Sink
+	for i, sc := range c.Sinks {
+		var s emit.Sink
+		switch sc.Type {
+		case "file":
+			f, err := emit.OpenFile(sc.Path)
+			if err != nil {
+				for _, s := range sinks {
+					_ = s.Close()
+				}
+				return nil, fmt.Errorf("sinks[%d]: %w", i, err)
+			}
+			s = f
+		case "stdout":
+			s = emit.NewWriterSink(stdout)
+		}
+		sinks = append(sinks, s)
+	}
+	return sinks, nil
+}
+
+

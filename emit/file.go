@@ -1,0 +1,140 @@
+package emit
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"sync"
+)
+
+// FileSink appends events as JSON lines to a file, fsyncing on Sync.
+type FileSink struct {
+	mu      sync.Mutex
+	f       *os.File
+	w       *bufio.Writer
+	written uint64 // Seq of the last batch written
+}
+
+var _ Sink = (*FileSink)(nil)
+
+// OpenFile opens (creating) a JSON-lines file for appending. A torn last line
+// left by a crash is cut off first, so the file holds only whole events.
+func OpenFile(path string) (*FileSink, error) {
+	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
+		return nil, fmt.Errorf("open file sink: %w", err)
+	}
+	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE, 0o644)
+	if err != nil {
+		return nil, fmt.Errorf("open file sink: %w", err)
+	}
+	if err := truncateTornLine(f); err != nil {
+		_ = f.Close()
+		return nil, fmt.Errorf("file sink %s: %w", path, err)
+	}
+	return &FileSink{f: f, w: bufio.NewWriterSize(f, 1<<20)}, nil
+}
+
+// truncateTornLine cuts the file after its last '\n' and seeks to the end.
+func truncateTornLine(f *os.File) error {
+	size, err := f.Seek(0, io.SeekEnd)
+	if err != nil || size == 0 {
+		return err
+	}
+	const chunk = 64 << 10
+	end := size
+	buf := make([]byte, chunk)
+	for end > 0 {
+		start := max(end-chunk, 0)
+		n, err := f.ReadAt(buf[:end-start], start)
+		if err != nil && err != io.EOF {
+			return err
+		}
+		if i := bytes.LastIndexByte(buf[:n], '\n'); i >= 0 {
+			end = start + int64(i) + 1
+			break
+		}
+		end = start
+	}
+	if end == size {
+		return nil
+	}
+	if err := f.Truncate(end); err != nil {
+		return err
+	}
+	_, err = f.Seek(end, io.SeekStart)
+	return err
+}
+
+// Write implements Sink.
+func (s *FileSink) Write(ctx context.Context, b *Batch) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if _, err := s.w.Write(b.Data); err != nil {
+		return fmt.Errorf("file sink: %w", err)
+	}
+	s.written = b.Seq
+	return nil
+}
+
+// Sync implements Sink: flush and fsync everything written.
+func (s *FileSink) Sync(ctx context.Context, force bool) (uint64, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if err := s.w.Flush(); err != nil {
+		return 0, fmt.Errorf("file sink: %w", err)
+	}
+	if err := s.f.Sync(); err != nil {
+		return 0, fmt.Errorf("file sink: fsync: %w", err)
+	}
+	return s.written, nil
+}
+
+// Close implements Sink.
+func (s *FileSink) Close() error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.f.Close()
+}
+
+// WriterSink writes events as JSON lines to a stream such as stdout. A
+// stream cannot be made durable: Sync flushes and acknowledges.
+type WriterSink struct {
+	mu      sync.Mutex
+	w       *bufio.Writer
+	written uint64
+}
+
+var _ Sink = (*WriterSink)(nil)
+
+// NewWriterSink returns a sink writing to w.
+func NewWriterSink(w io.Writer) *WriterSink {
+	return &WriterSink{w: bufio.NewWriterSize(w, 256<<10)}
+}
+
+// Write implements Sink.
+func (s *WriterSink) Write(ctx context.Context, b *Batch) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if _, err := s.w.Write(b.Data); err != nil {
+		return fmt.Errorf("stdout sink: %w", err)
+	}
+	s.written = b.Seq
+	return nil
+}
+
+// Sync implements Sink.
+func (s *WriterSink) Sync(ctx context.Context, force bool) (uint64, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if err := s.w.Flush(); err != nil {
+		return 0, fmt.Errorf("stdout sink: %w", err)
+	}
+	return s.written, nil
+}
+
+// Close implements Sink.
+func (s *WriterSink) Close() error { return nil }

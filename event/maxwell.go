@@ -1,0 +1,225 @@
+package event
+
+import (
+	"bytes"
+	"fmt"
+	"strconv"
+
+	"github.com/sluicecdc/sluice/schema"
+)
+
+// Format encodes change events. Encoding is split in two because the commit
+// time and xid of a transaction are known only at its end: AppendRow writes
+// a row with a gap at split, and AppendCommit writes what goes in the gap.
+type Format interface {
+	// AppendRow appends r's event to dst and returns the offset in the
+	// result where the commit fields belong.
+	AppendRow(dst []byte, tx *Tx, r *Row) (out []byte, split int, err error)
+	// AppendCommit appends the commit fields of the xoffset-th row of a
+	// transaction; last is true for the transaction's final row.
+	AppendCommit(dst []byte, c *Commit, xoffset int, last bool) []byte
+}
+
+// MaxwellOptions choose the optional fields of the Maxwell format, like
+// Maxwell's output_* options. sluice turns all of them on by default.
+type MaxwellOptions struct {
+	Position      bool // "position": "file:offset" of the rows event
+	GTID          bool // "gtid", when the server writes GTIDs
+	ServerID      bool // "server_id"
+	PrimaryKey    bool // "primary_key": {column: value}
+	DedupeKey     bool // "dedupe_key": server_id:file:offset:row, unchanged by replay and failover
+	SchemaVersion bool // "schema_version" of the row's table shape
+}
+
+// DefaultMaxwellOptions returns sluice's default: every field on.
+func DefaultMaxwellOptions() MaxwellOptions {
+	return MaxwellOptions{Position: true, GTID: true, ServerID: true, PrimaryKey: true, DedupeKey: true, SchemaVersion: true}
+}
+
+// Maxwell encodes events in Maxwell's JSON format. It caches per-table
+// encodings and is not safe for concurrent use.
+type Maxwell struct {
+	opts    MaxwellOptions
+	tables  map[*schema.Table]*tableCodec
+	scratch []byte
+}
+
+var _ Format = (*Maxwell)(nil)
+
+// NewMaxwell returns a Maxwell encoder.
+func NewMaxwell(opts MaxwellOptions) *Maxwell {
+	return &Maxwell{opts: opts, tables: make(map[*schema.Table]*tableCodec)}
+}
+
+type tableCodec struct {
+	// heads[type] is `{"database":"d","table":"t","type":"insert",`
+	heads map[Type][]byte
+	cols  []columnCodec
+}
+
+func (m *Maxwell) codec(t *schema.Table) (*tableCodec, error) {
+	if tc, ok := m.tables[t]; ok {
+		return tc, nil
+	}
+	tc := &tableCodec{heads: make(map[Type][]byte, 4), cols: make([]columnCodec, len(t.Columns))}
+	for i := range t.Columns {
+		cc, err := newColumnCodec(&t.Columns[i])
+		if err != nil {
+			return nil, fmt.Errorf("table %s: %w", t.QualifiedName(), err)
+		}
+		tc.cols[i] = cc
+	}
+	for _, typ := range []Type{Insert, Update, Delete, BootstrapInsert} {
+		h := append([]byte(nil), `{"database":`...)
+		h = appendString(h, t.Database)
+		h = append(h, `,"table":`...)
+		h = appendString(h, t.Name)
+		h = append(h, `,"type":"`...)
+		h = append(h, typ.String()...)
+		h = append(h, `",`...)
+		tc.heads[typ] = h
+	}
+	if len(m.tables) > 4096 {
+		clear(m.tables) // tables re-created by DDL churn: keep the cache bounded
+	}
+	m.tables[t] = tc
+	return tc, nil
+}
+
+// AppendRow implements Format.
+func (m *Maxwell) AppendRow(dst []byte, tx *Tx, r *Row) ([]byte, int, error) {
+	tc, err := m.codec(r.Table)
+	if err != nil {
+		return dst, 0, err
+	}
+	dst = append(dst, tc.heads[r.Type]...)
+	split := len(dst)
+	if m.opts.Position {
+		dst = append(dst, `"position":`...)
+		dst = append(dst, '"')
+		dst = appendPosition(dst, r.Pos)
+		dst = append(dst, `",`...)
+	}
+	if m.opts.GTID && tx.GTID != "" {
+		dst = append(dst, `"gtid":`...)
+		dst = appendString(dst, tx.GTID)
+		dst = append(dst, ',')
+	}
+	if m.opts.ServerID {
+		dst = append(dst, `"server_id":`...)
+		dst = strconv.AppendUint(dst, uint64(tx.ServerID), 10)
+		dst = append(dst, ',')
+	}
+	if m.opts.DedupeKey {
+		dst = append(dst, `"dedupe_key":"`...)
+		dst = AppendDedupeKey(dst, tx.ServerID, r.Pos, r.Index)
+		dst = append(dst, `",`...)
+	}
+	if m.opts.SchemaVersion {
+		dst = append(dst, `"schema_version":`...)
+		dst = strconv.AppendInt(dst, int64(r.Table.Version), 10)
+		dst = append(dst, ',')
+	}
+	image := r.After
+	if r.Type == Delete {
+		image = r.Before
+	}
+	if m.opts.PrimaryKey && len(r.Table.PrimaryKey) > 0 {
+		dst = append(dst, `"primary_key":{`...)
+		for n, i := range r.Table.PrimaryKey {
+			if n > 0 {
+				dst = append(dst, ',')
+			}
+			if dst, err = m.appendColumn(dst, &tc.cols[i], image, i); err != nil {
+				return dst, 0, err
+			}
+		}
+		dst = append(dst, "},"...)
+	}
+	dst = append(dst, `"data":{`...)
+	for i := range tc.cols {
+		if i > 0 {
+			dst = append(dst, ',')
+		}
+		if dst, err = m.appendColumn(dst, &tc.cols[i], image, i); err != nil {
+			return dst, 0, err
+		}
+	}
+	dst = append(dst, '}')
+	if r.Type == Update {
+		dst = append(dst, `,"old":{`...)
+		first := true
+		for i := range tc.cols {
+			if i >= len(r.Before) || i >= len(r.After) || valuesEqual(r.Before[i], r.After[i]) {
+				continue
+			}
+			if !first {
+				dst = append(dst, ',')
+			}
+			first = false
+			if dst, err = m.appendColumn(dst, &tc.cols[i], r.Before, i); err != nil {
+				return dst, 0, err
+			}
+		}
+		dst = append(dst, '}')
+	}
+	return append(dst, '}'), split, nil
+}
+
+func (m *Maxwell) appendColumn(dst []byte, cc *columnCodec, image []any, i int) ([]byte, error) {
+	dst = append(dst, cc.key...)
+	var v any
+	if i < len(image) {
+		v = image[i]
+	}
+	var err error
+	dst, m.scratch, err = cc.appendValue(dst, v, m.scratch)
+	return dst, err
+}
+
+// AppendCommit implements Format.
+func (m *Maxwell) AppendCommit(dst []byte, c *Commit, xoffset int, last bool) []byte {
+	dst = append(dst, `"ts":`...)
+	dst = strconv.AppendUint(dst, uint64(c.Timestamp), 10)
+	dst = append(dst, `,"xid":`...)
+	dst = strconv.AppendUint(dst, c.Xid, 10)
+	if last {
+		return append(dst, `,"commit":true,`...)
+	}
+	dst = append(dst, `,"xoffset":`...)
+	dst = strconv.AppendInt(dst, int64(xoffset), 10)
+	return append(dst, ',')
+}
+
+func appendPosition(dst []byte, p Position) []byte {
+	dst = append(dst, p.File...)
+	dst = append(dst, ':')
+	return strconv.AppendUint(dst, p.Offset, 10)
+}
+
+// AppendDedupeKey appends a row's dedupe key, "server_id:file:offset:row".
+// The same row of the same binlog gets the same key in every run, replay and
+// failover, so consumers can drop duplicates by it.
+func AppendDedupeKey(dst []byte, serverID uint32, pos Position, index int) []byte {
+	dst = strconv.AppendUint(dst, uint64(serverID), 10)
+	dst = append(dst, ':')
+	dst = appendPosition(dst, pos)
+	dst = append(dst, ':')
+	return strconv.AppendInt(dst, int64(index), 10)
+}
+
+// valuesEqual compares two decoded column values.
+func valuesEqual(a, b any) bool {
+	switch x := a.(type) {
+	case []byte:
+		y, ok := b.([]byte)
+		return ok && bytes.Equal(x, y)
+	case nil:
+		return b == nil
+	}
+	if _, ok := b.([]byte); ok {
+		return false
+	}
+	// go-mysql decodes every other type to a comparable value.
+	return a == b
+}

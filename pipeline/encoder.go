@@ -1,0 +1,189 @@
+package pipeline
+
+import (
+	"context"
+	"fmt"
+
+	"github.com/sluicecdc/sluice/binlog"
+	"github.com/sluicecdc/sluice/checkpoint"
+	"github.com/sluicecdc/sluice/emit"
+	"github.com/sluicecdc/sluice/event"
+)
+
+// encoder turns the item stream into batches of encoded events, whole
+// transactions at a time, and hands them to the sinks.
+type encoder struct {
+	p        *Pipeline
+	format   event.Format
+	serverID uint32
+
+	tx    event.Tx
+	inTx  bool
+	txbuf *txBuffer
+
+	batch *emit.Batch
+	seq   uint64
+	// boundary is the checkpoint the current batch ends at, if it ends at a
+	// transaction boundary.
+	boundary *checkpoint.Checkpoint
+	gtid     string // of the last committed transaction
+}
+
+func newEncoder(p *Pipeline, serverID uint32) *encoder {
+	return &encoder{
+		p:        p,
+		format:   event.NewMaxwell(p.cfg.Maxwell),
+		serverID: serverID,
+		txbuf:    newTxBuffer(p.cfg.TxMemoryBytes, p.cfg.spillDir()),
+		gtid:     p.saved.GTID,
+	}
+}
+
+func (e *encoder) close() { e.txbuf.close() }
+
+// loop consumes items until ctx is done or, with a target, the stream has
+// passed it outside a transaction.
+func (e *encoder) loop(ctx context.Context, items <-chan binlog.Item, target event.Position) error {
+	for {
+		var it binlog.Item
+		select {
+		case it = <-items:
+		default:
+			// Nothing waiting: deliver what we have rather than wait to fill a batch.
+			if err := e.flush(ctx); err != nil {
+				return err
+			}
+			select {
+			case it = <-items:
+			case <-ctx.Done():
+				return ctx.Err()
+			}
+		}
+		if err := e.handle(ctx, &it); err != nil {
+			return err
+		}
+		if !target.IsZero() && !e.inTx && (it.Kind == binlog.ItemCommit || it.Kind == binlog.ItemProgress) && it.Pos.Compare(target) >= 0 {
+			if err := e.flush(ctx); err != nil {
+				return err
+			}
+			return errCaughtUp
+		}
+	}
+}
+
+func (e *encoder) handle(ctx context.Context, it *binlog.Item) error {
+	switch it.Kind {
+	case binlog.ItemBegin:
+		e.tx = it.Tx
+		e.inTx = true
+		return e.txbuf.reset()
+	case binlog.ItemRows:
+		return e.addRows(it)
+	case binlog.ItemQuery:
+		return nil // DDL events are not emitted yet
+	case binlog.ItemCommit:
+		return e.commit(ctx, &it.Commit)
+	case binlog.ItemAbort:
+		e.inTx = false
+		return e.txbuf.reset()
+	case binlog.ItemProgress:
+		if !e.inTx {
+			e.boundary = &checkpoint.Checkpoint{Position: it.Pos, GTID: e.gtid, ServerID: e.serverID}
+		}
+	}
+	return nil
+}
+
+func (e *encoder) addRows(it *binlog.Item) error {
+	step := 1
+	if it.Type == event.Update {
+		step = 2
+	}
+	for i := 0; i+step <= len(it.Rows); i += step {
+		r := event.Row{Table: it.Table, Type: it.Type, Pos: it.Pos, Index: it.IndexBase + i/step}
+		switch it.Type {
+		case event.Insert:
+			r.After = it.Rows[i]
+		case event.Delete:
+			r.Before = it.Rows[i]
+		case event.Update:
+			r.Before, r.After = it.Rows[i], it.Rows[i+1]
+		}
+		start := len(e.txbuf.arena)
+		out, split, err := e.format.AppendRow(e.txbuf.arena, &e.tx, &r)
+		if err != nil {
+			e.txbuf.arena = e.txbuf.arena[:start]
+			return fmt.Errorf("encode %s row %d at %s: %w", it.Table.QualifiedName(), r.Index, it.Pos, err)
+		}
+		e.txbuf.arena = append(out, '\n')
+		if err := e.txbuf.added(start, split, it.Table.Database, it.Table.Name); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// commit moves the transaction's rows into batches with their commit fields.
+func (e *encoder) commit(ctx context.Context, c *event.Commit) error {
+	e.inTx = false
+	n := e.txbuf.Len()
+	i := 0
+	err := e.txbuf.each(func(head, tail []byte, database, table string) error {
+		b := e.current()
+		off := len(b.Data)
+		b.Data = append(b.Data, head...)
+		b.Data = e.format.AppendCommit(b.Data, c, i, i == n-1)
+		b.Data = append(b.Data, tail...)
+		b.Events = append(b.Events, emit.Ref{Off: off, Len: len(b.Data) - off - 1, Database: database, Table: table, Timestamp: c.Timestamp})
+		i++
+		if len(b.Data) >= e.p.cfg.BatchBytes && i < n {
+			// A large transaction goes out in several batches; only the
+			// last one ends at a boundary.
+			return e.flush(ctx)
+		}
+		return nil
+	})
+	if err != nil {
+		return err
+	}
+	if err := e.txbuf.reset(); err != nil {
+		return err
+	}
+	if e.tx.GTID != "" {
+		e.gtid = e.tx.GTID
+	}
+	e.boundary = &checkpoint.Checkpoint{Position: c.Pos, GTID: e.gtid, ServerID: e.serverID, Timestamp: c.Timestamp}
+	if e.batch != nil && len(e.batch.Data) >= e.p.cfg.BatchBytes {
+		return e.flush(ctx)
+	}
+	return nil
+}
+
+func (e *encoder) current() *emit.Batch {
+	if e.batch == nil {
+		e.batch = &emit.Batch{Data: make([]byte, 0, e.p.cfg.BatchBytes+64<<10)}
+	}
+	return e.batch
+}
+
+// flush hands the current batch to every sink. A batch that ends at a
+// transaction boundary registers that boundary for checkpointing.
+func (e *encoder) flush(ctx context.Context) error {
+	if e.batch == nil && e.boundary == nil {
+		return nil
+	}
+	b := e.current()
+	e.batch = nil
+	e.seq++
+	b.Seq = e.seq
+	for _, s := range e.p.sinks {
+		if err := s.Write(ctx, b); err != nil {
+			return err
+		}
+	}
+	if e.boundary != nil {
+		e.p.addPending(b.Seq, *e.boundary)
+		e.boundary = nil
+	}
+	return nil
+}

@@ -1,0 +1,270 @@
+// Package pipeline runs sluice's data path: binlog stream → encoder →
+// sinks, with the checkpoint advanced only over what every sink has durably
+// acknowledged, and only at transaction boundaries.
+package pipeline
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"os"
+	"sync"
+	"time"
+
+	"golang.org/x/sync/errgroup"
+
+	"github.com/sluicecdc/sluice/binlog"
+	"github.com/sluicecdc/sluice/checkpoint"
+	"github.com/sluicecdc/sluice/emit"
+	"github.com/sluicecdc/sluice/event"
+	"github.com/sluicecdc/sluice/schema"
+)
+
+// Start says where a pipeline without a checkpoint begins.
+type Start string
+
+// Start values.
+const (
+	StartEarliest Start = "earliest" // the oldest binlog the server has
+	StartLatest   Start = "latest"   // the server's current position
+)
+
+// Config configures a pipeline.
+type Config struct {
+	Name   string
+	Source binlog.Config
+	Start  Start
+	// ExitWhenCaughtUp stops Run once every transaction committed before
+	// Run began has been delivered and checkpointed.
+	ExitWhenCaughtUp bool
+	// CheckpointInterval is how often sinks are synced and the checkpoint saved.
+	CheckpointInterval time.Duration
+	// BatchBytes is the size at which a batch goes to the sinks.
+	BatchBytes int
+	// TxMemoryBytes is how much of one transaction is held in memory before
+	// the rest spills to SpillDir.
+	TxMemoryBytes int
+	SpillDir      string
+	// Maxwell chooses the optional fields of events.
+	Maxwell event.MaxwellOptions
+	Logger  *slog.Logger
+}
+
+// DefaultConfig returns the defaults.
+func DefaultConfig() Config {
+	return Config{
+		Name:               "main",
+		Source:             binlog.DefaultConfig(),
+		Start:              StartLatest,
+		CheckpointInterval: time.Second,
+		BatchBytes:         1 << 20,
+		TxMemoryBytes:      8 << 20,
+		Maxwell:            event.DefaultMaxwellOptions(),
+	}
+}
+
+// Validate checks the config.
+func (c *Config) Validate() error {
+	if c.Name == "" {
+		return errors.New("pipeline name is empty")
+	}
+	if c.Start != StartEarliest && c.Start != StartLatest {
+		return fmt.Errorf("start is %q: want earliest or latest", c.Start)
+	}
+	if c.CheckpointInterval <= 0 || c.BatchBytes <= 0 || c.TxMemoryBytes <= 0 {
+		return errors.New("checkpoint interval, batch bytes and transaction memory must be positive")
+	}
+	return c.Source.Validate()
+}
+
+// OpenSinks opens a pipeline's sinks. It is called after the source passed
+// preflight, so a bad source leaves no sink output behind; on error it must
+// leave no sink open.
+type OpenSinks func() ([]emit.Sink, error)
+
+// Pipeline streams one source to its sinks.
+type Pipeline struct {
+	cfg       Config
+	store     checkpoint.Store
+	openSinks OpenSinks
+	sinks     []emit.Sink
+	log       *slog.Logger
+
+	mu      sync.Mutex
+	pending []pendingCheckpoint // batches carrying a transaction boundary, not yet checkpointed
+	saved   *checkpoint.Checkpoint
+}
+
+type pendingCheckpoint struct {
+	seq uint64
+	cp  checkpoint.Checkpoint
+}
+
+// New returns a pipeline. Run opens the sinks and closes them when it returns.
+func New(cfg Config, store checkpoint.Store, openSinks OpenSinks) (*Pipeline, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	log := cfg.Logger
+	if log == nil {
+		log = slog.Default()
+	}
+	if cfg.Source.Logger == nil {
+		cfg.Source.Logger = log
+	}
+	return &Pipeline{cfg: cfg, store: store, openSinks: openSinks, log: log.With("pipeline", cfg.Name)}, nil
+}
+
+// Run checks the source, then streams until ctx is done, an error halts it,
+// or (with ExitWhenCaughtUp) it has caught up. It always tries to leave a
+// checkpoint covering everything the sinks acknowledged.
+func (p *Pipeline) Run(ctx context.Context) (err error) {
+	cp, err := p.store.Load(ctx)
+	if err != nil && !errors.Is(err, checkpoint.ErrNotFound) {
+		return err
+	}
+	var from event.Position
+	if cp != nil {
+		from = cp.Position
+	}
+	srv, err := binlog.Preflight(ctx, &p.cfg.Source, from)
+	if err != nil {
+		return err
+	}
+	if cp != nil && cp.ServerID != 0 && cp.ServerID != srv.ServerID {
+		return fmt.Errorf("checkpoint was taken on server_id %d but the source is server_id %d: positions do not carry over between servers; point sluice at the original server or remove the checkpoint", cp.ServerID, srv.ServerID)
+	}
+	if p.sinks, err = p.openSinks(); err != nil {
+		return err
+	}
+	if len(p.sinks) == 0 {
+		return errors.New("no sinks configured")
+	}
+	defer func() {
+		for _, s := range p.sinks {
+			if cerr := s.Close(); cerr != nil && err == nil {
+				err = fmt.Errorf("close sink: %w", cerr)
+			}
+		}
+	}()
+	if cp == nil {
+		switch p.cfg.Start {
+		case StartEarliest:
+			from = event.Position{File: srv.Binlogs[0], Offset: 4}
+		default:
+			from = srv.Head
+		}
+		cp = &checkpoint.Checkpoint{Pipeline: p.cfg.Name, Position: from, ServerID: srv.ServerID, UpdatedAt: time.Now().UTC()}
+		// Record where we begin, so a restart continues from here even if
+		// nothing arrives before it.
+		if err := p.store.Save(ctx, cp); err != nil {
+			return fmt.Errorf("save initial checkpoint: %w", err)
+		}
+	}
+	p.saved = cp
+	p.log.Info("streaming", "source", p.cfg.Source.Addr(), "flavor", srv.Flavor, "version", srv.Version, "from", from.String(), "head", srv.Head.String())
+
+	var target event.Position
+	if p.cfg.ExitWhenCaughtUp {
+		target = srv.Head
+	}
+	return p.stream(ctx, srv, from, target)
+}
+
+// errCaughtUp ends the stream when ExitWhenCaughtUp is satisfied.
+var errCaughtUp = errors.New("caught up")
+
+func (p *Pipeline) stream(ctx context.Context, srv *binlog.Server, from, target event.Position) error {
+	registry := schema.NewRegistry()
+	streamer := binlog.NewStreamer(p.cfg.Source, srv.Flavor, registry)
+	items := make(chan binlog.Item, 64)
+
+	streamCtx, cancelStream := context.WithCancel(ctx)
+	defer cancelStream()
+	g, gctx := errgroup.WithContext(streamCtx)
+	g.Go(func() error { return streamer.Run(gctx, from, items) })
+	enc := newEncoder(p, srv.ServerID)
+	defer enc.close()
+	g.Go(func() error {
+		if !target.IsZero() && from.Compare(target) >= 0 {
+			return errCaughtUp
+		}
+		return enc.loop(gctx, items, target)
+	})
+	g.Go(func() error { return p.checkpointLoop(gctx) })
+	err := g.Wait()
+	if errors.Is(err, errCaughtUp) || (errors.Is(err, context.Canceled) && ctx.Err() != nil) {
+		err = nil
+	}
+	// Whatever the sinks hold of whole transactions is made durable and
+	// checkpointed, even on the way out.
+	finalCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
+	defer cancel()
+	if ferr := p.syncAndSave(finalCtx, true); ferr != nil && err == nil {
+		err = ferr
+	}
+	return err
+}
+
+func (p *Pipeline) checkpointLoop(ctx context.Context) error {
+	t := time.NewTicker(p.cfg.CheckpointInterval)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-t.C:
+			if err := p.syncAndSave(ctx, false); err != nil {
+				return err
+			}
+		}
+	}
+}
+
+// syncAndSave asks every sink what it has made durable and checkpoints the
+// last transaction boundary all of them cover.
+func (p *Pipeline) syncAndSave(ctx context.Context, force bool) error {
+	acked := ^uint64(0)
+	for _, s := range p.sinks {
+		seq, err := s.Sync(ctx, force)
+		if err != nil {
+			return err
+		}
+		acked = min(acked, seq)
+	}
+	p.mu.Lock()
+	var next *checkpoint.Checkpoint
+	n := 0
+	for n < len(p.pending) && p.pending[n].seq <= acked {
+		cp := p.pending[n].cp
+		next = &cp
+		n++
+	}
+	p.pending = p.pending[n:]
+	p.mu.Unlock()
+	if next == nil {
+		return nil
+	}
+	next.Pipeline = p.cfg.Name
+	next.UpdatedAt = time.Now().UTC()
+	if err := p.store.Save(ctx, next); err != nil {
+		return fmt.Errorf("save checkpoint at %s: %w", next.Position, err)
+	}
+	p.saved = next
+	return nil
+}
+
+func (p *Pipeline) addPending(seq uint64, cp checkpoint.Checkpoint) {
+	p.mu.Lock()
+	p.pending = append(p.pending, pendingCheckpoint{seq: seq, cp: cp})
+	p.mu.Unlock()
+}
+
+// SpillDir returns the directory for transaction spill files.
+func (c *Config) spillDir() string {
+	if c.SpillDir != "" {
+		return c.SpillDir
+	}
+	return os.TempDir()
+}

@@ -1,0 +1,154 @@
+package pipeline
+
+import (
+	"bufio"
+	"encoding/binary"
+	"fmt"
+	"io"
+	"os"
+)
+
+// txBuffer holds the encoded rows of the open transaction until its commit
+// supplies ts and xid. It keeps up to limit bytes in memory and spills the
+// rest to a temporary file, so a transaction of any size fits in bounded
+// memory.
+type txBuffer struct {
+	limit int
+	dir   string
+
+	arena []byte
+	recs  []txRec
+
+	spill    *os.File
+	spillW   *bufio.Writer
+	nSpilled int
+	hdr      [16]byte
+}
+
+// txRec is one encoded row in the arena: head [start, split) and tail
+// [split, end), with its table for routing.
+type txRec struct {
+	start, split, end int
+	database, table   string
+}
+
+func newTxBuffer(limit int, dir string) *txBuffer {
+	return &txBuffer{limit: limit, dir: dir}
+}
+
+// Len is the number of rows held.
+func (b *txBuffer) Len() int { return b.nSpilled + len(b.recs) }
+
+// reset drops everything held.
+func (b *txBuffer) reset() error {
+	b.arena = b.arena[:0]
+	b.recs = b.recs[:0]
+	b.nSpilled = 0
+	if b.spill != nil {
+		b.spillW.Reset(b.spill)
+		if _, err := b.spill.Seek(0, io.SeekStart); err != nil {
+			return err
+		}
+		return b.spill.Truncate(0)
+	}
+	return nil
+}
+
+// close removes the spill file.
+func (b *txBuffer) close() {
+	if b.spill != nil {
+		name := b.spill.Name()
+		_ = b.spill.Close()
+		_ = os.Remove(name)
+		b.spill = nil
+	}
+}
+
+// added records the row the caller appended to b.arena from start.
+func (b *txBuffer) added(start, split int, database, table string) error {
+	b.recs = append(b.recs, txRec{start: start, split: split, end: len(b.arena), database: database, table: table})
+	if len(b.arena) >= b.limit {
+		return b.spillArena()
+	}
+	return nil
+}
+
+// spillArena moves the in-memory rows to the spill file.
+func (b *txBuffer) spillArena() error {
+	if b.spill == nil {
+		f, err := os.CreateTemp(b.dir, "sluice-tx-*.spill")
+		if err != nil {
+			return fmt.Errorf("spill large transaction: %w", err)
+		}
+		b.spill = f
+		b.spillW = bufio.NewWriterSize(f, 256<<10)
+	}
+	for _, r := range b.recs {
+		binary.LittleEndian.PutUint32(b.hdr[0:], uint32(r.end-r.start))
+		binary.LittleEndian.PutUint32(b.hdr[4:], uint32(r.split-r.start))
+		binary.LittleEndian.PutUint32(b.hdr[8:], uint32(len(r.database)))
+		binary.LittleEndian.PutUint32(b.hdr[12:], uint32(len(r.table)))
+		if _, err := b.spillW.Write(b.hdr[:]); err != nil {
+			return fmt.Errorf("spill large transaction: %w", err)
+		}
+		_, _ = b.spillW.WriteString(r.database)
+		_, _ = b.spillW.WriteString(r.table)
+		if _, err := b.spillW.Write(b.arena[r.start:r.end]); err != nil {
+			return fmt.Errorf("spill large transaction: %w", err)
+		}
+	}
+	b.nSpilled += len(b.recs)
+	b.recs = b.recs[:0]
+	b.arena = b.arena[:0]
+	return nil
+}
+
+// each calls fn for every row in order with its head and tail. The slices
+// are valid only during the call.
+func (b *txBuffer) each(fn func(head, tail []byte, database, table string) error) error {
+	if b.nSpilled > 0 {
+		if err := b.spillW.Flush(); err != nil {
+			return fmt.Errorf("spill large transaction: %w", err)
+		}
+		if _, err := b.spill.Seek(0, io.SeekStart); err != nil {
+			return err
+		}
+		r := bufio.NewReaderSize(b.spill, 256<<10)
+		var buf []byte
+		var hdr [16]byte
+		var db, tbl string
+		for range b.nSpilled {
+			if _, err := io.ReadFull(r, hdr[:]); err != nil {
+				return fmt.Errorf("read spilled transaction: %w", err)
+			}
+			n := int(binary.LittleEndian.Uint32(hdr[0:]))
+			split := int(binary.LittleEndian.Uint32(hdr[4:]))
+			dn := int(binary.LittleEndian.Uint32(hdr[8:]))
+			tn := int(binary.LittleEndian.Uint32(hdr[12:]))
+			if cap(buf) < dn+tn+n {
+				buf = make([]byte, dn+tn+n)
+			}
+			buf = buf[:dn+tn+n]
+			if _, err := io.ReadFull(r, buf); err != nil {
+				return fmt.Errorf("read spilled transaction: %w", err)
+			}
+			// names repeat row after row: reuse the previous string when equal
+			if string(buf[:dn]) != db {
+				db = string(buf[:dn])
+			}
+			if string(buf[dn:dn+tn]) != tbl {
+				tbl = string(buf[dn : dn+tn])
+			}
+			row := buf[dn+tn:]
+			if err := fn(row[:split], row[split:], db, tbl); err != nil {
+				return err
+			}
+		}
+	}
+	for _, r := range b.recs {
+		if err := fn(b.arena[r.start:r.split], b.arena[r.split:r.end], r.database, r.table); err != nil {
+			return err
+		}
+	}
+	return nil
+}
