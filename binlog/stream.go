@@ -110,9 +110,9 @@ type Item struct {
 	// transaction payload share a position).
 	IndexBase int
 	Pos       event.Position
-	Commit event.Commit
-	Schema string
-	Query  string
+	Commit    event.Commit
+	Schema    string
+	Query     string
 	// Timestamp is the event header's time, seconds.
 	Timestamp uint32
 }

@@ -222,5 +222,3 @@ func (c *fileConfig) openSinks(stdout io.Writer) ([]emit.Sink, error) {
 	}
 	return sinks, nil
 }
-
-
