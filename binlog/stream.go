@@ -174,7 +174,7 @@ func (s *Streamer) Run(ctx context.Context, from event.Position, out chan<- Item
 			h.inTx = false
 		}
 		h.pos = h.committed
-		s.log.Warn("binlog connection lost; reconnecting", "from", h.committed.String(), "in", backoff, "err", err)
+		s.log.Warn("binlog connection lost; reconnecting", "from", h.committed.String(), "in", backoff, "err", err.Error())
 		select {
 		case <-ctx.Done():
 			return ctx.Err()
@@ -205,7 +205,7 @@ func (s *Streamer) session(ctx context.Context, h *handler) (progressed bool, er
 		ReadTimeout:             s.cfg.ReadTimeout,
 		DisableRetrySync:        true,
 		DiscardGTIDSet:          true,
-		Logger:                  s.log.With("component", "go-mysql"),
+		Logger:                  slog.New(quietHandler{s.log.Handler()}).With("component", "go-mysql"),
 		SynchronousEventHandler: h,
 		Dialer:                  (&net.Dialer{Timeout: s.cfg.DialTimeout}).DialContext,
 	})
@@ -393,4 +393,36 @@ func (h *handler) commit(xid uint64, hdr *replication.EventHeader) error {
 	h.inTx = false
 	h.committed = h.pos
 	return h.send(Item{Kind: ItemCommit, Commit: event.Commit{Timestamp: hdr.Timestamp, Xid: xid, Pos: h.pos}, Pos: h.pos, Timestamp: hdr.Timestamp})
+}
+
+// quietHandler logs go-mysql's errors as warnings and its chatter as debug:
+// the streamer handles every error go-mysql reports and logs the ones that
+// matter itself.
+type quietHandler struct{ slog.Handler }
+
+func (q quietHandler) Enabled(ctx context.Context, l slog.Level) bool {
+	return q.Handler.Enabled(ctx, quietLevel(l))
+}
+
+func (q quietHandler) Handle(ctx context.Context, r slog.Record) error {
+	r.Level = quietLevel(r.Level)
+	return q.Handler.Handle(ctx, r)
+}
+
+func quietLevel(l slog.Level) slog.Level {
+	switch {
+	case l > slog.LevelWarn:
+		return slog.LevelWarn
+	case l == slog.LevelInfo:
+		return slog.LevelDebug
+	}
+	return l
+}
+
+func (q quietHandler) WithAttrs(as []slog.Attr) slog.Handler {
+	return quietHandler{q.Handler.WithAttrs(as)}
+}
+
+func (q quietHandler) WithGroup(name string) slog.Handler {
+	return quietHandler{q.Handler.WithGroup(name)}
 }
