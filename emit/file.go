@@ -77,20 +77,25 @@ func (s *FileSink) Write(ctx context.Context, b *Batch) error {
 		return fmt.Errorf("file sink: %w", err)
 	}
 	s.written = b.Seq
+	b.Release()
 	return nil
 }
 
-// Sync implements Sink: flush and fsync everything written.
+// Sync implements Sink: flush and fsync everything written. The fsync runs
+// outside the lock so writes go on meanwhile; it covers every batch written
+// before it started.
 func (s *FileSink) Sync(ctx context.Context, force bool) (uint64, error) {
 	s.mu.Lock()
-	defer s.mu.Unlock()
-	if err := s.w.Flush(); err != nil {
+	err := s.w.Flush()
+	written := s.written
+	s.mu.Unlock()
+	if err != nil {
 		return 0, fmt.Errorf("file sink: %w", err)
 	}
 	if err := s.f.Sync(); err != nil {
 		return 0, fmt.Errorf("file sink: fsync: %w", err)
 	}
-	return s.written, nil
+	return written, nil
 }
 
 // Close implements Sink.
@@ -123,6 +128,7 @@ func (s *WriterSink) Write(ctx context.Context, b *Batch) error {
 		return fmt.Errorf("stdout sink: %w", err)
 	}
 	s.written = b.Seq
+	b.Release()
 	return nil
 }
 

@@ -4,6 +4,10 @@ package emit
 
 import (
 	"context"
+	"sync/atomic"
+	"time"
+
+	"github.com/sluicecdc/sluice/event"
 )
 
 // Batch is a run of encoded events handed to every sink in order. Seq numbers
@@ -14,6 +18,25 @@ type Batch struct {
 	Data []byte
 	// Events locate each event in Data, with what sinks route by.
 	Events []Ref
+
+	holders atomic.Int32
+	recycle func(*Batch)
+}
+
+// Hold sets how many sinks must Release b before its buffers may be reused,
+// and the function that reuses them.
+func (b *Batch) Hold(n int, recycle func(*Batch)) {
+	b.holders.Store(int32(n))
+	b.recycle = recycle
+}
+
+// Release tells the producer that a sink no longer reads b. A sink that keeps
+// b past Write simply calls Release later, or never: b is then left to the
+// garbage collector rather than reused.
+func (b *Batch) Release() {
+	if b.holders.Add(-1) == 0 && b.recycle != nil {
+		b.recycle(b)
+	}
 }
 
 // Ref locates one event in a batch's Data.
@@ -26,6 +49,14 @@ type Ref struct {
 	Key []byte
 	// Timestamp is the commit time in seconds.
 	Timestamp uint32
+	// Pos is the position of the rows event that holds the row and Index
+	// the row's index in it; with ServerID they make the event's dedupe key
+	// (event.AppendDedupeKey), which a replay reproduces exactly. Sinks
+	// that name their output by what it holds use them. Pos is zero for
+	// events that do not come from the binlog.
+	Pos      event.Position
+	Index    int
+	ServerID uint32
 }
 
 // Sink receives batches. Write and Sync may be called concurrently; Write is
@@ -40,4 +71,14 @@ type Sink interface {
 	Sync(ctx context.Context, force bool) (uint64, error)
 	// Close releases the sink without making anything durable.
 	Close() error
+}
+
+// Watermarker is implemented by sinks that publish how far in commit time
+// their output is complete (the S3 sink's _watermark.json markers).
+type Watermarker interface {
+	// Watermark tells the sink that every event committed before t has
+	// been passed to Write. It does no I/O and never blocks on the store:
+	// later Syncs publish t once everything before it is durable. A t
+	// earlier than one already given is ignored.
+	Watermark(t time.Time)
 }

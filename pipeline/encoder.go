@@ -27,23 +27,44 @@ type encoder struct {
 	// transaction boundary.
 	boundary *checkpoint.Checkpoint
 	gtid     string // of the last committed transaction
+	// free holds batches every sink has released, for reuse.
+	free chan *emit.Batch
+	// out takes finished batches to the delivery goroutine.
+	out chan<- delivery
+	// caughtUp is set before out is closed when the target was reached.
+	caughtUp bool
 }
 
-func newEncoder(p *Pipeline, serverID uint32) *encoder {
+// delivery is a batch on its way to the sinks, with the checkpoint it
+// completes, if any.
+type delivery struct {
+	batch    *emit.Batch
+	boundary *checkpoint.Checkpoint
+}
+
+func newEncoder(p *Pipeline, serverID uint32, out chan<- delivery) *encoder {
 	return &encoder{
 		p:        p,
-		format:   event.NewMaxwell(p.cfg.Maxwell),
+		format:   p.cfg.newFormat(),
 		serverID: serverID,
 		txbuf:    newTxBuffer(p.cfg.TxMemoryBytes, p.cfg.spillDir()),
 		gtid:     p.saved.GTID,
+		free:     make(chan *emit.Batch, 4),
+		out:      out,
 	}
 }
 
 func (e *encoder) close() { e.txbuf.close() }
 
 // loop consumes items until ctx is done or, with a target, the stream has
-// passed it outside a transaction.
-func (e *encoder) loop(ctx context.Context, items <-chan binlog.Item, target event.Position) error {
+// passed it outside a transaction; then it sets caughtUp and returns nil.
+// It closes out when it returns.
+func (e *encoder) loop(ctx context.Context, items <-chan binlog.Item, from, target event.Position) error {
+	defer close(e.out)
+	if !target.IsZero() && from.Compare(target) >= 0 {
+		e.caughtUp = true
+		return nil
+	}
 	for {
 		var it binlog.Item
 		select {
@@ -66,7 +87,8 @@ func (e *encoder) loop(ctx context.Context, items <-chan binlog.Item, target eve
 			if err := e.flush(ctx); err != nil {
 				return err
 			}
-			return errCaughtUp
+			e.caughtUp = true
+			return nil
 		}
 	}
 }
@@ -116,7 +138,7 @@ func (e *encoder) addRows(it *binlog.Item) error {
 			return fmt.Errorf("encode %s row %d at %s: %w", it.Table.QualifiedName(), r.Index, it.Pos, err)
 		}
 		e.txbuf.arena = append(out, '\n')
-		if err := e.txbuf.added(start, split, it.Table.Database, it.Table.Name); err != nil {
+		if err := e.txbuf.added(start, split, it.Table.Database, it.Table.Name, r.Pos, r.Index); err != nil {
 			return err
 		}
 	}
@@ -128,13 +150,16 @@ func (e *encoder) commit(ctx context.Context, c *event.Commit) error {
 	e.inTx = false
 	n := e.txbuf.Len()
 	i := 0
-	err := e.txbuf.each(func(head, tail []byte, database, table string) error {
+	err := e.txbuf.each(func(head, tail []byte, rec *txRec) error {
 		b := e.current()
 		off := len(b.Data)
 		b.Data = append(b.Data, head...)
 		b.Data = e.format.AppendCommit(b.Data, c, i, i == n-1)
 		b.Data = append(b.Data, tail...)
-		b.Events = append(b.Events, emit.Ref{Off: off, Len: len(b.Data) - off - 1, Database: database, Table: table, Timestamp: c.Timestamp})
+		b.Events = append(b.Events, emit.Ref{
+			Off: off, Len: len(b.Data) - off - 1, Database: rec.database, Table: rec.table, Timestamp: c.Timestamp,
+			Pos: rec.pos, Index: rec.index, ServerID: e.tx.ServerID,
+		})
 		i++
 		if len(b.Data) >= e.p.cfg.BatchBytes && i < n {
 			// A large transaction goes out in several batches; only the
@@ -161,13 +186,26 @@ func (e *encoder) commit(ctx context.Context, c *event.Commit) error {
 
 func (e *encoder) current() *emit.Batch {
 	if e.batch == nil {
-		e.batch = &emit.Batch{Data: make([]byte, 0, e.p.cfg.BatchBytes+64<<10)}
+		select {
+		case b := <-e.free:
+			e.batch = &emit.Batch{Data: b.Data[:0], Events: b.Events[:0]}
+		default:
+			e.batch = &emit.Batch{Data: make([]byte, 0, e.p.cfg.BatchBytes+64<<10)}
+		}
 	}
 	return e.batch
 }
 
-// flush hands the current batch to every sink. A batch that ends at a
-// transaction boundary registers that boundary for checkpointing.
+// recycle keeps a released batch's buffers for reuse.
+func (e *encoder) recycle(b *emit.Batch) {
+	select {
+	case e.free <- b:
+	default:
+	}
+}
+
+// flush sends the current batch, with the transaction boundary it ends at
+// if any, to the delivery goroutine.
 func (e *encoder) flush(ctx context.Context) error {
 	if e.batch == nil && e.boundary == nil {
 		return nil
@@ -176,14 +214,28 @@ func (e *encoder) flush(ctx context.Context) error {
 	e.batch = nil
 	e.seq++
 	b.Seq = e.seq
-	for _, s := range e.p.sinks {
-		if err := s.Write(ctx, b); err != nil {
-			return err
-		}
+	b.Hold(len(e.p.sinks), e.recycle)
+	select {
+	case e.out <- delivery{batch: b, boundary: e.boundary}:
+	case <-ctx.Done():
+		return ctx.Err()
 	}
-	if e.boundary != nil {
-		e.p.addPending(b.Seq, *e.boundary)
-		e.boundary = nil
+	e.boundary = nil
+	return nil
+}
+
+// deliver hands batches to every sink in order and registers their
+// boundaries for checkpointing, until in is closed.
+func (p *Pipeline) deliver(ctx context.Context, in <-chan delivery) error {
+	for d := range in {
+		for _, s := range p.sinks {
+			if err := s.Write(ctx, d.batch); err != nil {
+				return err
+			}
+		}
+		if d.boundary != nil {
+			p.addPending(d.batch.Seq, *d.boundary)
+		}
 	}
 	return nil
 }

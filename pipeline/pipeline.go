@@ -46,7 +46,9 @@ type Config struct {
 	// the rest spills to SpillDir.
 	TxMemoryBytes int
 	SpillDir      string
-	// Maxwell chooses the optional fields of events.
+	// Format is the encoding of events.
+	Format Format
+	// Maxwell chooses the optional fields of events in the Maxwell format.
 	Maxwell event.MaxwellOptions
 	Logger  *slog.Logger
 }
@@ -60,6 +62,7 @@ func DefaultConfig() Config {
 		CheckpointInterval: time.Second,
 		BatchBytes:         1 << 20,
 		TxMemoryBytes:      8 << 20,
+		Format:             FormatMaxwell,
 		Maxwell:            event.DefaultMaxwellOptions(),
 	}
 }
@@ -74,6 +77,9 @@ func (c *Config) Validate() error {
 	}
 	if c.CheckpointInterval <= 0 || c.BatchBytes <= 0 || c.TxMemoryBytes <= 0 {
 		return errors.New("checkpoint interval, batch bytes and transaction memory must be positive")
+	}
+	if err := c.Format.validate(); err != nil {
+		return err
 	}
 	return c.Source.Validate()
 }
@@ -183,14 +189,21 @@ func (p *Pipeline) stream(ctx context.Context, srv *binlog.Server, from, target 
 	streamCtx, cancelStream := context.WithCancel(ctx)
 	defer cancelStream()
 	g, gctx := errgroup.WithContext(streamCtx)
-	g.Go(func() error { return streamer.Run(gctx, from, items) })
-	enc := newEncoder(p, srv.ServerID)
+	deliveries := make(chan delivery, 4)
+	enc := newEncoder(p, srv.ServerID, deliveries)
 	defer enc.close()
+	g.Go(func() error { return streamer.Run(gctx, from, items) })
+	g.Go(func() error { return enc.loop(gctx, items, from, target) })
 	g.Go(func() error {
-		if !target.IsZero() && from.Compare(target) >= 0 {
+		if err := p.deliver(gctx, deliveries); err != nil {
+			return err
+		}
+		// deliveries is closed: the encoder is done. If it caught up,
+		// everything is with the sinks and the stream can stop.
+		if enc.caughtUp {
 			return errCaughtUp
 		}
-		return enc.loop(gctx, items, target)
+		return nil
 	})
 	g.Go(func() error { return p.checkpointLoop(gctx) })
 	err := g.Wait()

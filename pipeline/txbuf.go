@@ -6,6 +6,8 @@ import (
 	"fmt"
 	"io"
 	"os"
+
+	"github.com/sluicecdc/sluice/event"
 )
 
 // txBuffer holds the encoded rows of the open transaction until its commit
@@ -22,14 +24,20 @@ type txBuffer struct {
 	spill    *os.File
 	spillW   *bufio.Writer
 	nSpilled int
-	hdr      [16]byte
+	hdr      [spillHeader]byte
 }
 
+// spillHeader is the size of a spilled row's header: row length, split,
+// database, table and binlog file name lengths, offset and row index.
+const spillHeader = 36
+
 // txRec is one encoded row in the arena: head [start, split) and tail
-// [split, end), with its table for routing.
+// [split, end), with its table for routing and its place in the binlog.
 type txRec struct {
 	start, split, end int
 	database, table   string
+	pos               event.Position
+	index             int
 }
 
 func newTxBuffer(limit int, dir string) *txBuffer {
@@ -65,8 +73,8 @@ func (b *txBuffer) close() {
 }
 
 // added records the row the caller appended to b.arena from start.
-func (b *txBuffer) added(start, split int, database, table string) error {
-	b.recs = append(b.recs, txRec{start: start, split: split, end: len(b.arena), database: database, table: table})
+func (b *txBuffer) added(start, split int, database, table string, pos event.Position, index int) error {
+	b.recs = append(b.recs, txRec{start: start, split: split, end: len(b.arena), database: database, table: table, pos: pos, index: index})
 	if len(b.arena) >= b.limit {
 		return b.spillArena()
 	}
@@ -88,11 +96,15 @@ func (b *txBuffer) spillArena() error {
 		binary.LittleEndian.PutUint32(b.hdr[4:], uint32(r.split-r.start))
 		binary.LittleEndian.PutUint32(b.hdr[8:], uint32(len(r.database)))
 		binary.LittleEndian.PutUint32(b.hdr[12:], uint32(len(r.table)))
+		binary.LittleEndian.PutUint32(b.hdr[16:], uint32(len(r.pos.File)))
+		binary.LittleEndian.PutUint64(b.hdr[20:], r.pos.Offset)
+		binary.LittleEndian.PutUint64(b.hdr[28:], uint64(r.index))
 		if _, err := b.spillW.Write(b.hdr[:]); err != nil {
 			return fmt.Errorf("spill large transaction: %w", err)
 		}
 		_, _ = b.spillW.WriteString(r.database)
 		_, _ = b.spillW.WriteString(r.table)
+		_, _ = b.spillW.WriteString(r.pos.File)
 		if _, err := b.spillW.Write(b.arena[r.start:r.end]); err != nil {
 			return fmt.Errorf("spill large transaction: %w", err)
 		}
@@ -103,9 +115,10 @@ func (b *txBuffer) spillArena() error {
 	return nil
 }
 
-// each calls fn for every row in order with its head and tail. The slices
-// are valid only during the call.
-func (b *txBuffer) each(fn func(head, tail []byte, database, table string) error) error {
+// each calls fn for every row in order with its head and tail and its
+// record (whose offsets mean nothing for spilled rows). The slices are valid
+// only during the call.
+func (b *txBuffer) each(fn func(head, tail []byte, rec *txRec) error) error {
 	if b.nSpilled > 0 {
 		if err := b.spillW.Flush(); err != nil {
 			return fmt.Errorf("spill large transaction: %w", err)
@@ -115,8 +128,8 @@ func (b *txBuffer) each(fn func(head, tail []byte, database, table string) error
 		}
 		r := bufio.NewReaderSize(b.spill, 256<<10)
 		var buf []byte
-		var hdr [16]byte
-		var db, tbl string
+		var hdr [spillHeader]byte
+		var rec txRec
 		for range b.nSpilled {
 			if _, err := io.ReadFull(r, hdr[:]); err != nil {
 				return fmt.Errorf("read spilled transaction: %w", err)
@@ -125,28 +138,36 @@ func (b *txBuffer) each(fn func(head, tail []byte, database, table string) error
 			split := int(binary.LittleEndian.Uint32(hdr[4:]))
 			dn := int(binary.LittleEndian.Uint32(hdr[8:]))
 			tn := int(binary.LittleEndian.Uint32(hdr[12:]))
-			if cap(buf) < dn+tn+n {
-				buf = make([]byte, dn+tn+n)
+			fileLen := int(binary.LittleEndian.Uint32(hdr[16:]))
+			rec.pos.Offset = binary.LittleEndian.Uint64(hdr[20:])
+			rec.index = int(binary.LittleEndian.Uint64(hdr[28:]))
+			names := dn + tn + fileLen
+			if cap(buf) < names+n {
+				buf = make([]byte, names+n)
 			}
-			buf = buf[:dn+tn+n]
+			buf = buf[:names+n]
 			if _, err := io.ReadFull(r, buf); err != nil {
 				return fmt.Errorf("read spilled transaction: %w", err)
 			}
 			// names repeat row after row: reuse the previous string when equal
-			if string(buf[:dn]) != db {
-				db = string(buf[:dn])
+			if string(buf[:dn]) != rec.database {
+				rec.database = string(buf[:dn])
 			}
-			if string(buf[dn:dn+tn]) != tbl {
-				tbl = string(buf[dn : dn+tn])
+			if string(buf[dn:dn+tn]) != rec.table {
+				rec.table = string(buf[dn : dn+tn])
 			}
-			row := buf[dn+tn:]
-			if err := fn(row[:split], row[split:], db, tbl); err != nil {
+			if string(buf[dn+tn:names]) != rec.pos.File {
+				rec.pos.File = string(buf[dn+tn : names])
+			}
+			row := buf[names:]
+			if err := fn(row[:split], row[split:], &rec); err != nil {
 				return err
 			}
 		}
 	}
-	for _, r := range b.recs {
-		if err := fn(b.arena[r.start:r.split], b.arena[r.split:r.end], r.database, r.table); err != nil {
+	for i := range b.recs {
+		r := &b.recs[i]
+		if err := fn(b.arena[r.start:r.split], b.arena[r.split:r.end], r); err != nil {
 			return err
 		}
 	}

@@ -1,0 +1,162 @@
+package event
+
+import (
+	"errors"
+	"strconv"
+
+	"github.com/sluicecdc/sluice/schema"
+)
+
+// Debezium encodes events as the value of a Debezium MySQL connector change
+// event with schemas disabled (value.converter.schemas.enable=false):
+//
+//	{"before":{...}|null,"after":{...}|null,
+//	 "source":{"version":"sluice","connector":"mysql","name":P,"snapshot":"false",
+//	           "db":D,"table":T,"server_id":N,"gtid":G|null,"file":F,"pos":N,"row":N,
+//	           "thread":null,"query":null,"ts_ms":MS},
+//	 "ts_ms":MS,"op":"c"}
+//
+// op is "c" for an insert, "u" for an update, "d" for a delete and "r" for a
+// row read by a snapshot (whose source.snapshot is "true"). before is the
+// whole row before an update or delete, after the whole row after an insert
+// or update. source.name is the pipeline's name (Debezium's topic.prefix);
+// file and pos are the binlog file and the offset of the rows event, row the
+// row's index in it; thread and query are always null.
+//
+// Both ts_ms fields are the transaction's commit time in milliseconds (whole
+// seconds, as the binlog records it): sluice knows no separate processing
+// time for an event. They are the last fields before op, not where Debezium
+// puts them, because the commit time is known only at commit and the
+// encoding leaves one gap for it (see Format).
+//
+// Column values are rendered exactly as in the Maxwell format, not with
+// Debezium's default converters: temporal types are strings
+// ("2024-02-29 23:59:59.5"), DECIMAL is a JSON number with the column's
+// scale, BIT an unsigned integer, binary strings base64, ENUM a string, SET
+// an array of strings, GEOMETRY WKT. Consumers moving from Debezium mostly
+// read before, after, op and source, which keep Debezium's meaning.
+type Debezium struct {
+	name    string
+	tables  map[*schema.Table]*debeziumTable
+	scratch []byte
+}
+
+var _ Format = (*Debezium)(nil)
+
+type debeziumTable struct {
+	cols []columnCodec
+	// source is `"db":"d","table":"t",`
+	source []byte
+}
+
+// NewDebezium returns a Debezium encoder whose events name the pipeline
+// name in source.name. It caches per-table encodings and is not safe for
+// concurrent use.
+func NewDebezium(name string) *Debezium {
+	return &Debezium{name: name, tables: make(map[*schema.Table]*debeziumTable)}
+}
+
+func (d *Debezium) codec(t *schema.Table) (*debeziumTable, error) {
+	if dt, ok := d.tables[t]; ok {
+		return dt, nil
+	}
+	cols, err := newColumnCodecs(t)
+	if err != nil {
+		return nil, err
+	}
+	src := append([]byte(nil), `"db":`...)
+	src = appendString(src, t.Database)
+	src = append(src, `,"table":`...)
+	src = appendString(src, t.Name)
+	src = append(src, ',')
+	dt := &debeziumTable{cols: cols, source: src}
+	if len(d.tables) > 4096 {
+		clear(d.tables) // tables re-created by DDL churn: keep the cache bounded
+	}
+	d.tables[t] = dt
+	return dt, nil
+}
+
+var debeziumOps = [...]string{Insert: `"op":"c"}`, Update: `"op":"u"}`, Delete: `"op":"d"}`, BootstrapInsert: `"op":"r"}`}
+
+// AppendRow implements Format. The split is inside source, where its ts_ms
+// goes; the tail after it is the op.
+func (d *Debezium) AppendRow(dst []byte, tx *Tx, r *Row) ([]byte, int, error) {
+	if int(r.Type) >= len(debeziumOps) || debeziumOps[r.Type] == "" {
+		return dst, 0, errors.New("debezium: row of unknown type " + r.Type.String())
+	}
+	dt, err := d.codec(r.Table)
+	if err != nil {
+		return dst, 0, err
+	}
+	dst = append(dst, `{"before":`...)
+	if r.Type == Update || r.Type == Delete {
+		if dst, err = d.appendImage(dst, dt, r.Before); err != nil {
+			return dst, 0, err
+		}
+	} else {
+		dst = append(dst, "null"...)
+	}
+	dst = append(dst, `,"after":`...)
+	if r.Type == Delete {
+		dst = append(dst, "null"...)
+	} else if dst, err = d.appendImage(dst, dt, r.After); err != nil {
+		return dst, 0, err
+	}
+	dst = append(dst, `,"source":{"version":"sluice","connector":"mysql","name":`...)
+	dst = appendString(dst, d.name)
+	if r.Type == BootstrapInsert {
+		dst = append(dst, `,"snapshot":"true",`...)
+	} else {
+		dst = append(dst, `,"snapshot":"false",`...)
+	}
+	dst = append(dst, dt.source...)
+	dst = append(dst, `"server_id":`...)
+	dst = strconv.AppendUint(dst, uint64(tx.ServerID), 10)
+	dst = append(dst, `,"gtid":`...)
+	if tx.GTID != "" {
+		dst = appendString(dst, tx.GTID)
+	} else {
+		dst = append(dst, "null"...)
+	}
+	dst = append(dst, `,"file":`...)
+	dst = appendString(dst, r.Pos.File)
+	dst = append(dst, `,"pos":`...)
+	dst = strconv.AppendUint(dst, r.Pos.Offset, 10)
+	dst = append(dst, `,"row":`...)
+	dst = strconv.AppendInt(dst, int64(r.Index), 10)
+	dst = append(dst, `,"thread":null,"query":null,`...)
+	split := len(dst)
+	return append(dst, debeziumOps[r.Type]...), split, nil
+}
+
+func (d *Debezium) appendImage(dst []byte, dt *debeziumTable, image []any) ([]byte, error) {
+	dst = append(dst, '{')
+	for i := range dt.cols {
+		if i > 0 {
+			dst = append(dst, ',')
+		}
+		cc := &dt.cols[i]
+		dst = append(dst, cc.key...)
+		var v any
+		if i < len(image) {
+			v = image[i]
+		}
+		var err error
+		if dst, d.scratch, err = cc.appendValue(dst, v, d.scratch); err != nil {
+			return dst, err
+		}
+	}
+	return append(dst, '}'), nil
+}
+
+// AppendCommit implements Format: source's ts_ms, closing source, and the
+// event's ts_ms.
+func (d *Debezium) AppendCommit(dst []byte, c *Commit, xoffset int, last bool) []byte {
+	ms := uint64(c.Timestamp) * 1000
+	dst = append(dst, `"ts_ms":`...)
+	dst = strconv.AppendUint(dst, ms, 10)
+	dst = append(dst, `},"ts_ms":`...)
+	dst = strconv.AppendUint(dst, ms, 10)
+	return append(dst, ',')
+}

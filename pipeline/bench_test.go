@@ -1,0 +1,163 @@
+package pipeline_test
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"os"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/go-mysql-org/go-mysql/mysql"
+	"github.com/go-mysql-org/go-mysql/replication"
+
+	"github.com/sluicecdc/sluice/binlog"
+	"github.com/sluicecdc/sluice/checkpoint"
+	"github.com/sluicecdc/sluice/emit"
+	"github.com/sluicecdc/sluice/event"
+	"github.com/sluicecdc/sluice/pipeline"
+)
+
+// benchBinlog is one binlog range every throughput benchmark reads.
+var benchBinlog struct {
+	once       sync.Once
+	from, to   event.Position
+	rows       int
+	err        error
+	sourceConf binlog.Config
+}
+
+// prepareBenchBinlog writes the workload once: 200,000 inserts in
+// 1,000-row transactions into a sysbench-like table, then 200,000 updates and
+// 100,000 deletes — 500,000 row changes.
+func prepareBenchBinlog(b *testing.B) {
+	b.Helper()
+	bb := &benchBinlog
+	bb.once.Do(func() {
+		bb.sourceConf = sourceConfig(srv)
+		ctx := context.Background()
+		srv.Exec(b, "DROP DATABASE IF EXISTS bench", "CREATE DATABASE bench", "USE bench",
+			`CREATE TABLE sbtest (id INT PRIMARY KEY, k INT NOT NULL, c CHAR(120) NOT NULL, pad CHAR(60) NOT NULL,
+				amount DECIMAL(12,2), created DATETIME(6), note VARCHAR(255) CHARACTER SET utf8mb4)`)
+		if bb.from, bb.err = binlog.Head(ctx, &bb.sourceConf); bb.err != nil {
+			return
+		}
+		stmts := []string{"USE bench"}
+		for i := range 200 {
+			stmts = append(stmts, fmt.Sprintf(`INSERT INTO sbtest SELECT seq, seq %% 1000, REPEAT('c', 120), REPEAT('p', 60),
+				seq / 7, '2024-01-02 03:04:05.123456' + INTERVAL seq SECOND, CONCAT('note ✓ ', seq)
+				FROM seq_%d_to_%d`, i*1000+1, (i+1)*1000))
+		}
+		for i := range 200 {
+			stmts = append(stmts, fmt.Sprintf("UPDATE sbtest SET k = k + 1 WHERE id BETWEEN %d AND %d", i*1000+1, (i+1)*1000))
+		}
+		for i := range 100 {
+			stmts = append(stmts, fmt.Sprintf("DELETE FROM sbtest WHERE id BETWEEN %d AND %d", i*1000+1, (i+1)*1000))
+		}
+		srv.Exec(b, stmts...)
+		bb.rows = 500_000
+		bb.to, bb.err = binlog.Head(ctx, &bb.sourceConf)
+	})
+	if bb.err != nil {
+		b.Fatal(bb.err)
+	}
+}
+
+// countingHandler counts decoded rows and stops at a position.
+type countingHandler struct {
+	rows int
+	file string
+	to   event.Position
+	done chan struct{}
+}
+
+func (h *countingHandler) HandleEvent(e *replication.BinlogEvent) error {
+	switch ev := e.Event.(type) {
+	case *replication.RotateEvent:
+		h.file = string(ev.NextLogName)
+	case *replication.RowsEvent:
+		if ev.Type() == replication.EnumRowsEventTypeUpdate {
+			h.rows += len(ev.Rows) / 2
+		} else {
+			h.rows += len(ev.Rows)
+		}
+	}
+	if (event.Position{File: h.file, Offset: uint64(e.Header.LogPos)}).Compare(h.to) >= 0 {
+		select {
+		case <-h.done:
+		default:
+			close(h.done)
+		}
+	}
+	return nil
+}
+
+// BenchmarkThroughput reads the same binlog range (a) with go-mysql's
+// BinlogSyncer alone, decoding rows and nothing else — the limit — and (b)
+// through sluice to a file sink. Compare the rows/s of the two.
+func BenchmarkThroughput(b *testing.B) {
+	prepareBenchBinlog(b)
+	bb := &benchBinlog
+	b.Run("decode-only", func(b *testing.B) {
+		for b.Loop() {
+			h := &countingHandler{to: bb.to, done: make(chan struct{})}
+			syncer := replication.NewBinlogSyncer(replication.BinlogSyncerConfig{
+				ServerID: 4242, Flavor: mysql.MariaDBFlavor, Host: bb.sourceConf.Host, Port: bb.sourceConf.Port,
+				User: bb.sourceConf.User, Password: bb.sourceConf.Password, TimestampStringLocation: time.UTC,
+				SynchronousEventHandler: h, Logger: testLogger(b),
+			})
+			if _, err := syncer.StartSync(mysql.Position{Name: bb.from.File, Pos: uint32(bb.from.Offset)}); err != nil {
+				b.Fatal(err)
+			}
+			<-h.done
+			syncer.Close()
+			if h.rows != bb.rows {
+				b.Fatalf("decoded %d rows, want %d", h.rows, bb.rows)
+			}
+		}
+		b.ReportMetric(float64(bb.rows*b.N)/b.Elapsed().Seconds(), "rows/s")
+	})
+	b.Run("file-sink", func(b *testing.B) {
+		for b.Loop() {
+			b.StopTimer()
+			dir := b.TempDir()
+			store, err := checkpoint.NewFileStore(dir, "bench")
+			if err != nil {
+				b.Fatal(err)
+			}
+			if err := store.Save(context.Background(), &checkpoint.Checkpoint{Pipeline: "bench", Position: bb.from}); err != nil {
+				b.Fatal(err)
+			}
+			cfg := pipeline.DefaultConfig()
+			cfg.Name = "bench"
+			cfg.Source = bb.sourceConf
+			cfg.ExitWhenCaughtUp = true
+			cfg.SpillDir = dir
+			cfg.Logger = testLogger(b)
+			out := dir + "/events.jsonl"
+			p, err := pipeline.New(cfg, store, func() ([]emit.Sink, error) {
+				f, err := emit.OpenFile(out)
+				return []emit.Sink{f}, err
+			})
+			if err != nil {
+				b.Fatal(err)
+			}
+			b.StartTimer()
+			if err := p.Run(context.Background()); err != nil {
+				b.Fatal(err)
+			}
+			b.StopTimer()
+			data, err := os.ReadFile(out)
+			if err != nil {
+				b.Fatal(err)
+			}
+			if n := bytes.Count(data, []byte("\n")); n != bb.rows {
+				b.Fatalf("sluice emitted %d events, want %d", n, bb.rows)
+			}
+			b.SetBytes(int64(len(data)))
+			b.StartTimer()
+		}
+		b.ReportMetric(float64(bb.rows*b.N)/b.Elapsed().Seconds(), "rows/s")
+	})
+}

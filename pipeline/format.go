@@ -1,0 +1,36 @@
+package pipeline
+
+import (
+	"fmt"
+
+	"github.com/sluicecdc/sluice/event"
+)
+
+// Format names the JSON encoding of events.
+type Format string
+
+// Formats.
+const (
+	// FormatMaxwell is Maxwell's format, with the optional fields chosen by
+	// Config.Maxwell.
+	FormatMaxwell Format = "maxwell"
+	// FormatDebezium is the value of a Debezium MySQL connector change
+	// event with schemas disabled (see event.Debezium).
+	FormatDebezium Format = "debezium"
+)
+
+func (f Format) validate() error {
+	switch f {
+	case FormatMaxwell, FormatDebezium:
+		return nil
+	}
+	return fmt.Errorf("format is %q: want maxwell or debezium", f)
+}
+
+// newFormat returns the encoder the config asks for.
+func (c *Config) newFormat() event.Format {
+	if c.Format == FormatDebezium {
+		return event.NewDebezium(c.Name)
+	}
+	return event.NewMaxwell(c.Maxwell)
+}

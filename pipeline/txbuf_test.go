@@ -1,0 +1,60 @@
+package pipeline
+
+import (
+	"fmt"
+	"testing"
+
+	"github.com/sluicecdc/sluice/event"
+)
+
+// TestTxBufferCarriesPositions checks that every row keeps its table and its
+// binlog place, whether it stayed in memory or went through the spill file.
+func TestTxBufferCarriesPositions(t *testing.T) {
+	for _, limit := range []int{1 << 20, 64} { // all in memory; mostly spilled
+		t.Run(fmt.Sprint(limit), func(t *testing.T) {
+			b := newTxBuffer(limit, t.TempDir())
+			defer b.close()
+			type row struct {
+				head, tail, db, table string
+				pos                   event.Position
+				index                 int
+			}
+			var want []row
+			for i := range 50 {
+				r := row{
+					head: fmt.Sprintf(`{"n":%d,`, i), tail: `"x":1}`,
+					db: "db", table: fmt.Sprintf("t%d", i%3),
+					pos:   event.Position{File: fmt.Sprintf("mysql-bin.%06d", 1+i/20), Offset: uint64(4 + 100*(i/4))},
+					index: i % 4,
+				}
+				want = append(want, r)
+				start := len(b.arena)
+				b.arena = append(b.arena, r.head...)
+				split := len(b.arena)
+				b.arena = append(b.arena, r.tail...)
+				if err := b.added(start, split, r.db, r.table, r.pos, r.index); err != nil {
+					t.Fatal(err)
+				}
+			}
+			if limit < 1<<20 && b.nSpilled == 0 {
+				t.Fatal("nothing spilled")
+			}
+			var got []row
+			err := b.each(func(head, tail []byte, rec *txRec) error {
+				got = append(got, row{string(head), string(tail), rec.database, rec.table, rec.pos, rec.index})
+				return nil
+			})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if len(got) != len(want) {
+				t.Fatalf("got %d rows, want %d", len(got), len(want))
+			}
+			for i := range want {
+				if got[i] != want[i] {
+					t.Errorf("row %d: got %+v, want %+v", i, got[i], want[i])
+				}
+			}
+		})
+	}
+}
