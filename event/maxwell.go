@@ -2,7 +2,6 @@ package event
 
 import (
 	"bytes"
-	"fmt"
 	"strconv"
 
 	"github.com/sluicecdc/sluice/schema"
@@ -61,14 +60,11 @@ func (m *Maxwell) codec(t *schema.Table) (*tableCodec, error) {
 	if tc, ok := m.tables[t]; ok {
 		return tc, nil
 	}
-	tc := &tableCodec{heads: make(map[Type][]byte, 4), cols: make([]columnCodec, len(t.Columns))}
-	for i := range t.Columns {
-		cc, err := newColumnCodec(&t.Columns[i])
-		if err != nil {
-			return nil, fmt.Errorf("table %s: %w", t.QualifiedName(), err)
-		}
-		tc.cols[i] = cc
+	cols, err := newColumnCodecs(t)
+	if err != nil {
+		return nil, err
 	}
+	tc := &tableCodec{heads: make(map[Type][]byte, 4), cols: cols}
 	for _, typ := range []Type{Insert, Update, Delete, BootstrapInsert} {
 		h := append([]byte(nil), `{"database":`...)
 		h = appendString(h, t.Database)

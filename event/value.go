@@ -92,6 +92,19 @@ func newColumnCodec(c *schema.Column) (columnCodec, error) {
 	return cc, nil
 }
 
+// newColumnCodecs returns the codecs of every column of t.
+func newColumnCodecs(t *schema.Table) ([]columnCodec, error) {
+	cols := make([]columnCodec, len(t.Columns))
+	for i := range t.Columns {
+		cc, err := newColumnCodec(&t.Columns[i])
+		if err != nil {
+			return nil, fmt.Errorf("table %s: %w", t.QualifiedName(), err)
+		}
+		cols[i] = cc
+	}
+	return cols, nil
+}
+
 // appendValue appends one decoded value as JSON. scratch is reused for
 // charset conversion and returned for reuse.
 func (cc *columnCodec) appendValue(dst []byte, v any, scratch []byte) ([]byte, []byte, error) {
@@ -194,12 +207,9 @@ func (cc *columnCodec) appendValue(dst []byte, v any, scratch []byte) ([]byte, [
 	case kindBinary:
 		switch x := v.(type) {
 		case string:
-			if cc.col.Type == mysql.MYSQL_TYPE_STRING && len(x) < cc.col.Length {
-				// BINARY(n) is logged without its trailing zero bytes;
-				// render it as stored and as SELECT returns it.
-				scratch = append(append(scratch[:0], x...), make([]byte, cc.col.Length-len(x))...)
-				return appendBase64(dst, scratch), scratch, nil
-			}
+			// BINARY(n) is logged without its trailing zero bytes and is
+			// rendered as logged, as Maxwell does (its test_blob fixture):
+			// the column's length tells a consumer the padding.
 			return appendBase64(dst, []byte(x)), scratch, nil
 		case []byte:
 			return appendBase64(dst, x), scratch, nil

@@ -149,8 +149,8 @@ func (c *fileConfig) validate() error {
 			return fmt.Errorf("sinks[%d].type %q: want file or stdout", i, s.Type)
 		}
 	}
-	if c.Output.Format != "maxwell" {
-		return fmt.Errorf("output.format %q: want maxwell", c.Output.Format)
+	if c.Output.Format != "maxwell" && c.Output.Format != "debezium" {
+		return fmt.Errorf("output.format %q: want maxwell or debezium", c.Output.Format)
 	}
 	if _, err := parseLevel(c.Log.Level); err != nil {
 		return err
@@ -191,6 +191,7 @@ func (c *fileConfig) pipelineConfig(log *slog.Logger) pipeline.Config {
 	pc.Source.HeartbeatPeriod = c.Source.Heartbeat
 	pc.Source.ReadTimeout = c.Source.ReadTimeout
 	pc.CheckpointInterval = c.Checkpoint.Interval
+	pc.Format = pipeline.Format(c.Output.Format)
 	pc.Logger = log
 	pc.Source.Logger = log
 	return pc
