@@ -191,3 +191,36 @@ func Head(ctx context.Context, cfg *Config) (event.Position, error) {
 	defer func() { _ = conn.Close() }()
 	return head(conn)
 }
+
+// JSONColumn names a column that holds JSON.
+type JSONColumn struct{ Database, Table, Column string }
+
+// MariaDBJSONColumns lists the columns MariaDB created as JSON. MariaDB
+// logs JSON as LONGTEXT, so sluice learns JSON-ness from DDL; for tables
+// created before sluice first started, the json_valid() CHECK constraints
+// that MariaDB adds to JSON columns tell.
+func MariaDBJSONColumns(ctx context.Context, cfg *Config) ([]JSONColumn, error) {
+	conn, err := connect(ctx, cfg)
+	if err != nil {
+		return nil, err
+	}
+	defer func() { _ = conn.Close() }()
+	r, err := conn.Execute(`SELECT CONSTRAINT_SCHEMA, TABLE_NAME, CHECK_CLAUSE FROM information_schema.CHECK_CONSTRAINTS
+		WHERE CHECK_CLAUSE LIKE 'json_valid(%'`)
+	if err != nil {
+		return nil, fmt.Errorf("list JSON columns: %w", err)
+	}
+	var out []JSONColumn
+	for i := range r.RowNumber() {
+		db, _ := r.GetString(i, 0)
+		t, _ := r.GetString(i, 1)
+		clause, _ := r.GetString(i, 2)
+		// json_valid(`col`)
+		a, b := strings.IndexByte(clause, '`'), strings.LastIndexByte(clause, '`')
+		if a < 0 || b <= a || strings.TrimSpace(clause[b+1:]) != ")" {
+			continue
+		}
+		out = append(out, JSONColumn{Database: db, Table: t, Column: strings.ReplaceAll(clause[a+1:b], "``", "`")})
+	}
+	return out, nil
+}

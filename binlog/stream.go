@@ -85,7 +85,8 @@ const (
 	ItemBegin ItemKind = iota + 1
 	// ItemRows carries the rows of one rows event; Table, Type, Rows, Pos are set.
 	ItemRows
-	// ItemQuery is a statement logged as text (DDL); Schema, Query, Pos are set.
+	// ItemQuery is a schema change logged as a statement; Schema, Query,
+	// DDLs and Pos are set.
 	ItemQuery
 	// ItemCommit ends a transaction; Commit is set.
 	ItemCommit
@@ -113,6 +114,7 @@ type Item struct {
 	Commit    event.Commit
 	Schema    string
 	Query     string
+	DDLs      []event.DDL
 	// Timestamp is the event header's time, seconds.
 	Timestamp uint32
 }
@@ -320,7 +322,12 @@ func (h *handler) handle(hdr *replication.EventHeader, ev replication.Event, sta
 				return err
 			}
 		}
-		if err := h.send(Item{Kind: ItemQuery, Schema: string(ev.Schema), Query: q, Pos: start, Timestamp: hdr.Timestamp}); err != nil {
+		if ddls := h.ddl(string(ev.Schema), q, start); len(ddls) > 0 {
+			if err := h.send(Item{Kind: ItemQuery, Schema: string(ev.Schema), Query: q, DDLs: ddls, Pos: start, Timestamp: hdr.Timestamp}); err != nil {
+				return err
+			}
+		}
+		if err := h.saveRegistry(start); err != nil {
 			return err
 		}
 		return h.commit(0, hdr)
@@ -329,8 +336,8 @@ func (h *handler) handle(hdr *replication.EventHeader, ev replication.Event, sta
 		if err != nil {
 			return h.fail(fmt.Errorf("table map at %s: %w", start, err))
 		}
-		h.tables[ev.TableID] = h.s.registry.Observe(t)
-		return nil
+		h.tables[ev.TableID] = h.s.registry.Observe(t, start)
+		return h.saveRegistry(start)
 	case *replication.RowsEvent:
 		t := h.tables[ev.TableID]
 		if t == nil {
@@ -374,6 +381,30 @@ func (h *handler) handle(hdr *replication.EventHeader, ev replication.Event, sta
 	if !h.inTx && h.pos.Compare(h.committed) > 0 {
 		h.committed = h.pos
 		return h.send(Item{Kind: ItemProgress, Pos: h.pos, Timestamp: hdr.Timestamp})
+	}
+	return nil
+}
+
+// ddl classifies a statement and records the schema changes it makes.
+func (h *handler) ddl(defaultDB, sql string, pos event.Position) []event.DDL {
+	changes := schema.ClassifyDDL(defaultDB, sql)
+	out := make([]event.DDL, 0, len(changes))
+	for i := range changes {
+		d := &changes[i]
+		if d.Kind == schema.Unclassified {
+			h.s.log.Warn("statement not understood; emitted with its SQL, tables it touched get a new version at their next TABLE_MAP", "pos", pos.String(), "sql", sql)
+		}
+		v := h.s.registry.ApplyDDL(d, sql, pos)
+		out = append(out, event.DDL{DDL: *d, SQL: sql, Pos: pos, Index: i, SchemaVersion: v})
+	}
+	return out
+}
+
+// saveRegistry persists new table versions before any event that uses
+// them goes out.
+func (h *handler) saveRegistry(pos event.Position) error {
+	if err := h.s.registry.Save(); err != nil {
+		return h.fail(fmt.Errorf("at %s: %w", pos, err))
 	}
 	return nil
 }

@@ -10,6 +10,7 @@ import (
 	"path/filepath"
 
 	"github.com/sluicecdc/sluice/event"
+	"github.com/sluicecdc/sluice/internal/atomicfile"
 )
 
 // FileStore keeps a pipeline's checkpoint in a JSON file in a directory,
@@ -69,40 +70,5 @@ func (s *FileStore) Save(ctx context.Context, cp *Checkpoint) error {
 	if err != nil {
 		return err
 	}
-	return WriteFileAtomic(s.path, append(b, '\n'))
-}
-
-// WriteFileAtomic replaces path with data so that a crash leaves either the
-// old or the new content: temporary file, fsync, rename, fsync directory.
-func WriteFileAtomic(path string, data []byte) error {
-	tmp := path + ".tmp"
-	f, err := os.OpenFile(tmp, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, 0o644)
-	if err != nil {
-		return fmt.Errorf("write %s: %w", path, err)
-	}
-	if _, err = f.Write(data); err == nil {
-		err = f.Sync()
-	}
-	if cerr := f.Close(); err == nil {
-		err = cerr
-	}
-	if err == nil {
-		err = os.Rename(tmp, path)
-	}
-	if err != nil {
-		_ = os.Remove(tmp)
-		return fmt.Errorf("write %s: %w", path, err)
-	}
-	d, err := os.Open(filepath.Dir(path))
-	if err != nil {
-		return fmt.Errorf("sync directory of %s: %w", path, err)
-	}
-	err = d.Sync()
-	if cerr := d.Close(); err == nil {
-		err = cerr
-	}
-	if err != nil {
-		return fmt.Errorf("sync directory of %s: %w", path, err)
-	}
-	return nil
+	return atomicfile.Write(s.path, append(b, '\n'))
 }

@@ -41,10 +41,7 @@ var maxwellSkips = map[string]string{
 // maxwellKnownGaps are fixtures that fail today for a reason being fixed
 // elsewhere. They run, log their score, and skip when they fail; one that
 // passes fails the test so that its entry is removed.
-var maxwellKnownGaps = map[string]string{
-	"test_json": "KNOWN GAP (JSON column detection, owned by the lead): MariaDB logs a JSON column as " +
-		"LONGTEXT, so sluice emits it as a string rather than as a JSON value",
-}
+var maxwellKnownGaps = map[string]string{}
 
 // maxwellDivergences are expected events (numbered from 1 in file order)
 // that sluice renders differently from Maxwell on purpose. They run and are

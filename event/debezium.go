@@ -130,6 +130,45 @@ func (d *Debezium) AppendRow(dst []byte, tx *Tx, r *Row) ([]byte, int, error) {
 	return append(dst, debeziumOps[r.Type]...), split, nil
 }
 
+// AppendDDL implements Format: a schema change event shaped like the value
+// of Debezium's schema change topic (databaseName, ddl), with sluice's
+// change type and table names, tableChanges left empty.
+func (d *Debezium) AppendDDL(dst []byte, tx *Tx, c *DDL) ([]byte, int, error) {
+	dst = append(dst, `{"source":{"version":"sluice","connector":"mysql","name":`...)
+	dst = appendString(dst, d.name)
+	dst = append(dst, `,"snapshot":"false","db":`...)
+	dst = appendString(dst, c.Database)
+	dst = append(dst, `,"table":`...)
+	if c.Table != "" {
+		dst = appendString(dst, c.Table)
+	} else {
+		dst = append(dst, "null"...)
+	}
+	dst = append(dst, `,"server_id":`...)
+	dst = strconv.AppendUint(dst, uint64(tx.ServerID), 10)
+	dst = append(dst, `,"gtid":`...)
+	if tx.GTID != "" {
+		dst = appendString(dst, tx.GTID)
+	} else {
+		dst = append(dst, "null"...)
+	}
+	dst = append(dst, `,"file":`...)
+	dst = appendString(dst, c.Pos.File)
+	dst = append(dst, `,"pos":`...)
+	dst = strconv.AppendUint(dst, c.Pos.Offset, 10)
+	dst = append(dst, `,"row":`...)
+	dst = strconv.AppendInt(dst, int64(c.Index), 10)
+	dst = append(dst, `,"thread":null,"query":null,`...)
+	split := len(dst)
+	dst = append(dst, `"databaseName":`...)
+	dst = appendString(dst, c.Database)
+	dst = append(dst, `,"type":"`...)
+	dst = append(dst, c.Kind...)
+	dst = append(dst, `","ddl":`...)
+	dst = appendString(dst, c.SQL)
+	return append(dst, `,"tableChanges":[]}`...), split, nil
+}
+
 func (d *Debezium) appendImage(dst []byte, dt *debeziumTable, image []any) ([]byte, error) {
 	dst = append(dst, '{')
 	for i := range dt.cols {

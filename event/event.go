@@ -4,10 +4,9 @@
 package event
 
 import (
-	"fmt"
 	"strconv"
-	"strings"
 
+	"github.com/sluicecdc/sluice/event/position"
 	"github.com/sluicecdc/sluice/schema"
 )
 
@@ -32,61 +31,11 @@ func (t Type) String() string {
 	return "type-" + strconv.Itoa(int(t))
 }
 
-// Position is a place in a server's binlog: a file and a byte offset in it.
-type Position struct {
-	File   string
-	Offset uint64
-}
-
-func (p Position) String() string { return p.File + ":" + strconv.FormatUint(p.Offset, 10) }
-
-// IsZero reports an unset position.
-func (p Position) IsZero() bool { return p.File == "" }
+// Position is a place in a server's binlog; see package position.
+type Position = position.Position
 
 // ParsePosition parses "file:offset".
-func ParsePosition(s string) (Position, error) {
-	i := strings.LastIndexByte(s, ':')
-	if i <= 0 {
-		return Position{}, fmt.Errorf("binlog position %q: want FILE:OFFSET, e.g. mysql-bin.000003:4", s)
-	}
-	off, err := strconv.ParseUint(s[i+1:], 10, 64)
-	if err != nil {
-		return Position{}, fmt.Errorf("binlog position %q: offset: %w", s, err)
-	}
-	return Position{File: s[:i], Offset: off}, nil
-}
-
-// Compare orders positions of one server: by the binlog file's sequence
-// number (the numeric suffix), then by offset. It never compares file names
-// as strings, so mysql-bin.1000000 sorts after mysql-bin.999999.
-func (p Position) Compare(o Position) int {
-	if p.File != o.File {
-		a, b := fileSeq(p.File), fileSeq(o.File)
-		switch {
-		case a < b:
-			return -1
-		case a > b:
-			return 1
-		}
-		return strings.Compare(p.File, o.File)
-	}
-	switch {
-	case p.Offset < o.Offset:
-		return -1
-	case p.Offset > o.Offset:
-		return 1
-	}
-	return 0
-}
-
-func fileSeq(name string) uint64 {
-	i := strings.LastIndexByte(name, '.')
-	n, err := strconv.ParseUint(name[i+1:], 10, 64)
-	if err != nil {
-		return 0
-	}
-	return n
-}
+func ParsePosition(s string) (Position, error) { return position.Parse(s) }
 
 // Row is one changed row, as decoded from one rows event.
 type Row struct {
@@ -117,4 +66,17 @@ type Commit struct {
 	Xid       uint64
 	// Pos is the position right after the commit: where a reader resumes.
 	Pos Position
+}
+
+// DDL is a schema change, emitted in binlog order between row events.
+type DDL struct {
+	schema.DDL
+	SQL string
+	// Pos is the query event's position, Index the change's index among
+	// those the statement makes; with the server id they form the dedupe key.
+	Pos   Position
+	Index int
+	// SchemaVersion is the table's version the change starts (0 for a
+	// database-level change).
+	SchemaVersion int
 }

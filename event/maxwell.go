@@ -14,8 +14,11 @@ type Format interface {
 	// AppendRow appends r's event to dst and returns the offset in the
 	// result where the commit fields belong.
 	AppendRow(dst []byte, tx *Tx, r *Row) (out []byte, split int, err error)
-	// AppendCommit appends the commit fields of the xoffset-th row of a
-	// transaction; last is true for the transaction's final row.
+	// AppendDDL appends a schema change event, with a gap at split like
+	// AppendRow.
+	AppendDDL(dst []byte, tx *Tx, d *DDL) (out []byte, split int, err error)
+	// AppendCommit appends the commit fields of the xoffset-th event of a
+	// transaction; last is true for the transaction's final event.
 	AppendCommit(dst []byte, c *Commit, xoffset int, last bool) []byte
 }
 
@@ -90,32 +93,7 @@ func (m *Maxwell) AppendRow(dst []byte, tx *Tx, r *Row) ([]byte, int, error) {
 	}
 	dst = append(dst, tc.heads[r.Type]...)
 	split := len(dst)
-	if m.opts.Position {
-		dst = append(dst, `"position":`...)
-		dst = append(dst, '"')
-		dst = appendPosition(dst, r.Pos)
-		dst = append(dst, `",`...)
-	}
-	if m.opts.GTID && tx.GTID != "" {
-		dst = append(dst, `"gtid":`...)
-		dst = appendString(dst, tx.GTID)
-		dst = append(dst, ',')
-	}
-	if m.opts.ServerID {
-		dst = append(dst, `"server_id":`...)
-		dst = strconv.AppendUint(dst, uint64(tx.ServerID), 10)
-		dst = append(dst, ',')
-	}
-	if m.opts.DedupeKey {
-		dst = append(dst, `"dedupe_key":"`...)
-		dst = AppendDedupeKey(dst, tx.ServerID, r.Pos, r.Index)
-		dst = append(dst, `",`...)
-	}
-	if m.opts.SchemaVersion {
-		dst = append(dst, `"schema_version":`...)
-		dst = strconv.AppendInt(dst, int64(r.Table.Version), 10)
-		dst = append(dst, ',')
-	}
+	dst = m.appendMeta(dst, tx, r.Pos, r.Index, r.Table.Version)
 	image := r.After
 	if r.Type == Delete {
 		image = r.Before
@@ -173,12 +151,92 @@ func (m *Maxwell) appendColumn(dst []byte, cc *columnCodec, image []any, i int) 
 	return dst, err
 }
 
+// appendMeta appends the optional fields every event has, each followed by a comma.
+func (m *Maxwell) appendMeta(dst []byte, tx *Tx, pos Position, index, version int) []byte {
+	if m.opts.Position {
+		dst = append(dst, `"position":`...)
+		dst = append(dst, '"')
+		dst = appendPosition(dst, pos)
+		dst = append(dst, `",`...)
+	}
+	if m.opts.GTID && tx.GTID != "" {
+		dst = append(dst, `"gtid":`...)
+		dst = appendString(dst, tx.GTID)
+		dst = append(dst, ',')
+	}
+	if m.opts.ServerID {
+		dst = append(dst, `"server_id":`...)
+		dst = strconv.AppendUint(dst, uint64(tx.ServerID), 10)
+		dst = append(dst, ',')
+	}
+	if m.opts.DedupeKey {
+		dst = append(dst, `"dedupe_key":"`...)
+		dst = AppendDedupeKey(dst, tx.ServerID, pos, index)
+		dst = append(dst, `",`...)
+	}
+	if m.opts.SchemaVersion && version > 0 { // database-level changes have none
+		dst = append(dst, `"schema_version":`...)
+		dst = strconv.AppendInt(dst, int64(version), 10)
+		dst = append(dst, ',')
+	}
+	return dst
+}
+
+// AppendDDL implements Format: Maxwell's schema change event, with "old"
+// naming a renamed table and "def" the columns of a CREATE TABLE.
+func (m *Maxwell) AppendDDL(dst []byte, tx *Tx, d *DDL) ([]byte, int, error) {
+	dst = append(dst, `{"type":"`...)
+	dst = append(dst, d.Kind...)
+	dst = append(dst, `","database":`...)
+	dst = appendString(dst, d.Database)
+	if d.Table != "" {
+		dst = append(dst, `,"table":`...)
+		dst = appendString(dst, d.Table)
+	}
+	dst = append(dst, ',')
+	split := len(dst)
+	dst = m.appendMeta(dst, tx, d.Pos, d.Index, d.SchemaVersion)
+	if d.OldTable != "" {
+		dst = append(dst, `"old":{"database":`...)
+		dst = appendString(dst, d.OldDatabase)
+		dst = append(dst, `,"table":`...)
+		dst = appendString(dst, d.OldTable)
+		dst = append(dst, "},"...)
+	}
+	if d.LikeTable != "" {
+		dst = append(dst, `"like":{"database":`...)
+		dst = appendString(dst, d.LikeDatabase)
+		dst = append(dst, `,"table":`...)
+		dst = appendString(dst, d.LikeTable)
+		dst = append(dst, "},"...)
+	}
+	if len(d.Columns) > 0 {
+		dst = append(dst, `"def":{"columns":[`...)
+		for i, c := range d.Columns {
+			if i > 0 {
+				dst = append(dst, ',')
+			}
+			dst = append(dst, `{"name":`...)
+			dst = appendString(dst, c.Name)
+			dst = append(dst, `,"type":`...)
+			dst = appendString(dst, c.Type)
+			dst = append(dst, '}')
+		}
+		dst = append(dst, "]},"...)
+	}
+	dst = append(dst, `"sql":`...)
+	dst = appendString(dst, d.SQL)
+	return append(dst, '}'), split, nil
+}
+
 // AppendCommit implements Format.
 func (m *Maxwell) AppendCommit(dst []byte, c *Commit, xoffset int, last bool) []byte {
 	dst = append(dst, `"ts":`...)
 	dst = strconv.AppendUint(dst, uint64(c.Timestamp), 10)
-	dst = append(dst, `,"xid":`...)
-	dst = strconv.AppendUint(dst, c.Xid, 10)
+	if c.Xid != 0 { // DDL and non-transactional engines have no xid
+		dst = append(dst, `,"xid":`...)
+		dst = strconv.AppendUint(dst, c.Xid, 10)
+	}
 	if last {
 		return append(dst, `,"commit":true,`...)
 	}

@@ -1,10 +1,13 @@
 package event
 
 import (
+	"bytes"
+	"encoding/json"
 	"fmt"
 	"math/bits"
 	"strconv"
 	"strings"
+	"unsafe"
 
 	"github.com/go-mysql-org/go-mysql/mysql"
 
@@ -28,6 +31,7 @@ const (
 	kindText
 	kindBinary
 	kindJSON
+	kindJSONText // a MariaDB JSON column: text that holds JSON
 	kindGeometry
 )
 
@@ -77,6 +81,9 @@ func newColumnCodec(c *schema.Column) (columnCodec, error) {
 			break
 		}
 		cc.kind = kindText
+		if c.JSON {
+			cc.kind = kindJSONText
+		}
 		switch c.Charset {
 		case "utf8mb4", "utf8mb3", "utf8", "ascii", "":
 		default:
@@ -182,6 +189,32 @@ func (cc *columnCodec) appendValue(dst []byte, v any, scratch []byte) ([]byte, [
 			}
 			return append(dst, ']'), scratch, nil
 		}
+	case kindJSONText:
+		// Embedded when it is valid JSON (MariaDB's CHECK (json_valid(...))
+		// sees to that), a string otherwise: output is never invalid JSON.
+		var err error
+		var text []byte
+		switch x := v.(type) {
+		case string:
+			text = unsafeBytes(x)
+		case []byte:
+			text = x
+		default:
+			return dst, scratch, cc.typeError(v)
+		}
+		if cc.decode != nil {
+			if scratch, err = cc.decode(scratch[:0], text); err != nil {
+				return dst, scratch, fmt.Errorf("column %s: decode %s text: %w", cc.col.Name, cc.col.Charset, err)
+			}
+			text = scratch
+		}
+		if len(text) == 0 {
+			return append(dst, "null"...), scratch, nil
+		}
+		if json.Valid(text) {
+			return appendCompactJSON(dst, text), scratch, nil
+		}
+		return appendBytesString(dst, text), scratch, nil
 	case kindText:
 		var raw []byte
 		switch x := v.(type) {
@@ -283,4 +316,17 @@ func validDecimal(s string) bool {
 		}
 	}
 	return i == len(s)
+}
+
+func unsafeBytes(s string) []byte { return unsafe.Slice(unsafe.StringData(s), len(s)) }
+
+// appendCompactJSON appends valid JSON text without insignificant white
+// space, so MariaDB's JSON (kept as written) and MySQL's (normalised by the
+// server) read alike. Newlines inside would also break JSON lines.
+func appendCompactJSON(dst, text []byte) []byte {
+	buf := bytes.NewBuffer(dst)
+	if err := json.Compact(buf, text); err != nil {
+		return append(dst, text...) // cannot happen: text is valid
+	}
+	return buf.Bytes()
 }

@@ -102,7 +102,7 @@ func (e *encoder) handle(ctx context.Context, it *binlog.Item) error {
 	case binlog.ItemRows:
 		return e.addRows(it)
 	case binlog.ItemQuery:
-		return nil // DDL events are not emitted yet
+		return e.addDDLs(it)
 	case binlog.ItemCommit:
 		return e.commit(ctx, &it.Commit)
 	case binlog.ItemAbort:
@@ -139,6 +139,23 @@ func (e *encoder) addRows(it *binlog.Item) error {
 		}
 		e.txbuf.arena = append(out, '\n')
 		if err := e.txbuf.added(start, split, it.Table.Database, it.Table.Name, r.Pos, r.Index); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func (e *encoder) addDDLs(it *binlog.Item) error {
+	for i := range it.DDLs {
+		d := &it.DDLs[i]
+		start := len(e.txbuf.arena)
+		out, split, err := e.format.AppendDDL(e.txbuf.arena, &e.tx, d)
+		if err != nil {
+			e.txbuf.arena = e.txbuf.arena[:start]
+			return fmt.Errorf("encode %s at %s: %w", d.Kind, d.Pos, err)
+		}
+		e.txbuf.arena = append(out, '\n')
+		if err := e.txbuf.added(start, split, d.Database, d.Table, d.Pos, d.Index); err != nil {
 			return err
 		}
 	}

@@ -58,6 +58,7 @@ func newHarness(t testing.TB, s *mysqltest.Server) *harness {
 	cfg.Source = sourceConfig(s)
 	cfg.CheckpointInterval = 50 * time.Millisecond
 	cfg.SpillDir = dir
+	cfg.SchemaPath = filepath.Join(dir, "test.schema.json")
 	cfg.Logger = testLogger(t)
 	h := &harness{t: t, srv: s, dir: dir, store: store, out: filepath.Join(dir, "events.jsonl"), cfg: cfg}
 	head, err := binlog.Head(context.Background(), &cfg.Source)

@@ -12,6 +12,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/go-mysql-org/go-mysql/mysql"
 	"golang.org/x/sync/errgroup"
 
 	"github.com/sluicecdc/sluice/binlog"
@@ -50,7 +51,10 @@ type Config struct {
 	Format Format
 	// Maxwell chooses the optional fields of events in the Maxwell format.
 	Maxwell event.MaxwellOptions
-	Logger  *slog.Logger
+	// SchemaPath is where the table-version registry is kept, next to the
+	// checkpoint; empty keeps it in memory only.
+	SchemaPath string
+	Logger     *slog.Logger
 }
 
 // DefaultConfig returns the defaults.
@@ -182,7 +186,10 @@ func (p *Pipeline) Run(ctx context.Context) (err error) {
 var errCaughtUp = errors.New("caught up")
 
 func (p *Pipeline) stream(ctx context.Context, srv *binlog.Server, from, target event.Position) error {
-	registry := schema.NewRegistry()
+	registry, err := p.loadRegistry(ctx, srv)
+	if err != nil {
+		return err
+	}
 	streamer := binlog.NewStreamer(p.cfg.Source, srv.Flavor, registry)
 	items := make(chan binlog.Item, 64)
 
@@ -206,7 +213,7 @@ func (p *Pipeline) stream(ctx context.Context, srv *binlog.Server, from, target 
 		return nil
 	})
 	g.Go(func() error { return p.checkpointLoop(gctx) })
-	err := g.Wait()
+	err = g.Wait()
 	if errors.Is(err, errCaughtUp) || (errors.Is(err, context.Canceled) && ctx.Err() != nil) {
 		err = nil
 	}
@@ -280,4 +287,29 @@ func (c *Config) spillDir() string {
 		return c.SpillDir
 	}
 	return os.TempDir()
+}
+
+// loadRegistry reads the table-version registry. On first start against
+// MariaDB it learns which existing columns are JSON.
+func (p *Pipeline) loadRegistry(ctx context.Context, srv *binlog.Server) (*schema.Registry, error) {
+	registry := schema.NewRegistry()
+	if p.cfg.SchemaPath != "" {
+		var err error
+		if registry, err = schema.LoadRegistry(p.cfg.SchemaPath); err != nil {
+			return nil, err
+		}
+	}
+	if registry.Empty() && srv.Flavor == mysql.MariaDBFlavor {
+		cols, err := binlog.MariaDBJSONColumns(ctx, &p.cfg.Source)
+		if err != nil {
+			return nil, err
+		}
+		for _, c := range cols {
+			registry.MarkJSON(c.Database, c.Table, c.Column)
+		}
+		if err := registry.Save(); err != nil {
+			return nil, err
+		}
+	}
+	return registry, nil
 }

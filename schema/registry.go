@@ -1,38 +1,319 @@
 package schema
 
-import "sync"
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"sort"
+	"strings"
+	"sync"
 
-// Registry keeps every shape each table has had, numbered per table from 1.
-// A new version starts whenever a TABLE_MAP event shows a shape that differs
-// from the table's latest one.
+	"github.com/go-mysql-org/go-mysql/mysql"
+
+	"github.com/sluicecdc/sluice/event/position"
+	"github.com/sluicecdc/sluice/internal/atomicfile"
+)
+
+// Version is one shape of one table, valid from Pos until the next version.
+type Version struct {
+	Number int               `json:"version"`
+	Pos    position.Position `json:"pos"`
+	// Cause is "table_map" when a TABLE_MAP event showed a new shape, or the
+	// DDL kind that started the version.
+	Cause string `json:"cause"`
+	SQL   string `json:"sql,omitempty"`
+	// Table is the shape; nil while a DDL's result has not been seen in a
+	// TABLE_MAP yet (or the table was dropped).
+	Table *Table `json:"table,omitempty"`
+	// JSON lists the columns (lower case) that hold JSON in this version.
+	// MariaDB logs JSON as LONGTEXT, so only DDL tells; it is kept per
+	// version so a replay decodes each row as JSON exactly when the first
+	// run did.
+	JSON []string `json:"json,omitempty"`
+}
+
+// Registry keeps every shape each table has had. Versions are numbered per
+// table from 1, in binlog order, and keyed by the position of the event
+// that started them, so streaming the same binlog again — a restart, a
+// replay from an old checkpoint — finds the same versions instead of adding
+// new ones.
+//
+// It is safe for concurrent use.
 type Registry struct {
-	mu       sync.Mutex
-	versions map[string][]*Table // by qualified name, oldest first
+	mu     sync.Mutex
+	tables map[string][]*Version // by "db.table", ordered by Pos
+	// json holds, per table, the JSON columns of tables that existed before
+	// the registry began (from the server's json_valid CHECK constraints on
+	// first start); versions carry their own.
+	json map[string]map[string]bool
+
+	path  string // where Save writes; empty for an in-memory registry
+	dirty bool
 }
 
-// NewRegistry returns an empty registry.
+// NewRegistry returns an empty in-memory registry.
 func NewRegistry() *Registry {
-	return &Registry{versions: make(map[string][]*Table)}
+	return &Registry{tables: make(map[string][]*Version), json: make(map[string]map[string]bool)}
 }
 
-// Observe returns the registered table equal in shape to t, registering t as
-// a new version when the table's latest version has another shape.
-func (r *Registry) Observe(t *Table) *Table {
+// LoadRegistry reads the registry kept at path; a missing file gives an
+// empty registry that will be saved there.
+func LoadRegistry(path string) (*Registry, error) {
+	r := NewRegistry()
+	r.path = path
+	b, err := os.ReadFile(path)
+	if errors.Is(err, fs.ErrNotExist) {
+		return r, nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("read schema registry: %w", err)
+	}
+	var f registryFile
+	if err := json.Unmarshal(b, &f); err != nil {
+		return nil, fmt.Errorf("schema registry %s is corrupt (%w): restore it, or remove it together with the checkpoint", path, err)
+	}
+	for name, vs := range f.Tables {
+		r.tables[name] = vs
+	}
+	for name, cols := range f.JSONColumns {
+		r.json[name] = make(map[string]bool)
+		for _, c := range cols {
+			r.json[name][strings.ToLower(c)] = true
+		}
+	}
+	return r, nil
+}
+
+type registryFile struct {
+	Tables      map[string][]*Version `json:"tables"`
+	JSONColumns map[string][]string   `json:"json_columns,omitempty"`
+}
+
+// Empty reports whether the registry knows no table yet.
+func (r *Registry) Empty() bool {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return len(r.tables) == 0 && len(r.json) == 0
+}
+
+// Save writes the registry if it changed since the last Save. It writes
+// atomically.
+func (r *Registry) Save() error {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.path == "" || !r.dirty {
+		return nil
+	}
+	f := registryFile{Tables: r.tables, JSONColumns: make(map[string][]string)}
+	for name, cols := range r.json {
+		for c := range cols {
+			f.JSONColumns[name] = append(f.JSONColumns[name], c)
+		}
+		sort.Strings(f.JSONColumns[name])
+	}
+	b, err := json.MarshalIndent(f, "", " ")
+	if err != nil {
+		return err
+	}
+	if err := atomicfile.Write(r.path, append(b, '\n')); err != nil {
+		return fmt.Errorf("save schema registry: %w", err)
+	}
+	r.dirty = false
+	return nil
+}
+
+// MarkJSON records that a column of a table that existed before the
+// registry began holds JSON.
+func (r *Registry) MarkJSON(database, table, column string) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	name := database + "." + table
+	if r.json[name] == nil {
+		r.json[name] = make(map[string]bool)
+	}
+	if c := strings.ToLower(column); !r.json[name][c] {
+		r.json[name][c] = true
+		r.dirty = true
+	}
+}
+
+// jsonAt returns the JSON columns of a table at pos.
+func (r *Registry) jsonAt(name string, pos position.Position) []string {
+	if v := at(r.tables[name], pos); v != nil {
+		return v.JSON
+	}
+	var cols []string
+	for c := range r.json[name] {
+		cols = append(cols, c)
+	}
+	sort.Strings(cols)
+	return cols
+}
+
+func contains(list []string, s string) bool {
+	i := sort.SearchStrings(list, s)
+	return i < len(list) && list[i] == s
+}
+
+// withJSON returns list with add added and remove removed, sorted.
+func withJSON(list, add, remove []string) []string {
+	set := make(map[string]bool, len(list)+len(add))
+	for _, c := range list {
+		set[c] = true
+	}
+	for _, c := range add {
+		set[strings.ToLower(c)] = true
+	}
+	for _, c := range remove {
+		delete(set, strings.ToLower(c))
+	}
+	out := make([]string, 0, len(set))
+	for c := range set {
+		out = append(out, c)
+	}
+	sort.Strings(out)
+	return out
+}
+
+// at returns the version valid at pos: the last one starting at or before it.
+func at(vs []*Version, pos position.Position) *Version {
+	i := sort.Search(len(vs), func(i int) bool { return vs[i].Pos.Compare(pos) > 0 })
+	if i == 0 {
+		return nil
+	}
+	return vs[i-1]
+}
+
+// Observe returns the registered table of the shape a TABLE_MAP event at
+// pos shows, registering a new version when it differs from the version
+// valid at pos.
+func (r *Registry) Observe(t *Table, pos position.Position) *Table {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	name := t.QualifiedName()
-	vs := r.versions[name]
-	if n := len(vs); n > 0 && vs[n-1].SameShape(t) {
-		return vs[n-1]
+	jsonCols := r.jsonAt(name, pos)
+	for i := range t.Columns {
+		c := &t.Columns[i]
+		if c.Type == mysql.MYSQL_TYPE_BLOB && c.Charset != "binary" && contains(jsonCols, strings.ToLower(c.Name)) {
+			c.JSON = true
+		}
 	}
-	t.Version = len(vs) + 1
-	r.versions[name] = append(vs, t)
-	return t
+	vs := r.tables[name]
+	cur := at(vs, pos)
+	switch {
+	case cur != nil && cur.Table != nil && cur.Table.SameShape(t):
+		return cur.Table
+	case cur != nil && cur.Table == nil:
+		// the first TABLE_MAP after a DDL: it shows the DDL's result
+		t.Version = cur.Number
+		cur.Table = t
+		r.dirty = true
+		return t
+	}
+	v := r.insert(name, &Version{Pos: pos, Cause: "table_map", Table: t, JSON: jsonCols})
+	return v.Table
+}
+
+// insert adds v at its position. Numbers follow binlog order; a version
+// found again at the same position is the one returned.
+func (r *Registry) insert(name string, v *Version) *Version {
+	vs := r.tables[name]
+	i := sort.Search(len(vs), func(i int) bool { return vs[i].Pos.Compare(v.Pos) >= 0 })
+	if i < len(vs) && vs[i].Pos.Compare(v.Pos) == 0 {
+		return vs[i]
+	}
+	if i < len(vs) {
+		// Only a registry that diverged from the binlog (restored from
+		// elsewhere) lands here: number on from the newest so numbers stay unique.
+		v.Number = vs[len(vs)-1].Number + 1
+	} else {
+		v.Number = len(vs) + 1
+		if len(vs) > 0 {
+			v.Number = vs[len(vs)-1].Number + 1
+		}
+	}
+	if v.Table != nil {
+		v.Table.Version = v.Number
+	}
+	vs = append(vs, nil)
+	copy(vs[i+1:], vs[i:])
+	vs[i] = v
+	r.tables[name] = vs
+	r.dirty = true
+	return v
+}
+
+// ApplyDDL records a schema change at pos and returns the version number it
+// starts for the table it names (0 for database-level changes). The
+// shape is learned from the next TABLE_MAP; a drop leaves no shape.
+func (r *Registry) ApplyDDL(d *DDL, sql string, pos position.Position) int {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if d.Table == "" {
+		return 0
+	}
+	name := d.Database + "." + d.Table
+	var jsonCols []string
+	switch d.Kind {
+	case TableCreate:
+		jsonCols = withJSON(nil, d.JSONColumns, nil)
+		if d.LikeTable != "" {
+			// CREATE TABLE ... LIKE copies JSON-ness along with the shape
+			jsonCols = withJSON(r.jsonAt(d.LikeDatabase+"."+d.LikeTable, pos), nil, nil)
+		}
+	case TableRename:
+		old := d.OldDatabase + "." + d.OldTable
+		jsonCols = r.jsonAt(old, pos)
+		r.insert(old, &Version{Pos: pos, Cause: string(TableDrop), SQL: sql})
+	case TableTruncate:
+		return r.currentNumber(name, pos)
+	case TableDrop:
+	default:
+		jsonCols = withJSON(r.jsonAt(name, pos), d.JSONColumns, d.NotJSON)
+	}
+	v := r.insert(name, &Version{Pos: pos, Cause: string(d.Kind), SQL: sql, JSON: jsonCols})
+	return v.Number
+}
+
+func (r *Registry) currentNumber(name string, pos position.Position) int {
+	if v := at(r.tables[name], pos); v != nil {
+		return v.Number
+	}
+	return 0
 }
 
 // Versions returns the versions of one table, oldest first.
-func (r *Registry) Versions(database, table string) []*Table {
+func (r *Registry) Versions(database, table string) []Version {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	return append([]*Table(nil), r.versions[database+"."+table]...)
+	var out []Version
+	for _, v := range r.tables[database+"."+table] {
+		out = append(out, *v)
+	}
+	return out
+}
+
+// Tables returns the names ("db.table") of every table the registry knows, sorted.
+func (r *Registry) Tables() []string {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	names := make([]string, 0, len(r.tables))
+	for n := range r.tables {
+		names = append(names, n)
+	}
+	sort.Strings(names)
+	return names
+}
+
+// At returns the version of a table valid at pos, if any.
+func (r *Registry) At(database, table string, pos position.Position) (Version, bool) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	v := at(r.tables[database+"."+table], pos)
+	if v == nil {
+		return Version{}, false
+	}
+	return *v, true
 }

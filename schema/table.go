@@ -37,6 +37,9 @@ type Column struct {
 	Precision, Scale int
 	// Length is the declared byte length of a CHAR or BINARY column.
 	Length int
+	// JSON marks a text column that holds JSON: MariaDB logs JSON columns
+	// as LONGTEXT; the registry sets this from the table's DDL.
+	JSON bool `json:",omitempty"`
 }
 
 // Binary reports whether the column holds bytes rather than text.
@@ -146,7 +149,7 @@ func (t *Table) SameShape(o *Table) bool {
 	for i := range t.Columns {
 		a, b := &t.Columns[i], &o.Columns[i]
 		if a.Name != b.Name || a.Type != b.Type || a.Meta != b.Meta || a.Unsigned != b.Unsigned ||
-			a.Nullable != b.Nullable || a.Charset != b.Charset || strings.Join(a.Values, "\x00") != strings.Join(b.Values, "\x00") {
+			a.Nullable != b.Nullable || a.Charset != b.Charset || a.JSON != b.JSON || strings.Join(a.Values, "\x00") != strings.Join(b.Values, "\x00") {
 			return false
 		}
 	}

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"path/filepath"
 	"strings"
 	"time"
 
@@ -183,6 +184,7 @@ func (c *fileConfig) pipelineConfig(log *slog.Logger) pipeline.Config {
 	pc := pipeline.DefaultConfig()
 	pc.Name = c.Pipeline
 	pc.Start = pipeline.Start(c.Start)
+	pc.SchemaPath = c.schemaPath()
 	pc.Source.Host = c.Source.Host
 	pc.Source.Port = c.Source.Port
 	pc.Source.User = c.Source.User
@@ -195,6 +197,11 @@ func (c *fileConfig) pipelineConfig(log *slog.Logger) pipeline.Config {
 	pc.Logger = log
 	pc.Source.Logger = log
 	return pc
+}
+
+// schemaPath is where the table-version registry lives: next to the checkpoint.
+func (c *fileConfig) schemaPath() string {
+	return filepath.Join(c.Checkpoint.Dir, c.Pipeline+".schema.json")
 }
 
 func (c *fileConfig) checkpointStore() (checkpoint.Store, error) {

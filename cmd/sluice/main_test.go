@@ -289,7 +289,7 @@ func TestRunAndShow(t *testing.T) {
 			got = append(got, fmt.Sprintf("%s %v %v", ev.Type, ev.Data["id"], ev.Data["total"]))
 		}
 	}
-	want := []string{"insert 1 9.99", "insert 2 20", "update 1 10.99"}
+	want := []string{"database-create <nil> <nil>", "table-create <nil> <nil>", "insert 1 9.99", "insert 2 20", "update 1 10.99"}
 	if strings.Join(got, "|") != strings.Join(want, "|") {
 		t.Fatalf("events %q, want %q", got, want)
 	}
@@ -305,5 +305,45 @@ func TestRunAndShow(t *testing.T) {
 	}
 	if want := fmt.Sprintf("position:  %s:%d", file, pos); !strings.Contains(r.stdout, want) {
 		t.Fatalf("checkpoint show prints:\n%s\nwant a line %q", r.stdout, want)
+	}
+}
+
+// TestSchemaShow: the registry the run writes lists each version of a
+// table with its columns; --at picks the version valid at a position.
+func TestSchemaShow(t *testing.T) {
+	s := mysqltest.StartT(t, mysqltest.Options{})
+	dir := t.TempDir()
+	cfg := writeConfig(t, dir, s, s.User, "")
+	s.Exec(t, "CREATE DATABASE inv", "CREATE TABLE inv.items (id INT UNSIGNED PRIMARY KEY, name VARCHAR(20), price DECIMAL(8,2))",
+		"INSERT INTO inv.items VALUES (1, 'bolt', 0.10)")
+	var file string
+	var pos int64
+	var a, b any
+	if err := s.DB(t).QueryRow("SHOW MASTER STATUS").Scan(&file, &pos, &a, &b); err != nil {
+		t.Fatal(err)
+	}
+	s.Exec(t, "ALTER TABLE inv.items ADD COLUMN tags JSON AFTER id, DROP COLUMN price", `INSERT INTO inv.items VALUES (2, '["x"]', 'nut')`)
+	if r := sluice(t, nil, "run", "--exit-when-caught-up", "--config", cfg); r.code != 0 {
+		t.Fatalf("run: exit %d\n%s", r.code, r.stderr)
+	}
+	r := sluice(t, nil, "schema", "show", "--config", cfg, "--table", "inv.items")
+	if r.code != 0 {
+		t.Fatalf("schema show: exit %d\n%s", r.code, r.stderr)
+	}
+	out := strings.Join(strings.Fields(r.stdout), " ")
+	for _, want := range []string{
+		"inv.items version 1 from", "(table-create)", "id int unsigned primary key not null name varchar utf8mb4 price decimal(8,2) inv.items version 2",
+		"(table-alter) sql: ALTER TABLE inv.items ADD COLUMN tags JSON AFTER id, DROP COLUMN price id int unsigned primary key not null tags json name varchar utf8mb4",
+	} {
+		if !strings.Contains(out, want) {
+			t.Errorf("schema show lacks %q:\n%s", want, r.stdout)
+		}
+	}
+	r = sluice(t, nil, "schema", "show", "--config", cfg, "--table", "inv.items", "--at", fmt.Sprintf("%s:%d", file, pos))
+	if r.code != 0 || !strings.Contains(r.stdout, "version 1") || strings.Contains(r.stdout, "version 2") || !strings.Contains(r.stdout, "price") {
+		t.Fatalf("schema show --at %s:%d: exit %d\n%s%s", file, pos, r.code, r.stdout, r.stderr)
+	}
+	if r := sluice(t, nil, "schema", "show", "--config", cfg, "--table", "inv.nope"); r.code == 0 || !strings.Contains(r.stderr, "inv.nope is not in the schema registry") {
+		t.Fatalf("unknown table: exit %d\n%s", r.code, r.stderr)
 	}
 }

@@ -202,6 +202,9 @@ func Main(m *testing.M, opts Options, set func(*Server)) {
 	}
 	set(s)
 	code := m.Run()
+	if code != 0 && !s.External {
+		fmt.Fprintf(os.Stderr, "mysqltest: tests failed; server error log (tail):\n%s\n", s.ErrorLog())
+	}
 	if err := s.Stop(); err != nil {
 		fmt.Fprintln(os.Stderr, "mysqltest: stop:", err)
 		if code == 0 {

@@ -1,4 +1,4 @@
-package event
+package position
 
 import "testing"
 
@@ -15,11 +15,11 @@ func TestPositionCompare(t *testing.T) {
 		{"mysql-bin.000010:4", "mysql-bin.9:4", 1},
 	}
 	for _, c := range cases {
-		a, err := ParsePosition(c.a)
+		a, err := Parse(c.a)
 		if err != nil {
 			t.Fatal(err)
 		}
-		b, err := ParsePosition(c.b)
+		b, err := Parse(c.b)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -34,8 +34,8 @@ func TestPositionCompare(t *testing.T) {
 		}
 	}
 	for _, bad := range []string{"", "mysql-bin.000001", ":4", "mysql-bin.000001:x"} {
-		if _, err := ParsePosition(bad); err == nil {
-			t.Errorf("ParsePosition(%q) accepted", bad)
+		if _, err := Parse(bad); err == nil {
+			t.Errorf("Parse(%q) accepted", bad)
 		}
 	}
 }
