@@ -211,14 +211,17 @@ func (s *Streamer) session(ctx context.Context, h *handler) (progressed bool, er
 		SynchronousEventHandler: h,
 		Dialer:                  (&net.Dialer{Timeout: s.cfg.DialTimeout}).DialContext,
 	})
-	defer syncer.Close()
 	st, err := syncer.StartSync(mysql.Position{Name: h.pos.File, Pos: uint32(h.pos.Offset)})
 	if err != nil {
+		syncer.Close()
 		return false, fmt.Errorf("start replication: %w", err)
 	}
 	// With a synchronous handler, GetEvent only ever returns the error that
-	// ended the stream.
+	// ended the stream (or ctx's).
 	_, err = st.GetEvent(ctx)
+	// Close waits for go-mysql's reading goroutine, which runs the handler:
+	// only then may h be read here.
+	syncer.Close()
 	if h.halt != nil {
 		err = h.halt
 	}

@@ -9,7 +9,9 @@ import (
 	"github.com/sluicecdc/sluice/event/position"
 )
 
-func pos(off uint64) position.Position { return position.Position{File: "mysql-bin.000001", Offset: off} }
+func pos(off uint64) position.Position {
+	return position.Position{File: "mysql-bin.000001", Offset: off}
+}
 
 func table(cols ...string) *Table {
 	t := &Table{Database: "d", Name: "t"}

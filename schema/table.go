@@ -68,12 +68,22 @@ type Table struct {
 func (t *Table) QualifiedName() string { return t.Database + "." + t.Name }
 
 // FromTableMap builds a table from a TABLE_MAP event logged with full metadata.
-func FromTableMap(ev *replication.TableMapEvent) (*Table, error) {
-	t := &Table{Database: string(ev.Schema), Name: string(ev.Table)}
+func FromTableMap(ev *replication.TableMapEvent) (t *Table, err error) {
+	t = &Table{Database: string(ev.Schema), Name: string(ev.Table)}
 	n := int(ev.ColumnCount)
+	if len(ev.ColumnType) != n || len(ev.ColumnMeta) != n {
+		return nil, fmt.Errorf("table %s: malformed TABLE_MAP: %d columns, %d types, %d metadata", t.QualifiedName(), n, len(ev.ColumnType), len(ev.ColumnMeta))
+	}
 	if n > 0 && len(ev.ColumnName) != n {
 		return nil, fmt.Errorf("table %s: %w", t.QualifiedName(), ErrNoColumnNames)
 	}
+	defer func() {
+		// go-mysql's metadata accessors index without checking; metadata
+		// that does not match the columns must be an error, not a crash.
+		if r := recover(); r != nil {
+			t, err = nil, fmt.Errorf("table %s: malformed TABLE_MAP metadata: %v", t.QualifiedName(), r)
+		}
+	}()
 	unsigned := ev.UnsignedMap()
 	collations := ev.CollationMap()
 	enumSetCollations := ev.EnumSetCollationMap()

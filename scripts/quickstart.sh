@@ -40,7 +40,7 @@ fi
 if ! client -e 'SELECT 1' >/dev/null 2>&1; then
 	echo "starting the demo MariaDB on 127.0.0.1:$PORT (binlog_format=ROW, binlog_row_image=FULL, binlog_row_metadata=FULL)..."
 	"$mariadbd" --no-defaults --datadir="$db" --socket="$sock" --port="$PORT" --bind-address=127.0.0.1 \
-		--pid-file="$db/mysqld.pid" --log-error="$db/error.log" --user="$(id -un)" \
+		--pid-file="$db/mysqld.pid" --log-error="$db/error.log" --tmpdir="$db" --user="$(id -un)" \
 		--log-bin="$db/mysql-bin" --binlog-format=ROW --binlog-row-image=FULL --binlog-row-metadata=FULL \
 		--server-id=1 --skip-name-resolve --default-time-zone=+00:00 --character-set-server=utf8mb4 &
 	for _ in $(seq 100); do client -e 'SELECT 1' >/dev/null 2>&1 && break; sleep 0.1; done

@@ -465,6 +465,10 @@ func serverArgs(dir string, port int, extra []string) []string {
 		"--skip-name-resolve",
 		"--pid-file=" + filepath.Join(dir, pidFile),
 		"--log-error=" + filepath.Join(dir, errorLogFile),
+		// The server's own temporary files (Aria tables behind
+		// information_schema queries, sort files) stay in its datadir: a
+		// shared /tmp is cleaned by others while tests run.
+		"--tmpdir=" + dir,
 		"--default-time-zone=+00:00",
 		"--character-set-server=utf8mb4",
 		"--collation-server=utf8mb4_general_ci",
