@@ -1,7 +1,11 @@
 package main
 
 import (
+	"bufio"
 	"io"
+	"os"
+	"strconv"
+	"strings"
 
 	"github.com/spf13/cobra"
 
@@ -31,9 +35,31 @@ func newRunCommand(load func() (*fileConfig, error), stdout, stderr io.Writer) *
 			if err != nil {
 				return &configError{err}
 			}
-			return p.Run(cmd.Context())
+			err = p.Run(cmd.Context())
+			if peak, ok := peakRSS(); ok {
+				log.Info("stopped", "peak_rss_bytes", peak)
+			}
+			return err
 		},
 	}
 	cmd.Flags().BoolVar(&exitWhenCaughtUp, "exit-when-caught-up", false, "stop once everything committed before start-up is delivered and checkpointed")
 	return cmd
+}
+
+// peakRSS reads the process's peak resident memory (VmHWM) on Linux. Unlike
+// getrusage, it does not inherit the parent's high-water mark across exec.
+func peakRSS() (int64, bool) {
+	f, err := os.Open("/proc/self/status")
+	if err != nil {
+		return 0, false
+	}
+	defer func() { _ = f.Close() }()
+	sc := bufio.NewScanner(f)
+	for sc.Scan() {
+		if rest, ok := strings.CutPrefix(sc.Text(), "VmHWM:"); ok {
+			kb, err := strconv.ParseInt(strings.TrimSpace(strings.TrimSuffix(strings.TrimSpace(rest), "kB")), 10, 64)
+			return kb << 10, err == nil
+		}
+	}
+	return 0, false
 }
