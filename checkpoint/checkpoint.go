@@ -38,3 +38,25 @@ type Store interface {
 	// Save replaces the stored checkpoint.
 	Save(ctx context.Context, cp *Checkpoint) error
 }
+
+// ErrFenced is returned (wrapped, with the epochs and owner) by Save when
+// another process has acquired a newer epoch for the pipeline since this
+// store's Acquire: this process is no longer the pipeline's owner and must
+// stop streaming. Retrying cannot succeed.
+var ErrFenced = errors.New("checkpoint fenced by a newer owner")
+
+// ErrPositionBackwards is returned (wrapped, with both positions) by Save
+// when the new position is before the stored one. The stored checkpoint is
+// unchanged.
+var ErrPositionBackwards = errors.New("checkpoint position would move backwards")
+
+// FencingStore is a Store whose writers hold an epoch: Acquire claims a new
+// epoch, higher than any before, and from then on a Save succeeds only while
+// no one has acquired a newer one. Save before Acquire fails.
+type FencingStore interface {
+	Store
+	// Acquire makes owner (a free-form id for people, such as host:pid)
+	// the pipeline's writer under a new epoch and returns that epoch.
+	// Writers holding older epochs get ErrFenced from then on.
+	Acquire(ctx context.Context, owner string) (epoch uint64, err error)
+}

@@ -54,7 +54,10 @@ type Config struct {
 	// SchemaPath is where the table-version registry is kept, next to the
 	// checkpoint; empty keeps it in memory only.
 	SchemaPath string
-	Logger     *slog.Logger
+	// Owner names this process to a checkpoint store that fences writers
+	// (host:pid by default).
+	Owner  string
+	Logger *slog.Logger
 }
 
 // DefaultConfig returns the defaults.
@@ -68,6 +71,7 @@ func DefaultConfig() Config {
 		TxMemoryBytes:      8 << 20,
 		Format:             FormatMaxwell,
 		Maxwell:            event.DefaultMaxwellOptions(),
+		Owner:              defaultOwner(),
 	}
 }
 
@@ -102,7 +106,8 @@ type Pipeline struct {
 	log       *slog.Logger
 
 	mu      sync.Mutex
-	pending []pendingCheckpoint // batches carrying a transaction boundary, not yet checkpointed
+	pending []pendingCheckpoint    // batches carrying a transaction boundary, not yet checkpointed
+	unsaved *checkpoint.Checkpoint // acknowledged by every sink, but its save failed
 	saved   *checkpoint.Checkpoint
 }
 
@@ -130,6 +135,15 @@ func New(cfg Config, store checkpoint.Store, openSinks OpenSinks) (*Pipeline, er
 // or (with ExitWhenCaughtUp) it has caught up. It always tries to leave a
 // checkpoint covering everything the sinks acknowledged.
 func (p *Pipeline) Run(ctx context.Context) (err error) {
+	if fs, ok := p.store.(checkpoint.FencingStore); ok {
+		// Claim the pipeline first: from here on a process that held it
+		// before can no longer move the checkpoint.
+		epoch, err := fs.Acquire(ctx, p.cfg.Owner)
+		if err != nil {
+			return fmt.Errorf("claim pipeline %s: %w", p.cfg.Name, err)
+		}
+		p.log.Info("claimed the pipeline", "epoch", epoch, "owner", p.cfg.Owner)
+	}
 	cp, err := p.store.Load(ctx)
 	if err != nil && !errors.Is(err, checkpoint.ErrNotFound) {
 		return err
@@ -230,16 +244,36 @@ func (p *Pipeline) stream(ctx context.Context, srv *binlog.Server, from, target 
 func (p *Pipeline) checkpointLoop(ctx context.Context) error {
 	t := time.NewTicker(p.cfg.CheckpointInterval)
 	defer t.Stop()
+	failing := 0
 	for {
 		select {
 		case <-ctx.Done():
 			return ctx.Err()
 		case <-t.C:
-			if err := p.syncAndSave(ctx, false); err != nil {
+			err := p.syncAndSave(ctx, false)
+			switch {
+			case err == nil:
+				if failing > 0 {
+					p.log.Info("checkpoint saved again", "after_failures", failing)
+				}
+				failing = 0
+			case halts(err):
 				return err
+			default:
+				// The store is unreachable for now; the stream goes on and
+				// the boundary is saved once it answers again.
+				if failing++; failing == 1 || failing%30 == 0 {
+					p.log.Warn("checkpoint not saved; retrying", "failures", failing, "err", err.Error())
+				}
 			}
 		}
 	}
+}
+
+// halts reports errors after which the pipeline must stop: another process
+// owns the pipeline now, or the checkpoint would move backwards.
+func halts(err error) bool {
+	return errors.Is(err, checkpoint.ErrFenced) || errors.Is(err, checkpoint.ErrPositionBackwards)
 }
 
 // syncAndSave asks every sink what it has made durable and checkpoints the
@@ -254,7 +288,7 @@ func (p *Pipeline) syncAndSave(ctx context.Context, force bool) error {
 		acked = min(acked, seq)
 	}
 	p.mu.Lock()
-	var next *checkpoint.Checkpoint
+	next := p.unsaved
 	n := 0
 	for n < len(p.pending) && p.pending[n].seq <= acked {
 		cp := p.pending[n].cp
@@ -262,6 +296,7 @@ func (p *Pipeline) syncAndSave(ctx context.Context, force bool) error {
 		n++
 	}
 	p.pending = p.pending[n:]
+	p.unsaved = nil
 	p.mu.Unlock()
 	if next == nil {
 		return nil
@@ -269,6 +304,11 @@ func (p *Pipeline) syncAndSave(ctx context.Context, force bool) error {
 	next.Pipeline = p.cfg.Name
 	next.UpdatedAt = time.Now().UTC()
 	if err := p.store.Save(ctx, next); err != nil {
+		p.mu.Lock()
+		if p.unsaved == nil {
+			p.unsaved = next // try again with the next save
+		}
+		p.mu.Unlock()
 		return fmt.Errorf("save checkpoint at %s: %w", next.Position, err)
 	}
 	p.saved = next
@@ -312,4 +352,12 @@ func (p *Pipeline) loadRegistry(ctx context.Context, srv *binlog.Server) (*schem
 		}
 	}
 	return registry, nil
+}
+
+func defaultOwner() string {
+	host, err := os.Hostname()
+	if err != nil {
+		host = "unknown"
+	}
+	return fmt.Sprintf("%s:%d", host, os.Getpid())
 }

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io/fs"
 	"os"
+	"path/filepath"
 	"sort"
 	"strings"
 	"sync"
@@ -116,6 +117,9 @@ func (r *Registry) Save() error {
 	b, err := json.MarshalIndent(f, "", " ")
 	if err != nil {
 		return err
+	}
+	if err := os.MkdirAll(filepath.Dir(r.path), 0o755); err != nil {
+		return fmt.Errorf("save schema registry: %w", err)
 	}
 	if err := atomicfile.Write(r.path, append(b, '\n')); err != nil {
 		return fmt.Errorf("save schema registry: %w", err)

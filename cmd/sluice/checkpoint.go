@@ -21,7 +21,7 @@ func newCheckpointCommand(load func() (*fileConfig, error), stdout io.Writer) *c
 			if err != nil {
 				return err
 			}
-			store, err := cfg.checkpointStore()
+			store, err := cfg.checkpointStore(cmd.Context())
 			if err != nil {
 				return err
 			}

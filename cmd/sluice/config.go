@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"io"
@@ -16,7 +17,6 @@ import (
 	"github.com/knadh/koanf/v2"
 
 	"github.com/sluicecdc/sluice/checkpoint"
-	"github.com/sluicecdc/sluice/emit"
 	"github.com/sluicecdc/sluice/pipeline"
 )
 
@@ -29,9 +29,13 @@ type fileConfig struct {
 	Start      string           `koanf:"start"`
 	Source     sourceConfig     `koanf:"source"`
 	Checkpoint checkpointConfig `koanf:"checkpoint"`
-	Sinks      []sinkConfig     `koanf:"sinks"`
+	Sinks      []map[string]any `koanf:"sinks"`
+	AWS        awsConfig        `koanf:"aws"`
 	Output     outputConfig     `koanf:"output"`
 	Log        logConfig        `koanf:"log"`
+
+	sinks []any // decoded Sinks: *fileSinkConfig, *s3SinkConfig, ...
+	aws   *awsClients
 }
 
 type sourceConfig struct {
@@ -45,14 +49,13 @@ type sourceConfig struct {
 }
 
 type checkpointConfig struct {
-	Store    string        `koanf:"store"`
+	Store string `koanf:"store"`
+	// Dir holds the file checkpoint and, for every store, the schema registry.
 	Dir      string        `koanf:"dir"`
 	Interval time.Duration `koanf:"interval"`
-}
-
-type sinkConfig struct {
-	Type string `koanf:"type"`
-	Path string `koanf:"path"`
+	// Table and CreateTable configure the dynamodb store.
+	Table       string `koanf:"table"`
+	CreateTable bool   `koanf:"create_table"`
 }
 
 type outputConfig struct {
@@ -76,7 +79,7 @@ func defaultFileConfig() fileConfig {
 			Heartbeat: d.Source.HeartbeatPeriod, ReadTimeout: d.Source.ReadTimeout,
 		},
 		Checkpoint: checkpointConfig{Store: "file", Dir: "./sluice-data", Interval: d.CheckpointInterval},
-		Sinks:      []sinkConfig{{Type: "file", Path: "./sluice-data/events.jsonl"}},
+		Sinks:      []map[string]any{{"type": "file", "path": "./sluice-data/events.jsonl"}},
 		Output:     outputConfig{Format: "maxwell"},
 		Log:        logConfig{Level: "info", Format: "text"},
 	}
@@ -128,27 +131,29 @@ func loadConfig(path string, environ func() []string) (*fileConfig, error) {
 }
 
 func (c *fileConfig) validate() error {
+	if c.Checkpoint.Dir == "" {
+		return errors.New("checkpoint.dir is empty")
+	}
 	switch c.Checkpoint.Store {
 	case "file":
-		if c.Checkpoint.Dir == "" {
-			return errors.New("checkpoint.dir is empty")
+	case "dynamodb":
+		dc := c.dynamoConfig()
+		if err := dc.Validate(); err != nil {
+			return fmt.Errorf("checkpoint (dynamodb): %w", err)
 		}
 	default:
-		return fmt.Errorf("checkpoint.store %q: want file", c.Checkpoint.Store)
+		return fmt.Errorf("checkpoint.store %q: want file or dynamodb", c.Checkpoint.Store)
 	}
 	if len(c.Sinks) == 0 {
-		return errors.New("sinks: configure at least one sink ({type: file, path: ...} or {type: stdout})")
+		return errors.New("sinks: configure at least one sink ({type: file, path: ...}, {type: stdout} or {type: s3, bucket: ...})")
 	}
-	for i, s := range c.Sinks {
-		switch s.Type {
-		case "file":
-			if s.Path == "" {
-				return fmt.Errorf("sinks[%d]: a file sink needs a path", i)
-			}
-		case "stdout":
-		default:
-			return fmt.Errorf("sinks[%d].type %q: want file or stdout", i, s.Type)
+	c.sinks = c.sinks[:0]
+	for i, raw := range c.Sinks {
+		spec, err := decodeSink(i, raw)
+		if err != nil {
+			return err
 		}
+		c.sinks = append(c.sinks, spec)
 	}
 	if c.Output.Format != "maxwell" && c.Output.Format != "debezium" {
 		return fmt.Errorf("output.format %q: want maxwell or debezium", c.Output.Format)
@@ -204,29 +209,29 @@ func (c *fileConfig) schemaPath() string {
 	return filepath.Join(c.Checkpoint.Dir, c.Pipeline+".schema.json")
 }
 
-func (c *fileConfig) checkpointStore() (checkpoint.Store, error) {
-	return checkpoint.NewFileStore(c.Checkpoint.Dir, c.Pipeline)
+func (c *fileConfig) dynamoConfig() checkpoint.DynamoConfig {
+	return checkpoint.DynamoConfig{Table: c.Checkpoint.Table, Pipeline: c.Pipeline, CreateTable: c.Checkpoint.CreateTable}
 }
 
-// openSinks opens every configured sink; on error none is left open.
-func (c *fileConfig) openSinks(stdout io.Writer) ([]emit.Sink, error) {
-	var sinks []emit.Sink
-	for i, sc := range c.Sinks {
-		var s emit.Sink
-		switch sc.Type {
-		case "file":
-			f, err := emit.OpenFile(sc.Path)
-			if err != nil {
-				for _, s := range sinks {
-					_ = s.Close()
-				}
-				return nil, fmt.Errorf("sinks[%d]: %w", i, err)
-			}
-			s = f
-		case "stdout":
-			s = emit.NewWriterSink(stdout)
+// awsClients builds the AWS clients on first use.
+func (c *fileConfig) awsClients(ctx context.Context) (*awsClients, error) {
+	if c.aws == nil {
+		a, err := newAWSClients(ctx, c.AWS)
+		if err != nil {
+			return nil, err
 		}
-		sinks = append(sinks, s)
+		c.aws = a
 	}
-	return sinks, nil
+	return c.aws, nil
+}
+
+func (c *fileConfig) checkpointStore(ctx context.Context) (checkpoint.Store, error) {
+	if c.Checkpoint.Store == "dynamodb" {
+		clients, err := c.awsClients(ctx)
+		if err != nil {
+			return nil, fmt.Errorf("checkpoint (dynamodb): %w", err)
+		}
+		return checkpoint.NewDynamoStore(ctx, clients.dynamodb(), c.dynamoConfig())
+	}
+	return checkpoint.NewFileStore(c.Checkpoint.Dir, c.Pipeline)
 }

@@ -25,13 +25,13 @@ func newRunCommand(load func() (*fileConfig, error), stdout, stderr io.Writer) *
 				return err
 			}
 			log := cfg.logger(stderr)
-			store, err := cfg.checkpointStore()
+			store, err := cfg.checkpointStore(cmd.Context())
 			if err != nil {
 				return err
 			}
 			pc := cfg.pipelineConfig(log)
 			pc.ExitWhenCaughtUp = exitWhenCaughtUp
-			p, err := pipeline.New(pc, store, func() ([]emit.Sink, error) { return cfg.openSinks(stdout) })
+			p, err := pipeline.New(pc, store, func() ([]emit.Sink, error) { return cfg.openSinks(cmd.Context(), stdout, log) })
 			if err != nil {
 				return &configError{err}
 			}

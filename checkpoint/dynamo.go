@@ -1,0 +1,434 @@
+package checkpoint
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
+
+	"github.com/sluicecdc/sluice/event"
+)
+
+// dynamoAPI is the part of the DynamoDB client DynamoStore uses.
+// *dynamodb.Client implements it.
+type dynamoAPI interface {
+	GetItem(context.Context, *dynamodb.GetItemInput, ...func(*dynamodb.Options)) (*dynamodb.GetItemOutput, error)
+	UpdateItem(context.Context, *dynamodb.UpdateItemInput, ...func(*dynamodb.Options)) (*dynamodb.UpdateItemOutput, error)
+	CreateTable(context.Context, *dynamodb.CreateTableInput, ...func(*dynamodb.Options)) (*dynamodb.CreateTableOutput, error)
+	DescribeTable(context.Context, *dynamodb.DescribeTableInput, ...func(*dynamodb.Options)) (*dynamodb.DescribeTableOutput, error)
+}
+
+// DynamoConfig configures a DynamoStore.
+type DynamoConfig struct {
+	// Table is the DynamoDB table; its partition key is "pipeline" (S).
+	Table string
+	// Pipeline names the pipeline: the item's key.
+	Pipeline string
+	// CreateTable creates the table (on-demand billing) when it does not
+	// exist, and waits until it is active.
+	CreateTable bool
+	// CreateTimeout bounds the wait for a created table (default 5m).
+	CreateTimeout time.Duration
+}
+
+// Validate checks the configuration.
+func (c *DynamoConfig) Validate() error {
+	var errs []error
+	if c.Table == "" {
+		errs = append(errs, errors.New("dynamodb checkpoint: table is empty"))
+	}
+	if c.Pipeline == "" {
+		errs = append(errs, errors.New("dynamodb checkpoint: pipeline is empty"))
+	}
+	if c.CreateTimeout < 0 {
+		errs = append(errs, fmt.Errorf("dynamodb checkpoint: create timeout %v is negative", c.CreateTimeout))
+	}
+	return errors.Join(errs...)
+}
+
+// Item attribute names. Positions are stored twice: as file and offset for
+// people, and as file_seq (the binlog file's numeric suffix) so that a
+// condition expression can order them the way event.Position.Compare does.
+const (
+	attrPipeline  = "pipeline"
+	attrFile      = "file"
+	attrFileSeq   = "file_seq"
+	attrOffset    = "offset"
+	attrGTID      = "gtid"
+	attrServerID  = "server_id"
+	attrTS        = "ts"
+	attrUpdatedAt = "updated_at"
+	attrEpoch     = "epoch"
+	attrOwner     = "owner"
+)
+
+// DynamoStore keeps a pipeline's checkpoint in one DynamoDB item, with
+// fencing: see FencingStore. Each write is a single conditional UpdateItem
+// (no transactions), so it is atomic. Load reads consistently.
+//
+// Errors other than ErrFenced and ErrPositionBackwards (throttling, network,
+// an unreachable endpoint) leave the stored checkpoint as it was, or as this
+// Save wrote it; the call may be retried.
+type DynamoStore struct {
+	api dynamoAPI
+	cfg DynamoConfig
+	now func() time.Time
+
+	mu    sync.Mutex
+	epoch uint64 // 0 until Acquire
+	owner string
+}
+
+var _ FencingStore = (*DynamoStore)(nil)
+
+// NewDynamoStore returns a store for cfg.Pipeline in cfg.Table, creating
+// the table first when cfg.CreateTable is set. client is usually a
+// *dynamodb.Client.
+func NewDynamoStore(ctx context.Context, client dynamoAPI, cfg DynamoConfig) (*DynamoStore, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	if cfg.CreateTimeout == 0 {
+		cfg.CreateTimeout = 5 * time.Minute
+	}
+	s := &DynamoStore{api: client, cfg: cfg, now: time.Now}
+	if cfg.CreateTable {
+		if err := s.createTable(ctx); err != nil {
+			return nil, err
+		}
+	}
+	return s, nil
+}
+
+// Epoch returns the epoch of the last successful Acquire (0 before).
+func (s *DynamoStore) Epoch() uint64 {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.epoch
+}
+
+func (s *DynamoStore) key() map[string]types.AttributeValue {
+	return map[string]types.AttributeValue{attrPipeline: str(s.cfg.Pipeline)}
+}
+
+// createTable creates the table unless it exists and waits until it is
+// active.
+func (s *DynamoStore) createTable(ctx context.Context) error {
+	table := aws.String(s.cfg.Table)
+	_, err := s.api.DescribeTable(ctx, &dynamodb.DescribeTableInput{TableName: table})
+	var notFound *types.ResourceNotFoundException
+	switch {
+	case errors.As(err, &notFound):
+		_, err = s.api.CreateTable(ctx, &dynamodb.CreateTableInput{
+			TableName:            table,
+			AttributeDefinitions: []types.AttributeDefinition{{AttributeName: aws.String(attrPipeline), AttributeType: types.ScalarAttributeTypeS}},
+			KeySchema:            []types.KeySchemaElement{{AttributeName: aws.String(attrPipeline), KeyType: types.KeyTypeHash}},
+			BillingMode:          types.BillingModePayPerRequest,
+		})
+		var inUse *types.ResourceInUseException
+		if err != nil && !errors.As(err, &inUse) { // in use: another process created it
+			return fmt.Errorf("create dynamodb table %s: %w", s.cfg.Table, err)
+		}
+	case err != nil:
+		return fmt.Errorf("describe dynamodb table %s: %w", s.cfg.Table, err)
+	}
+	w := dynamodb.NewTableExistsWaiter(s.api, func(o *dynamodb.TableExistsWaiterOptions) {
+		o.MinDelay = 100 * time.Millisecond
+		o.MaxDelay = 5 * time.Second
+	})
+	if err := w.Wait(ctx, &dynamodb.DescribeTableInput{TableName: table}, s.cfg.CreateTimeout); err != nil {
+		return fmt.Errorf("wait for dynamodb table %s to become active: %w", s.cfg.Table, err)
+	}
+	return nil
+}
+
+// Load implements Store. It returns ErrNotFound when the pipeline has no
+// item, or an item that Acquire created but no Save has filled yet.
+func (s *DynamoStore) Load(ctx context.Context) (*Checkpoint, error) {
+	item, err := s.get(ctx)
+	if err != nil {
+		return nil, err
+	}
+	if item == nil || item[attrFile] == nil {
+		return nil, ErrNotFound
+	}
+	cp, err := s.decode(item)
+	if err != nil {
+		return nil, fmt.Errorf("dynamodb checkpoint of pipeline %s in table %s is corrupt (%w); fix or delete the item to start over", s.cfg.Pipeline, s.cfg.Table, err)
+	}
+	return cp, nil
+}
+
+// get reads the item consistently; nil when there is none.
+func (s *DynamoStore) get(ctx context.Context) (map[string]types.AttributeValue, error) {
+	out, err := s.api.GetItem(ctx, &dynamodb.GetItemInput{
+		TableName:      aws.String(s.cfg.Table),
+		Key:            s.key(),
+		ConsistentRead: aws.Bool(true),
+	})
+	if err != nil {
+		return nil, s.wrap("read checkpoint", err)
+	}
+	if len(out.Item) == 0 {
+		return nil, nil
+	}
+	return out.Item, nil
+}
+
+// wrap names the operation, pipeline and table, and explains a missing
+// table.
+func (s *DynamoStore) wrap(op string, err error) error {
+	var notFound *types.ResourceNotFoundException
+	if errors.As(err, &notFound) {
+		return fmt.Errorf("%s of pipeline %s: dynamodb table %s not found (create it with partition key %q of type S, or enable table creation): %w",
+			op, s.cfg.Pipeline, s.cfg.Table, attrPipeline, err)
+	}
+	return fmt.Errorf("%s of pipeline %s in dynamodb table %s: %w", op, s.cfg.Pipeline, s.cfg.Table, err)
+}
+
+// maxAcquireAttempts bounds Acquire's read-claim loop; each lost race means
+// another process acquired meanwhile.
+const maxAcquireAttempts = 10
+
+// Acquire implements FencingStore: it reads the stored epoch and claims the
+// next one with a write conditional on the epoch still being below it,
+// re-reading and trying again when another process got there first. The
+// item is created when missing.
+func (s *DynamoStore) Acquire(ctx context.Context, owner string) (uint64, error) {
+	if owner == "" {
+		return 0, errors.New("acquire checkpoint: empty owner")
+	}
+	for attempt := 0; attempt < maxAcquireAttempts; attempt++ {
+		item, err := s.get(ctx)
+		if err != nil {
+			return 0, err
+		}
+		stored, _, err := epochOf(item)
+		if err != nil {
+			return 0, fmt.Errorf("acquire checkpoint of pipeline %s: stored %w", s.cfg.Pipeline, err)
+		}
+		next := stored + 1
+		_, err = s.api.UpdateItem(ctx, &dynamodb.UpdateItemInput{
+			TableName:           aws.String(s.cfg.Table),
+			Key:                 s.key(),
+			UpdateExpression:    aws.String("SET #epoch = :next, #owner = :owner"),
+			ConditionExpression: aws.String("attribute_not_exists(#epoch) OR #epoch < :next"),
+			ExpressionAttributeNames: map[string]string{
+				"#epoch": attrEpoch,
+				"#owner": attrOwner,
+			},
+			ExpressionAttributeValues: map[string]types.AttributeValue{
+				":next":  num(next),
+				":owner": str(owner),
+			},
+		})
+		var ccf *types.ConditionalCheckFailedException
+		if errors.As(err, &ccf) {
+			continue // someone acquired meanwhile: read again, go above them
+		}
+		if err != nil {
+			return 0, s.wrap(fmt.Sprintf("acquire epoch %d", next), err)
+		}
+		s.mu.Lock()
+		s.epoch, s.owner = next, owner
+		s.mu.Unlock()
+		return next, nil
+	}
+	return 0, fmt.Errorf("acquire checkpoint of pipeline %s: lost the race for a new epoch %d times in a row", s.cfg.Pipeline, maxAcquireAttempts)
+}
+
+// Save implements Store. The write is conditional on the stored epoch being
+// this store's and the stored position not being after cp.Position;
+// otherwise it fails with ErrFenced or ErrPositionBackwards. Saving the
+// stored position again succeeds.
+func (s *DynamoStore) Save(ctx context.Context, cp *Checkpoint) error {
+	s.mu.Lock()
+	epoch, owner := s.epoch, s.owner
+	s.mu.Unlock()
+	if epoch == 0 {
+		return fmt.Errorf("save checkpoint of pipeline %s at %s: Acquire was not called", s.cfg.Pipeline, cp.Position)
+	}
+	if cp.Position.File == "" {
+		return fmt.Errorf("save checkpoint of pipeline %s: empty binlog file name", s.cfg.Pipeline)
+	}
+	updated := cp.UpdatedAt
+	if updated.IsZero() {
+		updated = s.now()
+	}
+	set := []string{
+		"#file = :file", "#file_seq = :file_seq", "#offset = :offset",
+		"#server_id = :server_id", "#updated_at = :updated_at",
+	}
+	names := map[string]string{
+		"#epoch": attrEpoch, "#file": attrFile, "#file_seq": attrFileSeq, "#offset": attrOffset,
+		"#server_id": attrServerID, "#updated_at": attrUpdatedAt, "#gtid": attrGTID, "#ts": attrTS,
+	}
+	values := map[string]types.AttributeValue{
+		":epoch":      num(epoch),
+		":file":       str(cp.Position.File),
+		":file_seq":   num(fileSeq(cp.Position.File)),
+		":offset":     num(cp.Position.Offset),
+		":server_id":  num(uint64(cp.ServerID)),
+		":updated_at": str(updated.UTC().Format(time.RFC3339Nano)),
+	}
+	// Empty strings and zero timestamps are left out rather than stored.
+	var remove []string
+	if cp.GTID != "" {
+		set = append(set, "#gtid = :gtid")
+		values[":gtid"] = str(cp.GTID)
+	} else {
+		remove = append(remove, "#gtid")
+	}
+	if cp.Timestamp != 0 {
+		set = append(set, "#ts = :ts")
+		values[":ts"] = num(uint64(cp.Timestamp))
+	} else {
+		remove = append(remove, "#ts")
+	}
+	update := "SET " + strings.Join(set, ", ")
+	if len(remove) > 0 {
+		update += " REMOVE " + strings.Join(remove, ", ")
+	}
+	// The stored position must not be after the new one, ordered as
+	// event.Position.Compare orders them: file sequence number, then file
+	// name, then offset.
+	cond := "#epoch = :epoch AND (attribute_not_exists(#file_seq) OR #file_seq < :file_seq OR " +
+		"(#file_seq = :file_seq AND (#file < :file OR (#file = :file AND #offset <= :offset))))"
+	_, err := s.api.UpdateItem(ctx, &dynamodb.UpdateItemInput{
+		TableName:                           aws.String(s.cfg.Table),
+		Key:                                 s.key(),
+		UpdateExpression:                    aws.String(update),
+		ConditionExpression:                 aws.String(cond),
+		ExpressionAttributeNames:            names,
+		ExpressionAttributeValues:           values,
+		ReturnValuesOnConditionCheckFailure: types.ReturnValuesOnConditionCheckFailureAllOld,
+	})
+	var ccf *types.ConditionalCheckFailedException
+	if errors.As(err, &ccf) {
+		return s.refused(ctx, cp.Position, epoch, owner, ccf.Item)
+	}
+	if err != nil {
+		return s.wrap(fmt.Sprintf("save checkpoint at %s", cp.Position), err)
+	}
+	return nil
+}
+
+// refused explains a Save whose condition failed, from the item as it was
+// (returned with the failure by DynamoDB; read again when the server did
+// not return it).
+func (s *DynamoStore) refused(ctx context.Context, pos event.Position, epoch uint64, owner string, item map[string]types.AttributeValue) error {
+	if item == nil {
+		var err error
+		if item, err = s.get(ctx); err != nil {
+			return fmt.Errorf("save checkpoint at %s was refused; then: %w", pos, err)
+		}
+	}
+	prefix := fmt.Sprintf("save checkpoint of pipeline %s at %s as %s (epoch %d)", s.cfg.Pipeline, pos, owner, epoch)
+	if item == nil {
+		return fmt.Errorf("%s: the checkpoint item is gone: %w", prefix, ErrFenced)
+	}
+	stored, storedOwner, err := epochOf(item)
+	if err != nil {
+		return fmt.Errorf("%s: stored %v: %w", prefix, err, ErrFenced)
+	}
+	if stored != epoch {
+		return fmt.Errorf("%s: %w: %s holds epoch %d", prefix, ErrFenced, storedOwner, stored)
+	}
+	if item[attrFile] != nil {
+		if cur, err := s.decode(item); err == nil && pos.Compare(cur.Position) < 0 {
+			return fmt.Errorf("%s: %w: stored position is %s", prefix, ErrPositionBackwards, cur.Position)
+		}
+	}
+	return fmt.Errorf("%s: refused by the table's condition, though the stored epoch is ours and the stored position is not ahead", prefix)
+}
+
+// epochOf returns the item's epoch (0 when absent) and owner.
+func epochOf(item map[string]types.AttributeValue) (uint64, string, error) {
+	if item == nil || item[attrEpoch] == nil {
+		return 0, "", nil
+	}
+	epoch, err := getNum(item, attrEpoch)
+	if err != nil {
+		return 0, "", err
+	}
+	owner, _ := item[attrOwner].(*types.AttributeValueMemberS)
+	if owner == nil {
+		return epoch, "", nil
+	}
+	return epoch, owner.Value, nil
+}
+
+func (s *DynamoStore) decode(item map[string]types.AttributeValue) (*Checkpoint, error) {
+	file, ok := item[attrFile].(*types.AttributeValueMemberS)
+	if !ok || file.Value == "" {
+		return nil, fmt.Errorf("attribute %s is not a non-empty string", attrFile)
+	}
+	cp := &Checkpoint{Pipeline: s.cfg.Pipeline, Position: event.Position{File: file.Value}}
+	var err error
+	if cp.Position.Offset, err = getNum(item, attrOffset); err != nil {
+		return nil, err
+	}
+	sid, err := getNum(item, attrServerID)
+	if err != nil {
+		return nil, err
+	}
+	if sid > uint64(^uint32(0)) {
+		return nil, fmt.Errorf("attribute %s: %d is out of range", attrServerID, sid)
+	}
+	cp.ServerID = uint32(sid)
+	if item[attrTS] != nil {
+		ts, err := getNum(item, attrTS)
+		if err != nil {
+			return nil, err
+		}
+		if ts > uint64(^uint32(0)) {
+			return nil, fmt.Errorf("attribute %s: %d is out of range", attrTS, ts)
+		}
+		cp.Timestamp = uint32(ts)
+	}
+	if g, ok := item[attrGTID].(*types.AttributeValueMemberS); ok {
+		cp.GTID = g.Value
+	}
+	if u, ok := item[attrUpdatedAt].(*types.AttributeValueMemberS); ok {
+		if cp.UpdatedAt, err = time.Parse(time.RFC3339Nano, u.Value); err != nil {
+			return nil, fmt.Errorf("attribute %s: %w", attrUpdatedAt, err)
+		}
+	}
+	return cp, nil
+}
+
+func getNum(item map[string]types.AttributeValue, name string) (uint64, error) {
+	v, ok := item[name].(*types.AttributeValueMemberN)
+	if !ok {
+		return 0, fmt.Errorf("attribute %s is missing or not a number", name)
+	}
+	n, err := strconv.ParseUint(v.Value, 10, 64)
+	if err != nil {
+		return 0, fmt.Errorf("attribute %s: %w", name, err)
+	}
+	return n, nil
+}
+
+// fileSeq is the binlog file's numeric suffix (0 when there is none), as
+// event.Position.Compare reads it.
+func fileSeq(name string) uint64 {
+	i := strings.LastIndexByte(name, '.')
+	n, err := strconv.ParseUint(name[i+1:], 10, 64)
+	if err != nil {
+		return 0
+	}
+	return n
+}
+
+func str(s string) types.AttributeValue { return &types.AttributeValueMemberS{Value: s} }
+
+func num(n uint64) types.AttributeValue {
+	return &types.AttributeValueMemberN{Value: strconv.FormatUint(n, 10)}
+}

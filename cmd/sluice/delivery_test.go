@@ -1,0 +1,275 @@
+package main
+
+import (
+	"bufio"
+	"bytes"
+	"compress/gzip"
+	"context"
+	"database/sql"
+	"encoding/json"
+	"fmt"
+	"io"
+	"math/rand/v2"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/s3"
+
+	"github.com/sluicecdc/sluice/internal/awstest"
+	"github.com/sluicecdc/sluice/internal/mysqltest"
+)
+
+// deliveryRig is a source, emulated AWS and a config for the binary.
+type deliveryRig struct {
+	t   *testing.T
+	src *mysqltest.Server
+	aws *awstest.Env
+	dir string
+	cfg string
+	env []string
+}
+
+func newDeliveryRig(t *testing.T, services ...awstest.Service) *deliveryRig {
+	t.Helper()
+	r := &deliveryRig{t: t, src: mysqltest.StartT(t, mysqltest.Options{}), aws: awstest.Start(t, services...), dir: t.TempDir()}
+	r.src.RequireOwned(t)
+	if _, err := r.aws.S3Client().CreateBucket(context.Background(), &s3.CreateBucketInput{Bucket: aws.String("lake")}); err != nil {
+		t.Fatal(err)
+	}
+	r.env = r.aws.Environ()
+	r.cfg = filepath.Join(r.dir, "sluice.yaml")
+	cfg := fmt.Sprintf(`pipeline: delivery
+start: earliest
+source: {host: %s, port: %d, user: root, heartbeat: 250ms, read_timeout: 3s}
+checkpoint: {store: dynamodb, table: sluice_checkpoints, create_table: true, dir: %s, interval: 200ms}
+sinks:
+  - {type: s3, bucket: lake, prefix: raw, roll_age: 300ms, roll_bytes: 65536}
+`, r.src.Host, r.src.Port, filepath.Join(r.dir, "state"))
+	if err := os.WriteFile(r.cfg, []byte(cfg), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	return r
+}
+
+// start runs the binary in the background.
+func (r *deliveryRig) start(args ...string) *exec.Cmd {
+	r.t.Helper()
+	cmd := exec.Command(binary, append([]string{"run", "--config", r.cfg}, args...)...)
+	cmd.Env = append(os.Environ(), r.env...)
+	log, err := os.OpenFile(filepath.Join(r.dir, "sluice.log"), os.O_CREATE|os.O_APPEND|os.O_WRONLY, 0o644)
+	if err != nil {
+		r.t.Fatal(err)
+	}
+	cmd.Stdout, cmd.Stderr = log, log
+	if err := cmd.Start(); err != nil {
+		r.t.Fatal(err)
+	}
+	go func() { _ = cmd.Wait(); _ = log.Close() }()
+	return cmd
+}
+
+func (r *deliveryRig) log() string {
+	b, _ := os.ReadFile(filepath.Join(r.dir, "sluice.log"))
+	return string(b)
+}
+
+// catchUp runs the binary until it has delivered everything committed.
+func (r *deliveryRig) catchUp() {
+	r.t.Helper()
+	if res := sluice(r.t, r.env, "run", "--exit-when-caught-up", "--config", r.cfg); res.code != 0 {
+		r.t.Fatalf("catch-up run: exit %d\n%s", res.code, res.stderr)
+	}
+}
+
+// lakeEvents reads every object the lake's manifests list: events by
+// dedupe key, every copy of each.
+func (r *deliveryRig) lakeEvents() map[string][][]byte {
+	r.t.Helper()
+	ctx := context.Background()
+	c := r.aws.S3Client()
+	events := map[string][][]byte{}
+	listed := map[string]bool{}
+	p := s3.NewListObjectsV2Paginator(c, &s3.ListObjectsV2Input{Bucket: aws.String("lake"), Prefix: aws.String("raw/_manifests/")})
+	for p.HasMorePages() {
+		page, err := p.NextPage(ctx)
+		if err != nil {
+			r.t.Fatal(err)
+		}
+		for _, o := range page.Contents {
+			var m struct{ Objects []struct{ Key string } }
+			if err := json.Unmarshal(r.get(*o.Key), &m); err != nil {
+				r.t.Fatalf("manifest %s: %v", *o.Key, err)
+			}
+			for _, obj := range m.Objects {
+				listed[obj.Key] = true
+			}
+		}
+	}
+	for key := range listed {
+		zr, err := gzip.NewReader(bytes.NewReader(r.get(key)))
+		if err != nil {
+			r.t.Fatalf("object %s: %v", key, err)
+		}
+		sc := bufio.NewScanner(zr)
+		sc.Buffer(nil, 16<<20)
+		for sc.Scan() {
+			line := append([]byte(nil), sc.Bytes()...)
+			var ev struct {
+				DedupeKey string `json:"dedupe_key"`
+			}
+			if err := json.Unmarshal(line, &ev); err != nil || ev.DedupeKey == "" {
+				r.t.Fatalf("object %s holds a line without a dedupe key (%v): %s", key, err, line)
+			}
+			events[ev.DedupeKey] = append(events[ev.DedupeKey], line)
+		}
+	}
+	return events
+}
+
+func (r *deliveryRig) get(key string) []byte {
+	r.t.Helper()
+	out, err := r.aws.S3Client().GetObject(context.Background(), &s3.GetObjectInput{Bucket: aws.String("lake"), Key: aws.String(key)})
+	if err != nil {
+		r.t.Fatalf("get %s: %v", key, err)
+	}
+	defer func() { _ = out.Body.Close() }()
+	b, err := io.ReadAll(out.Body)
+	if err != nil {
+		r.t.Fatal(err)
+	}
+	return b
+}
+
+// txWorkload commits numbered transactions until stopped: two inserts into
+// shop.a tagged with the number, and an update of one of twenty rows of
+// shop.b to the number.
+type txWorkload struct {
+	db        *sql.DB
+	committed atomic.Int64
+	stop      chan struct{}
+	wg        sync.WaitGroup
+	err       atomic.Value
+}
+
+func startTxWorkload(t *testing.T, s *mysqltest.Server) *txWorkload {
+	t.Helper()
+	s.Exec(t, "CREATE DATABASE shop", "USE shop", "CREATE TABLE shop.a (id INT AUTO_INCREMENT PRIMARY KEY, tx INT NOT NULL, note VARCHAR(100))",
+		"CREATE TABLE shop.b (id INT PRIMARY KEY, v INT NOT NULL)", "INSERT INTO shop.b SELECT seq, 0 FROM seq_0_to_19")
+	w := &txWorkload{db: s.DB(t), stop: make(chan struct{})}
+	w.wg.Add(1)
+	go func() {
+		defer w.wg.Done()
+		for k := int64(1); ; k++ {
+			select {
+			case <-w.stop:
+				return
+			default:
+			}
+			if err := w.commit(k); err != nil {
+				w.err.Store(err)
+				return
+			}
+			w.committed.Store(k)
+		}
+	}()
+	return w
+}
+
+func (w *txWorkload) commit(k int64) error {
+	tx, err := w.db.Begin()
+	if err != nil {
+		return err
+	}
+	for _, stmt := range []string{
+		fmt.Sprintf("INSERT INTO shop.a (tx, note) VALUES (%d, 'first ✓'), (%d, REPEAT('x', %d))", k, k, k%90),
+		fmt.Sprintf("UPDATE shop.b SET v = %d WHERE id = %d", k, k%20),
+	} {
+		if _, err := tx.Exec(stmt); err != nil {
+			_ = tx.Rollback()
+			return err
+		}
+	}
+	return tx.Commit()
+}
+
+func (w *txWorkload) finish(t *testing.T) int64 {
+	t.Helper()
+	close(w.stop)
+	w.wg.Wait()
+	if err, _ := w.err.Load().(error); err != nil {
+		t.Fatalf("workload: %v", err)
+	}
+	return w.committed.Load()
+}
+
+// checkAllCommitted asserts that the events hold every committed
+// transaction 1..n whole, and that all copies of an event are identical.
+func checkAllCommitted(t *testing.T, events map[string][][]byte, n int64) {
+	t.Helper()
+	inserts := map[int64]int{}
+	updates := map[int64]bool{}
+	dups := 0
+	for key, copies := range events {
+		for _, c := range copies[1:] {
+			if !bytes.Equal(c, copies[0]) {
+				t.Fatalf("two different events under dedupe key %s:\n%s\n%s", key, copies[0], c)
+			}
+		}
+		dups += len(copies) - 1
+		var ev struct {
+			Database, Table, Type string
+			Data                  struct{ Tx, V int64 }
+		}
+		if err := json.Unmarshal(copies[0], &ev); err != nil {
+			t.Fatal(err)
+		}
+		switch {
+		case ev.Table == "a" && ev.Type == "insert":
+			inserts[ev.Data.Tx]++
+		case ev.Table == "b" && ev.Type == "update":
+			updates[ev.Data.V] = true
+		}
+	}
+	for k := int64(1); k <= n; k++ {
+		if inserts[k] != 2 || !updates[k] {
+			t.Fatalf("transaction %d of %d: %d of 2 inserts, update %v in the lake", k, n, inserts[k], updates[k])
+		}
+	}
+	t.Logf("%d transactions, %d distinct events, %d duplicate copies (identical)", n, len(events), dups)
+}
+
+// TestKillNineLosesNothing kills the daemon with SIGKILL at random points
+// while a workload commits, twenty times (five with -short), then lets it
+// catch up: the lake holds every committed transaction, and events written
+// more than once are byte-identical copies under one dedupe key.
+func TestKillNineLosesNothing(t *testing.T) {
+	r := newDeliveryRig(t, awstest.S3, awstest.DynamoDB)
+	w := startTxWorkload(t, r.src)
+	trials := 20
+	if testing.Short() {
+		trials = 5
+	}
+	rng := rand.New(rand.NewPCG(uint64(time.Now().UnixNano()), 7))
+	for i := range trials {
+		cmd := r.start()
+		wait := time.Duration(200+rng.IntN(900)) * time.Millisecond
+		time.Sleep(wait)
+		if err := cmd.Process.Kill(); err != nil {
+			t.Fatalf("trial %d: kill: %v (sluice ended by itself)\n%s", i, err, r.log())
+		}
+		t.Logf("trial %d: killed after %s with %d transactions committed", i, wait, w.committed.Load())
+	}
+	n := w.finish(t)
+	r.catchUp()
+	checkAllCommitted(t, r.lakeEvents(), n)
+	if res := sluice(t, r.env, "checkpoint", "show", "--config", r.cfg); res.code != 0 || !strings.Contains(res.stdout, "position:") {
+		t.Fatalf("checkpoint show: exit %d\n%s%s", res.code, res.stdout, res.stderr)
+	}
+}

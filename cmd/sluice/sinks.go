@@ -1,0 +1,150 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"time"
+
+	"github.com/go-viper/mapstructure/v2"
+
+	"github.com/sluicecdc/sluice/emit"
+)
+
+// A sink entry in the configuration is decoded by its type into one of
+// these; a key that belongs to no field of that type is an error.
+
+type fileSinkConfig struct {
+	Type string `koanf:"type"`
+	Path string `koanf:"path"`
+}
+
+type stdoutSinkConfig struct {
+	Type string `koanf:"type"`
+}
+
+type s3SinkConfig struct {
+	Type                   string        `koanf:"type"`
+	Bucket                 string        `koanf:"bucket"`
+	Prefix                 string        `koanf:"prefix"`
+	Layout                 string        `koanf:"layout"`
+	RollBytes              int           `koanf:"roll_bytes"`
+	RollAge                time.Duration `koanf:"roll_age"`
+	MaxBufferedBytes       int           `koanf:"max_buffered_bytes"`
+	Concurrency            int           `koanf:"concurrency"`
+	RequestTimeout         time.Duration `koanf:"request_timeout"`
+	WatermarkInterval      time.Duration `koanf:"watermark_interval"`
+	CheckConditionalWrites bool          `koanf:"check_conditional_writes"`
+}
+
+func (c *s3SinkConfig) emitConfig() emit.S3Config {
+	e := emit.DefaultS3Config()
+	e.Bucket, e.Prefix = c.Bucket, c.Prefix
+	if c.Layout != "" {
+		e.Layout = c.Layout
+	}
+	if c.RollBytes != 0 {
+		e.RollBytes = c.RollBytes
+	}
+	if c.RollAge != 0 {
+		e.RollAge = c.RollAge
+	}
+	if c.MaxBufferedBytes != 0 {
+		e.MaxBufferedBytes = c.MaxBufferedBytes
+	}
+	if c.Concurrency != 0 {
+		e.Concurrency = c.Concurrency
+	}
+	if c.RequestTimeout != 0 {
+		e.RequestTimeout = c.RequestTimeout
+	}
+	if c.WatermarkInterval != 0 {
+		e.WatermarkInterval = c.WatermarkInterval
+	}
+	e.CheckConditionalWrites = c.CheckConditionalWrites
+	return e
+}
+
+// decodeSink decodes one entry of "sinks" by its type.
+func decodeSink(i int, raw map[string]any) (any, error) {
+	typ, _ := raw["type"].(string)
+	var out any
+	switch typ {
+	case "file":
+		out = &fileSinkConfig{}
+	case "stdout":
+		out = &stdoutSinkConfig{}
+	case "s3":
+		out = &s3SinkConfig{CheckConditionalWrites: true}
+	case "":
+		return nil, fmt.Errorf("sinks[%d]: no type (file, stdout or s3)", i)
+	default:
+		return nil, fmt.Errorf("sinks[%d].type %q: want file, stdout or s3", i, typ)
+	}
+	d, err := mapstructure.NewDecoder(&mapstructure.DecoderConfig{
+		TagName: "koanf", ErrorUnused: true, WeaklyTypedInput: true, Result: out,
+		DecodeHook: mapstructure.StringToTimeDurationHookFunc(),
+	})
+	if err != nil {
+		return nil, err
+	}
+	if err := d.Decode(raw); err != nil {
+		return nil, fmt.Errorf("sinks[%d] (%s): %w", i, typ, err)
+	}
+	switch s := out.(type) {
+	case *fileSinkConfig:
+		if s.Path == "" {
+			return nil, fmt.Errorf("sinks[%d]: a file sink needs a path", i)
+		}
+	case *s3SinkConfig:
+		ec := s.emitConfig()
+		if err := ec.Validate(); err != nil {
+			return nil, fmt.Errorf("sinks[%d] (s3): %w", i, err)
+		}
+	}
+	return out, nil
+}
+
+// openSinks opens every configured sink and checks that it can be reached;
+// on error none is left open.
+func (c *fileConfig) openSinks(ctx context.Context, stdout io.Writer, log *slog.Logger) (_ []emit.Sink, err error) {
+	var sinks []emit.Sink
+	defer func() {
+		if err != nil {
+			for _, s := range sinks {
+				_ = s.Close()
+			}
+		}
+	}()
+	for i, spec := range c.sinks {
+		var s emit.Sink
+		switch sc := spec.(type) {
+		case *fileSinkConfig:
+			if s, err = emit.OpenFile(sc.Path); err != nil {
+				return nil, fmt.Errorf("sinks[%d]: %w", i, err)
+			}
+		case *stdoutSinkConfig:
+			s = emit.NewWriterSink(stdout)
+		case *s3SinkConfig:
+			clients, err := c.awsClients(ctx)
+			if err != nil {
+				return nil, fmt.Errorf("sinks[%d] (s3): %w", i, err)
+			}
+			s3s, err := emit.NewS3Sink(clients.s3(), sc.emitConfig(), log.With("sink", "s3"))
+			if err != nil {
+				return nil, fmt.Errorf("sinks[%d] (s3): %w", i, err)
+			}
+			sinks = append(sinks, s3s)
+			if err := s3s.Check(ctx); err != nil {
+				return nil, fmt.Errorf("sinks[%d] (s3 bucket %s): %w", i, sc.Bucket, err)
+			}
+			continue
+		default:
+			return nil, errors.New("unknown sink")
+		}
+		sinks = append(sinks, s)
+	}
+	return sinks, nil
+}

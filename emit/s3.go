@@ -1,0 +1,451 @@
+package emit
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"slices"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/service/s3"
+)
+
+// s3API is the part of the S3 client the S3 sink uses.
+type s3API interface {
+	PutObject(ctx context.Context, in *s3.PutObjectInput, opts ...func(*s3.Options)) (*s3.PutObjectOutput, error)
+	GetObject(ctx context.Context, in *s3.GetObjectInput, opts ...func(*s3.Options)) (*s3.GetObjectOutput, error)
+	HeadBucket(ctx context.Context, in *s3.HeadBucketInput, opts ...func(*s3.Options)) (*s3.HeadBucketOutput, error)
+}
+
+var _ s3API = (*s3.Client)(nil)
+
+// S3Config configures the S3 sink.
+type S3Config struct {
+	Bucket string
+	// Prefix is prepended to every key, e.g. "cdc/prod" (no leading '/').
+	Prefix string
+	// Layout is the partition path of objects under Prefix; see
+	// DefaultS3Layout for the tokens.
+	Layout string
+	// RollBytes ends an object when the events it holds reach this many
+	// bytes uncompressed; RollAge when it has been open this long.
+	RollBytes int
+	RollAge   time.Duration
+	// MaxBufferedBytes caps the events held in memory, open or uploading.
+	// Past it Write uploads the largest buffers itself before returning.
+	MaxBufferedBytes int
+	// Concurrency is how many objects are uploaded at once.
+	Concurrency int
+	// RequestTimeout bounds one attempt of one request, the SDK's own
+	// retries included.
+	RequestTimeout time.Duration
+	// RetryBackoff and RetryBackoffMax bound the wait between attempts
+	// while S3 is unavailable; attempts go on until the caller's context
+	// ends.
+	RetryBackoff    time.Duration
+	RetryBackoffMax time.Duration
+	// WatermarkInterval is how often the global watermark object is
+	// rewritten while it advances; 0 publishes no watermarks.
+	WatermarkInterval time.Duration
+	// CheckConditionalWrites makes Check verify that the store refuses a
+	// second If-None-Match write of one key.
+	CheckConditionalWrites bool
+
+	// Region, Endpoint and PathStyle configure the client NewS3Client
+	// builds; the sink itself does not read them.
+	Region    string
+	Endpoint  string
+	PathStyle bool
+}
+
+// DefaultS3Config returns the defaults; Bucket must still be set.
+func DefaultS3Config() S3Config {
+	return S3Config{
+		Layout:                 DefaultS3Layout,
+		RollBytes:              64 << 20,
+		RollAge:                time.Minute,
+		MaxBufferedBytes:       512 << 20,
+		Concurrency:            8,
+		RequestTimeout:         2 * time.Minute,
+		RetryBackoff:           500 * time.Millisecond,
+		RetryBackoffMax:        10 * time.Second,
+		WatermarkInterval:      time.Minute,
+		CheckConditionalWrites: true,
+	}
+}
+
+// Validate checks the config.
+func (c *S3Config) Validate() error {
+	if c.Bucket == "" {
+		return errors.New("s3 sink: bucket is empty")
+	}
+	if strings.HasPrefix(c.Prefix, "/") || strings.Contains(c.Prefix, "//") {
+		return fmt.Errorf("s3 sink: prefix %q: no leading or doubled '/'", c.Prefix)
+	}
+	if _, err := parseLayout(c.Layout); err != nil {
+		return fmt.Errorf("s3 sink: %w", err)
+	}
+	switch {
+	case c.RollBytes <= 0 || c.RollAge <= 0:
+		return errors.New("s3 sink: roll bytes and roll age must be positive")
+	case c.MaxBufferedBytes < c.RollBytes:
+		return fmt.Errorf("s3 sink: max buffered bytes (%d) is below roll bytes (%d): raise it or lower roll bytes", c.MaxBufferedBytes, c.RollBytes)
+	case c.Concurrency <= 0:
+		return errors.New("s3 sink: concurrency must be positive")
+	case c.RequestTimeout <= 0:
+		return errors.New("s3 sink: request timeout must be positive")
+	case c.RetryBackoff <= 0 || c.RetryBackoffMax < c.RetryBackoff:
+		return errors.New("s3 sink: want 0 < retry backoff <= retry backoff max")
+	case c.WatermarkInterval < 0:
+		return errors.New("s3 sink: watermark interval is negative")
+	}
+	return nil
+}
+
+// S3Sink writes events to S3 as gzip JSON-lines objects, one series of
+// objects per partition (DefaultS3Layout: table and commit hour).
+//
+// Objects are named after the first and last event they hold
+// ("<file>-<offset>-<row>_<file>-<offset>-<row>.json.gz") and written with
+// If-None-Match: *, so a retry, or another process re-emitting the same
+// range, writes the same name with the same bytes and the write is taken as
+// done; a different object under that name is an *ObjectConflictError. A
+// process resuming from a checkpoint may cut its objects elsewhere than its
+// predecessor did: events then appear in two objects, and readers drop the
+// copies by dedupe_key.
+//
+// After each round of uploads a manifest under <prefix>/_manifests/ lists
+// its objects; only objects listed in a manifest are known complete. Events
+// count as durable once their object's manifest is written.
+//
+// While S3 is unavailable, uploads are retried until the caller's context
+// ends: Sync keeps returning the last durable Seq it can prove, and Write
+// keeps accepting events until MaxBufferedBytes, then blocks in uploads
+// (backpressure), returning only when the store answers or ctx ends.
+// Errors the store will repeat (access denied, missing bucket, conflicts)
+// are returned at once.
+type S3Sink struct {
+	api    s3API
+	cfg    S3Config
+	prefix string // Prefix with a trailing '/', or empty
+	layout *s3Layout
+	log    *slog.Logger
+	now    func() time.Time
+
+	mu      sync.Mutex
+	closed  bool
+	written uint64 // Seq of the last batch written
+	open    map[bufferKey]*s3Buffer
+	sealed  []*s3Buffer // rolled and waiting for an upload round
+	flying  map[*s3Buffer]struct{}
+	// buffered counts the event bytes of open, sealed and flying buffers;
+	// flyingBytes those of the flying ones.
+	buffered, flyingBytes int
+	changed               chan struct{} // closed when an upload round ends
+	dirs                  map[bufferKey]string
+	tables                map[tableName]struct{} // seen, for watermarks
+	wm                    watermarkState
+
+	lastKey bufferKey // Write's cache of the last event's buffer
+	lastBuf *s3Buffer
+	scratch []byte
+}
+
+var (
+	_ Sink        = (*S3Sink)(nil)
+	_ Watermarker = (*S3Sink)(nil)
+)
+
+// bufferKey names the partition of an event before its path is rendered.
+type bufferKey struct {
+	database, table string
+	unit            int64
+}
+
+type tableName struct{ database, table string }
+
+// s3Buffer holds the events of one partition that will form one object.
+type s3Buffer struct {
+	key         bufferKey
+	dir         string // the object's key up to its name, ending in '/'
+	data        []byte
+	events      int
+	first, last rowPlace
+	unplaced    bool   // some event has no binlog place: name by content
+	minSeq      uint64 // Seq of the first batch with an event here
+	minTS       uint32
+	maxTS       uint32
+	opened      time.Time
+}
+
+// NewS3Sink returns a sink writing to cfg.Bucket through client. It does no
+// I/O: call Check before streaming to fail early on a bad bucket.
+func NewS3Sink(client s3API, cfg S3Config, logger *slog.Logger) (*S3Sink, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	layout, _ := parseLayout(cfg.Layout)
+	if logger == nil {
+		logger = slog.Default()
+	}
+	prefix := strings.TrimSuffix(cfg.Prefix, "/")
+	if prefix != "" {
+		prefix += "/"
+	}
+	return &S3Sink{
+		api:     client,
+		cfg:     cfg,
+		prefix:  prefix,
+		layout:  layout,
+		log:     logger.With("sink", "s3", "bucket", cfg.Bucket),
+		now:     time.Now,
+		open:    make(map[bufferKey]*s3Buffer),
+		flying:  make(map[*s3Buffer]struct{}),
+		changed: make(chan struct{}),
+		dirs:    make(map[bufferKey]string),
+		tables:  make(map[tableName]struct{}),
+	}, nil
+}
+
+// Write implements Sink. It copies b's events into per-partition buffers
+// and releases b. When more than MaxBufferedBytes are held it uploads the
+// largest buffers before returning (see S3Sink for outages).
+func (s *S3Sink) Write(ctx context.Context, b *Batch) error {
+	s.mu.Lock()
+	if s.closed {
+		s.mu.Unlock()
+		return errors.New("s3 sink: write after close")
+	}
+	now := s.now()
+	late := 0
+	for i := range b.Events {
+		r := &b.Events[i]
+		key := bufferKey{r.Database, r.Table, s.layout.unit(r.Timestamp)}
+		buf := s.lastBuf
+		if buf == nil || key != s.lastKey {
+			buf = s.open[key]
+			if buf == nil {
+				buf = s.newBuffer(key, r, b.Seq, now)
+			}
+			s.lastKey, s.lastBuf = key, buf
+		}
+		place := rowPlace{pos: r.Pos, index: r.Index, serverID: r.ServerID}
+		if buf.events == 0 {
+			buf.first, buf.minTS, buf.maxTS = place, r.Timestamp, r.Timestamp
+		}
+		buf.last = place
+		buf.unplaced = buf.unplaced || r.Pos.IsZero()
+		buf.minTS, buf.maxTS = min(buf.minTS, r.Timestamp), max(buf.maxTS, r.Timestamp)
+		buf.events++
+		buf.data = append(buf.data, b.Data[r.Off:r.Off+r.Len]...)
+		buf.data = append(buf.data, '\n')
+		s.buffered += r.Len + 1
+		if r.Timestamp < s.wm.publishedTS {
+			late++
+		}
+		if len(buf.data) >= s.cfg.RollBytes {
+			s.seal(buf)
+		}
+	}
+	s.written = b.Seq
+	over := s.buffered > s.cfg.MaxBufferedBytes
+	s.mu.Unlock()
+	b.Release()
+	if late > 0 {
+		s.log.Warn("events committed before the published watermark: the source's commit times went backwards", "events", late, "seq", b.Seq)
+	}
+	if over {
+		return s.relieve(ctx)
+	}
+	return nil
+}
+
+// newBuffer opens the buffer of key, whose first event is r. Callers hold s.mu.
+func (s *S3Sink) newBuffer(key bufferKey, r *Ref, seq uint64, now time.Time) *s3Buffer {
+	dir, ok := s.dirs[key]
+	if !ok {
+		if len(s.dirs) > 4096 {
+			clear(s.dirs) // old hours: keep the cache bounded
+		}
+		s.scratch = append(s.scratch[:0], s.prefix...)
+		s.scratch = s.layout.render(s.scratch, r.Database, r.Table, r.Timestamp)
+		s.scratch = append(s.scratch, '/')
+		dir = string(s.scratch)
+		s.dirs[key] = dir
+	}
+	s.tables[tableName{r.Database, r.Table}] = struct{}{}
+	buf := &s3Buffer{key: key, dir: dir, minSeq: seq, opened: now}
+	s.open[key] = buf
+	return buf
+}
+
+// seal moves an open buffer to the upload queue. Callers hold s.mu.
+func (s *S3Sink) seal(buf *s3Buffer) {
+	delete(s.open, buf.key)
+	if s.lastBuf == buf {
+		s.lastBuf = nil
+	}
+	s.sealed = append(s.sealed, buf)
+}
+
+// take hands the sealed buffers, and the open ones pick chooses, to the
+// caller's upload round. Callers hold s.mu.
+func (s *S3Sink) take(pick func(*s3Buffer) bool) []*s3Buffer {
+	for _, buf := range s.open {
+		if pick(buf) {
+			s.seal(buf)
+		}
+	}
+	bufs := s.sealed
+	s.sealed = nil
+	for _, buf := range bufs {
+		s.flying[buf] = struct{}{}
+		s.flyingBytes += len(buf.data)
+	}
+	return bufs
+}
+
+// relieve uploads the largest buffers until at most three quarters of
+// MaxBufferedBytes are held, or waits for uploads already under way.
+func (s *S3Sink) relieve(ctx context.Context) error {
+	for {
+		s.mu.Lock()
+		if s.buffered <= s.cfg.MaxBufferedBytes {
+			s.mu.Unlock()
+			return nil
+		}
+		need := s.buffered - s.cfg.MaxBufferedBytes*3/4 - s.flyingBytes
+		for _, buf := range s.sealed {
+			need -= len(buf.data)
+		}
+		if need > 0 {
+			open := make([]*s3Buffer, 0, len(s.open))
+			for _, buf := range s.open {
+				open = append(open, buf)
+			}
+			slices.SortFunc(open, func(a, b *s3Buffer) int { return len(b.data) - len(a.data) })
+			for _, buf := range open {
+				if need <= 0 {
+					break
+				}
+				s.seal(buf)
+				need -= len(buf.data)
+			}
+		}
+		bufs := s.take(func(*s3Buffer) bool { return false })
+		changed, buffered := s.changed, s.buffered
+		s.mu.Unlock()
+		if len(bufs) == 0 {
+			// Everything over the cap is being uploaded by Sync: wait for it.
+			select {
+			case <-changed:
+				continue
+			case <-ctx.Done():
+				return fmt.Errorf("s3 sink: wait for uploads to free memory: %w", ctx.Err())
+			}
+		}
+		s.log.Debug("memory cap reached: uploading early", "objects", len(bufs), "buffered", buffered)
+		if err := s.upload(ctx, bufs); err != nil {
+			return err
+		}
+	}
+}
+
+// Sync implements Sink. It uploads the buffers that are due (full, older
+// than RollAge, or all of them with force), publishes watermarks, and
+// returns the highest Seq all of whose events, with those of every batch
+// before it, are in objects listed in a manifest. It returns an error only
+// when ctx ends or the store refuses for good.
+func (s *S3Sink) Sync(ctx context.Context, force bool) (uint64, error) {
+	now := s.now()
+	s.mu.Lock()
+	target := s.written // with force: what must be durable on return
+	s.mu.Unlock()
+	for {
+		s.mu.Lock()
+		if s.closed {
+			s.mu.Unlock()
+			return 0, errors.New("s3 sink: sync after close")
+		}
+		bufs := s.take(func(buf *s3Buffer) bool {
+			return (force && buf.minSeq <= target) || now.Sub(buf.opened) >= s.cfg.RollAge
+		})
+		done := s.durableLocked() >= target
+		changed := s.changed
+		s.mu.Unlock()
+		if len(bufs) > 0 {
+			if err := s.upload(ctx, bufs); err != nil {
+				return 0, err
+			}
+			if force {
+				continue // a round Write started may have failed and put buffers back
+			}
+			break
+		}
+		if !force || done {
+			break
+		}
+		// Wait for the rounds Write started, and retry what they put back.
+		select {
+		case <-changed:
+		case <-ctx.Done():
+			return 0, fmt.Errorf("s3 sink: wait for uploads: %w", ctx.Err())
+		}
+	}
+	if err := s.publishWatermarks(ctx, now); err != nil {
+		return 0, err
+	}
+	return s.durable(), nil
+}
+
+// durable is the highest Seq such that every event of every batch up to it
+// is uploaded: every event not yet uploaded sits in a buffer, and holds
+// back the Seq before the first batch that buffer holds.
+func (s *S3Sink) durable() uint64 {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.durableLocked()
+}
+
+func (s *S3Sink) durableLocked() uint64 {
+	d := s.written
+	hold := func(buf *s3Buffer) {
+		if buf.minSeq-1 < d {
+			d = buf.minSeq - 1
+		}
+	}
+	for _, buf := range s.open {
+		hold(buf)
+	}
+	for _, buf := range s.sealed {
+		hold(buf)
+	}
+	for buf := range s.flying {
+		hold(buf)
+	}
+	return d
+}
+
+// Watermark implements Watermarker: t is published as complete once every
+// event held now with an earlier commit time is uploaded.
+func (s *S3Sink) Watermark(t time.Time) {
+	s.mu.Lock()
+	if t.After(s.wm.heard) {
+		s.wm.heard = t
+	}
+	s.mu.Unlock()
+}
+
+// Close implements Sink: buffered events are dropped.
+func (s *S3Sink) Close() error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if !s.closed {
+		s.closed = true
+		s.open, s.sealed, s.lastBuf = nil, nil, nil
+	}
+	return nil
+}

@@ -1,0 +1,413 @@
+package emit
+
+import (
+	"bytes"
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"math/rand/v2"
+	"net/http"
+	"reflect"
+	"slices"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	awshttp "github.com/aws/aws-sdk-go-v2/aws/transport/http"
+	"github.com/aws/aws-sdk-go-v2/service/s3"
+	"github.com/aws/smithy-go"
+	"github.com/klauspost/compress/gzip"
+	"golang.org/x/sync/errgroup"
+)
+
+// ErrObjectConflict is what an *ObjectConflictError is.
+var ErrObjectConflict = errors.New("a different object already exists under the name")
+
+// ObjectConflictError reports that the store holds, under a name the S3 sink
+// derives from the events an object holds, an object with other events.
+// Retrying cannot help: the same range of the binlog encoded differently
+// (another format or options, or another source behind the same prefix).
+type ObjectConflictError struct {
+	Bucket, Key string
+}
+
+func (e *ObjectConflictError) Error() string {
+	return fmt.Sprintf("s3://%s/%s: %v: another writer encoded the same binlog range differently (another source or format options under the same prefix?)", e.Bucket, e.Key, ErrObjectConflict)
+}
+
+// Is makes errors.Is(err, ErrObjectConflict) hold.
+func (e *ObjectConflictError) Is(target error) bool { return target == ErrObjectConflict }
+
+// gzipLevel is fixed: equal events must compress to equal bytes. The
+// compressor is klauspost/compress's, some 8 times faster than the standard
+// library's at this level for the same ratio. Another build's compressor
+// may give other bytes for the same events: sameGzipContent accepts those.
+const gzipLevel = gzip.DefaultCompression
+
+var gzipWriters = sync.Pool{New: func() any {
+	w, _ := gzip.NewWriterLevel(nil, gzipLevel)
+	return w
+}}
+
+// gzipBytes compresses data deterministically: no name, zero mtime, a
+// fixed level, so equal input gives equal output.
+func gzipBytes(data []byte) []byte {
+	var out bytes.Buffer
+	out.Grow(len(data)/6 + 1024)
+	w := gzipWriters.Get().(*gzip.Writer)
+	w.Reset(&out) // clears the header: no name, no comment
+	w.ModTime = time.Unix(0, 0)
+	_, _ = w.Write(data)
+	_ = w.Close()
+	gzipWriters.Put(w)
+	return out.Bytes()
+}
+
+// manifest lists the objects of one upload round. It records only what
+// follows from the events, never from how they were compressed or when, so
+// two writers of the same objects write the same manifest.
+type manifest struct {
+	Version int              `json:"version"`
+	Objects []manifestObject `json:"objects"`
+}
+
+type manifestObject struct {
+	Key string `json:"key"`
+	// Bytes and SHA256 are of the uncompressed JSON lines.
+	Bytes  int    `json:"bytes"`
+	SHA256 string `json:"sha256"`
+	Events int    `json:"events"`
+	// First and Last are the dedupe keys of the first and last event.
+	First string `json:"first_dedupe_key,omitempty"`
+	Last  string `json:"last_dedupe_key,omitempty"`
+	// MinTS and MaxTS bound the events' commit times, in seconds.
+	MinTS uint32 `json:"min_ts"`
+	MaxTS uint32 `json:"max_ts"`
+
+	first, last rowPlace
+	unplaced    bool
+}
+
+// upload writes bufs as objects, then the manifest listing them. On
+// failure the buffers go back to the queue for a later round: rewriting an
+// object already written is harmless.
+func (s *S3Sink) upload(ctx context.Context, bufs []*s3Buffer) error {
+	objs := make([]manifestObject, len(bufs))
+	g, gctx := errgroup.WithContext(ctx)
+	g.SetLimit(s.cfg.Concurrency)
+	for i, buf := range bufs {
+		g.Go(func() (err error) {
+			objs[i], err = s.putBuffer(gctx, buf)
+			return err
+		})
+	}
+	err := g.Wait()
+	if err == nil {
+		err = s.putManifest(ctx, objs)
+	}
+	s.mu.Lock()
+	for _, buf := range bufs {
+		delete(s.flying, buf)
+		s.flyingBytes -= len(buf.data)
+		if err == nil {
+			s.buffered -= len(buf.data)
+			buf.data = nil
+		}
+	}
+	if err != nil && !s.closed {
+		s.sealed = append(s.sealed, bufs...)
+	}
+	close(s.changed)
+	s.changed = make(chan struct{})
+	s.mu.Unlock()
+	return err
+}
+
+// objectName is an object's name in its partition: its first and last
+// event's binlog places, or a content hash when events have none.
+func objectName(buf *s3Buffer, sum []byte) string {
+	if buf.unplaced {
+		return "sha256-" + hex.EncodeToString(sum[:16]) + ".json.gz"
+	}
+	name := buf.first.appendName(nil)
+	name = append(name, '_')
+	name = buf.last.appendName(name)
+	return string(append(name, ".json.gz"...))
+}
+
+func (s *S3Sink) putBuffer(ctx context.Context, buf *s3Buffer) (manifestObject, error) {
+	sum := sha256.Sum256(buf.data)
+	body := gzipBytes(buf.data)
+	key := buf.dir + objectName(buf, sum[:])
+	err := s.putOnce(ctx, key, body, "application/gzip", func(existing []byte) bool {
+		return sameGzipContent(existing, body, buf.data)
+	})
+	if err != nil {
+		return manifestObject{}, err
+	}
+	o := manifestObject{
+		Key: key, Bytes: len(buf.data), SHA256: hex.EncodeToString(sum[:]), Events: buf.events,
+		MinTS: buf.minTS, MaxTS: buf.maxTS, first: buf.first, last: buf.last, unplaced: buf.unplaced,
+	}
+	if !buf.unplaced {
+		o.First, o.Last = buf.first.dedupeKey(), buf.last.dedupeKey()
+	}
+	return o, nil
+}
+
+// sameGzipContent reports whether an existing object holds raw: the same
+// bytes, or (written by another build's compressor) the same content.
+func sameGzipContent(existing, body, raw []byte) bool {
+	if bytes.Equal(existing, body) {
+		return true
+	}
+	r, err := gzip.NewReader(bytes.NewReader(existing))
+	if err != nil {
+		return false
+	}
+	got, err := io.ReadAll(io.LimitReader(r, int64(len(raw))+1))
+	return err == nil && bytes.Equal(got, raw)
+}
+
+// putManifest writes <prefix>/_manifests/<first>_<last>_<hash>.json: the
+// binlog range the objects span and a hash of their keys, so the same
+// objects always give the same name.
+func (s *S3Sink) putManifest(ctx context.Context, objs []manifestObject) error {
+	slices.SortFunc(objs, func(a, b manifestObject) int { return strings.Compare(a.Key, b.Key) })
+	h := sha256.New()
+	var first, last rowPlace
+	placed := false
+	for _, o := range objs {
+		h.Write([]byte(o.Key))
+		h.Write([]byte{'\n'})
+		if o.unplaced {
+			continue
+		}
+		if !placed || o.first.compare(first) < 0 {
+			first = o.first
+		}
+		if !placed || o.last.compare(last) > 0 {
+			last = o.last
+		}
+		placed = true
+	}
+	sum := h.Sum(nil)
+	name := []byte(s.prefix + "_manifests/")
+	if placed {
+		name = first.appendName(name)
+		name = append(name, '_')
+		name = last.appendName(name)
+		name = append(name, '_')
+	}
+	name = hex.AppendEncode(name, sum[:8])
+	name = append(name, ".json"...)
+	body, err := json.Marshal(manifest{Version: 1, Objects: objs})
+	if err != nil {
+		return fmt.Errorf("s3 sink: encode manifest: %w", err)
+	}
+	body = append(body, '\n')
+	return s.putOnce(ctx, string(name), body, "application/json", func(existing []byte) bool {
+		return sameJSON(existing, body)
+	})
+}
+
+// sameJSON compares two JSON documents by value.
+func sameJSON(a, b []byte) bool {
+	if bytes.Equal(a, b) {
+		return true
+	}
+	var x, y any
+	return json.Unmarshal(a, &x) == nil && json.Unmarshal(b, &y) == nil && reflect.DeepEqual(x, y)
+}
+
+// putOnce writes key if it does not exist. If it does, same decides whether
+// the existing object is the one we meant to write (a retry of a write that
+// succeeded, or another process writing the same range): then the write is
+// done; else it is an *ObjectConflictError.
+func (s *S3Sink) putOnce(ctx context.Context, key string, body []byte, contentType string, same func(existing []byte) bool) error {
+	return s.retry(ctx, "put "+key, func(ctx context.Context) error {
+		_, err := s.api.PutObject(ctx, &s3.PutObjectInput{
+			Bucket:        aws.String(s.cfg.Bucket),
+			Key:           aws.String(key),
+			Body:          bytes.NewReader(body),
+			ContentLength: aws.Int64(int64(len(body))),
+			ContentType:   aws.String(contentType),
+			IfNoneMatch:   aws.String("*"),
+		})
+		if !isPreconditionFailed(err) {
+			return err
+		}
+		existing, err := s.get(ctx, key, 4*int64(len(body))+1<<20)
+		if httpStatus(err) == http.StatusNotFound {
+			// Refused as existing, then not found: a concurrent write that
+			// did not complete, or a store slow to show it. Try again.
+			return fmt.Errorf("%w: %w", errVanished, err)
+		}
+		if err != nil {
+			return fmt.Errorf("read back existing object: %w", err)
+		}
+		if same(existing) {
+			s.log.Info("object already written with the same content", "key", key)
+			return nil
+		}
+		cerr := &ObjectConflictError{Bucket: s.cfg.Bucket, Key: key}
+		s.log.Error("OBJECT CONFLICT: the store holds different events under a name derived from this binlog range; refusing to go on",
+			"key", key, "size", len(body), "existing_size", len(existing), "err", cerr)
+		return cerr
+	})
+}
+
+// get reads an object, up to limit bytes.
+func (s *S3Sink) get(ctx context.Context, key string, limit int64) ([]byte, error) {
+	out, err := s.api.GetObject(ctx, &s3.GetObjectInput{Bucket: aws.String(s.cfg.Bucket), Key: aws.String(key)})
+	if err != nil {
+		return nil, err
+	}
+	defer func() { _ = out.Body.Close() }()
+	return io.ReadAll(io.LimitReader(out.Body, limit))
+}
+
+// put writes key unconditionally (watermarks, which move forward).
+func (s *S3Sink) put(ctx context.Context, key string, body []byte) error {
+	return s.retry(ctx, "put "+key, func(ctx context.Context) error {
+		_, err := s.api.PutObject(ctx, &s3.PutObjectInput{
+			Bucket:        aws.String(s.cfg.Bucket),
+			Key:           aws.String(key),
+			Body:          bytes.NewReader(body),
+			ContentLength: aws.Int64(int64(len(body))),
+			ContentType:   aws.String("application/json"),
+		})
+		return err
+	})
+}
+
+// retry runs op until it succeeds, fails for good, or ctx ends, waiting
+// between attempts with capped exponential backoff. Each attempt gets
+// RequestTimeout, the SDK's own retries included.
+func (s *S3Sink) retry(ctx context.Context, what string, op func(context.Context) error) error {
+	wait := s.cfg.RetryBackoff
+	for attempt := 1; ; attempt++ {
+		actx, cancel := context.WithTimeout(ctx, s.cfg.RequestTimeout)
+		err := op(actx)
+		cancel()
+		if err == nil {
+			if attempt > 1 {
+				s.log.Info("S3 answered again", "op", what, "attempts", attempt)
+			}
+			return nil
+		}
+		if ctx.Err() != nil {
+			return fmt.Errorf("s3 sink: %s: %w (last error: %v)", what, ctx.Err(), err)
+		}
+		if !transient(err) {
+			return fmt.Errorf("s3 sink: %s: %w", what, err)
+		}
+		// Jitter spreads the retries of concurrent uploads.
+		d := wait/2 + rand.N(wait/2+1)
+		s.log.Warn("S3 unavailable: retrying", "op", what, "attempt", attempt, "in", d, "err", err)
+		t := time.NewTimer(d)
+		select {
+		case <-t.C:
+		case <-ctx.Done():
+			t.Stop()
+			return fmt.Errorf("s3 sink: %s: %w (last error: %v)", what, ctx.Err(), err)
+		}
+		wait = min(2*wait, s.cfg.RetryBackoffMax)
+	}
+}
+
+// errVanished: a conditional write was refused because the key exists,
+// but reading it back found nothing.
+var errVanished = errors.New("object refused as existing is not there")
+
+// transient reports whether an S3 error may go away by itself: no answer
+// at all, throttling, timeouts, server errors.
+func transient(err error) bool {
+	if _, ok := errors.AsType[*ObjectConflictError](err); ok {
+		return false
+	}
+	if errors.Is(err, errVanished) {
+		return true
+	}
+	switch code := httpStatus(err); {
+	case code == 0: // no HTTP answer: connection refused, reset, DNS, timeout
+		return true
+	case code >= 500, code == http.StatusRequestTimeout, code == http.StatusTooManyRequests:
+		return true
+	}
+	if ae, ok := errors.AsType[smithy.APIError](err); ok {
+		switch ae.ErrorCode() {
+		case "RequestTimeout", "RequestTimeTooSkewed", "SlowDown", "Throttling", "ThrottlingException",
+			"ExpiredToken", "ConditionalRequestConflict":
+			return true
+		}
+	}
+	return false
+}
+
+func isPreconditionFailed(err error) bool {
+	if err == nil {
+		return false
+	}
+	if httpStatus(err) == http.StatusPreconditionFailed {
+		return true
+	}
+	ae, ok := errors.AsType[smithy.APIError](err)
+	return ok && ae.ErrorCode() == "PreconditionFailed"
+}
+
+// httpStatus is the HTTP status of the answer err carries, or 0 when the
+// request got none (the SDK reports those as status 0 too).
+func httpStatus(err error) int {
+	re, ok := errors.AsType[*awshttp.ResponseError](err)
+	if !ok || re.ResponseError == nil || re.Response == nil || re.Response.Response == nil {
+		return 0
+	}
+	return re.HTTPStatusCode()
+}
+
+// Check verifies that the bucket is reachable and writable, and (with
+// CheckConditionalWrites) that the store honours If-None-Match, which the
+// sink relies on to make retries and leader changes safe. It writes
+// <prefix>/_sluice/conditional-write-probe.
+func (s *S3Sink) Check(ctx context.Context) error {
+	_, err := s.api.HeadBucket(ctx, &s3.HeadBucketInput{Bucket: aws.String(s.cfg.Bucket)})
+	switch status := httpStatus(err); {
+	case err == nil:
+	case status == http.StatusNotFound:
+		return fmt.Errorf("s3 sink: bucket %q does not exist: create it, or fix the sink's bucket (and region or endpoint): %w", s.cfg.Bucket, err)
+	case status == http.StatusForbidden || status == http.StatusUnauthorized:
+		return fmt.Errorf("s3 sink: access to bucket %q denied: give sluice's credentials s3:ListBucket, s3:GetObject and s3:PutObject on it: %w", s.cfg.Bucket, err)
+	case status == http.StatusMovedPermanently:
+		return fmt.Errorf("s3 sink: bucket %q is in another region: set the sink's region: %w", s.cfg.Bucket, err)
+	default:
+		return fmt.Errorf("s3 sink: cannot reach bucket %q: check the endpoint, region, credentials and network: %w", s.cfg.Bucket, err)
+	}
+	if !s.cfg.CheckConditionalWrites {
+		return nil
+	}
+	key := s.prefix + "_sluice/conditional-write-probe"
+	body := []byte("sluice checks that this store refuses to overwrite with If-None-Match: *\n")
+	for i := range 2 {
+		_, err := s.api.PutObject(ctx, &s3.PutObjectInput{
+			Bucket: aws.String(s.cfg.Bucket), Key: aws.String(key),
+			Body: bytes.NewReader(body), ContentLength: aws.Int64(int64(len(body))), IfNoneMatch: aws.String("*"),
+		})
+		switch {
+		case isPreconditionFailed(err):
+			return nil
+		case err != nil && httpStatus(err) == http.StatusNotImplemented:
+			return fmt.Errorf("s3 sink: the store does not support conditional writes (If-None-Match), which make retries and leader changes safe: upgrade it, or set check_conditional_writes: false to run without that guarantee: %w", err)
+		case err != nil:
+			return fmt.Errorf("s3 sink: write probe s3://%s/%s: check s3:PutObject permission: %w", s.cfg.Bucket, key, err)
+		case i == 1:
+			return fmt.Errorf("s3 sink: the store at bucket %q ignores If-None-Match (a second conditional write of %s succeeded): retries and leader changes could overwrite objects unnoticed; upgrade the store, or set check_conditional_writes: false to accept that", s.cfg.Bucket, key)
+		}
+	}
+	return nil
+}

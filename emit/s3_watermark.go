@@ -1,0 +1,128 @@
+package emit
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"sync"
+	"time"
+
+	"golang.org/x/sync/errgroup"
+)
+
+// Watermarks tell readers which partitions are complete. The pipeline
+// reports through Watermark how far in commit time it has handed events to
+// the sink; the sink takes the earliest commit time of any event it still
+// holds into account, and Sync publishes:
+//
+//   - <prefix>/_watermark.json: every event committed before complete_before
+//     is in an object listed in a manifest. Rewritten at most once per
+//     WatermarkInterval while it advances.
+//   - <prefix>/<database>/<table>/_watermark.json, for every table the sink
+//     has seen since it started: every partition of the table that ends at
+//     or before complete_before is complete. Rewritten when the watermark
+//     crosses into a new partition period (an hour with the default layout).
+//
+// Markers only move forward within one process. They are plain overwrites:
+// a process that lost leadership and still writes could move one back
+// until the leader's next write.
+type watermarkState struct {
+	// heard is the latest time given to Watermark, publishedTS the global
+	// watermark last published (to spot late events); both under S3Sink.mu.
+	heard       time.Time
+	publishedTS uint32
+
+	// mu serialises publishing and guards the rest.
+	mu          sync.Mutex
+	published   time.Time // the global watermark last written
+	publishedAt time.Time // when
+	boundary    time.Time // the per-table markers last written
+}
+
+type watermarkDoc struct {
+	CompleteBefore     string `json:"complete_before"`
+	CompleteBeforeUnix int64  `json:"complete_before_unix"`
+	Layout             string `json:"layout"`
+}
+
+func (s *S3Sink) watermarkBody(t time.Time) []byte {
+	t = t.UTC()
+	body, _ := json.Marshal(watermarkDoc{CompleteBefore: t.Format(time.RFC3339), CompleteBeforeUnix: t.Unix(), Layout: s.cfg.Layout})
+	return append(body, '\n')
+}
+
+// completeBefore is the time before which every event is uploaded: what
+// Watermark heard, held back by the oldest event still buffered.
+func (s *S3Sink) completeBefore() time.Time {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	w := s.wm.heard
+	if w.IsZero() {
+		return w
+	}
+	hold := func(buf *s3Buffer) {
+		if t := time.Unix(int64(buf.minTS), 0); t.Before(w) {
+			w = t
+		}
+	}
+	for _, buf := range s.open {
+		hold(buf)
+	}
+	for _, buf := range s.sealed {
+		hold(buf)
+	}
+	for buf := range s.flying {
+		hold(buf)
+	}
+	return w.UTC()
+}
+
+// publishWatermarks writes the markers that are due.
+func (s *S3Sink) publishWatermarks(ctx context.Context, now time.Time) error {
+	if s.cfg.WatermarkInterval <= 0 {
+		return nil
+	}
+	s.wm.mu.Lock()
+	defer s.wm.mu.Unlock()
+	w := s.completeBefore()
+	if w.IsZero() || !w.After(s.wm.published) {
+		return nil
+	}
+	intervalDue := now.Sub(s.wm.publishedAt) >= s.cfg.WatermarkInterval
+	boundary := s.layout.floor(w)
+	tablesDue := boundary.After(s.wm.boundary) && (s.layout.grain != grainNone || intervalDue)
+	if !tablesDue && !intervalDue {
+		return nil
+	}
+	if tablesDue {
+		s.mu.Lock()
+		tables := make([]tableName, 0, len(s.tables))
+		for t := range s.tables {
+			tables = append(tables, t)
+		}
+		s.mu.Unlock()
+		body := s.watermarkBody(boundary)
+		g, gctx := errgroup.WithContext(ctx)
+		g.SetLimit(s.cfg.Concurrency)
+		for _, t := range tables {
+			key := appendKeySegment([]byte(s.prefix), t.database)
+			key = append(key, '/')
+			key = appendKeySegment(key, t.table)
+			key = append(key, "/_watermark.json"...)
+			g.Go(func() error { return s.put(gctx, string(key), body) })
+		}
+		if err := g.Wait(); err != nil {
+			return fmt.Errorf("publish table watermarks at %s: %w", boundary.Format(time.RFC3339), err)
+		}
+		s.wm.boundary = boundary
+	}
+	if err := s.put(ctx, s.prefix+"_watermark.json", s.watermarkBody(w)); err != nil {
+		return fmt.Errorf("publish watermark at %s: %w", w.Format(time.RFC3339), err)
+	}
+	s.wm.published, s.wm.publishedAt = w, now
+	s.mu.Lock()
+	s.wm.publishedTS = uint32(w.Unix())
+	s.mu.Unlock()
+	s.log.Debug("watermark published", "complete_before", w, "tables_before", s.wm.boundary)
+	return nil
+}

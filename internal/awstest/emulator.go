@@ -1,0 +1,490 @@
+package awstest
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"runtime"
+	"strconv"
+	"strings"
+	"sync"
+	"syscall"
+	"time"
+)
+
+const (
+	readyTimeout  = 30 * time.Second
+	stopGrace     = 10 * time.Second
+	startAttempts = 3
+	dirPrefix     = "sluice-aws-"
+	ownerFile     = "sluice-owner"
+	logFile       = "emulator.log"
+)
+
+// Emulator is one emulated AWS service running as a child process on
+// 127.0.0.1. Its data lives in a directory of its own that survives Stop,
+// Kill and Restart, so a test can take the service away and bring it back
+// on the same endpoint with the same data. Close removes it.
+//
+// Its methods are safe for concurrent use.
+type Emulator struct {
+	Service Service
+	Host    string // 127.0.0.1
+	Port    int
+
+	env     *Env // for the readiness probe's client
+	bin     string
+	args    []string // after bin, port included
+	root    string   // holds data/, the log and the owner file
+	dataDir string
+
+	mu      sync.Mutex
+	proc    *process // nil when not running
+	paused  bool
+	closed  bool
+	startup time.Duration
+}
+
+// Endpoint is the service's base URL, http://127.0.0.1:PORT.
+func (m *Emulator) Endpoint() string { return "http://" + m.Addr() }
+
+// Addr is "127.0.0.1:PORT".
+func (m *Emulator) Addr() string { return net.JoinHostPort(m.Host, strconv.Itoa(m.Port)) }
+
+// DataDir is the directory the emulator keeps its data in.
+func (m *Emulator) DataDir() string { return m.dataDir }
+
+// StartupTime is how long the last start or restart took, from spawning the
+// process until it answered a request.
+func (m *Emulator) StartupTime() time.Duration {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return m.startup
+}
+
+// Running reports whether the process runs (paused or not).
+func (m *Emulator) Running() bool {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return m.proc != nil
+}
+
+// Log returns the last lines of the emulator's output, for failure
+// messages.
+func (m *Emulator) Log() string { return tailFile(filepath.Join(m.root, logFile), 40) }
+
+// Stop stops the emulator gracefully (SIGTERM, SIGKILL after 10 s) and keeps
+// its data: Restart brings it back. Stopping a stopped emulator is a no-op.
+func (m *Emulator) Stop() error {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	p := m.proc
+	if p == nil {
+		return nil
+	}
+	m.proc = nil
+	if m.paused {
+		p.signal(syscall.SIGCONT)
+		m.paused = false
+	}
+	p.signal(syscall.SIGTERM)
+	if !p.waitTimeout(stopGrace) {
+		p.signal(syscall.SIGKILL)
+		p.wait()
+		return fmt.Errorf("awstest: %s did not stop within %v of SIGTERM; killed", m.Service, stopGrace)
+	}
+	return nil
+}
+
+// Kill kills the emulator with SIGKILL, as a crash, and keeps its data
+// (what it had written to its files before; LevelDB and versitygw write
+// through to the page cache, so acknowledged writes survive).
+func (m *Emulator) Kill() error {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	p := m.proc
+	if p == nil {
+		return fmt.Errorf("awstest: %s is not running", m.Service)
+	}
+	m.proc = nil
+	m.paused = false
+	p.signal(syscall.SIGKILL)
+	p.wait()
+	return nil
+}
+
+// Restart starts a stopped or killed emulator again on the same port and
+// data directory, and waits until it answers.
+func (m *Emulator) Restart() error {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if m.closed {
+		return fmt.Errorf("awstest: %s was closed", m.Service)
+	}
+	if m.proc != nil {
+		return fmt.Errorf("awstest: %s is running", m.Service)
+	}
+	var err error
+	// The port is ours; retry briefly in case the old socket lingers.
+	for attempt := 0; attempt < startAttempts; attempt++ {
+		if err = m.launchLocked(); !errors.Is(err, errPortInUse) {
+			return err
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+	return err
+}
+
+// Pause freezes the emulator with SIGSTOP: it keeps its port and accepts
+// connections (the kernel completes the handshakes) but answers nothing, as
+// a hung server. Resume thaws it.
+func (m *Emulator) Pause() error {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if m.proc == nil {
+		return fmt.Errorf("awstest: %s is not running", m.Service)
+	}
+	m.proc.signal(syscall.SIGSTOP)
+	m.paused = true
+	return nil
+}
+
+// Resume continues an emulator frozen by Pause.
+func (m *Emulator) Resume() error {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if m.proc == nil {
+		return fmt.Errorf("awstest: %s is not running", m.Service)
+	}
+	m.proc.signal(syscall.SIGCONT)
+	m.paused = false
+	return nil
+}
+
+// Close kills the emulator and removes its data. It is idempotent.
+func (m *Emulator) Close() error {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if m.closed {
+		return nil
+	}
+	m.closed = true
+	if p := m.proc; p != nil {
+		m.proc = nil
+		// The data goes too, so there is nothing to shut down cleanly.
+		p.signal(syscall.SIGKILL)
+		p.wait()
+	}
+	return os.RemoveAll(m.root)
+}
+
+var errPortInUse = errors.New("port in use")
+
+// launchLocked spawns the process and waits until it answers.
+func (m *Emulator) launchLocked() error {
+	logPath := filepath.Join(m.root, logFile)
+	logStart := fileSize(logPath)
+	begin := time.Now()
+	p, err := spawn(m.bin, m.args, logPath)
+	if err != nil {
+		return fmt.Errorf("awstest: start %s: %w", m.Service, err)
+	}
+	writeOwner(m.root, p.pid)
+	if err := m.waitReady(p); err != nil {
+		p.signal(syscall.SIGKILL)
+		p.wait()
+		log := readFrom(logPath, logStart)
+		if strings.Contains(log, "EADDRINUSE") || strings.Contains(log, "address already in use") {
+			err = fmt.Errorf("%w: %v", errPortInUse, err)
+		}
+		return fmt.Errorf("awstest: %s on %s: %w\n--- %s:\n%s", m.Service, m.Addr(), err, logPath, tailString(log, 20))
+	}
+	m.proc = p
+	m.startup = time.Since(begin)
+	logf("%s ready on %s in %v", m.Service, m.Addr(), m.startup.Round(time.Millisecond))
+	return nil
+}
+
+// waitReady waits until the process listens on its port, and only on
+// loopback addresses, then polls with a real API call (ListBuckets,
+// ListStreams, ListTables) until it succeeds; it gives up when the process
+// exits or readyTimeout passes. Checking the process's own sockets tells it
+// from a stranger that took the port between freePort and the listen.
+func (m *Emulator) waitReady(p *process) error {
+	ctx, cancel := context.WithTimeout(context.Background(), readyTimeout)
+	defer cancel()
+	var lastErr error
+	listening := false
+	for {
+		select {
+		case <-p.done:
+			return fmt.Errorf("exited before it was ready: %v", p.err)
+		case <-ctx.Done():
+			return fmt.Errorf("not ready after %v: %v", readyTimeout, lastErr)
+		default:
+		}
+		var err error
+		if !listening {
+			listening, err = m.listensOnlyOnLoopback(p.pid)
+			if err != nil {
+				return err
+			}
+			if !listening {
+				err = fmt.Errorf("not listening on port %d yet", m.Port)
+			}
+		}
+		if listening {
+			actx, acancel := context.WithTimeout(ctx, 2*time.Second)
+			err = m.env.probe(actx, m)
+			acancel()
+			if err == nil {
+				return nil
+			}
+		}
+		lastErr = err
+		select {
+		case <-ctx.Done():
+		case <-p.done:
+		case <-time.After(20 * time.Millisecond):
+		}
+	}
+}
+
+// listensOnlyOnLoopback reports whether pid listens on m.Port; it fails
+// when pid listens on any address that is not a loopback address.
+func (m *Emulator) listensOnlyOnLoopback(pid int) (bool, error) {
+	addrs, err := listeningSockets(pid)
+	if err != nil {
+		return false, nil // exiting; the caller sees it
+	}
+	found := false
+	for _, a := range addrs {
+		if !a.IP.IsLoopback() {
+			return false, fmt.Errorf("listens on %s, not only on loopback", a)
+		}
+		if a.Port == m.Port {
+			found = true
+		}
+	}
+	return found, nil
+}
+
+// process is a running emulator.
+type process struct {
+	pid  int
+	done chan struct{} // closed when the process has exited
+	err  error         // from Wait, valid after done
+}
+
+// spawn starts bin in its own process group with output appended to
+// logPath, and SIGKILL as its parent-death signal so that it dies with the
+// test binary. The parent-death signal fires when the thread that forked the
+// child exits, so the child is forked and waited for from a goroutine locked
+// to its thread.
+func spawn(bin string, args []string, logPath string) (*process, error) {
+	log, err := os.OpenFile(logPath, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
+	if err != nil {
+		return nil, err
+	}
+	p := &process{done: make(chan struct{})}
+	started := make(chan error, 1)
+	go func() {
+		runtime.LockOSThread()
+		defer runtime.UnlockOSThread()
+		cmd := exec.Command(bin, args...)
+		cmd.Stdout, cmd.Stderr = log, log
+		cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
+		err := cmd.Start()
+		log.Close() // the child has its own copy
+		if err != nil {
+			started <- err
+			return
+		}
+		p.pid = cmd.Process.Pid
+		started <- nil
+		p.err = cmd.Wait()
+		close(p.done)
+	}()
+	if err := <-started; err != nil {
+		return nil, err
+	}
+	return p, nil
+}
+
+func (p *process) signal(sig syscall.Signal) {
+	// The emulator leads its own process group.
+	syscall.Kill(-p.pid, sig)
+}
+
+func (p *process) wait() { <-p.done }
+
+func (p *process) waitTimeout(d time.Duration) bool {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-p.done:
+		return true
+	case <-t.C:
+		return false
+	}
+}
+
+func freePort() (int, error) {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return 0, fmt.Errorf("awstest: find a free port: %w", err)
+	}
+	port := l.Addr().(*net.TCPAddr).Port
+	l.Close()
+	return port, nil
+}
+
+// EnvDir names the environment variable that sets the directory under which
+// the emulators' data directories are created.
+const EnvDir = "SLUICE_AWSTEST_DIR"
+
+// dataParent is where data directories go: $SLUICE_AWSTEST_DIR, else
+// /dev/shm when it is a large enough tmpfs, else the temporary directory.
+func dataParent() string {
+	if d := os.Getenv(EnvDir); d != "" {
+		return d
+	}
+	var st syscall.Statfs_t
+	const tmpfsMagic = 0x01021994
+	if syscall.Statfs("/dev/shm", &st) == nil && st.Type == tmpfsMagic &&
+		st.Bavail*uint64(st.Bsize) >= 1<<30 && syscall.Access("/dev/shm", 2 /* W_OK */) == nil {
+		return "/dev/shm"
+	}
+	return os.TempDir()
+}
+
+// newRoot creates <parent>/sluice-aws-<pid>-<service>-<random> with data/
+// inside, and records this process as its owner.
+func newRoot(svc Service) (root, data string, err error) {
+	root, err = os.MkdirTemp(dataParent(), fmt.Sprintf("%s%d-%s-", dirPrefix, os.Getpid(), svc))
+	if err != nil {
+		return "", "", fmt.Errorf("awstest: %w", err)
+	}
+	data = filepath.Join(root, "data")
+	if err := os.Mkdir(data, 0o755); err != nil {
+		os.RemoveAll(root)
+		return "", "", fmt.Errorf("awstest: %w", err)
+	}
+	writeOwner(root, 0)
+	return root, data, nil
+}
+
+// writeOwner records the test process (pid and start time, against pid
+// reuse) and the emulator's pid, for cleanupOrphans.
+func writeOwner(dir string, childPid int) {
+	me := os.Getpid()
+	content := fmt.Sprintf("%d %s %d\n", me, procStartTime(me), childPid)
+	os.WriteFile(filepath.Join(dir, ownerFile), []byte(content), 0o644)
+}
+
+// procStartTime returns the start time of a process in clock ticks since
+// boot ("" when the process does not exist).
+func procStartTime(pid int) string {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	if err != nil {
+		return ""
+	}
+	i := bytes.LastIndexByte(b, ')')
+	if i < 0 {
+		return ""
+	}
+	fields := strings.Fields(string(b[i+1:]))
+	if len(fields) < 20 {
+		return ""
+	}
+	return fields[19]
+}
+
+var cleanupOnce sync.Once
+
+// cleanupOrphans removes the data directories that test binaries which are
+// gone left behind (their emulators died with them through the
+// parent-death signal; any that still run are killed). Best effort, once
+// per process.
+func cleanupOrphans() {
+	cleanupOnce.Do(func() {
+		parent := dataParent()
+		entries, err := os.ReadDir(parent)
+		if err != nil {
+			return
+		}
+		for _, e := range entries {
+			name := e.Name()
+			if !e.IsDir() || !strings.HasPrefix(name, dirPrefix) {
+				continue
+			}
+			pidStr, _, ok := strings.Cut(strings.TrimPrefix(name, dirPrefix), "-")
+			if !ok {
+				continue
+			}
+			owner, err := strconv.Atoi(pidStr)
+			if err != nil || owner == os.Getpid() {
+				continue
+			}
+			dir := filepath.Join(parent, name)
+			b, err := os.ReadFile(filepath.Join(dir, ownerFile))
+			if err != nil {
+				continue // being created right now, or not ours
+			}
+			f := strings.Fields(string(b))
+			if len(f) < 3 {
+				continue
+			}
+			if st := procStartTime(owner); st != "" && st == f[1] {
+				continue // owner alive
+			}
+			if child, err := strconv.Atoi(f[2]); err == nil && child > 0 {
+				if cmdline, err := os.ReadFile(fmt.Sprintf("/proc/%d/cmdline", child)); err == nil &&
+					bytes.Contains(cmdline, []byte(dir)) {
+					syscall.Kill(child, syscall.SIGKILL)
+				}
+			}
+			os.RemoveAll(dir)
+		}
+	})
+}
+
+func fileSize(path string) int64 {
+	fi, err := os.Stat(path)
+	if err != nil {
+		return 0
+	}
+	return fi.Size()
+}
+
+// readFrom returns the content of path from offset on (at most 1 MiB).
+func readFrom(path string, offset int64) string {
+	f, err := os.Open(path)
+	if err != nil {
+		return ""
+	}
+	defer f.Close()
+	if _, err := f.Seek(offset, io.SeekStart); err != nil {
+		return ""
+	}
+	b, _ := io.ReadAll(io.LimitReader(f, 1<<20))
+	return string(b)
+}
+
+func tailFile(path string, n int) string {
+	return tailString(readFrom(path, max(fileSize(path)-64<<10, 0)), n)
+}
+
+func tailString(s string, n int) string {
+	lines := strings.Split(strings.TrimRight(s, "\n"), "\n")
+	if len(lines) > n {
+		lines = lines[len(lines)-n:]
+	}
+	return strings.Join(lines, "\n")
+}
