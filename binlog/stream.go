@@ -131,6 +131,20 @@ type Streamer struct {
 	flavor   string
 	registry *schema.Registry
 	log      *slog.Logger
+	// startGTID, when set, starts the stream after these transactions
+	// until the first commit gives it a position to resume from.
+	startGTID mysql.GTIDSet
+}
+
+// StartAfterGTID makes Run start after the transactions of a GTID set
+// (MariaDB "0-1-42", MySQL "uuid:1-42") instead of at a position.
+func (s *Streamer) StartAfterGTID(set string) error {
+	g, err := mysql.ParseGTIDSet(s.flavor, set)
+	if err != nil {
+		return fmt.Errorf("GTID set %q for %s: %w", set, s.flavor, err)
+	}
+	s.startGTID = g
+	return nil
 }
 
 // NewStreamer returns a streamer for a server of the given flavor (from
@@ -211,7 +225,16 @@ func (s *Streamer) session(ctx context.Context, h *handler) (progressed bool, er
 		SynchronousEventHandler: h,
 		Dialer:                  (&net.Dialer{Timeout: s.cfg.DialTimeout}).DialContext,
 	})
-	st, err := syncer.StartSync(mysql.Position{Name: h.pos.File, Pos: uint32(h.pos.Offset)})
+	var st *replication.BinlogStreamer
+
+	if h.committed.IsZero() && s.startGTID != nil {
+		// No position yet: start (again) from the GTID set. The fake
+		// rotation the server sends first names the file.
+		h.gtidStart = true
+		st, err = syncer.StartSyncGTID(s.startGTID)
+	} else {
+		st, err = syncer.StartSync(mysql.Position{Name: h.pos.File, Pos: uint32(h.pos.Offset)})
+	}
 	if err != nil {
 		syncer.Close()
 		return false, fmt.Errorf("start replication: %w", err)
@@ -261,6 +284,7 @@ type handler struct {
 	tables    map[uint64]*schema.Table
 	indexBase int
 	events    int
+	gtidStart bool // streaming from a GTID set, no commit seen yet
 	halt      error
 }
 
@@ -283,6 +307,11 @@ func (h *handler) HandleEvent(e *replication.BinlogEvent) error {
 	h.events++
 	if rot, ok := e.Event.(*replication.RotateEvent); ok {
 		h.pos = event.Position{File: string(rot.NextLogName), Offset: rot.Position}
+		if h.gtidStart {
+			// Started from a GTID set: the server's first rotation names
+			// the file but not where in it we are; the first commit does.
+			return nil
+		}
 		if !h.inTx {
 			h.committed = h.pos
 			return h.send(Item{Kind: ItemProgress, Pos: h.pos, Timestamp: e.Header.Timestamp})
@@ -381,7 +410,7 @@ func (h *handler) handle(hdr *replication.EventHeader, ev replication.Event, sta
 		h.indexBase = 0
 		return nil
 	}
-	if !h.inTx && h.pos.Compare(h.committed) > 0 {
+	if !h.inTx && !h.gtidStart && h.pos.Compare(h.committed) > 0 {
 		h.committed = h.pos
 		return h.send(Item{Kind: ItemProgress, Pos: h.pos, Timestamp: hdr.Timestamp})
 	}
@@ -425,6 +454,7 @@ func (h *handler) begin(gtid string, hdr *replication.EventHeader) error {
 
 func (h *handler) commit(xid uint64, hdr *replication.EventHeader) error {
 	h.inTx = false
+	h.gtidStart = false
 	h.committed = h.pos
 	return h.send(Item{Kind: ItemCommit, Commit: event.Commit{Timestamp: hdr.Timestamp, Xid: xid, Pos: h.pos}, Pos: h.pos, Timestamp: hdr.Timestamp})
 }
@@ -459,4 +489,9 @@ func (q quietHandler) WithAttrs(as []slog.Attr) slog.Handler {
 
 func (q quietHandler) WithGroup(name string) slog.Handler {
 	return quietHandler{q.Handler.WithGroup(name)}
+}
+
+// silentLogger drops go-mysql's chatter for short-lived connections.
+func silentLogger() *slog.Logger {
+	return slog.New(quietHandler{slog.DiscardHandler})
 }

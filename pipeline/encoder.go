@@ -3,6 +3,7 @@ package pipeline
 import (
 	"context"
 	"fmt"
+	"time"
 
 	"github.com/sluicecdc/sluice/binlog"
 	"github.com/sluicecdc/sluice/checkpoint"
@@ -21,6 +22,13 @@ type encoder struct {
 	inTx  bool
 	txbuf *txBuffer
 
+	// keys encodes rows' primary keys into key; Refs' keys are cut from
+	// keySlab, which is never reused (a sink may keep a Ref's Key as long
+	// as it likes).
+	keys    *event.Keys
+	key     []byte
+	keySlab []byte
+
 	batch *emit.Batch
 	seq   uint64
 	// boundary is the checkpoint the current batch ends at, if it ends at a
@@ -33,6 +41,8 @@ type encoder struct {
 	out chan<- delivery
 	// caughtUp is set before out is closed when the target was reached.
 	caughtUp bool
+	// pastEnd is set by the first transaction committed after NotAfter.
+	pastEnd bool
 }
 
 // delivery is a batch on its way to the sinks, with the checkpoint it
@@ -48,6 +58,7 @@ func newEncoder(p *Pipeline, serverID uint32, out chan<- delivery) *encoder {
 		format:   p.cfg.newFormat(),
 		serverID: serverID,
 		txbuf:    newTxBuffer(p.cfg.TxMemoryBytes, p.cfg.spillDir()),
+		keys:     event.NewKeys(),
 		gtid:     p.saved.GTID,
 		free:     make(chan *emit.Batch, 4),
 		out:      out,
@@ -61,7 +72,7 @@ func (e *encoder) close() { e.txbuf.close() }
 // It closes out when it returns.
 func (e *encoder) loop(ctx context.Context, items <-chan binlog.Item, from, target event.Position) error {
 	defer close(e.out)
-	if !target.IsZero() && from.Compare(target) >= 0 {
+	if !target.IsZero() && !from.IsZero() && from.Compare(target) >= 0 {
 		e.caughtUp = true
 		return nil
 	}
@@ -82,6 +93,13 @@ func (e *encoder) loop(ctx context.Context, items <-chan binlog.Item, from, targ
 		}
 		if err := e.handle(ctx, &it); err != nil {
 			return err
+		}
+		if e.pastEnd {
+			if err := e.flush(ctx); err != nil {
+				return err
+			}
+			e.caughtUp = true
+			return nil
 		}
 		if !target.IsZero() && !e.inTx && (it.Kind == binlog.ItemCommit || it.Kind == binlog.ItemProgress) && it.Pos.Compare(target) >= 0 {
 			if err := e.flush(ctx); err != nil {
@@ -138,7 +156,10 @@ func (e *encoder) addRows(it *binlog.Item) error {
 			return fmt.Errorf("encode %s row %d at %s: %w", it.Table.QualifiedName(), r.Index, it.Pos, err)
 		}
 		e.txbuf.arena = append(out, '\n')
-		if err := e.txbuf.added(start, split, it.Table.Database, it.Table.Name, r.Pos, r.Index); err != nil {
+		if e.key, err = e.keys.AppendKey(e.key[:0], &r); err != nil {
+			return fmt.Errorf("encode %s row %d key at %s: %w", it.Table.QualifiedName(), r.Index, it.Pos, err)
+		}
+		if err := e.txbuf.added(start, split, it.Table.Database, it.Table.Name, e.key, r.Pos, r.Index); err != nil {
 			return err
 		}
 	}
@@ -155,7 +176,7 @@ func (e *encoder) addDDLs(it *binlog.Item) error {
 			return fmt.Errorf("encode %s at %s: %w", d.Kind, d.Pos, err)
 		}
 		e.txbuf.arena = append(out, '\n')
-		if err := e.txbuf.added(start, split, d.Database, d.Table, d.Pos, d.Index); err != nil {
+		if err := e.txbuf.added(start, split, d.Database, d.Table, nil, d.Pos, d.Index); err != nil {
 			return err
 		}
 	}
@@ -165,6 +186,18 @@ func (e *encoder) addDDLs(it *binlog.Item) error {
 // commit moves the transaction's rows into batches with their commit fields.
 func (e *encoder) commit(ctx context.Context, c *event.Commit) error {
 	e.inTx = false
+	when := time.Unix(int64(c.Timestamp), 0)
+	if na := e.p.cfg.NotAfter; !na.IsZero() && when.After(na) {
+		e.pastEnd = true // a replay's end: this transaction is not emitted
+		return e.txbuf.reset()
+	}
+	if nb := e.p.cfg.NotBefore; !nb.IsZero() && when.Before(nb) {
+		if err := e.txbuf.reset(); err != nil { // before a replay's start
+			return err
+		}
+		e.boundary = &checkpoint.Checkpoint{Position: c.Pos, GTID: e.gtid, ServerID: e.serverID, Timestamp: c.Timestamp}
+		return nil
+	}
 	n := e.txbuf.Len()
 	i := 0
 	err := e.txbuf.each(func(head, tail []byte, rec *txRec) error {
@@ -174,8 +207,8 @@ func (e *encoder) commit(ctx context.Context, c *event.Commit) error {
 		b.Data = e.format.AppendCommit(b.Data, c, i, i == n-1)
 		b.Data = append(b.Data, tail...)
 		b.Events = append(b.Events, emit.Ref{
-			Off: off, Len: len(b.Data) - off - 1, Database: rec.database, Table: rec.table, Timestamp: c.Timestamp,
-			Pos: rec.pos, Index: rec.index, ServerID: e.tx.ServerID,
+			Off: off, Len: len(b.Data) - off - 1, Database: rec.database, Table: rec.table, Key: e.keepKey(rec.key),
+			Timestamp: c.Timestamp, Pos: rec.pos, Index: rec.index, ServerID: e.tx.ServerID,
 		})
 		i++
 		if len(b.Data) >= e.p.cfg.BatchBytes && i < n {
@@ -199,6 +232,19 @@ func (e *encoder) commit(ctx context.Context, c *event.Commit) error {
 		return e.flush(ctx)
 	}
 	return nil
+}
+
+// keepKey copies a row's key to where a Ref may keep it.
+func (e *encoder) keepKey(key []byte) []byte {
+	if len(key) == 0 {
+		return nil
+	}
+	if cap(e.keySlab)-len(e.keySlab) < len(key) {
+		e.keySlab = make([]byte, 0, max(64<<10, len(key)))
+	}
+	n := len(e.keySlab)
+	e.keySlab = append(e.keySlab, key...)
+	return e.keySlab[n:len(e.keySlab):len(e.keySlab)]
 }
 
 func (e *encoder) current() *emit.Batch {
@@ -250,6 +296,7 @@ func (p *Pipeline) deliver(ctx context.Context, in <-chan delivery) error {
 				return err
 			}
 		}
+		p.delivered.Add(uint64(len(d.batch.Events)))
 		if d.boundary != nil {
 			p.addPending(d.batch.Seq, *d.boundary)
 		}

@@ -10,6 +10,7 @@ import (
 	"log/slog"
 	"os"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/go-mysql-org/go-mysql/mysql"
@@ -58,6 +59,20 @@ type Config struct {
 	// (host:pid by default).
 	Owner  string
 	Logger *slog.Logger
+
+	// The fields below bound a replay.
+
+	// StopAt ends Run once the stream has passed this position outside a
+	// transaction.
+	StopAt event.Position
+	// StartGTID starts the stream after this GTID set instead of at the
+	// checkpoint's position (MariaDB "0-1-42", MySQL "uuid:1-42").
+	StartGTID string
+	// NotBefore drops transactions committed before it; NotAfter ends Run
+	// at the first transaction committed after it, which is not emitted.
+	NotBefore, NotAfter time.Time
+	// SchemaReadOnly reads the registry at SchemaPath but never writes it.
+	SchemaReadOnly bool
 }
 
 // DefaultConfig returns the defaults.
@@ -109,6 +124,8 @@ type Pipeline struct {
 	pending []pendingCheckpoint    // batches carrying a transaction boundary, not yet checkpointed
 	unsaved *checkpoint.Checkpoint // acknowledged by every sink, but its save failed
 	saved   *checkpoint.Checkpoint
+
+	delivered atomic.Uint64 // events handed to every sink
 }
 
 type pendingCheckpoint struct {
@@ -193,6 +210,9 @@ func (p *Pipeline) Run(ctx context.Context) (err error) {
 	if p.cfg.ExitWhenCaughtUp {
 		target = srv.Head
 	}
+	if !p.cfg.StopAt.IsZero() {
+		target = p.cfg.StopAt
+	}
 	return p.stream(ctx, srv, from, target)
 }
 
@@ -205,6 +225,12 @@ func (p *Pipeline) stream(ctx context.Context, srv *binlog.Server, from, target 
 		return err
 	}
 	streamer := binlog.NewStreamer(p.cfg.Source, srv.Flavor, registry)
+	if p.cfg.StartGTID != "" {
+		if err := streamer.StartAfterGTID(p.cfg.StartGTID); err != nil {
+			return err
+		}
+		from = event.Position{} // the GTID set says where
+	}
 	items := make(chan binlog.Item, 64)
 
 	streamCtx, cancelStream := context.WithCancel(ctx)
@@ -321,6 +347,12 @@ func (p *Pipeline) addPending(seq uint64, cp checkpoint.Checkpoint) {
 	p.mu.Unlock()
 }
 
+// Delivered is the number of events handed to every sink so far.
+func (p *Pipeline) Delivered() uint64 { return p.delivered.Load() }
+
+// Checkpoint returns the last checkpoint saved (or loaded at start).
+func (p *Pipeline) Checkpoint() *checkpoint.Checkpoint { return p.saved }
+
 // SpillDir returns the directory for transaction spill files.
 func (c *Config) spillDir() string {
 	if c.SpillDir != "" {
@@ -337,6 +369,9 @@ func (p *Pipeline) loadRegistry(ctx context.Context, srv *binlog.Server) (*schem
 		var err error
 		if registry, err = schema.LoadRegistry(p.cfg.SchemaPath); err != nil {
 			return nil, err
+		}
+		if p.cfg.SchemaReadOnly {
+			registry.Detach()
 		}
 	}
 	if registry.Empty() && srv.Flavor == mysql.MariaDBFlavor {

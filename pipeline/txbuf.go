@@ -20,6 +20,7 @@ type txBuffer struct {
 
 	arena []byte
 	recs  []txRec
+	keys  []byte // the primary keys of recs, which slice it
 
 	spill    *os.File
 	spillW   *bufio.Writer
@@ -28,14 +29,17 @@ type txBuffer struct {
 }
 
 // spillHeader is the size of a spilled row's header: row length, split,
-// database, table and binlog file name lengths, offset and row index.
-const spillHeader = 36
+// database, table and binlog file name lengths, offset, row index and key
+// length.
+const spillHeader = 40
 
 // txRec is one encoded row in the arena: head [start, split) and tail
-// [split, end), with its table for routing and its place in the binlog.
+// [split, end), with its table and primary key for routing and its place in
+// the binlog.
 type txRec struct {
 	start, split, end int
 	database, table   string
+	key               []byte
 	pos               event.Position
 	index             int
 }
@@ -51,6 +55,7 @@ func (b *txBuffer) Len() int { return b.nSpilled + len(b.recs) }
 func (b *txBuffer) reset() error {
 	b.arena = b.arena[:0]
 	b.recs = b.recs[:0]
+	b.keys = b.keys[:0]
 	b.nSpilled = 0
 	if b.spill != nil {
 		b.spillW.Reset(b.spill)
@@ -72,9 +77,16 @@ func (b *txBuffer) close() {
 	}
 }
 
-// added records the row the caller appended to b.arena from start.
-func (b *txBuffer) added(start, split int, database, table string, pos event.Position, index int) error {
-	b.recs = append(b.recs, txRec{start: start, split: split, end: len(b.arena), database: database, table: table, pos: pos, index: index})
+// added records the row the caller appended to b.arena from start, with
+// its primary key (copied).
+func (b *txBuffer) added(start, split int, database, table string, key []byte, pos event.Position, index int) error {
+	var k []byte
+	if len(key) > 0 {
+		// Appends only until reset or spill, so earlier slices stay valid.
+		b.keys = append(b.keys, key...)
+		k = b.keys[len(b.keys)-len(key) : len(b.keys) : len(b.keys)]
+	}
+	b.recs = append(b.recs, txRec{start: start, split: split, end: len(b.arena), database: database, table: table, key: k, pos: pos, index: index})
 	if len(b.arena) >= b.limit {
 		return b.spillArena()
 	}
@@ -99,12 +111,14 @@ func (b *txBuffer) spillArena() error {
 		binary.LittleEndian.PutUint32(b.hdr[16:], uint32(len(r.pos.File)))
 		binary.LittleEndian.PutUint64(b.hdr[20:], r.pos.Offset)
 		binary.LittleEndian.PutUint64(b.hdr[28:], uint64(r.index))
+		binary.LittleEndian.PutUint32(b.hdr[36:], uint32(len(r.key)))
 		if _, err := b.spillW.Write(b.hdr[:]); err != nil {
 			return fmt.Errorf("spill large transaction: %w", err)
 		}
 		_, _ = b.spillW.WriteString(r.database)
 		_, _ = b.spillW.WriteString(r.table)
 		_, _ = b.spillW.WriteString(r.pos.File)
+		_, _ = b.spillW.Write(r.key)
 		if _, err := b.spillW.Write(b.arena[r.start:r.end]); err != nil {
 			return fmt.Errorf("spill large transaction: %w", err)
 		}
@@ -112,12 +126,13 @@ func (b *txBuffer) spillArena() error {
 	b.nSpilled += len(b.recs)
 	b.recs = b.recs[:0]
 	b.arena = b.arena[:0]
+	b.keys = b.keys[:0]
 	return nil
 }
 
 // each calls fn for every row in order with its head and tail and its
-// record (whose offsets mean nothing for spilled rows). The slices are valid
-// only during the call.
+// record (whose offsets mean nothing for spilled rows). The slices, rec.key
+// included, are valid only during the call.
 func (b *txBuffer) each(fn func(head, tail []byte, rec *txRec) error) error {
 	if b.nSpilled > 0 {
 		if err := b.spillW.Flush(); err != nil {
@@ -141,7 +156,8 @@ func (b *txBuffer) each(fn func(head, tail []byte, rec *txRec) error) error {
 			fileLen := int(binary.LittleEndian.Uint32(hdr[16:]))
 			rec.pos.Offset = binary.LittleEndian.Uint64(hdr[20:])
 			rec.index = int(binary.LittleEndian.Uint64(hdr[28:]))
-			names := dn + tn + fileLen
+			keyLen := int(binary.LittleEndian.Uint32(hdr[36:]))
+			names := dn + tn + fileLen + keyLen
 			if cap(buf) < names+n {
 				buf = make([]byte, names+n)
 			}
@@ -156,9 +172,10 @@ func (b *txBuffer) each(fn func(head, tail []byte, rec *txRec) error) error {
 			if string(buf[dn:dn+tn]) != rec.table {
 				rec.table = string(buf[dn : dn+tn])
 			}
-			if string(buf[dn+tn:names]) != rec.pos.File {
-				rec.pos.File = string(buf[dn+tn : names])
+			if string(buf[dn+tn:names-keyLen]) != rec.pos.File {
+				rec.pos.File = string(buf[dn+tn : names-keyLen])
 			}
+			rec.key = buf[names-keyLen : names : names]
 			row := buf[names:]
 			if err := fn(row[:split], row[split:], &rec); err != nil {
 				return err

@@ -2,6 +2,7 @@ package pipeline
 
 import (
 	"fmt"
+	"strings"
 	"testing"
 
 	"github.com/sluicecdc/sluice/event"
@@ -16,6 +17,7 @@ func TestTxBufferCarriesPositions(t *testing.T) {
 			defer b.close()
 			type row struct {
 				head, tail, db, table string
+				key                   string
 				pos                   event.Position
 				index                 int
 			}
@@ -24,6 +26,7 @@ func TestTxBufferCarriesPositions(t *testing.T) {
 				r := row{
 					head: fmt.Sprintf(`{"n":%d,`, i), tail: `"x":1}`,
 					db: "db", table: fmt.Sprintf("t%d", i%3),
+					key:   strings.Repeat(fmt.Sprintf("[%d]", i), i%2), // keyless every other row
 					pos:   event.Position{File: fmt.Sprintf("mysql-bin.%06d", 1+i/20), Offset: uint64(4 + 100*(i/4))},
 					index: i % 4,
 				}
@@ -32,7 +35,7 @@ func TestTxBufferCarriesPositions(t *testing.T) {
 				b.arena = append(b.arena, r.head...)
 				split := len(b.arena)
 				b.arena = append(b.arena, r.tail...)
-				if err := b.added(start, split, r.db, r.table, r.pos, r.index); err != nil {
+				if err := b.added(start, split, r.db, r.table, []byte(r.key), r.pos, r.index); err != nil {
 					t.Fatal(err)
 				}
 			}
@@ -41,7 +44,7 @@ func TestTxBufferCarriesPositions(t *testing.T) {
 			}
 			var got []row
 			err := b.each(func(head, tail []byte, rec *txRec) error {
-				got = append(got, row{string(head), string(tail), rec.database, rec.table, rec.pos, rec.index})
+				got = append(got, row{string(head), string(tail), rec.database, rec.table, string(rec.key), rec.pos, rec.index})
 				return nil
 			})
 			if err != nil {

@@ -92,6 +92,14 @@ type registryFile struct {
 	JSONColumns map[string][]string   `json:"json_columns,omitempty"`
 }
 
+// Detach keeps the registry in memory only from now on: Save writes nothing.
+// Replays use it so they never change the pipeline's registry.
+func (r *Registry) Detach() {
+	r.mu.Lock()
+	r.path = ""
+	r.mu.Unlock()
+}
+
 // Empty reports whether the registry knows no table yet.
 func (r *Registry) Empty() bool {
 	r.mu.Lock()
