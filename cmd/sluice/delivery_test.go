@@ -22,6 +22,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 
+	"github.com/sluicecdc/sluice/event"
 	"github.com/sluicecdc/sluice/internal/awstest"
 	"github.com/sluicecdc/sluice/internal/mysqltest"
 )
@@ -272,4 +273,140 @@ func TestKillNineLosesNothing(t *testing.T) {
 	if res := sluice(t, r.env, "checkpoint", "show", "--config", r.cfg); res.code != 0 || !strings.Contains(res.stdout, "position:") {
 		t.Fatalf("checkpoint show: exit %d\n%s%s", res.code, res.stdout, res.stderr)
 	}
+}
+
+// TestOutageRideThrough stops S3 and DynamoDB for 30 seconds (5 with
+// -short) while the daemon streams a workload: it keeps running, retries,
+// and once they are back the lake holds every committed transaction.
+func TestOutageRideThrough(t *testing.T) {
+	r := newDeliveryRig(t, awstest.S3, awstest.DynamoDB)
+	w := startTxWorkload(t, r.src)
+	cmd := r.start()
+	exited := make(chan struct{})
+	go func() { _ = cmd.Wait(); close(exited) }()
+	outage := 30 * time.Second
+	if testing.Short() {
+		outage = 5 * time.Second
+	}
+	time.Sleep(time.Second)
+	for _, e := range []*awstest.Emulator{r.aws.S3, r.aws.DynamoDB} {
+		if err := e.Stop(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	before := w.committed.Load()
+	select {
+	case <-exited:
+		t.Fatalf("sluice exited during the outage:\n%s", r.log())
+	case <-time.After(outage):
+	}
+	for _, e := range []*awstest.Emulator{r.aws.S3, r.aws.DynamoDB} {
+		if err := e.Restart(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	t.Logf("%s outage: %d transactions committed meanwhile", outage, w.committed.Load()-before)
+	time.Sleep(2 * time.Second)
+	n := w.finish(t)
+	// The same daemon delivers the rest: stop it gracefully once it is
+	// through, then check the lake.
+	deadline := time.Now().Add(2 * time.Minute)
+	for {
+		if res := sluice(t, r.env, "checkpoint", "show", "--config", r.cfg); res.code == 0 && strings.Contains(res.stdout, "position:") {
+			if pos := positionOf(res.stdout); pos != "" && pos == r.srcHead() {
+				break
+			}
+		}
+		select {
+		case <-exited:
+			t.Fatalf("sluice exited after the outage:\n%s", r.log())
+		default:
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the checkpoint did not reach the source's head after the outage:\n%s", r.log())
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+	if err := cmd.Process.Signal(os.Interrupt); err != nil {
+		t.Fatal(err)
+	}
+	<-exited
+	if code := cmd.ProcessState.ExitCode(); code != 0 {
+		t.Fatalf("sluice exited %d after SIGINT:\n%s", code, r.log())
+	}
+	checkAllCommitted(t, r.lakeEvents(), n)
+}
+
+// TestStaleEpochIsFenced starts a second daemon on the same pipeline while
+// the first streams: the second claims a newer epoch, the first's next
+// checkpoint write is refused, and it stops with a clear error; the stored
+// checkpoint never moves backwards.
+func TestStaleEpochIsFenced(t *testing.T) {
+	r := newDeliveryRig(t, awstest.S3, awstest.DynamoDB)
+	w := startTxWorkload(t, r.src)
+	first := r.start()
+	firstDone := make(chan struct{})
+	go func() { _ = first.Wait(); close(firstDone) }()
+	time.Sleep(time.Second)
+	second := r.start()
+	defer func() { _ = second.Process.Kill() }()
+	var positions []string
+	select {
+	case <-firstDone:
+	case <-time.After(30 * time.Second):
+		t.Fatalf("the first daemon kept running after a second one claimed the pipeline:\n%s", r.log())
+	}
+	if code := first.ProcessState.ExitCode(); code == 0 {
+		t.Fatalf("the fenced daemon exited 0")
+	}
+	if !strings.Contains(r.log(), "fenced") {
+		t.Fatalf("the fenced daemon's error does not say it was fenced:\n%s", r.log())
+	}
+	for range 10 {
+		res := sluice(t, r.env, "checkpoint", "show", "--config", r.cfg)
+		positions = append(positions, positionOf(res.stdout))
+		time.Sleep(200 * time.Millisecond)
+	}
+	for i := 1; i < len(positions); i++ {
+		if comparePositions(t, positions[i], positions[i-1]) < 0 {
+			t.Fatalf("checkpoint moved backwards: %v", positions)
+		}
+	}
+	n := w.finish(t)
+	_ = second.Process.Signal(os.Interrupt)
+	_, _ = second.Process.Wait()
+	r.catchUp()
+	checkAllCommitted(t, r.lakeEvents(), n)
+}
+
+func positionOf(show string) string {
+	for _, l := range strings.Split(show, "\n") {
+		if rest, ok := strings.CutPrefix(l, "position:"); ok {
+			return strings.TrimSpace(rest)
+		}
+	}
+	return ""
+}
+
+func comparePositions(t *testing.T, a, b string) int {
+	t.Helper()
+	pa, err := event.ParsePosition(a)
+	if err != nil {
+		t.Fatal(err)
+	}
+	pb, err := event.ParsePosition(b)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return pa.Compare(pb)
+}
+
+func (r *deliveryRig) srcHead() string {
+	var file string
+	var pos int64
+	var a, b any
+	if err := r.src.DB(r.t).QueryRow("SHOW MASTER STATUS").Scan(&file, &pos, &a, &b); err != nil {
+		r.t.Fatal(err)
+	}
+	return fmt.Sprintf("%s:%d", file, pos)
 }
