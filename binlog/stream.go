@@ -94,8 +94,11 @@ const (
 	// and the stream resumes before its start.
 	ItemAbort
 	// ItemProgress moves the read position outside any transaction
-	// (rotation, heartbeat, bookkeeping events); Pos is set.
+	// (rotation, bookkeeping events); Pos is set.
 	ItemProgress
+	// ItemHeartbeat says the server had nothing more to send: everything
+	// committed before At has been streamed. At is this host's clock.
+	ItemHeartbeat
 )
 
 // Item is one step of the stream.
@@ -117,6 +120,8 @@ type Item struct {
 	DDLs      []event.DDL
 	// Timestamp is the event header's time, seconds.
 	Timestamp uint32
+	// At is when a heartbeat arrived.
+	At time.Time
 }
 
 // HaltError is an error that reconnecting cannot fix.
@@ -394,6 +399,11 @@ func (h *handler) handle(hdr *replication.EventHeader, ev replication.Event, sta
 		return h.send(Item{Kind: ItemRows, Table: t, Type: typ, Rows: ev.Rows, IndexBase: h.indexBase, Pos: start, Timestamp: hdr.Timestamp})
 	case *replication.XIDEvent:
 		return h.commit(ev.XID, hdr)
+	case *replication.HeartbeatEvent:
+		if !h.inTx {
+			return h.send(Item{Kind: ItemHeartbeat, Pos: h.pos, At: time.Now()})
+		}
+		return nil
 	case *replication.TransactionPayloadEvent:
 		// The rows events inside share the payload's position; number their
 		// rows on from each other so dedupe keys stay unique and stable.

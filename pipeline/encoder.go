@@ -43,6 +43,10 @@ type encoder struct {
 	caughtUp bool
 	// pastEnd is set by the first transaction committed after NotAfter.
 	pastEnd bool
+	// lastCommit is the commit time of the last transaction; watermark
+	// what the sinks may be told is complete, sentWatermark what they were.
+	lastCommit               uint32
+	watermark, sentWatermark time.Time
 }
 
 // delivery is a batch on its way to the sinks, with the checkpoint it
@@ -50,6 +54,9 @@ type encoder struct {
 type delivery struct {
 	batch    *emit.Batch
 	boundary *checkpoint.Checkpoint
+	// watermark: every event committed before it is in this batch or an
+	// earlier one (zero when unknown).
+	watermark time.Time
 }
 
 func newEncoder(p *Pipeline, serverID uint32, out chan<- delivery) *encoder {
@@ -128,7 +135,12 @@ func (e *encoder) handle(ctx context.Context, it *binlog.Item) error {
 		return e.txbuf.reset()
 	case binlog.ItemProgress:
 		if !e.inTx {
-			e.boundary = &checkpoint.Checkpoint{Position: it.Pos, GTID: e.gtid, ServerID: e.serverID}
+			e.boundary = &checkpoint.Checkpoint{Position: it.Pos, GTID: e.gtid, ServerID: e.serverID, Timestamp: e.lastCommit}
+		}
+	case binlog.ItemHeartbeat:
+		if !e.inTx {
+			// Idle: everything committed before now has been read.
+			e.watermark = it.At
 		}
 	}
 	return nil
@@ -228,6 +240,10 @@ func (e *encoder) commit(ctx context.Context, c *event.Commit) error {
 		e.gtid = e.tx.GTID
 	}
 	e.boundary = &checkpoint.Checkpoint{Position: c.Pos, GTID: e.gtid, ServerID: e.serverID, Timestamp: c.Timestamp}
+	e.lastCommit = c.Timestamp
+	if t := time.Unix(int64(c.Timestamp), 0); t.After(e.watermark) {
+		e.watermark = t
+	}
 	if e.batch != nil && len(e.batch.Data) >= e.p.cfg.BatchBytes {
 		return e.flush(ctx)
 	}
@@ -270,7 +286,7 @@ func (e *encoder) recycle(b *emit.Batch) {
 // flush sends the current batch, with the transaction boundary it ends at
 // if any, to the delivery goroutine.
 func (e *encoder) flush(ctx context.Context) error {
-	if e.batch == nil && e.boundary == nil {
+	if e.batch == nil && e.boundary == nil && !e.watermark.After(e.sentWatermark) {
 		return nil
 	}
 	b := e.current()
@@ -278,12 +294,19 @@ func (e *encoder) flush(ctx context.Context) error {
 	e.seq++
 	b.Seq = e.seq
 	b.Hold(len(e.p.sinks), e.recycle)
+	d := delivery{batch: b, boundary: e.boundary}
+	if !e.inTx && e.watermark.After(e.sentWatermark) {
+		d.watermark = e.watermark
+	}
 	select {
-	case e.out <- delivery{batch: b, boundary: e.boundary}:
+	case e.out <- d:
 	case <-ctx.Done():
 		return ctx.Err()
 	}
 	e.boundary = nil
+	if !d.watermark.IsZero() {
+		e.sentWatermark = d.watermark
+	}
 	return nil
 }
 
@@ -297,6 +320,13 @@ func (p *Pipeline) deliver(ctx context.Context, in <-chan delivery) error {
 			}
 		}
 		p.delivered.Add(uint64(len(d.batch.Events)))
+		if !d.watermark.IsZero() {
+			for _, s := range p.sinks {
+				if w, ok := s.(emit.Watermarker); ok {
+					w.Watermark(d.watermark)
+				}
+			}
+		}
 		if d.boundary != nil {
 			p.addPending(d.batch.Seq, *d.boundary)
 		}

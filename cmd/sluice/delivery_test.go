@@ -59,8 +59,16 @@ sinks:
 	return r
 }
 
+// daemon is a sluice process running in the background.
+type daemon struct {
+	cmd  *exec.Cmd
+	done chan struct{} // closed when it has exited
+}
+
+func (d *daemon) exitCode() int { <-d.done; return d.cmd.ProcessState.ExitCode() }
+
 // start runs the binary in the background.
-func (r *deliveryRig) start(args ...string) *exec.Cmd {
+func (r *deliveryRig) start(args ...string) *daemon {
 	r.t.Helper()
 	cmd := exec.Command(binary, append([]string{"run", "--config", r.cfg}, args...)...)
 	cmd.Env = append(os.Environ(), r.env...)
@@ -72,8 +80,10 @@ func (r *deliveryRig) start(args ...string) *exec.Cmd {
 	if err := cmd.Start(); err != nil {
 		r.t.Fatal(err)
 	}
-	go func() { _ = cmd.Wait(); _ = log.Close() }()
-	return cmd
+	d := &daemon{cmd: cmd, done: make(chan struct{})}
+	go func() { _ = cmd.Wait(); _ = log.Close(); close(d.done) }()
+	r.t.Cleanup(func() { _ = cmd.Process.Kill(); <-d.done })
+	return d
 }
 
 func (r *deliveryRig) log() string {
@@ -259,10 +269,10 @@ func TestKillNineLosesNothing(t *testing.T) {
 	}
 	rng := rand.New(rand.NewPCG(uint64(time.Now().UnixNano()), 7))
 	for i := range trials {
-		cmd := r.start()
+		d := r.start()
 		wait := time.Duration(200+rng.IntN(900)) * time.Millisecond
 		time.Sleep(wait)
-		if err := cmd.Process.Kill(); err != nil {
+		if err := d.cmd.Process.Kill(); err != nil {
 			t.Fatalf("trial %d: kill: %v (sluice ended by itself)\n%s", i, err, r.log())
 		}
 		t.Logf("trial %d: killed after %s with %d transactions committed", i, wait, w.committed.Load())
@@ -281,9 +291,8 @@ func TestKillNineLosesNothing(t *testing.T) {
 func TestOutageRideThrough(t *testing.T) {
 	r := newDeliveryRig(t, awstest.S3, awstest.DynamoDB)
 	w := startTxWorkload(t, r.src)
-	cmd := r.start()
-	exited := make(chan struct{})
-	go func() { _ = cmd.Wait(); close(exited) }()
+	d := r.start()
+	exited := d.done
 	outage := 30 * time.Second
 	if testing.Short() {
 		outage = 5 * time.Second
@@ -327,11 +336,10 @@ func TestOutageRideThrough(t *testing.T) {
 		}
 		time.Sleep(200 * time.Millisecond)
 	}
-	if err := cmd.Process.Signal(os.Interrupt); err != nil {
+	if err := d.cmd.Process.Signal(os.Interrupt); err != nil {
 		t.Fatal(err)
 	}
-	<-exited
-	if code := cmd.ProcessState.ExitCode(); code != 0 {
+	if code := d.exitCode(); code != 0 {
 		t.Fatalf("sluice exited %d after SIGINT:\n%s", code, r.log())
 	}
 	checkAllCommitted(t, r.lakeEvents(), n)
@@ -345,18 +353,15 @@ func TestStaleEpochIsFenced(t *testing.T) {
 	r := newDeliveryRig(t, awstest.S3, awstest.DynamoDB)
 	w := startTxWorkload(t, r.src)
 	first := r.start()
-	firstDone := make(chan struct{})
-	go func() { _ = first.Wait(); close(firstDone) }()
 	time.Sleep(time.Second)
 	second := r.start()
-	defer func() { _ = second.Process.Kill() }()
 	var positions []string
 	select {
-	case <-firstDone:
+	case <-first.done:
 	case <-time.After(30 * time.Second):
 		t.Fatalf("the first daemon kept running after a second one claimed the pipeline:\n%s", r.log())
 	}
-	if code := first.ProcessState.ExitCode(); code == 0 {
+	if code := first.exitCode(); code == 0 {
 		t.Fatalf("the fenced daemon exited 0")
 	}
 	if !strings.Contains(r.log(), "fenced") {
@@ -373,8 +378,8 @@ func TestStaleEpochIsFenced(t *testing.T) {
 		}
 	}
 	n := w.finish(t)
-	_ = second.Process.Signal(os.Interrupt)
-	_, _ = second.Process.Wait()
+	_ = second.cmd.Process.Signal(os.Interrupt)
+	<-second.done
 	r.catchUp()
 	checkAllCommitted(t, r.lakeEvents(), n)
 }

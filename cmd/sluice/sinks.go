@@ -77,7 +77,9 @@ func decodeSink(i int, raw map[string]any) (any, error) {
 	case "stdout":
 		out = &stdoutSinkConfig{}
 	case "s3":
-		out = &s3SinkConfig{CheckConditionalWrites: true}
+		// 64 MiB of events in memory at most: beyond it, writing waits for
+		// uploads, and the binlog waits on the server.
+		out = &s3SinkConfig{CheckConditionalWrites: true, MaxBufferedBytes: 64 << 20}
 	case "":
 		return nil, fmt.Errorf("sinks[%d]: no type (file, stdout or s3)", i)
 	default:
