@@ -443,12 +443,28 @@ func (h *handler) ddl(defaultDB, sql string, pos event.Position) []event.DDL {
 }
 
 // saveRegistry persists new table versions before any event that uses
-// them goes out.
+// them goes out. While the registry's store is unavailable the stream
+// waits and retries.
 func (h *handler) saveRegistry(pos event.Position) error {
-	if err := h.s.registry.Save(); err != nil {
-		return h.fail(fmt.Errorf("at %s: %w", pos, err))
+	backoff := 200 * time.Millisecond
+	for attempt := 1; ; attempt++ {
+		err := h.s.registry.SaveContext(h.ctx)
+		if err == nil {
+			return nil
+		}
+		if h.ctx.Err() != nil {
+			return h.ctx.Err()
+		}
+		if attempt == 1 || attempt%10 == 0 {
+			h.s.log.Warn("schema registry not saved; the stream waits and retries", "pos", pos.String(), "attempt", attempt, "err", err.Error())
+		}
+		select {
+		case <-h.ctx.Done():
+			return h.ctx.Err()
+		case <-time.After(backoff):
+		}
+		backoff = min(2*backoff, 5*time.Second)
 	}
-	return nil
 }
 
 func (h *handler) takeGTID() string {

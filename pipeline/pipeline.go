@@ -53,8 +53,10 @@ type Config struct {
 	// Maxwell chooses the optional fields of events in the Maxwell format.
 	Maxwell event.MaxwellOptions
 	// SchemaPath is where the table-version registry is kept, next to the
-	// checkpoint; empty keeps it in memory only.
-	SchemaPath string
+	// checkpoint; empty keeps it in memory only. SchemaStore, when set,
+	// keeps it there instead (the lake, for a cluster).
+	SchemaPath  string
+	SchemaStore schema.Store
 	// Owner names this process to a checkpoint store that fences writers
 	// (host:pid by default).
 	Owner  string
@@ -365,9 +367,13 @@ func (c *Config) spillDir() string {
 // MariaDB it learns which existing columns are JSON.
 func (p *Pipeline) loadRegistry(ctx context.Context, srv *binlog.Server) (*schema.Registry, error) {
 	registry := schema.NewRegistry()
-	if p.cfg.SchemaPath != "" {
+	store := p.cfg.SchemaStore
+	if store == nil && p.cfg.SchemaPath != "" {
+		store = schema.FileStore(p.cfg.SchemaPath)
+	}
+	if store != nil {
 		var err error
-		if registry, err = schema.LoadRegistry(p.cfg.SchemaPath); err != nil {
+		if registry, err = schema.OpenRegistry(store); err != nil {
 			return nil, err
 		}
 		if p.cfg.SchemaReadOnly {
@@ -382,7 +388,7 @@ func (p *Pipeline) loadRegistry(ctx context.Context, srv *binlog.Server) (*schem
 		for _, c := range cols {
 			registry.MarkJSON(c.Database, c.Table, c.Column)
 		}
-		if err := registry.Save(); err != nil {
+		if err := registry.SaveContext(ctx); err != nil {
 			return nil, err
 		}
 	}

@@ -1,6 +1,7 @@
 package schema
 
 import (
+	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -50,7 +51,7 @@ type Registry struct {
 	// first start); versions carry their own.
 	json map[string]map[string]bool
 
-	path  string // where Save writes; empty for an in-memory registry
+	store Store // where Save writes; nil for an in-memory registry
 	dirty bool
 }
 
@@ -62,18 +63,58 @@ func NewRegistry() *Registry {
 // LoadRegistry reads the registry kept at path; a missing file gives an
 // empty registry that will be saved there.
 func LoadRegistry(path string) (*Registry, error) {
-	r := NewRegistry()
-	r.path = path
-	b, err := os.ReadFile(path)
+	return OpenRegistry(FileStore(path))
+}
+
+// Store keeps the registry's serialized form: a local file, or an object
+// in the lake so that every node of a cluster reads the versions the last
+// leader wrote.
+type Store interface {
+	// Read returns the stored bytes, or nil and no error when nothing is stored.
+	Read(ctx context.Context) ([]byte, error)
+	// Write replaces the stored bytes atomically.
+	Write(ctx context.Context, b []byte) error
+	// String names the place, for messages.
+	String() string
+}
+
+// FileStore keeps the registry in a local file.
+type FileStore string
+
+// Read implements Store.
+func (f FileStore) Read(context.Context) ([]byte, error) {
+	b, err := os.ReadFile(string(f))
 	if errors.Is(err, fs.ErrNotExist) {
-		return r, nil
+		return nil, nil
 	}
+	return b, err
+}
+
+// Write implements Store.
+func (f FileStore) Write(_ context.Context, b []byte) error {
+	if err := os.MkdirAll(filepath.Dir(string(f)), 0o755); err != nil {
+		return err
+	}
+	return atomicfile.Write(string(f), b)
+}
+
+func (f FileStore) String() string { return string(f) }
+
+// OpenRegistry reads the registry kept in store; nothing stored gives an
+// empty registry that Save will write there.
+func OpenRegistry(store Store) (*Registry, error) {
+	r := NewRegistry()
+	r.store = store
+	b, err := store.Read(context.Background())
 	if err != nil {
-		return nil, fmt.Errorf("read schema registry: %w", err)
+		return nil, fmt.Errorf("read schema registry %s: %w", store, err)
+	}
+	if b == nil {
+		return r, nil
 	}
 	var f registryFile
 	if err := json.Unmarshal(b, &f); err != nil {
-		return nil, fmt.Errorf("schema registry %s is corrupt (%w): restore it, or remove it together with the checkpoint", path, err)
+		return nil, fmt.Errorf("schema registry %s is corrupt (%w): restore it, or remove it together with the checkpoint", store, err)
 	}
 	for name, vs := range f.Tables {
 		r.tables[name] = vs
@@ -96,7 +137,7 @@ type registryFile struct {
 // Replays use it so they never change the pipeline's registry.
 func (r *Registry) Detach() {
 	r.mu.Lock()
-	r.path = ""
+	r.store = nil
 	r.mu.Unlock()
 }
 
@@ -110,9 +151,14 @@ func (r *Registry) Empty() bool {
 // Save writes the registry if it changed since the last Save. It writes
 // atomically.
 func (r *Registry) Save() error {
+	return r.SaveContext(context.Background())
+}
+
+// SaveContext is Save with a context for a store that does I/O.
+func (r *Registry) SaveContext(ctx context.Context) error {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	if r.path == "" || !r.dirty {
+	if r.store == nil || !r.dirty {
 		return nil
 	}
 	f := registryFile{Tables: r.tables, JSONColumns: make(map[string][]string)}
@@ -126,11 +172,8 @@ func (r *Registry) Save() error {
 	if err != nil {
 		return err
 	}
-	if err := os.MkdirAll(filepath.Dir(r.path), 0o755); err != nil {
-		return fmt.Errorf("save schema registry: %w", err)
-	}
-	if err := atomicfile.Write(r.path, append(b, '\n')); err != nil {
-		return fmt.Errorf("save schema registry: %w", err)
+	if err := r.store.Write(ctx, append(b, '\n')); err != nil {
+		return fmt.Errorf("save schema registry %s: %w", r.store, err)
 	}
 	r.dirty = false
 	return nil

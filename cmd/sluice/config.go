@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"path"
 	"path/filepath"
 	"strings"
 	"time"
@@ -17,7 +18,9 @@ import (
 	"github.com/knadh/koanf/v2"
 
 	"github.com/sluicecdc/sluice/checkpoint"
+	"github.com/sluicecdc/sluice/emit"
 	"github.com/sluicecdc/sluice/pipeline"
+	"github.com/sluicecdc/sluice/schema"
 )
 
 // fileConfig is the configuration file's shape. Keys not named here are an
@@ -207,6 +210,26 @@ func (c *fileConfig) pipelineConfig(log *slog.Logger) pipeline.Config {
 // schemaPath is where the table-version registry lives: next to the checkpoint.
 func (c *fileConfig) schemaPath() string {
 	return filepath.Join(c.Checkpoint.Dir, c.Pipeline+".schema.json")
+}
+
+// schemaStore is where the registry lives. With a shared checkpoint store
+// (dynamodb: several nodes) it goes to the lake, <prefix>/_schemas/, so a
+// new leader numbers table versions as the old one did and its re-emitted
+// events are byte-identical; otherwise next to the file checkpoint.
+func (c *fileConfig) schemaStore(ctx context.Context) (schema.Store, error) {
+	if c.Checkpoint.Store == "dynamodb" {
+		for _, spec := range c.sinks {
+			if s3c, ok := spec.(*s3SinkConfig); ok {
+				clients, err := c.awsClients(ctx)
+				if err != nil {
+					return nil, err
+				}
+				key := path.Join(s3c.Prefix, "_schemas", c.Pipeline+".json")
+				return emit.NewS3Object(clients.s3(), s3c.Bucket, key), nil
+			}
+		}
+	}
+	return schema.FileStore(c.schemaPath()), nil
 }
 
 func (c *fileConfig) dynamoConfig() checkpoint.DynamoConfig {

@@ -67,10 +67,31 @@ type daemon struct {
 
 func (d *daemon) exitCode() int { <-d.done; return d.cmd.ProcessState.ExitCode() }
 
+// otherNode writes a config for a second node: same pipeline, lake and
+// checkpoint table, its own (empty) local directory.
+func (r *deliveryRig) otherNode() string {
+	r.t.Helper()
+	b, err := os.ReadFile(r.cfg)
+	if err != nil {
+		r.t.Fatal(err)
+	}
+	cfg := strings.Replace(string(b), filepath.Join(r.dir, "state"), filepath.Join(r.dir, "node2-state"), 1)
+	path := filepath.Join(r.dir, "node2.yaml")
+	if err := os.WriteFile(path, []byte(cfg), 0o644); err != nil {
+		r.t.Fatal(err)
+	}
+	return path
+}
+
 // start runs the binary in the background.
 func (r *deliveryRig) start(args ...string) *daemon {
 	r.t.Helper()
-	cmd := exec.Command(binary, append([]string{"run", "--config", r.cfg}, args...)...)
+	return r.startWith(r.cfg, args...)
+}
+
+func (r *deliveryRig) startWith(cfg string, args ...string) *daemon {
+	r.t.Helper()
+	cmd := exec.Command(binary, append([]string{"run", "--config", cfg}, args...)...)
 	cmd.Env = append(os.Environ(), r.env...)
 	log, err := os.OpenFile(filepath.Join(r.dir, "sluice.log"), os.O_CREATE|os.O_APPEND|os.O_WRONLY, 0o644)
 	if err != nil {
@@ -345,16 +366,22 @@ func TestOutageRideThrough(t *testing.T) {
 	checkAllCommitted(t, r.lakeEvents(), n)
 }
 
-// TestStaleEpochIsFenced starts a second daemon on the same pipeline while
-// the first streams: the second claims a newer epoch, the first's next
-// checkpoint write is refused, and it stops with a clear error; the stored
-// checkpoint never moves backwards.
+// TestStaleEpochIsFenced starts a second daemon — another node, with its
+// own empty local directory — on the same pipeline while the first streams:
+// the second claims a newer epoch, the first's next checkpoint write is
+// refused, and it stops with a clear error; the stored checkpoint never moves
+// backwards; what the second re-emits is byte-identical (schema versions
+// come from the registry in the lake, not from local state).
 func TestStaleEpochIsFenced(t *testing.T) {
 	r := newDeliveryRig(t, awstest.S3, awstest.DynamoDB)
 	w := startTxWorkload(t, r.src)
 	first := r.start()
-	time.Sleep(time.Second)
-	second := r.start()
+	time.Sleep(500 * time.Millisecond)
+	// A second version of shop.b before the handover: a node numbering
+	// versions from local state would call it version 1.
+	r.src.Exec(t, "ALTER TABLE shop.b ADD COLUMN w INT NULL")
+	time.Sleep(500 * time.Millisecond)
+	second := r.startWith(r.otherNode())
 	var positions []string
 	select {
 	case <-first.done:

@@ -43,6 +43,9 @@ same dedupe keys (and bytes) as when they were first emitted.
 			pc := cfg.pipelineConfig(log)
 			pc.ExitWhenCaughtUp = true
 			pc.SchemaReadOnly = true
+			if pc.SchemaStore, err = cfg.schemaStore(ctx); err != nil {
+				return err
+			}
 			start := &checkpoint.Checkpoint{Pipeline: cfg.Pipeline}
 			kind, arg, _ := strings.Cut(from, ":")
 			switch kind {

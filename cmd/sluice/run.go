@@ -31,6 +31,9 @@ func newRunCommand(load func() (*fileConfig, error), stdout, stderr io.Writer) *
 			}
 			pc := cfg.pipelineConfig(log)
 			pc.ExitWhenCaughtUp = exitWhenCaughtUp
+			if pc.SchemaStore, err = cfg.schemaStore(cmd.Context()); err != nil {
+				return err
+			}
 			p, err := pipeline.New(pc, store, func() ([]emit.Sink, error) { return cfg.openSinks(cmd.Context(), stdout, log) })
 			if err != nil {
 				return &configError{err}

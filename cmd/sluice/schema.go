@@ -1,10 +1,8 @@
 package main
 
 import (
-	"errors"
 	"fmt"
 	"io"
-	"os"
 	"strings"
 	"text/tabwriter"
 
@@ -34,11 +32,16 @@ func newSchemaCommand(load func() (*fileConfig, error), stdout io.Writer) *cobra
 			if table != "" && !strings.Contains(table, ".") {
 				return &configError{fmt.Errorf("--table %q: want DATABASE.TABLE", table)}
 			}
-			path := cfg.schemaPath()
-			if _, err := os.Stat(path); errors.Is(err, os.ErrNotExist) {
-				return fmt.Errorf("no schema registry at %s: it is written by `sluice run`", path)
+			store, err := cfg.schemaStore(cmd.Context())
+			if err != nil {
+				return err
 			}
-			reg, err := schema.LoadRegistry(path)
+			if b, err := store.Read(cmd.Context()); err != nil {
+				return fmt.Errorf("read schema registry %s: %w", store, err)
+			} else if b == nil {
+				return fmt.Errorf("no schema registry at %s: it is written by `sluice run`", store)
+			}
+			reg, err := schema.OpenRegistry(store)
 			if err != nil {
 				return err
 			}
