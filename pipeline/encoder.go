@@ -142,6 +142,10 @@ func (e *encoder) handle(ctx context.Context, it *binlog.Item) error {
 			// Idle: everything committed before now has been read.
 			e.watermark = it.At
 		}
+		e.p.cfg.Metrics.heartbeat(it.At)
+		if e.p.cfg.OnProgress != nil {
+			e.p.cfg.OnProgress(it.At)
+		}
 	}
 	return nil
 }
@@ -241,6 +245,11 @@ func (e *encoder) commit(ctx context.Context, c *event.Commit) error {
 	}
 	e.boundary = &checkpoint.Checkpoint{Position: c.Pos, GTID: e.gtid, ServerID: e.serverID, Timestamp: c.Timestamp}
 	e.lastCommit = c.Timestamp
+	now := time.Now()
+	e.p.cfg.Metrics.committed(c.Timestamp, now)
+	if e.p.cfg.OnProgress != nil {
+		e.p.cfg.OnProgress(now)
+	}
 	if t := time.Unix(int64(c.Timestamp), 0); t.After(e.watermark) {
 		e.watermark = t
 	}
@@ -316,10 +325,12 @@ func (p *Pipeline) deliver(ctx context.Context, in <-chan delivery) error {
 	for d := range in {
 		for _, s := range p.sinks {
 			if err := s.Write(ctx, d.batch); err != nil {
+				p.cfg.Metrics.sinkFailed(sinkName(s))
 				return err
 			}
 		}
 		p.delivered.Add(uint64(len(d.batch.Events)))
+		p.cfg.Metrics.delivered(len(d.batch.Events), len(d.batch.Data))
 		if !d.watermark.IsZero() {
 			for _, s := range p.sinks {
 				if w, ok := s.(emit.Watermarker); ok {

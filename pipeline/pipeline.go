@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"log/slog"
 	"os"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -75,6 +76,12 @@ type Config struct {
 	NotBefore, NotAfter time.Time
 	// SchemaReadOnly reads the registry at SchemaPath but never writes it.
 	SchemaReadOnly bool
+
+	// Metrics, when set, records the pipeline's metrics.
+	Metrics *Metrics
+	// OnProgress, when set, is called whenever a transaction or a
+	// heartbeat is read: a stall detector's input.
+	OnProgress func(time.Time)
 }
 
 // DefaultConfig returns the defaults.
@@ -311,6 +318,7 @@ func (p *Pipeline) syncAndSave(ctx context.Context, force bool) error {
 	for _, s := range p.sinks {
 		seq, err := s.Sync(ctx, force)
 		if err != nil {
+			p.cfg.Metrics.sinkFailed(sinkName(s))
 			return err
 		}
 		acked = min(acked, seq)
@@ -332,6 +340,7 @@ func (p *Pipeline) syncAndSave(ctx context.Context, force bool) error {
 	next.Pipeline = p.cfg.Name
 	next.UpdatedAt = time.Now().UTC()
 	if err := p.store.Save(ctx, next); err != nil {
+		p.cfg.Metrics.saveFailed()
 		p.mu.Lock()
 		if p.unsaved == nil {
 			p.unsaved = next // try again with the next save
@@ -340,6 +349,7 @@ func (p *Pipeline) syncAndSave(ctx context.Context, force bool) error {
 		return fmt.Errorf("save checkpoint at %s: %w", next.Position, err)
 	}
 	p.saved = next
+	p.cfg.Metrics.saved(next.Timestamp, time.Now(), len(p.pending) == 0)
 	return nil
 }
 
@@ -401,4 +411,13 @@ func defaultOwner() string {
 		host = "unknown"
 	}
 	return fmt.Sprintf("%s:%d", host, os.Getpid())
+}
+
+// sinkName labels a sink in metrics: its type, e.g. "S3Sink".
+func sinkName(s emit.Sink) string {
+	name := fmt.Sprintf("%T", s)
+	if i := strings.LastIndexByte(name, '.'); i >= 0 {
+		name = name[i+1:]
+	}
+	return name
 }
