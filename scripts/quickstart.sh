@@ -38,6 +38,10 @@ if [ ! -d "$db/mysql" ]; then
 		--datadir="$db" --user="$(id -un)" >"$data/install.log" 2>&1
 fi
 if ! client -e 'SELECT 1' >/dev/null 2>&1; then
+	if (exec 3<>"/dev/tcp/127.0.0.1/$PORT") 2>/dev/null; then
+		echo "port $PORT is taken by another server; run with PORT=<free port> $0" >&2
+		exit 1
+	fi
 	echo "starting the demo MariaDB on 127.0.0.1:$PORT (binlog_format=ROW, binlog_row_image=FULL, binlog_row_metadata=FULL)..."
 	"$mariadbd" --no-defaults --datadir="$db" --socket="$sock" --port="$PORT" --bind-address=127.0.0.1 \
 		--pid-file="$db/mysqld.pid" --log-error="$db/error.log" --tmpdir="$db" --user="$(id -un)" \
