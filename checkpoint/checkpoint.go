@@ -7,6 +7,8 @@ import (
 	"errors"
 	"time"
 
+	"github.com/aws/smithy-go"
+
 	"github.com/sluicecdc/sluice/event"
 )
 
@@ -41,8 +43,9 @@ type Store interface {
 
 // ErrFenced is returned (wrapped, with the epochs and owner) by Save when
 // another process has acquired a newer epoch for the pipeline since this
-// store's Acquire: this process is no longer the pipeline's owner and must
-// stop streaming. Retrying cannot succeed.
+// store's Acquire, when the checkpoint is gone, or when Acquire was not
+// called: this process is not the pipeline's owner and must stop
+// streaming. Retrying cannot succeed.
 var ErrFenced = errors.New("checkpoint fenced by a newer owner")
 
 // ErrPositionBackwards is returned (wrapped, with both positions) by Save
@@ -50,13 +53,54 @@ var ErrFenced = errors.New("checkpoint fenced by a newer owner")
 // unchanged.
 var ErrPositionBackwards = errors.New("checkpoint position would move backwards")
 
-// FencingStore is a Store whose writers hold an epoch: Acquire claims a new
-// epoch, higher than any before, and from then on a Save succeeds only while
-// no one has acquired a newer one. Save before Acquire fails.
+// ErrCorrupt is returned (wrapped, with what is wrong) when the stored
+// checkpoint cannot be read or does not agree with itself, and by Save when
+// the store refused a write for no reason it can name. A person has to look
+// at the stored checkpoint; retrying cannot succeed.
+var ErrCorrupt = errors.New("checkpoint store holds a corrupt or inconsistent checkpoint")
+
+// FencingStore is a Store whose writers hold an epoch, the fencing token:
+// Acquire claims a new epoch, higher than any before, and from then on a
+// Save succeeds only while no one has acquired a newer one.
+//
+// The contract, for callers:
+//   - One store value per leadership term: call Acquire once, then Load
+//     (a checkpoint loaded before Acquire may already have been moved by
+//     the previous owner), then Save. A second Acquire on the same value
+//     fails; a new term creates a new store.
+//   - Save uses the epoch of this store's Acquire; Save before Acquire
+//     fails with ErrFenced.
+//   - Save is not called concurrently with itself or with Acquire.
+//   - ErrFenced: stop; another process owns the pipeline.
+//     ErrPositionBackwards: do not retry this position (the store is
+//     unchanged and already ahead of it). ErrCorrupt: stop and ask a
+//     person. Permanent classifies these; any other error leaves the store
+//     as it was (or as the failed call wrote it) and may be retried.
 type FencingStore interface {
 	Store
 	// Acquire makes owner (a free-form id for people, such as host:pid)
 	// the pipeline's writer under a new epoch and returns that epoch.
 	// Writers holding older epochs get ErrFenced from then on.
 	Acquire(ctx context.Context, owner string) (epoch uint64, err error)
+}
+
+// Permanent reports whether err from a Store says that retrying the same
+// call cannot succeed, so the pipeline must halt: ErrFenced,
+// ErrPositionBackwards, ErrCorrupt, and the AWS errors that do not go away
+// by themselves (a missing table, a request the service rejects as
+// invalid, denied access or unknown credentials). Throttling, network
+// errors, timeouts and server faults (5xx) are not permanent.
+func Permanent(err error) bool {
+	if errors.Is(err, ErrFenced) || errors.Is(err, ErrPositionBackwards) || errors.Is(err, ErrCorrupt) {
+		return true
+	}
+	var api smithy.APIError
+	if errors.As(err, &api) {
+		switch api.ErrorCode() {
+		case "ResourceNotFoundException", "ValidationException",
+			"AccessDeniedException", "UnrecognizedClientException":
+			return true
+		}
+	}
+	return false
 }

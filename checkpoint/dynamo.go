@@ -14,6 +14,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
 
 	"github.com/sluicecdc/sluice/event"
+	"github.com/sluicecdc/sluice/event/position"
 )
 
 // dynamoAPI is the part of the DynamoDB client DynamoStore uses.
@@ -54,8 +55,8 @@ func (c *DynamoConfig) Validate() error {
 }
 
 // Item attribute names. Positions are stored twice: as file and offset for
-// people, and as file_seq (the binlog file's numeric suffix) so that a
-// condition expression can order them the way event.Position.Compare does.
+// people, and as file_seq (position.FileSeq of the file) so that a condition
+// expression can order them the way event.Position.Compare does.
 const (
 	attrPipeline  = "pipeline"
 	attrFile      = "file"
@@ -73,17 +74,28 @@ const (
 // fencing: see FencingStore. Each write is a single conditional UpdateItem
 // (no transactions), so it is atomic. Load reads consistently.
 //
-// Errors other than ErrFenced and ErrPositionBackwards (throttling, network,
-// an unreachable endpoint) leave the stored checkpoint as it was, or as this
-// Save wrote it; the call may be retried.
+// A DynamoStore serves one leadership term: Acquire succeeds at most once
+// on it, and every Save carries the epoch that Acquire returned. The
+// pipeline creates a new store for each term, so a goroutine left over from
+// a lost term keeps its old epoch and stays fenced.
+//
+// Epochs are max(stored epoch + 1, the acquiring host's clock in Unix
+// milliseconds), so they keep growing even when the item is deleted and
+// created again, as long as the hosts' clocks are not further apart than
+// the time since the older Acquire.
+//
+// Errors for which Permanent is false (throttling, network, an unreachable
+// endpoint) leave the stored checkpoint as it was, or as this Save wrote
+// it; the call may be retried.
 type DynamoStore struct {
 	api dynamoAPI
 	cfg DynamoConfig
 	now func() time.Time
 
-	mu    sync.Mutex
-	epoch uint64 // 0 until Acquire
-	owner string
+	mu       sync.Mutex
+	claiming bool   // an Acquire is under way or has succeeded
+	epoch    uint64 // the fencing token: 0 until Acquire succeeds, then fixed
+	owner    string
 }
 
 var _ FencingStore = (*DynamoStore)(nil)
@@ -107,7 +119,7 @@ func NewDynamoStore(ctx context.Context, client dynamoAPI, cfg DynamoConfig) (*D
 	return s, nil
 }
 
-// Epoch returns the epoch of the last successful Acquire (0 before).
+// Epoch returns the epoch Acquire claimed (0 before it succeeded).
 func (s *DynamoStore) Epoch() uint64 {
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -150,20 +162,31 @@ func (s *DynamoStore) createTable(ctx context.Context) error {
 }
 
 // Load implements Store. It returns ErrNotFound when the pipeline has no
-// item, or an item that Acquire created but no Save has filled yet.
+// item, or an item that Acquire created but no Save has filled yet, and
+// ErrCorrupt when the stored position cannot be read.
 func (s *DynamoStore) Load(ctx context.Context) (*Checkpoint, error) {
 	item, err := s.get(ctx)
 	if err != nil {
 		return nil, err
 	}
-	if item == nil || item[attrFile] == nil {
+	if !hasPosition(item) {
 		return nil, ErrNotFound
 	}
 	cp, err := s.decode(item)
 	if err != nil {
-		return nil, fmt.Errorf("dynamodb checkpoint of pipeline %s in table %s is corrupt (%w); fix or delete the item to start over", s.cfg.Pipeline, s.cfg.Table, err)
+		return nil, fmt.Errorf("dynamodb checkpoint of pipeline %s in table %s: %w: %v; "+
+			"fix the item, or to start over remove its attributes %s, %s, %s, %s, %s, %s and %s but keep %s "+
+			"(deleting the item would let epochs start again below the ones already given out)",
+			s.cfg.Pipeline, s.cfg.Table, ErrCorrupt, err,
+			attrFile, attrFileSeq, attrOffset, attrServerID, attrGTID, attrTS, attrUpdatedAt, attrEpoch)
 	}
 	return cp, nil
+}
+
+// hasPosition reports whether item holds any of the position attributes
+// Save writes and its condition reads.
+func hasPosition(item map[string]types.AttributeValue) bool {
+	return item[attrFile] != nil || item[attrFileSeq] != nil || item[attrOffset] != nil
 }
 
 // get reads the item consistently; nil when there is none.
@@ -197,14 +220,43 @@ func (s *DynamoStore) wrap(op string, err error) error {
 // another process acquired meanwhile.
 const maxAcquireAttempts = 10
 
-// Acquire implements FencingStore: it reads the stored epoch and claims the
-// next one with a write conditional on the epoch still being below it,
-// re-reading and trying again when another process got there first. The
-// item is created when missing.
+// Acquire implements FencingStore: it reads the stored epoch and claims
+// max(stored+1, now in Unix milliseconds) with a write conditional on the
+// epoch still being below that, re-reading and trying again when another
+// process got there first. The item is created when missing.
+//
+// Acquire succeeds at most once per store: a second call fails, whether the
+// first has returned or not. A failed Acquire may be retried.
 func (s *DynamoStore) Acquire(ctx context.Context, owner string) (uint64, error) {
 	if owner == "" {
 		return 0, errors.New("acquire checkpoint: empty owner")
 	}
+	s.mu.Lock()
+	if s.claiming {
+		held := s.epoch
+		s.mu.Unlock()
+		if held != 0 {
+			return 0, fmt.Errorf("acquire checkpoint of pipeline %s as %s: this store already holds epoch %d; use a new store for each term", s.cfg.Pipeline, owner, held)
+		}
+		return 0, fmt.Errorf("acquire checkpoint of pipeline %s as %s: another Acquire on this store is under way", s.cfg.Pipeline, owner)
+	}
+	s.claiming = true
+	s.mu.Unlock()
+
+	epoch, err := s.acquire(ctx, owner)
+
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if err != nil {
+		s.claiming = false
+		return 0, err
+	}
+	s.epoch, s.owner = epoch, owner
+	return epoch, nil
+}
+
+// acquire claims a new epoch in the table.
+func (s *DynamoStore) acquire(ctx context.Context, owner string) (uint64, error) {
 	for attempt := 0; attempt < maxAcquireAttempts; attempt++ {
 		item, err := s.get(ctx)
 		if err != nil {
@@ -212,9 +264,14 @@ func (s *DynamoStore) Acquire(ctx context.Context, owner string) (uint64, error)
 		}
 		stored, _, err := epochOf(item)
 		if err != nil {
-			return 0, fmt.Errorf("acquire checkpoint of pipeline %s: stored %w", s.cfg.Pipeline, err)
+			return 0, fmt.Errorf("acquire checkpoint of pipeline %s in table %s: stored %v: %w", s.cfg.Pipeline, s.cfg.Table, err, ErrCorrupt)
 		}
+		// Above the stored epoch, and above any epoch given out before
+		// the item was (perhaps) deleted.
 		next := stored + 1
+		if ms := s.now().UnixMilli(); ms > 0 && uint64(ms) > next {
+			next = uint64(ms)
+		}
 		_, err = s.api.UpdateItem(ctx, &dynamodb.UpdateItemInput{
 			TableName:           aws.String(s.cfg.Table),
 			Key:                 s.key(),
@@ -236,24 +293,22 @@ func (s *DynamoStore) Acquire(ctx context.Context, owner string) (uint64, error)
 		if err != nil {
 			return 0, s.wrap(fmt.Sprintf("acquire epoch %d", next), err)
 		}
-		s.mu.Lock()
-		s.epoch, s.owner = next, owner
-		s.mu.Unlock()
 		return next, nil
 	}
 	return 0, fmt.Errorf("acquire checkpoint of pipeline %s: lost the race for a new epoch %d times in a row", s.cfg.Pipeline, maxAcquireAttempts)
 }
 
 // Save implements Store. The write is conditional on the stored epoch being
-// this store's and the stored position not being after cp.Position;
-// otherwise it fails with ErrFenced or ErrPositionBackwards. Saving the
-// stored position again succeeds.
+// the one this store's Acquire claimed and the stored position not being
+// after cp.Position; otherwise it fails with ErrFenced,
+// ErrPositionBackwards or, when the item explains neither, ErrCorrupt.
+// Saving the stored position again succeeds.
 func (s *DynamoStore) Save(ctx context.Context, cp *Checkpoint) error {
 	s.mu.Lock()
 	epoch, owner := s.epoch, s.owner
 	s.mu.Unlock()
 	if epoch == 0 {
-		return fmt.Errorf("save checkpoint of pipeline %s at %s: Acquire was not called", s.cfg.Pipeline, cp.Position)
+		return fmt.Errorf("save checkpoint of pipeline %s at %s: Acquire was not called: %w", s.cfg.Pipeline, cp.Position, ErrFenced)
 	}
 	if cp.Position.File == "" {
 		return fmt.Errorf("save checkpoint of pipeline %s: empty binlog file name", s.cfg.Pipeline)
@@ -273,7 +328,7 @@ func (s *DynamoStore) Save(ctx context.Context, cp *Checkpoint) error {
 	values := map[string]types.AttributeValue{
 		":epoch":      num(epoch),
 		":file":       str(cp.Position.File),
-		":file_seq":   num(fileSeq(cp.Position.File)),
+		":file_seq":   num(position.FileSeq(cp.Position.File)),
 		":offset":     num(cp.Position.Offset),
 		":server_id":  num(uint64(cp.ServerID)),
 		":updated_at": str(updated.UTC().Format(time.RFC3339Nano)),
@@ -330,23 +385,28 @@ func (s *DynamoStore) refused(ctx context.Context, pos event.Position, epoch uin
 			return fmt.Errorf("save checkpoint at %s was refused; then: %w", pos, err)
 		}
 	}
-	prefix := fmt.Sprintf("save checkpoint of pipeline %s at %s as %s (epoch %d)", s.cfg.Pipeline, pos, owner, epoch)
+	prefix := fmt.Sprintf("save checkpoint of pipeline %s at %s as %s (epoch %d) in dynamodb table %s", s.cfg.Pipeline, pos, owner, epoch, s.cfg.Table)
 	if item == nil {
 		return fmt.Errorf("%s: the checkpoint item is gone: %w", prefix, ErrFenced)
 	}
 	stored, storedOwner, err := epochOf(item)
 	if err != nil {
-		return fmt.Errorf("%s: stored %v: %w", prefix, err, ErrFenced)
+		return fmt.Errorf("%s: stored %v: %w", prefix, err, ErrCorrupt)
 	}
 	if stored != epoch {
 		return fmt.Errorf("%s: %w: %s holds epoch %d", prefix, ErrFenced, storedOwner, stored)
 	}
-	if item[attrFile] != nil {
-		if cur, err := s.decode(item); err == nil && pos.Compare(cur.Position) < 0 {
+	if hasPosition(item) {
+		cur, err := s.decode(item)
+		if err != nil {
+			return fmt.Errorf("%s: stored position: %v: %w", prefix, err, ErrCorrupt)
+		}
+		if pos.Compare(cur.Position) < 0 {
 			return fmt.Errorf("%s: %w: stored position is %s", prefix, ErrPositionBackwards, cur.Position)
 		}
+		return fmt.Errorf("%s: refused by the table's condition, though the stored epoch is ours and the stored position %s is not ahead: %w", prefix, cur.Position, ErrCorrupt)
 	}
-	return fmt.Errorf("%s: refused by the table's condition, though the stored epoch is ours and the stored position is not ahead", prefix)
+	return fmt.Errorf("%s: refused by the table's condition, though the stored epoch is ours and no position is stored: %w", prefix, ErrCorrupt)
 }
 
 // epochOf returns the item's epoch (0 when absent) and owner.
@@ -371,7 +431,15 @@ func (s *DynamoStore) decode(item map[string]types.AttributeValue) (*Checkpoint,
 		return nil, fmt.Errorf("attribute %s is not a non-empty string", attrFile)
 	}
 	cp := &Checkpoint{Pipeline: s.cfg.Pipeline, Position: event.Position{File: file.Value}}
-	var err error
+	// Save's condition orders by file_seq: one that disagrees with the file
+	// name would let positions move backwards or refuse every Save.
+	seq, err := getNum(item, attrFileSeq)
+	if err != nil {
+		return nil, err
+	}
+	if want := position.FileSeq(file.Value); seq != want {
+		return nil, fmt.Errorf("attribute %s is %d but file %s has sequence number %d", attrFileSeq, seq, file.Value, want)
+	}
 	if cp.Position.Offset, err = getNum(item, attrOffset); err != nil {
 		return nil, err
 	}
@@ -414,17 +482,6 @@ func getNum(item map[string]types.AttributeValue, name string) (uint64, error) {
 		return 0, fmt.Errorf("attribute %s: %w", name, err)
 	}
 	return n, nil
-}
-
-// fileSeq is the binlog file's numeric suffix (0 when there is none), as
-// event.Position.Compare reads it.
-func fileSeq(name string) uint64 {
-	i := strings.LastIndexByte(name, '.')
-	n, err := strconv.ParseUint(name[i+1:], 10, 64)
-	if err != nil {
-		return 0
-	}
-	return n
 }
 
 func str(s string) types.AttributeValue { return &types.AttributeValueMemberS{Value: s} }

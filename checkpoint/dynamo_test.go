@@ -4,14 +4,17 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net"
 	"strings"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
+	"github.com/aws/smithy-go"
 
 	"github.com/sluicecdc/sluice/event"
 	"github.com/sluicecdc/sluice/internal/awstest"
@@ -45,6 +48,9 @@ func otherStore(t *testing.T, client *dynamodb.Client) *DynamoStore {
 	return s
 }
 
+// clock returns a fixed clock reading t.
+func clock(t time.Time) func() time.Time { return func() time.Time { return t } }
+
 func pos(s string) event.Position {
 	p, err := event.ParsePosition(s)
 	if err != nil {
@@ -69,15 +75,18 @@ func TestDynamoRoundTrip(t *testing.T) {
 		Timestamp: 1700000000,
 		UpdatedAt: time.Date(2026, 5, 1, 12, 0, 0, 123456789, time.UTC),
 	}
-	if err := s.Save(ctx, cp); err == nil || !strings.Contains(err.Error(), "Acquire") {
-		t.Fatalf("Save before Acquire: %v, want an error naming Acquire", err)
+	if err := s.Save(ctx, cp); !errors.Is(err, ErrFenced) || !strings.Contains(err.Error(), "Acquire") {
+		t.Fatalf("Save before Acquire: %v, want ErrFenced naming Acquire", err)
 	}
+	// The first epoch is the clock in Unix milliseconds.
+	acquiredAt := time.Date(2026, 5, 1, 0, 0, 0, 0, time.UTC)
+	s.now = clock(acquiredAt)
 	epoch, err := s.Acquire(ctx, "host-a:1")
 	if err != nil {
 		t.Fatal(err)
 	}
-	if epoch != 1 || s.Epoch() != 1 {
-		t.Fatalf("first epoch = %d (Epoch() %d), want 1", epoch, s.Epoch())
+	if want := uint64(acquiredAt.UnixMilli()); epoch != want || s.Epoch() != want {
+		t.Fatalf("first epoch = %d (Epoch() %d), want %d", epoch, s.Epoch(), want)
 	}
 	// Acquire made the item, but there is no checkpoint in it yet.
 	if _, err := s.Load(ctx); !errors.Is(err, ErrNotFound) {
@@ -96,7 +105,7 @@ func TestDynamoRoundTrip(t *testing.T) {
 
 	// Without GTID and commit time, and with no UpdatedAt (the store's
 	// clock fills it in).
-	s.now = func() time.Time { return time.Date(2026, 5, 2, 0, 0, 0, 0, time.FixedZone("x", 3600)) }
+	s.now = clock(time.Date(2026, 5, 2, 0, 0, 0, 0, time.FixedZone("x", 3600)))
 	cp2 := &Checkpoint{Pipeline: "p", Position: pos("mysql-bin.000004:4"), ServerID: 7}
 	if err := s.Save(ctx, cp2); err != nil {
 		t.Fatal(err)
@@ -117,7 +126,7 @@ func TestDynamoRoundTrip(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	for name, want := range map[string]string{"file": "mysql-bin.000004", "file_seq": "4", "offset": "4", "server_id": "7", "epoch": "1", "owner": "host-a:1"} {
+	for name, want := range map[string]string{"file": "mysql-bin.000004", "file_seq": "4", "offset": "4", "server_id": "7", "epoch": fmt.Sprint(epoch), "owner": "host-a:1"} {
 		var v string
 		switch a := out.Item[name].(type) {
 		case *types.AttributeValueMemberS:
@@ -154,6 +163,9 @@ func TestDynamoMissingTable(t *testing.T) {
 	if !errors.As(err, &notFound) || !strings.Contains(err.Error(), "table nope not found") {
 		t.Fatalf("Load from a missing table: %v", err)
 	}
+	if !Permanent(err) {
+		t.Fatalf("Permanent(%v) = false, want true", err)
+	}
 }
 
 func TestDynamoConfigValidate(t *testing.T) {
@@ -170,7 +182,8 @@ func TestDynamoStaleEpochIsFenced(t *testing.T) {
 	t.Parallel()
 	ctx := testCtx(t)
 	_, client, a := newDynamo(t)
-	if _, err := a.Acquire(ctx, "a"); err != nil {
+	ea, err := a.Acquire(ctx, "a")
+	if err != nil {
 		t.Fatal(err)
 	}
 	if err := a.Save(ctx, &Checkpoint{Position: pos("mysql-bin.000001:100"), ServerID: 1}); err != nil {
@@ -181,17 +194,17 @@ func TestDynamoStaleEpochIsFenced(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if eb != 2 {
-		t.Fatalf("second epoch = %d, want 2", eb)
+	if eb <= ea {
+		t.Fatalf("second epoch %d is not above the first, %d", eb, ea)
 	}
 
 	// a lost the pipeline: it cannot move the checkpoint, forwards or not.
 	for _, p := range []string{"mysql-bin.000001:200", "mysql-bin.000009:4", "mysql-bin.000001:100"} {
 		err := a.Save(ctx, &Checkpoint{Position: pos(p), ServerID: 1})
-		if !errors.Is(err, ErrFenced) {
+		if !errors.Is(err, ErrFenced) || !Permanent(err) {
 			t.Fatalf("stale Save at %s: %v, want ErrFenced", p, err)
 		}
-		if !strings.Contains(err.Error(), "b holds epoch 2") {
+		if !strings.Contains(err.Error(), fmt.Sprintf("b holds epoch %d", eb)) {
 			t.Errorf("fenced error lacks the new owner: %v", err)
 		}
 	}
@@ -206,15 +219,117 @@ func TestDynamoStaleEpochIsFenced(t *testing.T) {
 	if err := b.Save(ctx, &Checkpoint{Position: pos("mysql-bin.000001:300"), ServerID: 1}); err != nil {
 		t.Fatal(err)
 	}
-	// a acquiring again fences b in turn.
-	if ea, err := a.Acquire(ctx, "a"); err != nil || ea != 3 {
-		t.Fatalf("re-acquire: %d, %v; want epoch 3", ea, err)
+
+	// A store serves one term: a second Acquire on a is refused, so it
+	// cannot un-fence goroutines still saving through it.
+	if e, err := a.Acquire(ctx, "a"); err == nil || !strings.Contains(err.Error(), "already holds epoch") {
+		t.Fatalf("second Acquire on one store: %d, %v; want an error", e, err)
 	}
-	if err := b.Save(ctx, &Checkpoint{Position: pos("mysql-bin.000001:400"), ServerID: 1}); !errors.Is(err, ErrFenced) {
-		t.Fatalf("b after a re-acquired: %v, want ErrFenced", err)
+	if a.Epoch() != ea {
+		t.Fatalf("refused Acquire changed the epoch from %d to %d", ea, a.Epoch())
 	}
-	if err := a.Save(ctx, &Checkpoint{Position: pos("mysql-bin.000001:400"), ServerID: 1}); err != nil {
+	// a's process takes the pipeline back with a new store, for a new
+	// term: that fences b, and a's old store stays fenced.
+	a2 := otherStore(t, client)
+	ea2, err := a2.Acquire(ctx, "a")
+	if err != nil || ea2 <= eb {
+		t.Fatalf("new term: %d, %v; want an epoch above %d", ea2, err, eb)
+	}
+	for name, st := range map[string]*DynamoStore{"b": b, "a's old store": a} {
+		if err := st.Save(ctx, &Checkpoint{Position: pos("mysql-bin.000001:400"), ServerID: 1}); !errors.Is(err, ErrFenced) {
+			t.Fatalf("%s after the new term: %v, want ErrFenced", name, err)
+		}
+	}
+	if err := a2.Save(ctx, &Checkpoint{Position: pos("mysql-bin.000001:400"), ServerID: 1}); err != nil {
 		t.Fatal(err)
+	}
+}
+
+// TestDynamoItemDeleted: a Save after the item was deleted is fenced, and
+// an Acquire on the recreated item gets an epoch above every earlier one
+// (from the clock), so the old writer stays fenced.
+func TestDynamoItemDeleted(t *testing.T) {
+	t.Parallel()
+	ctx := testCtx(t)
+	_, client, a := newDynamo(t)
+	t0 := time.Date(2026, 5, 1, 0, 0, 0, 0, time.UTC)
+	a.now = clock(t0)
+	ea, err := a.Acquire(ctx, "a")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := a.Save(ctx, &Checkpoint{Position: pos("mysql-bin.000001:100"), ServerID: 1}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := client.DeleteItem(ctx, &dynamodb.DeleteItemInput{TableName: aws.String("sluice-checkpoints"),
+		Key: map[string]types.AttributeValue{"pipeline": str("p")}}); err != nil {
+		t.Fatal(err)
+	}
+	err = a.Save(ctx, &Checkpoint{Position: pos("mysql-bin.000001:200"), ServerID: 1})
+	if !errors.Is(err, ErrFenced) || !strings.Contains(err.Error(), "item is gone") {
+		t.Fatalf("Save after the item was deleted: %v, want ErrFenced saying the item is gone", err)
+	}
+	if _, err := a.Load(ctx); !errors.Is(err, ErrNotFound) {
+		t.Fatalf("Load after the item was deleted: %v, want ErrNotFound", err)
+	}
+
+	b := otherStore(t, client)
+	b.now = clock(t0.Add(5 * time.Millisecond))
+	eb, err := b.Acquire(ctx, "b")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if eb != ea+5 {
+		t.Fatalf("epoch on the recreated item = %d, want %d (the clock), above the old %d", eb, ea+5, ea)
+	}
+	err = a.Save(ctx, &Checkpoint{Position: pos("mysql-bin.000001:300"), ServerID: 1})
+	if !errors.Is(err, ErrFenced) || !strings.Contains(err.Error(), fmt.Sprintf("b holds epoch %d", eb)) {
+		t.Fatalf("old writer after the item was recreated: %v, want ErrFenced", err)
+	}
+	if err := b.Save(ctx, &Checkpoint{Position: pos("mysql-bin.000001:300"), ServerID: 1}); err != nil {
+		t.Fatal(err)
+	}
+
+	// A clock behind the stored epoch does not matter: stored+1 wins.
+	c := otherStore(t, client)
+	c.now = clock(t0.Add(-time.Hour))
+	if ec, err := c.Acquire(ctx, "c"); err != nil || ec != eb+1 {
+		t.Fatalf("Acquire with a slow clock: %d, %v; want %d", ec, err, eb+1)
+	}
+}
+
+// TestDynamoCorruptItem: an item whose file_seq disagrees with its file
+// name, or is not a number, is reported as ErrCorrupt by Load and by a
+// refused Save, and Load says how to start over without losing the epoch.
+func TestDynamoCorruptItem(t *testing.T) {
+	t.Parallel()
+	ctx := testCtx(t)
+	_, client, s := newDynamo(t)
+	if _, err := s.Acquire(ctx, "a"); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Save(ctx, &Checkpoint{Position: pos("mysql-bin.000001:100"), ServerID: 1}); err != nil {
+		t.Fatal(err)
+	}
+	for _, bad := range []types.AttributeValue{num(99), str("1")} {
+		if _, err := client.UpdateItem(ctx, &dynamodb.UpdateItemInput{TableName: aws.String("sluice-checkpoints"),
+			Key:                       map[string]types.AttributeValue{"pipeline": str("p")},
+			UpdateExpression:          aws.String("SET file_seq = :bad"),
+			ExpressionAttributeValues: map[string]types.AttributeValue{":bad": bad},
+		}); err != nil {
+			t.Fatal(err)
+		}
+		_, err := s.Load(ctx)
+		if !errors.Is(err, ErrCorrupt) || !Permanent(err) || !strings.Contains(err.Error(), "file_seq") || !strings.Contains(err.Error(), "keep epoch") {
+			t.Fatalf("Load with file_seq %v: %v, want ErrCorrupt naming file_seq and telling to keep epoch", bad, err)
+		}
+		// The condition refuses the write (99 is ahead of 2; a string
+		// does not compare with a number); the refusal must not be
+		// mistaken for a transient error.
+		err = s.Save(ctx, &Checkpoint{Position: pos("mysql-bin.000002:4"), ServerID: 1})
+		if !errors.Is(err, ErrCorrupt) || errors.Is(err, ErrPositionBackwards) || errors.Is(err, ErrFenced) {
+			t.Fatalf("Save with file_seq %v: %v, want ErrCorrupt", bad, err)
+		}
 	}
 }
 
@@ -273,49 +388,85 @@ func TestDynamoPositionsNeverMoveBackwards(t *testing.T) {
 	}
 }
 
+// TestDynamoConcurrentAcquire makes every owner read the stored epoch
+// before any of them writes, so all but one lose the first conditional
+// write and must read again and go above the winner.
 func TestDynamoConcurrentAcquire(t *testing.T) {
 	t.Parallel()
 	ctx := testCtx(t)
 	_, client, _ := newDynamo(t)
 	const owners = 4
+	t0 := time.Date(2026, 5, 1, 0, 0, 0, 0, time.UTC)
+	var want uint64 // the next epoch: all owners propose the same one first
 	for round := range 3 {
+		var (
+			read     sync.WaitGroup // every owner has read the stored epoch
+			mu       sync.Mutex
+			refusals int
+		)
+		read.Add(owners)
 		stores := make([]*DynamoStore, owners)
 		epochs := make([]uint64, owners)
 		errs := make([]error, owners)
 		for i := range stores {
-			stores[i] = otherStore(t, client)
+			var first sync.Once
+			f := &fakeDynamo{dynamoAPI: client, updateItem: func(ctx context.Context, in *dynamodb.UpdateItemInput) (*dynamodb.UpdateItemOutput, error) {
+				first.Do(func() { read.Done(); read.Wait() })
+				out, err := client.UpdateItem(ctx, in)
+				var ccf *types.ConditionalCheckFailedException
+				if errors.As(err, &ccf) {
+					mu.Lock()
+					refusals++
+					mu.Unlock()
+				}
+				return out, err
+			}}
+			s, err := NewDynamoStore(ctx, f, DynamoConfig{Table: "sluice-checkpoints", Pipeline: "p"})
+			if err != nil {
+				t.Fatal(err)
+			}
+			s.now = clock(t0)
+			stores[i] = s
 		}
 		var wg sync.WaitGroup
 		for i := range stores {
-			wg.Add(1)
-			go func() {
-				defer wg.Done()
+			wg.Go(func() {
 				epochs[i], errs[i] = stores[i].Acquire(ctx, fmt.Sprintf("owner-%d", i))
-			}()
+			})
 		}
 		wg.Wait()
+		if round == 0 {
+			want = uint64(t0.UnixMilli())
+		}
 		seen := map[uint64]bool{}
+		top := 0
 		for i, err := range errs {
 			if err != nil {
 				t.Fatalf("round %d: owner %d: %v", round, i, err)
 			}
-			if seen[epochs[i]] {
-				t.Fatalf("round %d: epochs %v are not distinct", round, epochs)
-			}
 			seen[epochs[i]] = true
+			if epochs[i] > epochs[top] {
+				top = i
+			}
 		}
-		saved := 0
+		for e := want; e < want+owners; e++ {
+			if !seen[e] {
+				t.Fatalf("round %d: epochs %v, want %d..%d once each", round, epochs, want, want+owners-1)
+			}
+		}
+		want += owners
+		if refusals < owners-1 {
+			t.Fatalf("round %d: %d refused epoch claims, want at least %d: the owners did not race", round, refusals, owners-1)
+		}
+		// Only the last to acquire, with the highest epoch, may save.
 		for i, s := range stores {
 			err := s.Save(ctx, &Checkpoint{Position: event.Position{File: "mysql-bin.000001", Offset: uint64(100*round + i)}, ServerID: 1})
 			switch {
-			case err == nil:
-				saved++
-			case !errors.Is(err, ErrFenced):
-				t.Fatalf("round %d: owner %d (epoch %d): %v, want nil or ErrFenced", round, i, epochs[i], err)
+			case i == top && err != nil:
+				t.Fatalf("round %d: owner %d with the highest epoch %d: %v", round, i, epochs[i], err)
+			case i != top && !errors.Is(err, ErrFenced):
+				t.Fatalf("round %d: owner %d (epoch %d, highest %d): %v, want ErrFenced", round, i, epochs[i], epochs[top], err)
 			}
-		}
-		if saved != 1 {
-			t.Fatalf("round %d: %d of the owners with epochs %v could save, want exactly 1", round, saved, epochs)
 		}
 	}
 }
@@ -327,7 +478,8 @@ func TestDynamoOutage(t *testing.T) {
 	t.Parallel()
 	ctx := testCtx(t)
 	env, _, s := newDynamo(t)
-	if _, err := s.Acquire(ctx, "a"); err != nil {
+	epoch, err := s.Acquire(ctx, "a")
+	if err != nil {
 		t.Fatal(err)
 	}
 	if err := s.Save(ctx, &Checkpoint{Position: pos("mysql-bin.000001:100"), ServerID: 1}); err != nil {
@@ -341,7 +493,7 @@ func TestDynamoOutage(t *testing.T) {
 		sctx, cancel := context.WithTimeout(ctx, 500*time.Millisecond)
 		err := s.Save(sctx, &Checkpoint{Position: event.Position{File: "mysql-bin.000001", Offset: uint64(200 + i)}, ServerID: 1})
 		cancel()
-		if err == nil || errors.Is(err, ErrFenced) || errors.Is(err, ErrPositionBackwards) {
+		if err == nil || Permanent(err) {
 			t.Fatalf("Save while dynalite is down: %v, want a transient error", err)
 		}
 		if i == 0 {
@@ -361,46 +513,199 @@ func TestDynamoOutage(t *testing.T) {
 	if got.Position != pos("mysql-bin.000001:300") {
 		t.Fatalf("after restart: stored %s", got.Position)
 	}
-	if s.Epoch() != 1 {
-		t.Fatalf("epoch changed to %d", s.Epoch())
+	if s.Epoch() != epoch {
+		t.Fatalf("epoch changed from %d to %d", epoch, s.Epoch())
 	}
 }
 
-// fakeDynamo fakes the calls Save makes on a refusal.
+// fakeDynamo sends UpdateItem to updateItem and every other call to the
+// embedded dynamoAPI (a nil one panics).
 type fakeDynamo struct {
 	dynamoAPI
-	updateItem func(*dynamodb.UpdateItemInput) (*dynamodb.UpdateItemOutput, error)
+	updateItem func(context.Context, *dynamodb.UpdateItemInput) (*dynamodb.UpdateItemOutput, error)
 }
 
-func (f *fakeDynamo) UpdateItem(_ context.Context, in *dynamodb.UpdateItemInput, _ ...func(*dynamodb.Options)) (*dynamodb.UpdateItemOutput, error) {
-	return f.updateItem(in)
+func (f *fakeDynamo) UpdateItem(ctx context.Context, in *dynamodb.UpdateItemInput, _ ...func(*dynamodb.Options)) (*dynamodb.UpdateItemOutput, error) {
+	return f.updateItem(ctx, in)
+}
+
+// fakeGet sends GetItem to getItem and every other call to the embedded
+// dynamoAPI (a nil one panics).
+type fakeGet struct {
+	dynamoAPI
+	getItem func(context.Context, *dynamodb.GetItemInput) (*dynamodb.GetItemOutput, error)
+}
+
+func (f *fakeGet) GetItem(ctx context.Context, in *dynamodb.GetItemInput, _ ...func(*dynamodb.Options)) (*dynamodb.GetItemOutput, error) {
+	return f.getItem(ctx, in)
+}
+
+// refusedWith returns an UpdateItem that fails its condition and returns
+// item, as DynamoDB does (dynalite returns no item).
+func refusedWith(t *testing.T, item map[string]types.AttributeValue) func(context.Context, *dynamodb.UpdateItemInput) (*dynamodb.UpdateItemOutput, error) {
+	return func(_ context.Context, in *dynamodb.UpdateItemInput) (*dynamodb.UpdateItemOutput, error) {
+		if in.ReturnValuesOnConditionCheckFailure != types.ReturnValuesOnConditionCheckFailureAllOld {
+			t.Errorf("ReturnValuesOnConditionCheckFailure = %q", in.ReturnValuesOnConditionCheckFailure)
+		}
+		return nil, &types.ConditionalCheckFailedException{Message: aws.String("The conditional request failed"), Item: item}
+	}
+}
+
+// fakeStore returns a store over api that holds epoch as owner "me", as
+// if Acquire had claimed it.
+func fakeStore(t *testing.T, api dynamoAPI, epoch uint64) *DynamoStore {
+	t.Helper()
+	s, err := NewDynamoStore(t.Context(), api, DynamoConfig{Table: "t", Pipeline: "p"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	s.claiming, s.epoch, s.owner = true, epoch, "me"
+	return s
 }
 
 // TestDynamoRefusalUsesReturnedItem: DynamoDB returns the item with a failed
 // condition (dynalite does not), which saves the read; the embedded nil
 // dynamoAPI panics if GetItem is called.
 func TestDynamoRefusalUsesReturnedItem(t *testing.T) {
-	f := &fakeDynamo{updateItem: func(in *dynamodb.UpdateItemInput) (*dynamodb.UpdateItemOutput, error) {
-		if in.ReturnValuesOnConditionCheckFailure != types.ReturnValuesOnConditionCheckFailureAllOld {
-			t.Errorf("ReturnValuesOnConditionCheckFailure = %q", in.ReturnValuesOnConditionCheckFailure)
-		}
-		return nil, &types.ConditionalCheckFailedException{Message: aws.String("The conditional request failed"), Item: map[string]types.AttributeValue{
-			"pipeline": str("p"), "epoch": num(9), "owner": str("elsewhere"),
-			"file": str("mysql-bin.000002"), "file_seq": num(2), "offset": num(4), "server_id": num(1),
-		}}
-	}}
-	s, err := NewDynamoStore(t.Context(), f, DynamoConfig{Table: "t", Pipeline: "p"})
-	if err != nil {
-		t.Fatal(err)
+	item := map[string]types.AttributeValue{
+		"pipeline": str("p"), "epoch": num(9), "owner": str("elsewhere"),
+		"file": str("mysql-bin.000002"), "file_seq": num(2), "offset": num(4), "server_id": num(1),
 	}
-	s.epoch, s.owner = 8, "me"
-	err = s.Save(t.Context(), &Checkpoint{Position: pos("mysql-bin.000003:4")})
+	f := &fakeDynamo{updateItem: refusedWith(t, item)}
+	err := fakeStore(t, f, 8).Save(t.Context(), &Checkpoint{Position: pos("mysql-bin.000003:4")})
 	if !errors.Is(err, ErrFenced) || !strings.Contains(err.Error(), "elsewhere holds epoch 9") {
 		t.Fatalf("Save: %v, want ErrFenced naming the new owner", err)
 	}
-	s.epoch = 9
-	err = s.Save(t.Context(), &Checkpoint{Position: pos("mysql-bin.000001:4")})
+	err = fakeStore(t, f, 9).Save(t.Context(), &Checkpoint{Position: pos("mysql-bin.000001:4")})
 	if !errors.Is(err, ErrPositionBackwards) || !strings.Contains(err.Error(), "mysql-bin.000002:4") {
 		t.Fatalf("Save: %v, want ErrPositionBackwards naming the stored position", err)
+	}
+}
+
+// TestDynamoUnexplainedRefusal: a refusal that neither the epoch nor the
+// position explains, or an item that cannot be decoded, halts with
+// ErrCorrupt rather than looking like a transient error.
+func TestDynamoUnexplainedRefusal(t *testing.T) {
+	item := func(kv ...any) map[string]types.AttributeValue {
+		m := map[string]types.AttributeValue{"pipeline": str("p"), "epoch": num(9), "owner": str("me")}
+		for i := 0; i < len(kv); i += 2 {
+			m[kv[i].(string)] = kv[i+1].(types.AttributeValue)
+		}
+		return m
+	}
+	for _, tc := range []struct {
+		name string
+		item map[string]types.AttributeValue
+		want string
+	}{
+		{"position not ahead", item("file", str("mysql-bin.000002"), "file_seq", num(2), "offset", num(4), "server_id", num(1)),
+			"stored position mysql-bin.000002:4 is not ahead"},
+		{"no position", item(), "no position is stored"},
+		{"file_seq disagrees", item("file", str("mysql-bin.000002"), "file_seq", num(7), "offset", num(4), "server_id", num(1)),
+			"file_seq is 7 but file mysql-bin.000002 has sequence number 2"},
+		{"file_seq missing", item("file", str("mysql-bin.000002"), "offset", num(4), "server_id", num(1)),
+			"file_seq is missing"},
+		{"file missing", item("file_seq", num(2), "offset", num(4), "server_id", num(1)),
+			"file is not a non-empty string"},
+		{"epoch not a number", map[string]types.AttributeValue{"pipeline": str("p"), "epoch": str("9")},
+			"epoch is missing or not a number"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			f := &fakeDynamo{updateItem: refusedWith(t, tc.item)}
+			err := fakeStore(t, f, 9).Save(t.Context(), &Checkpoint{Position: pos("mysql-bin.000003:4")})
+			if !errors.Is(err, ErrCorrupt) || !Permanent(err) || !strings.Contains(err.Error(), tc.want) {
+				t.Fatalf("Save: %v\nwant ErrCorrupt saying %q", err, tc.want)
+			}
+		})
+	}
+}
+
+// TestDynamoLoadChecksFileSeq: Load refuses an item whose file_seq
+// disagrees with its file name.
+func TestDynamoLoadChecksFileSeq(t *testing.T) {
+	f := &fakeGet{getItem: func(context.Context, *dynamodb.GetItemInput) (*dynamodb.GetItemOutput, error) {
+		return &dynamodb.GetItemOutput{Item: map[string]types.AttributeValue{
+			"pipeline": str("p"), "epoch": num(9), "owner": str("me"),
+			"file": str("mysql-bin.1000000"), "file_seq": num(100000), "offset": num(4), "server_id": num(1),
+		}}, nil
+	}}
+	_, err := fakeStore(t, f, 9).Load(t.Context())
+	if !errors.Is(err, ErrCorrupt) || !strings.Contains(err.Error(), "file_seq is 100000") {
+		t.Fatalf("Load: %v, want ErrCorrupt naming file_seq", err)
+	}
+}
+
+// TestDynamoAcquireOnce: Acquire on a store that is acquiring or has
+// acquired fails; after a failed Acquire the store may try again.
+func TestDynamoAcquireOnce(t *testing.T) {
+	gets := 0
+	inGet, release := make(chan struct{}), make(chan struct{})
+	f := &fakeGet{getItem: func(ctx context.Context, _ *dynamodb.GetItemInput) (*dynamodb.GetItemOutput, error) {
+		gets++
+		switch gets {
+		case 1:
+			return nil, errors.New("connection refused")
+		case 2:
+			close(inGet)
+			<-release
+		}
+		return &dynamodb.GetItemOutput{}, nil
+	}}
+	s, err := NewDynamoStore(t.Context(), &fakeDynamo{dynamoAPI: f, updateItem: func(context.Context, *dynamodb.UpdateItemInput) (*dynamodb.UpdateItemOutput, error) {
+		return &dynamodb.UpdateItemOutput{}, nil
+	}}, DynamoConfig{Table: "t", Pipeline: "p"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	s.now = clock(time.UnixMilli(1000))
+	if _, err := s.Acquire(t.Context(), "me"); err == nil || !strings.Contains(err.Error(), "connection refused") {
+		t.Fatalf("first Acquire: %v, want the read error", err)
+	}
+	done := make(chan error, 1)
+	go func() {
+		_, err := s.Acquire(t.Context(), "me")
+		done <- err
+	}()
+	<-inGet
+	if _, err := s.Acquire(t.Context(), "me"); err == nil || !strings.Contains(err.Error(), "under way") {
+		t.Fatalf("Acquire during another: %v, want an error", err)
+	}
+	close(release)
+	if err := <-done; err != nil {
+		t.Fatalf("Acquire after a failed one: %v", err)
+	}
+	if s.Epoch() != 1000 {
+		t.Fatalf("epoch = %d, want 1000", s.Epoch())
+	}
+	if _, err := s.Acquire(t.Context(), "me"); err == nil || !strings.Contains(err.Error(), "already holds epoch 1000") {
+		t.Fatalf("second Acquire: %v, want an error", err)
+	}
+}
+
+func TestPermanent(t *testing.T) {
+	for _, tc := range []struct {
+		err  error
+		want bool
+	}{
+		{fmt.Errorf("save: %w", ErrFenced), true},
+		{fmt.Errorf("save: %w", ErrPositionBackwards), true},
+		{fmt.Errorf("save: %w", ErrCorrupt), true},
+		{fmt.Errorf("read: %w", &types.ResourceNotFoundException{Message: aws.String("no table")}), true},
+		{&smithy.OperationError{ServiceID: "DynamoDB", OperationName: "UpdateItem", Err: &smithy.GenericAPIError{Code: "ValidationException"}}, true},
+		{&smithy.GenericAPIError{Code: "AccessDeniedException"}, true},
+		{&smithy.GenericAPIError{Code: "UnrecognizedClientException"}, true},
+		{&smithy.GenericAPIError{Code: "ThrottlingException"}, false},
+		{&types.ProvisionedThroughputExceededException{}, false},
+		{&types.RequestLimitExceeded{}, false},
+		{&types.InternalServerError{}, false},
+		{&smithy.GenericAPIError{Code: "ServiceUnavailable", Fault: smithy.FaultServer}, false},
+		{&net.OpError{Op: "dial", Net: "tcp", Err: syscall.ECONNREFUSED}, false},
+		{context.DeadlineExceeded, false},
+		{ErrNotFound, false},
+		{nil, false},
+	} {
+		if got := Permanent(tc.err); got != tc.want {
+			t.Errorf("Permanent(%T %v) = %v, want %v", tc.err, tc.err, got, tc.want)
+		}
 	}
 }

@@ -305,11 +305,11 @@ func (p *Pipeline) checkpointLoop(ctx context.Context) error {
 	}
 }
 
-// halts reports errors after which the pipeline must stop: another process
-// owns the pipeline now, or the checkpoint would move backwards.
-func halts(err error) bool {
-	return errors.Is(err, checkpoint.ErrFenced) || errors.Is(err, checkpoint.ErrPositionBackwards)
-}
+// halts reports checkpoint errors after which the pipeline must stop:
+// another process owns the pipeline now, the checkpoint would move
+// backwards, the stored item is corrupt, or the store refuses for good
+// (missing table, access denied). Anything else is retried.
+func halts(err error) bool { return checkpoint.Permanent(err) }
 
 // syncAndSave asks every sink what it has made durable and checkpoints the
 // last transaction boundary all of them cover.

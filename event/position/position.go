@@ -38,7 +38,7 @@ func Parse(s string) (Position, error) {
 // as strings, so mysql-bin.1000000 sorts after mysql-bin.999999.
 func (p Position) Compare(o Position) int {
 	if p.File != o.File {
-		a, b := fileSeq(p.File), fileSeq(o.File)
+		a, b := FileSeq(p.File), FileSeq(o.File)
 		switch {
 		case a < b:
 			return -1
@@ -56,7 +56,10 @@ func (p Position) Compare(o Position) int {
 	return 0
 }
 
-func fileSeq(name string) uint64 {
+// FileSeq is a binlog file's sequence number: the numeric suffix after the
+// last dot (3 for mysql-bin.000003), or 0 when there is none. Compare orders
+// files by it first; stores that order positions themselves must use it too.
+func FileSeq(name string) uint64 {
 	i := strings.LastIndexByte(name, '.')
 	n, err := strconv.ParseUint(name[i+1:], 10, 64)
 	if err != nil {

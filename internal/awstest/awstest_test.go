@@ -9,6 +9,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -21,6 +22,8 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 )
 
+// testContext bounds a test's API calls. Create it after Start: a cold
+// Start installs the emulators first, which can take minutes.
 func testContext(t *testing.T) context.Context {
 	ctx, cancel := context.WithTimeout(t.Context(), time.Minute)
 	t.Cleanup(cancel)
@@ -173,8 +176,8 @@ func TestOutageKeepsEndpointAndData(t *testing.T) {
 	for _, svc := range AllServices {
 		t.Run(string(svc), func(t *testing.T) {
 			t.Parallel()
-			ctx := testContext(t)
 			env := Start(t, svc)
+			ctx := testContext(t)
 			var m *Emulator
 			var check func()
 			noRetry := func(o *int) { *o = 1 }
@@ -308,5 +311,112 @@ func TestParseProcAddr(t *testing.T) {
 		if !ok || a.String() != tc.want {
 			t.Errorf("parseProcAddr(%q) = %v, %v; want %s", tc.in, a, ok, tc.want)
 		}
+	}
+}
+
+// TestWaitReadyRejectsNonLoopback: a child that listens on all interfaces
+// is killed and reported, never taken as ready.
+func TestWaitReadyRejectsNonLoopback(t *testing.T) {
+	node, err := exec.LookPath("node")
+	if err != nil {
+		t.Skip("node not on PATH")
+	}
+	port, err := freePort()
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Without loopback.js: the listen really binds 0.0.0.0.
+	script := `require('net').createServer().listen(+process.argv[1], '0.0.0.0')`
+	m := &Emulator{
+		Service: DynamoDB, Host: "127.0.0.1", Port: port,
+		env: &Env{AccessKeyID: AccessKeyID, SecretAccessKey: SecretAccessKey, Region: Region},
+		bin: node, args: []string{"-e", script, strconv.Itoa(port)}, root: t.TempDir(),
+	}
+	begin := time.Now()
+	m.mu.Lock()
+	err = m.launchLocked()
+	running := m.proc != nil
+	m.mu.Unlock()
+	if running {
+		m.Close()
+	}
+	if err == nil || !strings.Contains(err.Error(), "0.0.0.0:"+strconv.Itoa(port)) || !strings.Contains(err.Error(), "not only on loopback") {
+		t.Fatalf("launch of a server on 0.0.0.0: %v, want it refused for listening beyond loopback", err)
+	}
+	if errors.Is(err, errPortInUse) || running {
+		t.Fatalf("refused launch: port in use %v, still running %v", errors.Is(err, errPortInUse), running)
+	}
+	if d := time.Since(begin); d > readyTimeout/2 {
+		t.Fatalf("refusal took %v: it waited for the timeout instead", d)
+	}
+	// The child was killed: the port is free again.
+	l, err := net.Listen("tcp", net.JoinHostPort("127.0.0.1", strconv.Itoa(port)))
+	if err != nil {
+		t.Fatalf("port %d still taken after the refusal: %v", port, err)
+	}
+	l.Close()
+}
+
+// TestInstallVersitygw runs the installer with a fake go command: it must
+// build into a temporary GOBIN and rename the result into place, replacing
+// a binary cut short and removing what a killed install left.
+func TestInstallVersitygw(t *testing.T) {
+	cache := t.TempDir()
+	fakeBin := t.TempDir()
+	gobinLog := filepath.Join(t.TempDir(), "gobin")
+	t.Setenv("XDG_CACHE_HOME", cache)
+	t.Setenv(EnvVersitygw, "")
+	t.Setenv("PATH", fakeBin)
+	t.Setenv("SLUICE_FAKE_GOBIN_LOG", gobinLog)
+	fakeGo := `#!/bin/sh
+case "$1" in
+env) echo /nonexistent ;;
+install) echo "$GOBIN" >"$SLUICE_FAKE_GOBIN_LOG"; echo complete >"$GOBIN/versitygw" ;;
+*) exit 2 ;;
+esac
+`
+	if err := os.WriteFile(filepath.Join(fakeBin, "go"), []byte(fakeGo), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	dir, err := versitygwDir()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.HasPrefix(dir, cache) {
+		t.Fatalf("versitygwDir() = %s, not under XDG_CACHE_HOME %s", dir, cache)
+	}
+	// What an older in-place installer left when it was killed, and what a
+	// killed install into a temporary directory left.
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(dir, "versitygw"), []byte("\x7fELF cut sho"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	stale := dir + ".tmp-123"
+	if err := os.MkdirAll(stale, 0o755); err != nil {
+		t.Fatal(err)
+	}
+
+	bin, err := findOrInstallVersitygw()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if bin != filepath.Join(dir, "versitygw") {
+		t.Fatalf("binary at %s, want %s", bin, filepath.Join(dir, "versitygw"))
+	}
+	if got, err := os.ReadFile(bin); err != nil || string(got) != "complete\n" {
+		t.Fatalf("installed binary: %q, %v", got, err)
+	}
+	gobin, err := os.ReadFile(gobinLog)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if g := strings.TrimSpace(string(gobin)); g == dir || filepath.Dir(g) != filepath.Dir(dir) {
+		t.Fatalf("go install ran with GOBIN=%s, want a temporary directory beside %s", g, dir)
+	}
+	left, err := filepath.Glob(dir + ".tmp-*")
+	if err != nil || len(left) != 0 {
+		t.Fatalf("temporary directories left: %v, %v", left, err)
 	}
 }

@@ -143,7 +143,8 @@ func (m *Emulator) Restart() error {
 
 // Pause freezes the emulator with SIGSTOP: it keeps its port and accepts
 // connections (the kernel completes the handshakes) but answers nothing, as
-// a hung server. Resume thaws it.
+// a hung server. It returns once every thread of the process has stopped.
+// Resume thaws it.
 func (m *Emulator) Pause() error {
 	m.mu.Lock()
 	defer m.mu.Unlock()
@@ -152,7 +153,59 @@ func (m *Emulator) Pause() error {
 	}
 	m.proc.signal(syscall.SIGSTOP)
 	m.paused = true
+	// SIGSTOP stops the process only when one of its threads next runs;
+	// until then, on a busy machine, the others go on answering.
+	if err := waitStopped(m.proc.pid, stopGrace); err != nil {
+		return fmt.Errorf("awstest: pause %s: %w", m.Service, err)
+	}
 	return nil
+}
+
+// waitStopped waits until every thread of pid is in the stopped state.
+func waitStopped(pid int, timeout time.Duration) error {
+	deadline := time.Now().Add(timeout)
+	for {
+		stopped, err := allThreadsStopped(pid)
+		if err != nil {
+			return err
+		}
+		if stopped {
+			return nil
+		}
+		if time.Now().After(deadline) {
+			return fmt.Errorf("process %d not stopped %v after SIGSTOP", pid, timeout)
+		}
+		time.Sleep(time.Millisecond)
+	}
+}
+
+// allThreadsStopped reads the state of each of pid's threads from
+// /proc/PID/task/TID/stat.
+func allThreadsStopped(pid int) (bool, error) {
+	taskDir := fmt.Sprintf("/proc/%d/task", pid)
+	tasks, err := os.ReadDir(taskDir)
+	if err != nil {
+		return false, fmt.Errorf("process %d: %w", pid, err)
+	}
+	for _, t := range tasks {
+		b, err := os.ReadFile(filepath.Join(taskDir, t.Name(), "stat"))
+		if err != nil {
+			continue // the thread exited
+		}
+		// pid (comm) state ...: comm may hold spaces and parentheses.
+		i := bytes.LastIndexByte(b, ')')
+		if i < 0 || i+2 >= len(b) {
+			return false, fmt.Errorf("process %d: unreadable %s/stat", pid, t.Name())
+		}
+		switch state := b[i+2]; state {
+		case 'T', 't':
+		case 'Z', 'X':
+			return false, fmt.Errorf("process %d exited", pid)
+		default:
+			return false, nil
+		}
+	}
+	return true, nil
 }
 
 // Resume continues an emulator frozen by Pause.

@@ -2,9 +2,7 @@ package awstest
 
 import (
 	"bytes"
-	"crypto/sha256"
 	"debug/buildinfo"
-	"encoding/hex"
 	"errors"
 	"fmt"
 	"os"
@@ -26,6 +24,11 @@ const versitygwModule = "github.com/versity/versitygw"
 // installedStamp is written into node_modules after a successful npm ci: a
 // copy of the package-lock.json it installed. start.sh uses the same file.
 const installedStamp = ".sluice-installed-lock"
+
+// npmLockFile, in scripts/aws-emulators, is flocked around checking and
+// running npm ci, here and by start.sh (flock(1)), so that one npm ci runs
+// at a time and nobody trusts a node_modules that is being replaced.
+const npmLockFile = ".npm-install.lock"
 
 // emulatorsDir returns scripts/aws-emulators of this repository: found by
 // walking up from the working directory (go test runs in the package
@@ -58,9 +61,9 @@ var nodeInstall struct {
 }
 
 // nodeModules makes sure kinesalite and dynalite are installed under
-// scripts/aws-emulators (npm ci, once per machine and lockfile, under a file
-// lock since go test runs several test binaries at once) and returns that
-// directory.
+// scripts/aws-emulators (npm ci, once per machine and lockfile, under
+// npmLockFile since go test runs several test binaries at once, and
+// start.sh may run too) and returns that directory.
 func nodeModules() (string, error) {
 	nodeInstall.once.Do(func() {
 		nodeInstall.dir, nodeInstall.err = installNodeModules()
@@ -76,17 +79,15 @@ func installNodeModules() (string, error) {
 	if _, err := exec.LookPath("node"); err != nil {
 		return "", errors.New("awstest: node not found on PATH (Node.js 20 or later runs kinesalite and dynalite)")
 	}
-	if nodeModulesCurrent(dir) {
-		return dir, nil
-	}
-	h := sha256.Sum256([]byte(dir))
-	unlock, err := lockFile(filepath.Join(os.TempDir(), "sluice-awstest-npm-"+hex.EncodeToString(h[:8])+".lock"))
+	// Checked only under the lock: another process may be halfway
+	// through npm ci.
+	unlock, err := lockFile(filepath.Join(dir, npmLockFile))
 	if err != nil {
 		return "", err
 	}
 	defer unlock()
 	if nodeModulesCurrent(dir) {
-		return dir, nil // installed by another test binary meanwhile
+		return dir, nil
 	}
 	begin := time.Now()
 	cmd := exec.Command("npm", "ci", "--no-audit", "--no-fund")
@@ -99,7 +100,11 @@ func installNodeModules() (string, error) {
 	if err != nil {
 		return "", fmt.Errorf("awstest: %w", err)
 	}
-	if err := os.WriteFile(filepath.Join(dir, "node_modules", installedStamp), lock, 0o644); err != nil {
+	stamp := filepath.Join(dir, "node_modules", installedStamp)
+	if err := os.WriteFile(stamp+".tmp", lock, 0o644); err != nil {
+		return "", fmt.Errorf("awstest: %w", err)
+	}
+	if err := os.Rename(stamp+".tmp", stamp); err != nil {
 		return "", fmt.Errorf("awstest: %w", err)
 	}
 	logf("npm ci in %s took %v", dir, time.Since(begin).Round(time.Millisecond))
@@ -131,7 +136,7 @@ const EnvVersitygw = "SLUICE_VERSITYGW"
 // <user cache dir>/sluice/tools/versitygw-<version>/versitygw (where
 // start.sh installs it too); else a versitygw of VersitygwVersion on PATH or
 // in $GOPATH/bin; else it go-installs it into that cache directory, once per
-// machine under a file lock.
+// machine.
 func versitygwBinary() (string, error) {
 	versitygwInstall.once.Do(func() {
 		versitygwInstall.bin, versitygwInstall.err = findOrInstallVersitygw()
@@ -139,6 +144,10 @@ func versitygwBinary() (string, error) {
 	return versitygwInstall.bin, versitygwInstall.err
 }
 
+// findOrInstallVersitygw does the work of versitygwBinary. It holds
+// <dir>.lock (flocked by start.sh too) while it looks and installs, and
+// installs into a temporary GOBIN next to dir, then renames the binary into
+// place: a binary in dir is always complete.
 func findOrInstallVersitygw() (string, error) {
 	if bin := os.Getenv(EnvVersitygw); bin != "" {
 		return bin, nil
@@ -147,8 +156,19 @@ func findOrInstallVersitygw() (string, error) {
 	if err != nil {
 		return "", err
 	}
+	if err := os.MkdirAll(filepath.Dir(dir), 0o755); err != nil {
+		return "", fmt.Errorf("awstest: %w", err)
+	}
+	unlock, err := lockFile(dir + ".lock")
+	if err != nil {
+		return "", err
+	}
+	defer unlock()
+
 	bin := filepath.Join(dir, "versitygw")
-	if fileExists(bin) {
+	// Its build info also rules out a binary cut short by an older
+	// installer that wrote in place.
+	if fileExists(bin) && versitygwVersionOf(bin) == VersitygwVersion {
 		return bin, nil
 	}
 	var candidates []string
@@ -165,29 +185,63 @@ func findOrInstallVersitygw() (string, error) {
 			return c, nil
 		}
 	}
-
-	if err := os.MkdirAll(dir, 0o755); err != nil {
-		return "", fmt.Errorf("awstest: %w", err)
-	}
-	unlock, err := lockFile(dir + ".lock")
-	if err != nil {
+	if err := installVersitygw(dir); err != nil {
 		return "", err
 	}
-	defer unlock()
-	if fileExists(bin) {
-		return bin, nil // installed by another test binary meanwhile
+	return bin, nil
+}
+
+// installVersitygw go-installs versitygw into a temporary directory beside
+// dir and renames it to dir/versitygw. The caller holds dir's lock.
+func installVersitygw(dir string) error {
+	// Left by an install that was killed; nobody else installs now.
+	if stale, err := filepath.Glob(dir + ".tmp-*"); err == nil {
+		for _, d := range stale {
+			os.RemoveAll(d)
+		}
 	}
+	tmp, err := os.MkdirTemp(filepath.Dir(dir), filepath.Base(dir)+".tmp-")
+	if err != nil {
+		return fmt.Errorf("awstest: %w", err)
+	}
+	defer os.RemoveAll(tmp)
 	begin := time.Now()
 	cmd := exec.Command(goBinary(), "install", versitygwModule+"/cmd/versitygw@"+VersitygwVersion)
 	// GOFLAGS from the environment (-mod=vendor, say) are for sluice, not
 	// for this install.
-	cmd.Env = append(os.Environ(), "GOBIN="+dir, "GOFLAGS=")
+	cmd.Env = append(os.Environ(), "GOBIN="+tmp, "GOFLAGS=")
 	out, err := cmd.CombinedOutput()
 	if err != nil {
-		return "", fmt.Errorf("awstest: go install versitygw@%s: %w\n%s", VersitygwVersion, err, tailString(string(out), 30))
+		return fmt.Errorf("awstest: go install versitygw@%s: %w\n%s", VersitygwVersion, err, tailString(string(out), 30))
+	}
+	built := filepath.Join(tmp, "versitygw")
+	if err := syncPath(built); err != nil {
+		return fmt.Errorf("awstest: installed versitygw: %w", err)
+	}
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return fmt.Errorf("awstest: %w", err)
+	}
+	if err := os.Rename(built, filepath.Join(dir, "versitygw")); err != nil {
+		return fmt.Errorf("awstest: move versitygw into place: %w", err)
+	}
+	if err := syncPath(dir); err != nil {
+		return fmt.Errorf("awstest: %w", err)
 	}
 	logf("go install versitygw@%s took %v", VersitygwVersion, time.Since(begin).Round(time.Millisecond))
-	return bin, nil
+	return nil
+}
+
+// syncPath fsyncs a file or directory.
+func syncPath(path string) error {
+	f, err := os.Open(path)
+	if err != nil {
+		return err
+	}
+	if err := f.Sync(); err != nil {
+		f.Close()
+		return err
+	}
+	return f.Close()
 }
 
 // versitygwDir is where versitygw is installed:
@@ -231,8 +285,9 @@ func lockFile(path string) (func(), error) {
 		return nil, fmt.Errorf("awstest: lock %s: %w", path, err)
 	}
 	return func() {
-		syscall.Flock(int(f.Fd()), syscall.LOCK_UN)
-		f.Close()
+		// Closing the file releases the lock; an error here changes
+		// nothing for the caller.
+		_ = f.Close()
 	}, nil
 }
 

@@ -35,26 +35,47 @@ die() {
 }
 
 # --- install -----------------------------------------------------------------
+# Each install is checked and done under the flock that internal/awstest
+# takes too (go test runs several test binaries at once), so neither side
+# trusts a node_modules or a binary another process is still writing.
 command -v node >/dev/null || die "node not found (Node.js 20 or later is needed)"
+command -v flock >/dev/null || die "flock not found (util-linux)"
+exec 9>"$here/.npm-install.lock"
+flock 9
 if ! cmp -s "$here/package-lock.json" "$here/node_modules/.sluice-installed-lock"; then
 	echo "start.sh: npm ci in $here" >&2
 	(cd "$here" && npm ci --no-audit --no-fund >&2)
-	cp "$here/package-lock.json" "$here/node_modules/.sluice-installed-lock"
+	cp "$here/package-lock.json" "$here/node_modules/.sluice-installed-lock.tmp"
+	mv -f "$here/node_modules/.sluice-installed-lock.tmp" "$here/node_modules/.sluice-installed-lock"
 fi
+exec 9>&-
 
 vgw_has_version() { go version -m "$1" 2>/dev/null | grep -q "mod[[:space:]]*github.com/versity/versitygw[[:space:]]*$VERSITYGW_VERSION[[:space:]]"; }
 vgw=${SLUICE_VERSITYGW:-}
 if [ -z "$vgw" ]; then
-	vgw="${XDG_CACHE_HOME:-$HOME/.cache}/sluice/tools/versitygw-$VERSITYGW_VERSION/versitygw"
-	if [ ! -x "$vgw" ]; then
+	vgw_dir="${XDG_CACHE_HOME:-$HOME/.cache}/sluice/tools/versitygw-$VERSITYGW_VERSION"
+	vgw=$vgw_dir/versitygw
+	mkdir -p "$(dirname "$vgw_dir")"
+	exec 8>"$vgw_dir.lock"
+	flock 8
+	# Binaries are renamed into place whole; the version check also rules
+	# out one cut short by an older installer that wrote in place.
+	if [ ! -x "$vgw" ] || ! vgw_has_version "$vgw"; then
 		onpath=$(command -v versitygw || true)
 		if [ -n "$onpath" ] && vgw_has_version "$onpath"; then
 			vgw=$onpath
 		else
-			echo "start.sh: go install versitygw@$VERSITYGW_VERSION into $(dirname "$vgw")" >&2
-			GOBIN=$(dirname "$vgw") GOFLAGS= go install "github.com/versity/versitygw/cmd/versitygw@$VERSITYGW_VERSION"
+			echo "start.sh: go install versitygw@$VERSITYGW_VERSION into $vgw_dir" >&2
+			rm -rf "$vgw_dir".tmp-* # left by a killed install
+			tmp=$(mktemp -d "$vgw_dir.tmp-XXXXXX")
+			GOBIN=$tmp GOFLAGS= go install "github.com/versity/versitygw/cmd/versitygw@$VERSITYGW_VERSION" ||
+				{ rm -rf "$tmp"; die "go install versitygw@$VERSITYGW_VERSION failed"; }
+			mkdir -p "$vgw_dir"
+			mv -f "$tmp/versitygw" "$vgw"
+			rm -rf "$tmp"
 		fi
 	fi
+	exec 8>&-
 fi
 
 # --- start -------------------------------------------------------------------
