@@ -16,6 +16,7 @@ import (
 	"github.com/knadh/koanf/providers/env/v2"
 	"github.com/knadh/koanf/providers/file"
 	"github.com/knadh/koanf/v2"
+	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/sluicecdc/sluice/checkpoint"
 	"github.com/sluicecdc/sluice/emit"
@@ -37,8 +38,9 @@ type fileConfig struct {
 	Output     outputConfig     `koanf:"output"`
 	Log        logConfig        `koanf:"log"`
 
-	sinks []any // decoded Sinks: *fileSinkConfig, *s3SinkConfig, ...
-	aws   *awsClients
+	sinks   []any // decoded Sinks: *fileSinkConfig, *s3SinkConfig, ...
+	aws     *awsClients
+	metrics prometheus.Registerer // where sinks register metrics; nil for none
 }
 
 type sourceConfig struct {

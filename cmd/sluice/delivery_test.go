@@ -20,6 +20,8 @@ import (
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/kinesis"
+	ktypes "github.com/aws/aws-sdk-go-v2/service/kinesis/types"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 
 	"github.com/sluicecdc/sluice/event"
@@ -441,4 +443,132 @@ func (r *deliveryRig) srcHead() string {
 		r.t.Fatal(err)
 	}
 	return fmt.Sprintf("%s:%d", file, pos)
+}
+
+// withKinesis adds a kinesis sink on a new two-shard stream to the rig's
+// config.
+func (r *deliveryRig) withKinesis() {
+	r.t.Helper()
+	ctx := context.Background()
+	kc := r.aws.KinesisClient()
+	if _, err := kc.CreateStream(ctx, &kinesis.CreateStreamInput{StreamName: aws.String("changes"), ShardCount: aws.Int32(2)}); err != nil {
+		r.t.Fatal(err)
+	}
+	for deadline := time.Now().Add(30 * time.Second); ; {
+		out, err := kc.DescribeStreamSummary(ctx, &kinesis.DescribeStreamSummaryInput{StreamName: aws.String("changes")})
+		if err == nil && out.StreamDescriptionSummary.StreamStatus == ktypes.StreamStatusActive {
+			break
+		}
+		if time.Now().After(deadline) {
+			r.t.Fatalf("stream not active: %v", err)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	b, err := os.ReadFile(r.cfg)
+	if err != nil {
+		r.t.Fatal(err)
+	}
+	cfg := string(b) + "  - {type: kinesis, stream: changes, partition_key: primary_key}\n"
+	if err := os.WriteFile(r.cfg, []byte(cfg), 0o644); err != nil {
+		r.t.Fatal(err)
+	}
+}
+
+// kinesisEvents reads every record of the stream, in shard order.
+func (r *deliveryRig) kinesisEvents() [][]byte {
+	r.t.Helper()
+	ctx := context.Background()
+	kc := r.aws.KinesisClient()
+	shards, err := kc.ListShards(ctx, &kinesis.ListShardsInput{StreamName: aws.String("changes")})
+	if err != nil {
+		r.t.Fatal(err)
+	}
+	var out [][]byte
+	for _, sh := range shards.Shards {
+		it, err := kc.GetShardIterator(ctx, &kinesis.GetShardIteratorInput{StreamName: aws.String("changes"), ShardId: sh.ShardId, ShardIteratorType: ktypes.ShardIteratorTypeTrimHorizon})
+		if err != nil {
+			r.t.Fatal(err)
+		}
+		iter := it.ShardIterator
+		for iter != nil {
+			res, err := kc.GetRecords(ctx, &kinesis.GetRecordsInput{ShardIterator: iter, Limit: aws.Int32(10000)})
+			if err != nil {
+				r.t.Fatal(err)
+			}
+			for _, rec := range res.Records {
+				out = append(out, rec.Data)
+			}
+			if len(res.Records) == 0 || aws.ToInt64(res.MillisBehindLatest) == 0 && len(res.Records) < 10000 {
+				break
+			}
+			iter = res.NextShardIterator
+		}
+	}
+	return out
+}
+
+// TestLakeAndKinesis streams a workload to the lake and to Kinesis at once:
+// both hold every committed transaction, and Kinesis carries each row's
+// events in binlog order.
+func TestLakeAndKinesis(t *testing.T) {
+	r := newDeliveryRig(t, awstest.S3, awstest.Kinesis, awstest.DynamoDB)
+	r.withKinesis()
+	w := startTxWorkload(t, r.src)
+	d := r.start()
+	time.Sleep(3 * time.Second)
+	n := w.finish(t)
+	deadline := time.Now().Add(2 * time.Minute)
+	for positionOf(sluice(t, r.env, "checkpoint", "show", "--config", r.cfg).stdout) != r.srcHead() {
+		if time.Now().After(deadline) {
+			t.Fatalf("sluice did not catch up:\n%s", r.log())
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+	_ = d.cmd.Process.Signal(os.Interrupt)
+	if code := d.exitCode(); code != 0 {
+		t.Fatalf("exit %d:\n%s", code, r.log())
+	}
+	checkAllCommitted(t, r.lakeEvents(), n)
+
+	records := r.kinesisEvents()
+	byKey := map[string][][]byte{}
+	last := map[string]string{} // primary key -> position of its last event
+	for _, rec := range records {
+		var ev struct {
+			Database, Table string
+			DedupeKey       string          `json:"dedupe_key"`
+			PrimaryKey      json.RawMessage `json:"primary_key"`
+		}
+		if err := json.Unmarshal(rec, &ev); err != nil {
+			t.Fatalf("record is not an event: %v\n%s", err, rec)
+		}
+		byKey[ev.DedupeKey] = append(byKey[ev.DedupeKey], rec)
+		if len(ev.PrimaryKey) == 0 {
+			continue
+		}
+		row := ev.Database + "." + ev.Table + string(ev.PrimaryKey)
+		pos := ev.DedupeKey[strings.IndexByte(ev.DedupeKey, ':')+1:]
+		if prev, ok := last[row]; ok && compareDedupe(t, pos, prev) < 0 {
+			t.Fatalf("row %s: event %s arrived after %s", row, pos, prev)
+		}
+		last[row] = pos
+	}
+	checkAllCommitted(t, byKey, n)
+}
+
+// compareDedupe orders "file:offset:row" strings numerically.
+func compareDedupe(t *testing.T, a, b string) int {
+	t.Helper()
+	split := func(s string) (string, int) {
+		i := strings.LastIndexByte(s, ':')
+		var row int
+		fmt.Sscan(s[i+1:], &row)
+		return s[:i], row
+	}
+	pa, ra := split(a)
+	pb, rb := split(b)
+	if c := comparePositions(t, pa, pb); c != 0 {
+		return c
+	}
+	return ra - rb
 }

@@ -154,6 +154,8 @@ func sinkType(s any) string {
 		return "stdout"
 	case *s3SinkConfig:
 		return "s3"
+	case *kinesisSinkConfig:
+		return "kinesis"
 	}
 	return "unknown"
 }

@@ -67,6 +67,35 @@ func (c *s3SinkConfig) emitConfig() emit.S3Config {
 	return e
 }
 
+type kinesisSinkConfig struct {
+	Type             string        `koanf:"type"`
+	Stream           string        `koanf:"stream"`
+	PartitionKey     string        `koanf:"partition_key"`
+	Aggregate        bool          `koanf:"aggregate"`
+	MaxInFlight      int           `koanf:"max_in_flight"`
+	MaxBufferedBytes int           `koanf:"max_buffered_bytes"`
+	RequestTimeout   time.Duration `koanf:"request_timeout"`
+}
+
+func (c *kinesisSinkConfig) emitConfig() emit.KinesisConfig {
+	e := emit.DefaultKinesisConfig()
+	e.Stream = c.Stream
+	if c.PartitionKey != "" {
+		e.PartitionKey = emit.KinesisPartitionKey(c.PartitionKey)
+	}
+	e.Aggregate = c.Aggregate
+	if c.MaxInFlight != 0 {
+		e.MaxInFlight = c.MaxInFlight
+	}
+	if c.MaxBufferedBytes != 0 {
+		e.MaxBufferedBytes = c.MaxBufferedBytes
+	}
+	if c.RequestTimeout != 0 {
+		e.RequestTimeout = c.RequestTimeout
+	}
+	return e
+}
+
 // decodeSink decodes one entry of "sinks" by its type.
 func decodeSink(i int, raw map[string]any) (any, error) {
 	typ, _ := raw["type"].(string)
@@ -80,10 +109,12 @@ func decodeSink(i int, raw map[string]any) (any, error) {
 		// 64 MiB of events in memory at most: beyond it, writing waits for
 		// uploads, and the binlog waits on the server.
 		out = &s3SinkConfig{CheckConditionalWrites: true, MaxBufferedBytes: 64 << 20}
+	case "kinesis":
+		out = &kinesisSinkConfig{}
 	case "":
-		return nil, fmt.Errorf("sinks[%d]: no type (file, stdout or s3)", i)
+		return nil, fmt.Errorf("sinks[%d]: no type (file, stdout, s3 or kinesis)", i)
 	default:
-		return nil, fmt.Errorf("sinks[%d].type %q: want file, stdout or s3", i, typ)
+		return nil, fmt.Errorf("sinks[%d].type %q: want file, stdout, s3 or kinesis", i, typ)
 	}
 	d, err := mapstructure.NewDecoder(&mapstructure.DecoderConfig{
 		TagName: "koanf", ErrorUnused: true, WeaklyTypedInput: true, Result: out,
@@ -104,6 +135,11 @@ func decodeSink(i int, raw map[string]any) (any, error) {
 		ec := s.emitConfig()
 		if err := ec.Validate(); err != nil {
 			return nil, fmt.Errorf("sinks[%d] (s3): %w", i, err)
+		}
+	case *kinesisSinkConfig:
+		ec := s.emitConfig()
+		if err := ec.Validate(); err != nil {
+			return nil, fmt.Errorf("sinks[%d] (kinesis): %w", i, err)
 		}
 	}
 	return out, nil
@@ -141,6 +177,22 @@ func (c *fileConfig) openSinks(ctx context.Context, stdout io.Writer, log *slog.
 			sinks = append(sinks, s3s)
 			if err := s3s.Check(ctx); err != nil {
 				return nil, fmt.Errorf("sinks[%d] (s3 bucket %s): %w", i, sc.Bucket, err)
+			}
+			continue
+		case *kinesisSinkConfig:
+			clients, err := c.awsClients(ctx)
+			if err != nil {
+				return nil, fmt.Errorf("sinks[%d] (kinesis): %w", i, err)
+			}
+			ec := sc.emitConfig()
+			ec.Registerer = c.metrics
+			ks, err := emit.NewKinesisSink(clients.kinesis(), ec, log.With("sink", "kinesis"))
+			if err != nil {
+				return nil, fmt.Errorf("sinks[%d] (kinesis): %w", i, err)
+			}
+			sinks = append(sinks, ks)
+			if err := ks.Check(ctx); err != nil {
+				return nil, fmt.Errorf("sinks[%d] (kinesis stream %s): %w", i, sc.Stream, err)
 			}
 			continue
 		default:

@@ -1,0 +1,421 @@
+package emit
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"sync"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/kinesis"
+	"github.com/aws/aws-sdk-go-v2/service/kinesis/types"
+	"github.com/aws/smithy-go"
+	"github.com/prometheus/client_golang/prometheus"
+)
+
+// kinesisAPI is the part of the Kinesis client the Kinesis sink uses.
+type kinesisAPI interface {
+	PutRecords(ctx context.Context, in *kinesis.PutRecordsInput, opts ...func(*kinesis.Options)) (*kinesis.PutRecordsOutput, error)
+	DescribeStreamSummary(ctx context.Context, in *kinesis.DescribeStreamSummaryInput, opts ...func(*kinesis.Options)) (*kinesis.DescribeStreamSummaryOutput, error)
+}
+
+var _ kinesisAPI = (*kinesis.Client)(nil)
+
+// KinesisPartitionKey says what a Kinesis record's partition key is made
+// of, and so over what events order is kept: Kinesis keeps order within a
+// shard, and all records of one partition key go to one shard.
+type KinesisPartitionKey string
+
+// Partition keys.
+const (
+	// PartitionByPrimaryKey: "db.table" followed by the row's primary key
+	// values as a JSON array ("shop.orders[42]"); rows of keyless tables
+	// and schema changes use "db.table". Order is kept per row.
+	PartitionByPrimaryKey KinesisPartitionKey = "primary_key"
+	// PartitionByTable: "db.table". Order is kept per table.
+	PartitionByTable KinesisPartitionKey = "table"
+	// PartitionByDatabase: "db". Order is kept per database.
+	PartitionByDatabase KinesisPartitionKey = "database"
+)
+
+// Kinesis service limits.
+const (
+	kinesisMaxRequestRecords = 500
+	kinesisMaxRequestBytes   = 5 << 20
+	kinesisMaxRecordBytes    = 1 << 20  // data and partition key
+	kinesisMaxPartitionKey   = 256      // Unicode characters
+	kinesisMaxRecordLimit    = 10 << 20 // streams can be configured up to this
+)
+
+// KinesisConfig configures the Kinesis sink.
+type KinesisConfig struct {
+	Stream       string
+	PartitionKey KinesisPartitionKey
+	// Aggregate packs events into KPL aggregated records (see
+	// docs/kinesis-sink.md), which KCL consumers and the AWS
+	// deaggregation libraries unpack.
+	Aggregate bool
+	// AggregateMaxBytes caps one aggregated record; AggregateGroups is how
+	// many aggregation groups the hash-key space is cut into (events of
+	// one partition key always share a group, and so a shard).
+	AggregateMaxBytes int
+	AggregateGroups   int
+	// MaxRecordBytes is the stream's record size limit, partition key
+	// included: events over it are sent in parts.
+	MaxRecordBytes int
+	// MaxInFlight is how many PutRecords requests may be under way at
+	// once; no two of them hold records of the same partition key.
+	MaxInFlight int
+	// MaxBufferedBytes caps the event bytes held until Kinesis accepts
+	// them; past it Write blocks.
+	MaxBufferedBytes int
+	// RequestTimeout bounds one attempt of one request.
+	RequestTimeout time.Duration
+	// RetryBackoff and RetryBackoffMax bound the wait after a throttled or
+	// failed request; attempts go on until the sink is closed.
+	RetryBackoff    time.Duration
+	RetryBackoffMax time.Duration
+	// Registerer, if set, gets the sink's metrics (KinesisStats), labelled
+	// with the stream; Close unregisters them.
+	Registerer prometheus.Registerer
+}
+
+// DefaultKinesisConfig returns the defaults; Stream must still be set.
+func DefaultKinesisConfig() KinesisConfig {
+	return KinesisConfig{
+		PartitionKey:      PartitionByPrimaryKey,
+		AggregateMaxBytes: 64 << 10,
+		AggregateGroups:   256,
+		MaxRecordBytes:    kinesisMaxRecordBytes,
+		MaxInFlight:       4,
+		MaxBufferedBytes:  64 << 20,
+		RequestTimeout:    30 * time.Second,
+		RetryBackoff:      100 * time.Millisecond,
+		RetryBackoffMax:   5 * time.Second,
+	}
+}
+
+// Validate checks the config.
+func (c *KinesisConfig) Validate() error {
+	switch {
+	case c.Stream == "":
+		return errors.New("kinesis sink: stream is empty")
+	case c.PartitionKey != PartitionByPrimaryKey && c.PartitionKey != PartitionByTable && c.PartitionKey != PartitionByDatabase:
+		return fmt.Errorf("kinesis sink: partition key %q: want primary_key, table or database", c.PartitionKey)
+	case c.MaxRecordBytes < 4<<10 || c.MaxRecordBytes > kinesisMaxRecordLimit:
+		return fmt.Errorf("kinesis sink: max record bytes %d: want 4 KiB to 10 MiB", c.MaxRecordBytes)
+	case c.Aggregate && (c.AggregateMaxBytes < 1<<10 || c.AggregateMaxBytes > c.MaxRecordBytes):
+		return fmt.Errorf("kinesis sink: aggregate max bytes %d: want 1 KiB up to max record bytes (%d)", c.AggregateMaxBytes, c.MaxRecordBytes)
+	case c.Aggregate && (c.AggregateGroups < 1 || c.AggregateGroups > 1<<16):
+		return fmt.Errorf("kinesis sink: aggregate groups %d: want 1 to 65536", c.AggregateGroups)
+	case c.MaxInFlight < 1:
+		return errors.New("kinesis sink: max in flight must be positive")
+	case c.MaxBufferedBytes < c.MaxRecordBytes:
+		return fmt.Errorf("kinesis sink: max buffered bytes (%d) is below max record bytes (%d)", c.MaxBufferedBytes, c.MaxRecordBytes)
+	case c.RequestTimeout <= 0:
+		return errors.New("kinesis sink: request timeout must be positive")
+	case c.RetryBackoff <= 0 || c.RetryBackoffMax < c.RetryBackoff:
+		return errors.New("kinesis sink: want 0 < retry backoff <= retry backoff max")
+	}
+	return nil
+}
+
+// KinesisSink puts events to a Kinesis data stream, one record per event
+// (or per part of an event over the record size limit, or many events per
+// KPL aggregated record), partitioned by KinesisConfig.PartitionKey.
+//
+// Records of one partition key reach the stream in event order: a key is
+// never in two requests at once, and when Kinesis refuses some records of
+// a request, each refused record is sent again together with every later
+// record of its key from that request, even those Kinesis took, before any
+// newer record of that key. Such a resend leaves copies in the stream; the
+// last copy of each record is in order (docs/kinesis-sink.md).
+//
+// A batch is durable once Kinesis has accepted every record made from it.
+// Background senders owned by the sink put records as soon as they are
+// written (aggregates once full, once no request is under way, or after
+// 100 ms); throttling, server errors and outages are retried with capped
+// exponential backoff until Close. Write blocks while MaxBufferedBytes of
+// events wait for Kinesis; Sync(force) waits until everything written is
+// accepted or ctx ends. Errors Kinesis will repeat (no such stream, access
+// denied, bad KMS key) stop the sink: Write and Sync return them.
+type KinesisSink struct {
+	api     kinesisAPI
+	cfg     KinesisConfig
+	stream  *string
+	log     *slog.Logger
+	now     func() time.Time
+	stats   *kinesisStats
+	metrics []prometheus.Collector // registered with cfg.Registerer
+
+	ctx    context.Context // the senders'; cancelled by Close
+	cancel context.CancelFunc
+	wg     sync.WaitGroup
+
+	mu      sync.Mutex
+	closed  bool
+	err     error  // why the sink stopped
+	written uint64 // Seq of the last batch written
+	durable uint64
+	batches []*kinesisBatch // written and not yet durable, in Seq order
+	queue   []*kinesisUnit  // records to put, in event order; done ones leave from the front
+	keys    map[string]int  // partition keys in flight: records per key
+	flying  int             // requests under way
+	// buffered counts the event bytes not yet accepted.
+	buffered  int
+	backoff   time.Duration // the last wait; 0 after a clean request
+	failing   int           // requests failed in a row
+	notBefore time.Time     // no request starts before it
+	changed   chan struct{} // closed when records are accepted or refused, or the sink stops
+	agg       *aggregator   // with Aggregate
+
+	lastDB, lastTable, lastKey string // Write's cache of the last table's key
+}
+
+var _ Sink = (*KinesisSink)(nil)
+
+// kinesisBatch is a written batch until all its records are accepted.
+type kinesisBatch struct {
+	seq  uint64
+	b    *Batch // released once nothing reads its Data
+	left int    // events, or parts of events, not yet accepted
+	ts   uint32 // the latest commit time among its events
+}
+
+// NewKinesisSink returns a sink putting to cfg.Stream through client and
+// starts its senders; Close stops them. It does no I/O: call Check before
+// streaming to fail early on a missing stream.
+func NewKinesisSink(client kinesisAPI, cfg KinesisConfig, logger *slog.Logger) (*KinesisSink, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	if logger == nil {
+		logger = slog.Default()
+	}
+	s := &KinesisSink{
+		api:     client,
+		cfg:     cfg,
+		stream:  aws.String(cfg.Stream),
+		log:     logger.With("sink", "kinesis", "stream", cfg.Stream),
+		now:     time.Now,
+		stats:   &kinesisStats{},
+		keys:    make(map[string]int),
+		changed: make(chan struct{}),
+	}
+	if cfg.Aggregate {
+		s.agg = newAggregator(cfg.AggregateGroups, cfg.AggregateMaxBytes)
+	}
+	if cfg.Registerer != nil {
+		s.metrics = s.stats.collectors(cfg.Stream)
+		for i, c := range s.metrics {
+			if err := cfg.Registerer.Register(c); err != nil {
+				for _, r := range s.metrics[:i] {
+					cfg.Registerer.Unregister(r)
+				}
+				return nil, fmt.Errorf("kinesis sink %s: register metrics: %w", cfg.Stream, err)
+			}
+		}
+	}
+	// The senders belong to the sink, not to any caller's request: they
+	// live until Close.
+	s.ctx, s.cancel = context.WithCancel(context.Background())
+	for range cfg.MaxInFlight {
+		s.wg.Add(1)
+		go func() {
+			defer s.wg.Done()
+			s.send()
+		}()
+	}
+	return s, nil
+}
+
+// Write implements Sink. It turns b's events into records for the senders,
+// first waiting while more than MaxBufferedBytes wait for Kinesis. It keeps
+// b until its records are accepted (with Aggregate, it copies them and
+// releases b at once).
+func (s *KinesisSink) Write(ctx context.Context, b *Batch) error {
+	s.mu.Lock()
+	for {
+		if err := s.stoppedLocked(); err != nil {
+			s.mu.Unlock()
+			return err
+		}
+		if s.buffered <= s.cfg.MaxBufferedBytes-len(b.Data) || s.buffered == 0 {
+			break
+		}
+		changed := s.changed
+		s.mu.Unlock()
+		select {
+		case <-changed:
+		case <-ctx.Done():
+			return fmt.Errorf("kinesis sink: wait for Kinesis to accept buffered events: %w", ctx.Err())
+		}
+		s.mu.Lock()
+	}
+	kb := &kinesisBatch{seq: b.Seq, b: b}
+	for i := range b.Events {
+		r := &b.Events[i]
+		s.addEvent(kb, b, i, r)
+		kb.ts = max(kb.ts, r.Timestamp)
+	}
+	s.batches = append(s.batches, kb)
+	s.written = b.Seq
+	if s.agg != nil {
+		kb.b = nil // every event was copied into an aggregate
+	}
+	var release *Batch
+	if kb.left == 0 {
+		release = s.batchDoneLocked(kb)
+	}
+	s.notifyLocked()
+	s.mu.Unlock()
+	if s.agg != nil || release != nil {
+		b.Release()
+	}
+	return nil
+}
+
+// stoppedLocked returns why the sink takes no more work, if it does not.
+func (s *KinesisSink) stoppedLocked() error {
+	if s.err != nil {
+		return s.err
+	}
+	if s.closed {
+		return errors.New("kinesis sink: closed")
+	}
+	return nil
+}
+
+// Sync implements Sink: records are put as soon as they are written, so
+// Sync only reports the last durable Seq; with force it first waits until
+// every batch written before the call is accepted, or ctx ends.
+func (s *KinesisSink) Sync(ctx context.Context, force bool) (uint64, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	target := s.written
+	for {
+		if err := s.stoppedLocked(); err != nil {
+			return 0, err
+		}
+		if !force || s.durable >= target {
+			return s.durable, nil
+		}
+		changed := s.changed
+		s.mu.Unlock()
+		select {
+		case <-changed:
+		case <-ctx.Done():
+			s.mu.Lock()
+			return 0, fmt.Errorf("kinesis sink: wait for Kinesis to accept batches up to %d (durable: %d): %w", target, s.durable, ctx.Err())
+		}
+		s.mu.Lock()
+	}
+}
+
+// Close implements Sink: it stops the senders, abandoning requests under
+// way, and drops what was not accepted. It is idempotent.
+func (s *KinesisSink) Close() error {
+	s.mu.Lock()
+	if s.closed {
+		s.mu.Unlock()
+		return nil
+	}
+	s.closed = true
+	s.notifyLocked()
+	s.mu.Unlock()
+	s.cancel()
+	s.wg.Wait()
+	for _, c := range s.metrics {
+		s.cfg.Registerer.Unregister(c)
+	}
+	s.mu.Lock()
+	s.queue, s.batches = nil, nil
+	s.mu.Unlock()
+	return nil
+}
+
+// Stats returns the sink's counters.
+func (s *KinesisSink) Stats() KinesisStats { return s.stats.snapshot() }
+
+// notifyLocked wakes everyone waiting for a change. Callers hold s.mu.
+func (s *KinesisSink) notifyLocked() {
+	close(s.changed)
+	s.changed = make(chan struct{})
+}
+
+// acceptLocked counts a record Kinesis took. Callers hold s.mu; batches
+// that nothing reads any more are returned to release.
+func (s *KinesisSink) acceptLocked(u *kinesisUnit, release []*Batch) []*Batch {
+	u.state = unitDone
+	s.buffered -= u.size
+	s.stats.recordsAccepted(u)
+	for i := range u.shares {
+		sh := &u.shares[i]
+		sh.batch.left -= sh.n
+		if sh.batch.left == 0 {
+			if b := s.batchDoneLocked(sh.batch); b != nil {
+				release = append(release, b)
+			}
+		}
+	}
+	return release
+}
+
+// batchDoneLocked notes that every record of kb is accepted, moves the
+// durable Seq over the batches done in order, and returns kb's batch to
+// release if the sink still held it.
+func (s *KinesisSink) batchDoneLocked(kb *kinesisBatch) *Batch {
+	n := 0
+	for n < len(s.batches) && s.batches[n].left == 0 {
+		s.durable = s.batches[n].seq
+		s.stats.durableCommit(s.batches[n].ts)
+		n++
+	}
+	if n > 0 {
+		s.batches = append(s.batches[:0], s.batches[n:]...)
+	}
+	b := kb.b
+	kb.b = nil
+	return b
+}
+
+// Check verifies that the stream exists and accepts records.
+func (s *KinesisSink) Check(ctx context.Context) error {
+	out, err := s.api.DescribeStreamSummary(ctx, &kinesis.DescribeStreamSummaryInput{StreamName: s.stream})
+	if err != nil {
+		var nf *types.ResourceNotFoundException
+		switch status := httpStatus(err); {
+		case errors.As(err, &nf):
+			return fmt.Errorf("kinesis sink: stream %q does not exist: create it (aws kinesis create-stream --stream-name %s), or fix the sink's stream, region or endpoint: %w", s.cfg.Stream, s.cfg.Stream, err)
+		case status == http.StatusForbidden || status == http.StatusUnauthorized || apiCode(err) == "AccessDeniedException":
+			return fmt.Errorf("kinesis sink: access to stream %q denied: give sluice's credentials kinesis:DescribeStreamSummary and kinesis:PutRecords on it (and kms:GenerateDataKey for an encrypted stream): %w", s.cfg.Stream, err)
+		default:
+			return fmt.Errorf("kinesis sink: cannot reach stream %q: check the endpoint, region, credentials and network: %w", s.cfg.Stream, err)
+		}
+	}
+	d := out.StreamDescriptionSummary
+	if d == nil {
+		return fmt.Errorf("kinesis sink: stream %q: empty description", s.cfg.Stream)
+	}
+	switch d.StreamStatus {
+	case types.StreamStatusActive, types.StreamStatusUpdating: // both take records
+	case types.StreamStatusCreating:
+		return fmt.Errorf("kinesis sink: stream %q is still being created: wait until it is ACTIVE (aws kinesis wait stream-exists --stream-name %s)", s.cfg.Stream, s.cfg.Stream)
+	default:
+		return fmt.Errorf("kinesis sink: stream %q is %s, not ACTIVE: recreate it or point the sink at another stream", s.cfg.Stream, d.StreamStatus)
+	}
+	s.log.Info("stream ready", "status", d.StreamStatus, "open_shards", aws.ToInt32(d.OpenShardCount), "encryption", d.EncryptionType)
+	return nil
+}
+
+// apiCode is the AWS error code err carries, if any.
+func apiCode(err error) string {
+	var ae smithy.APIError
+	if errors.As(err, &ae) {
+		return ae.ErrorCode()
+	}
+	return ""
+}
