@@ -50,6 +50,13 @@ type S3Config struct {
 	// WatermarkInterval is how often the global watermark object is
 	// rewritten while it advances; 0 publishes no watermarks.
 	WatermarkInterval time.Duration
+	// WatermarkLateness is subtracted from the time the pipeline reports
+	// through Watermark before it is published. Events carry the time of
+	// their transaction's commit event, which on MySQL is when the COMMIT
+	// statement began: a transaction can reach the binlog after others
+	// that carry later times (a long autocommit UPDATE). Events that still
+	// come in older than a published watermark are counted (LateEvents).
+	WatermarkLateness time.Duration
 	// CheckConditionalWrites makes Check verify that the store refuses a
 	// second If-None-Match write of one key.
 	CheckConditionalWrites bool
@@ -73,6 +80,7 @@ func DefaultS3Config() S3Config {
 		RetryBackoff:           500 * time.Millisecond,
 		RetryBackoffMax:        10 * time.Second,
 		WatermarkInterval:      time.Minute,
+		WatermarkLateness:      10 * time.Minute,
 		CheckConditionalWrites: true,
 	}
 }
@@ -101,6 +109,8 @@ func (c *S3Config) Validate() error {
 		return errors.New("s3 sink: want 0 < retry backoff <= retry backoff max")
 	case c.WatermarkInterval < 0:
 		return errors.New("s3 sink: watermark interval is negative")
+	case c.WatermarkLateness < 0:
+		return errors.New("s3 sink: watermark lateness is negative")
 	}
 	return nil
 }
@@ -125,8 +135,9 @@ func (c *S3Config) Validate() error {
 // ends: Sync keeps returning the last durable Seq it can prove, and Write
 // keeps accepting events until MaxBufferedBytes, then blocks in uploads
 // (backpressure), returning only when the store answers or ctx ends.
-// Errors the store will repeat (access denied, missing bucket, conflicts)
-// are returned at once.
+// Errors the store will repeat (access denied, missing bucket, conflicts),
+// and those of the configuration (no region or credentials, an endpoint
+// host that does not resolve) are returned at once.
 type S3Sink struct {
 	api    s3API
 	cfg    S3Config
@@ -134,6 +145,9 @@ type S3Sink struct {
 	layout *s3Layout
 	log    *slog.Logger
 	now    func() time.Time
+	// stopped is cancelled by Close: uploads under way give up.
+	stopped context.Context
+	stop    context.CancelCauseFunc
 
 	mu      sync.Mutex
 	closed  bool
@@ -148,6 +162,7 @@ type S3Sink struct {
 	dirs                  map[bufferKey]string
 	tables                map[tableName]struct{} // seen, for watermarks
 	wm                    watermarkState
+	lateEvents            uint64 // events older than the published watermark
 
 	lastKey bufferKey // Write's cache of the last event's buffer
 	lastBuf *s3Buffer
@@ -195,6 +210,7 @@ func NewS3Sink(client s3API, cfg S3Config, logger *slog.Logger) (*S3Sink, error)
 	if prefix != "" {
 		prefix += "/"
 	}
+	stopped, stop := context.WithCancelCause(context.Background())
 	return &S3Sink{
 		api:     client,
 		cfg:     cfg,
@@ -202,6 +218,8 @@ func NewS3Sink(client s3API, cfg S3Config, logger *slog.Logger) (*S3Sink, error)
 		layout:  layout,
 		log:     logger.With("sink", "s3", "bucket", cfg.Bucket),
 		now:     time.Now,
+		stopped: stopped,
+		stop:    stop,
 		open:    make(map[bufferKey]*s3Buffer),
 		flying:  make(map[*s3Buffer]struct{}),
 		changed: make(chan struct{}),
@@ -217,7 +235,7 @@ func (s *S3Sink) Write(ctx context.Context, b *Batch) error {
 	s.mu.Lock()
 	if s.closed {
 		s.mu.Unlock()
-		return errors.New("s3 sink: write after close")
+		return fmt.Errorf("s3 sink: write: %w", errSinkClosed)
 	}
 	now := s.now()
 	late := 0
@@ -251,11 +269,13 @@ func (s *S3Sink) Write(ctx context.Context, b *Batch) error {
 		}
 	}
 	s.written = b.Seq
+	s.lateEvents += uint64(late)
 	over := s.buffered > s.cfg.MaxBufferedBytes
 	s.mu.Unlock()
 	b.Release()
 	if late > 0 {
-		s.log.Warn("events committed before the published watermark: the source's commit times went backwards", "events", late, "seq", b.Seq)
+		// Expected now and then (see WatermarkLateness); LateEvents counts them.
+		s.log.Debug("late events: committed before the published watermark", "events", late, "seq", b.Seq)
 	}
 	if over {
 		return s.relieve(ctx)
@@ -291,21 +311,45 @@ func (s *S3Sink) seal(buf *s3Buffer) {
 	s.sealed = append(s.sealed, buf)
 }
 
-// take hands the sealed buffers, and the open ones pick chooses, to the
-// caller's upload round. Callers hold s.mu.
-func (s *S3Sink) take(pick func(*s3Buffer) bool) []*s3Buffer {
+func anyBuffer(*s3Buffer) bool { return true }
+func noBuffer(*s3Buffer) bool  { return false }
+
+// take seals the open buffers seal chooses, then hands the sealed buffers
+// want chooses to the caller's upload round. Callers hold s.mu.
+func (s *S3Sink) take(seal, want func(*s3Buffer) bool) []*s3Buffer {
 	for _, buf := range s.open {
-		if pick(buf) {
+		if seal(buf) {
 			s.seal(buf)
 		}
 	}
-	bufs := s.sealed
-	s.sealed = nil
-	for _, buf := range bufs {
-		s.flying[buf] = struct{}{}
-		s.flyingBytes += len(buf.data)
+	var bufs []*s3Buffer
+	kept := s.sealed[:0]
+	for _, buf := range s.sealed {
+		if want(buf) {
+			bufs = append(bufs, buf)
+			s.flying[buf] = struct{}{}
+			s.flyingBytes += len(buf.data)
+		} else {
+			kept = append(kept, buf)
+		}
 	}
+	clear(s.sealed[len(kept):])
+	s.sealed = kept
 	return bufs
+}
+
+// eachBuffer calls f on every buffer holding events not yet uploaded:
+// open, sealed or in an upload round. Callers hold s.mu.
+func (s *S3Sink) eachBuffer(f func(*s3Buffer)) {
+	for _, buf := range s.open {
+		f(buf)
+	}
+	for _, buf := range s.sealed {
+		f(buf)
+	}
+	for buf := range s.flying {
+		f(buf)
+	}
 }
 
 // relieve uploads the largest buffers until at most three quarters of
@@ -313,6 +357,10 @@ func (s *S3Sink) take(pick func(*s3Buffer) bool) []*s3Buffer {
 func (s *S3Sink) relieve(ctx context.Context) error {
 	for {
 		s.mu.Lock()
+		if s.closed {
+			s.mu.Unlock()
+			return fmt.Errorf("s3 sink: free memory: %w", errSinkClosed)
+		}
 		if s.buffered <= s.cfg.MaxBufferedBytes {
 			s.mu.Unlock()
 			return nil
@@ -335,11 +383,12 @@ func (s *S3Sink) relieve(ctx context.Context) error {
 				need -= len(buf.data)
 			}
 		}
-		bufs := s.take(func(*s3Buffer) bool { return false })
+		bufs := s.take(noBuffer, anyBuffer)
 		changed, buffered := s.changed, s.buffered
 		s.mu.Unlock()
 		if len(bufs) == 0 {
-			// Everything over the cap is being uploaded by Sync: wait for it.
+			// Everything over the cap is being uploaded by Sync: wait for
+			// it (or for Close, which closes changed too).
 			select {
 			case <-changed:
 				continue
@@ -355,48 +404,57 @@ func (s *S3Sink) relieve(ctx context.Context) error {
 }
 
 // Sync implements Sink. It uploads the buffers that are due (full, older
-// than RollAge, or all of them with force), publishes watermarks, and
-// returns the highest Seq all of whose events, with those of every batch
-// before it, are in objects listed in a manifest. It returns an error only
-// when ctx ends or the store refuses for good.
+// than RollAge, or with force all those holding events written before the
+// call), publishes watermarks, and returns the highest Seq all of whose
+// events, with those of every batch before it, are in objects listed in a
+// manifest. It returns an error only when ctx ends, the sink is closed, or
+// the store refuses for good; watermarks it cannot publish are logged and
+// retried at the next Sync.
 func (s *S3Sink) Sync(ctx context.Context, force bool) (uint64, error) {
 	now := s.now()
 	s.mu.Lock()
+	if s.closed {
+		s.mu.Unlock()
+		return 0, fmt.Errorf("s3 sink: sync: %w", errSinkClosed)
+	}
 	target := s.written // with force: what must be durable on return
+	holds := func(buf *s3Buffer) bool { return buf.minSeq <= target }
+	bufs := s.take(func(buf *s3Buffer) bool {
+		return (force && holds(buf)) || now.Sub(buf.opened) >= s.cfg.RollAge
+	}, anyBuffer)
 	s.mu.Unlock()
 	for {
-		s.mu.Lock()
-		if s.closed {
-			s.mu.Unlock()
-			return 0, errors.New("s3 sink: sync after close")
-		}
-		bufs := s.take(func(buf *s3Buffer) bool {
-			return (force && buf.minSeq <= target) || now.Sub(buf.opened) >= s.cfg.RollAge
-		})
-		done := s.durableLocked() >= target
-		changed := s.changed
-		s.mu.Unlock()
 		if len(bufs) > 0 {
 			if err := s.upload(ctx, bufs); err != nil {
 				return 0, err
 			}
-			if force {
-				continue // a round Write started may have failed and put buffers back
+		}
+		s.mu.Lock()
+		if s.closed {
+			s.mu.Unlock()
+			return 0, fmt.Errorf("s3 sink: sync: %w", errSinkClosed)
+		}
+		if !force || s.durableLocked() >= target {
+			s.mu.Unlock()
+			break
+		}
+		// What still holds target back was put back by a failed round
+		// Write started, or is in such a round. Take only that: buffers
+		// sealed since by writes going on must not keep a forced Sync
+		// going.
+		bufs = s.take(noBuffer, holds)
+		changed := s.changed
+		s.mu.Unlock()
+		if len(bufs) == 0 {
+			select {
+			case <-changed:
+			case <-ctx.Done():
+				return 0, fmt.Errorf("s3 sink: wait for uploads: %w", ctx.Err())
 			}
-			break
-		}
-		if !force || done {
-			break
-		}
-		// Wait for the rounds Write started, and retry what they put back.
-		select {
-		case <-changed:
-		case <-ctx.Done():
-			return 0, fmt.Errorf("s3 sink: wait for uploads: %w", ctx.Err())
 		}
 	}
 	if err := s.publishWatermarks(ctx, now); err != nil {
-		return 0, err
+		s.log.Warn("watermark not published: the next sync retries", "err", err)
 	}
 	return s.durable(), nil
 }
@@ -412,25 +470,13 @@ func (s *S3Sink) durable() uint64 {
 
 func (s *S3Sink) durableLocked() uint64 {
 	d := s.written
-	hold := func(buf *s3Buffer) {
-		if buf.minSeq-1 < d {
-			d = buf.minSeq - 1
-		}
-	}
-	for _, buf := range s.open {
-		hold(buf)
-	}
-	for _, buf := range s.sealed {
-		hold(buf)
-	}
-	for buf := range s.flying {
-		hold(buf)
-	}
+	s.eachBuffer(func(buf *s3Buffer) { d = min(d, buf.minSeq-1) })
 	return d
 }
 
-// Watermark implements Watermarker: t is published as complete once every
-// event held now with an earlier commit time is uploaded.
+// Watermark implements Watermarker: t less WatermarkLateness is published
+// as complete once every event held now with an earlier commit time is
+// uploaded.
 func (s *S3Sink) Watermark(t time.Time) {
 	s.mu.Lock()
 	if t.After(s.wm.heard) {
@@ -439,13 +485,38 @@ func (s *S3Sink) Watermark(t time.Time) {
 	s.mu.Unlock()
 }
 
-// Close implements Sink: buffered events are dropped.
-func (s *S3Sink) Close() error {
+// LateEvents is how many events came in with a commit time before the
+// watermark already published (see WatermarkLateness).
+func (s *S3Sink) LateEvents() uint64 {
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	return s.lateEvents
+}
+
+// errSinkClosed ends what Close interrupts.
+var errSinkClosed = errors.New("sink closed")
+
+// Close implements Sink: buffered events are dropped, and Writes and Syncs
+// under way return an error.
+func (s *S3Sink) Close() error {
+	s.mu.Lock()
 	if !s.closed {
 		s.closed = true
 		s.open, s.sealed, s.lastBuf = nil, nil, nil
+		close(s.changed) // wake waiters: they see closed
+		s.changed = make(chan struct{})
 	}
+	s.mu.Unlock()
+	s.stop(errSinkClosed)
 	return nil
+}
+
+// untilClose returns ctx, cancelled too when the sink is closed.
+func (s *S3Sink) untilClose(ctx context.Context) (context.Context, context.CancelFunc) {
+	ctx, cancel := context.WithCancelCause(ctx)
+	unhook := context.AfterFunc(s.stopped, func() { cancel(errSinkClosed) })
+	return ctx, func() {
+		unhook()
+		cancel(nil)
+	}
 }

@@ -33,6 +33,10 @@ func NewS3Client(ctx context.Context, cfg S3Config) (*s3.Client, error) {
 	if err != nil {
 		return nil, fmt.Errorf("s3 sink: load AWS configuration: %w", err)
 	}
+	if awsCfg.Region == "" {
+		// The S3 client needs one even for an S3-compatible endpoint.
+		return nil, fmt.Errorf("s3 sink: no AWS region: set the sink's region (or AWS_REGION): %w", &aws.MissingRegionError{})
+	}
 	return s3.NewFromConfig(awsCfg, func(o *s3.Options) {
 		if cfg.Endpoint != "" {
 			o.BaseEndpoint = aws.String(cfg.Endpoint)

@@ -18,12 +18,10 @@ import (
 
 // newVersitygwS3 starts a versitygw (internal/awstest) with one bucket, and
 // a client built the way sluice builds it: NewS3Client, credentials from
-// the environment.
+// the environment. Like the other awstest users these run under -short
+// too; only the long outage is left out.
 func newVersitygwS3(t testing.TB) (*awstest.Emulator, *fakeS3, S3Config) {
 	t.Helper()
-	if testing.Short() {
-		t.Skip("starts versitygw")
-	}
 	env := awstest.StartS3(t)
 	for k, val := range map[string]string{
 		"AWS_ACCESS_KEY_ID": env.AccessKeyID, "AWS_SECRET_ACCESS_KEY": env.SecretAccessKey,
@@ -57,23 +55,44 @@ func TestS3VersitygwConditionalWrites(t *testing.T) {
 // blocks once the memory cap is reached, Sync keeps retrying, and after the
 // restart every event is in an object listed in a manifest.
 func TestS3VersitygwOutage(t *testing.T) {
+	testVersitygwOutage(t, 5*time.Second, func(cfg *S3Config) {
+		cfg.RetryBackoffMax = 500 * time.Millisecond
+	})
+}
+
+// TestS3VersitygwLongOutage is the same with a 30 s outage and the default
+// backoff (500 ms doubling to 10 s): the sink gets going again within a
+// backoff of the restart. About 45 s, so not under -short.
+func TestS3VersitygwLongOutage(t *testing.T) {
+	if testing.Short() {
+		t.Skip("30 s outage")
+	}
+	testVersitygwOutage(t, 30*time.Second, func(cfg *S3Config) {
+		def := DefaultS3Config()
+		cfg.RetryBackoff, cfg.RetryBackoffMax = def.RetryBackoff, def.RetryBackoffMax
+	})
+}
+
+func testVersitygwOutage(t *testing.T, outageFor time.Duration, configure func(*S3Config)) {
 	v, f, cfg := newVersitygwS3(t)
 	cfg.RollAge = 200 * time.Millisecond
 	cfg.RollBytes = 64 << 10
 	cfg.MaxBufferedBytes = 256 << 10
-	cfg.RetryBackoffMax = 500 * time.Millisecond
 	cfg.RequestTimeout = 5 * time.Second
+	configure(&cfg)
 	s, _ := newTestSink(t, f.client, cfg)
 	s.now = time.Now
 
-	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute+outageFor)
 	defer cancel()
 	const batches, perBatch = 300, 20
 	var (
-		mu       sync.Mutex
-		durable  uint64
-		syncErr  error
-		maxWrite time.Duration
+		mu        sync.Mutex
+		durable   uint64
+		syncErr   error
+		maxWrite  time.Duration
+		maxEnd    time.Time // when the longest Write returned
+		restarted time.Time
 	)
 	stopSync := make(chan struct{})
 	syncDone := make(chan struct{})
@@ -105,8 +124,11 @@ func TestS3VersitygwOutage(t *testing.T) {
 		if outageErr = v.Stop(); outageErr != nil {
 			return
 		}
-		time.Sleep(5 * time.Second)
+		time.Sleep(outageFor)
 		outageErr = v.Restart()
+		mu.Lock()
+		restarted = time.Now()
+		mu.Unlock()
 	}()
 	want := map[string]bool{}
 	for i := range batches {
@@ -120,7 +142,9 @@ func TestS3VersitygwOutage(t *testing.T) {
 			t.Fatalf("write batch %d: %v", i+1, err)
 		}
 		mu.Lock()
-		maxWrite = max(maxWrite, time.Since(start))
+		if took := time.Since(start); took > maxWrite {
+			maxWrite, maxEnd = took, time.Now()
+		}
 		mu.Unlock()
 		s.mu.Lock()
 		held := s.buffered
@@ -142,8 +166,9 @@ func TestS3VersitygwOutage(t *testing.T) {
 	if d, err := s.Sync(ctx, true); err != nil || d != batches {
 		t.Fatalf("final sync: %d, %v; want %d", d, err, batches)
 	}
-	t.Logf("longest Write: %v (blocked by the memory cap during the outage)", maxWrite)
-	if maxWrite < time.Second {
+	t.Logf("longest Write: %v (blocked by the memory cap during the %v outage), returned %v after the restart",
+		maxWrite.Round(time.Millisecond), outageFor, maxEnd.Sub(restarted).Round(time.Millisecond))
+	if maxWrite < outageFor/5 {
 		t.Errorf("no Write blocked during the outage (longest %v): the memory cap did not bite", maxWrite)
 	}
 

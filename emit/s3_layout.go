@@ -208,9 +208,12 @@ func (p rowPlace) dedupeKey() string {
 }
 
 // Widths of the numbers in object names, so names sort in binlog order.
+// The row index counts rows across a whole rows event, or across a whole
+// transaction when its events sit in one compressed transaction payload
+// (MySQL binlog_transaction_compression): hence 10 digits.
 const (
 	nameOffsetWidth = 12
-	nameRowWidth    = 6
+	nameRowWidth    = 10
 )
 
 // appendName appends "<file>-<offset>-<row>" with fixed-width numbers.

@@ -10,6 +10,7 @@ import (
 	"fmt"
 	"io"
 	"math/rand/v2"
+	"net"
 	"net/http"
 	"reflect"
 	"slices"
@@ -97,6 +98,8 @@ type manifestObject struct {
 // failure the buffers go back to the queue for a later round: rewriting an
 // object already written is harmless.
 func (s *S3Sink) upload(ctx context.Context, bufs []*s3Buffer) error {
+	ctx, cancel := s.untilClose(ctx)
+	defer cancel()
 	objs := make([]manifestObject, len(bufs))
 	g, gctx := errgroup.WithContext(ctx)
 	g.SetLimit(s.cfg.Concurrency)
@@ -231,14 +234,7 @@ func sameJSON(a, b []byte) bool {
 // done; else it is an *ObjectConflictError.
 func (s *S3Sink) putOnce(ctx context.Context, key string, body []byte, contentType string, same func(existing []byte) bool) error {
 	return s.retry(ctx, "put "+key, func(ctx context.Context) error {
-		_, err := s.api.PutObject(ctx, &s3.PutObjectInput{
-			Bucket:        aws.String(s.cfg.Bucket),
-			Key:           aws.String(key),
-			Body:          bytes.NewReader(body),
-			ContentLength: aws.Int64(int64(len(body))),
-			ContentType:   aws.String(contentType),
-			IfNoneMatch:   aws.String("*"),
-		})
+		_, err := s.api.PutObject(ctx, s.putInput(key, body, contentType, true))
 		if !isPreconditionFailed(err) {
 			return err
 		}
@@ -272,18 +268,32 @@ func (s *S3Sink) get(ctx context.Context, key string, limit int64) ([]byte, erro
 	return io.ReadAll(io.LimitReader(out.Body, limit))
 }
 
-// put writes key unconditionally (watermarks, which move forward).
+// putInput is a PutObject of body under key; ifAbsent makes it
+// conditional (If-None-Match: *). Build one per attempt: it holds a reader.
+func (s *S3Sink) putInput(key string, body []byte, contentType string, ifAbsent bool) *s3.PutObjectInput {
+	in := &s3.PutObjectInput{
+		Bucket:        aws.String(s.cfg.Bucket),
+		Key:           aws.String(key),
+		Body:          bytes.NewReader(body),
+		ContentLength: aws.Int64(int64(len(body))),
+		ContentType:   aws.String(contentType),
+	}
+	if ifAbsent {
+		in.IfNoneMatch = aws.String("*")
+	}
+	return in
+}
+
+// put writes key unconditionally, in one attempt (the SDK's own retries
+// included): for watermarks, which move forward, and which the next Sync
+// publishes again if this one fails.
 func (s *S3Sink) put(ctx context.Context, key string, body []byte) error {
-	return s.retry(ctx, "put "+key, func(ctx context.Context) error {
-		_, err := s.api.PutObject(ctx, &s3.PutObjectInput{
-			Bucket:        aws.String(s.cfg.Bucket),
-			Key:           aws.String(key),
-			Body:          bytes.NewReader(body),
-			ContentLength: aws.Int64(int64(len(body))),
-			ContentType:   aws.String("application/json"),
-		})
-		return err
-	})
+	ctx, cancel := context.WithTimeout(ctx, s.cfg.RequestTimeout)
+	defer cancel()
+	if _, err := s.api.PutObject(ctx, s.putInput(key, body, "application/json", false)); err != nil {
+		return fmt.Errorf("put %s: %w", key, err)
+	}
+	return nil
 }
 
 // retry runs op until it succeeds, fails for good, or ctx ends, waiting
@@ -302,9 +312,12 @@ func (s *S3Sink) retry(ctx context.Context, what string, op func(context.Context
 			return nil
 		}
 		if ctx.Err() != nil {
-			return fmt.Errorf("s3 sink: %s: %w (last error: %v)", what, ctx.Err(), err)
+			return fmt.Errorf("s3 sink: %s: %w (last error: %v)", what, context.Cause(ctx), err)
 		}
 		if !transient(err) {
+			if fix := configFix(err); fix != "" {
+				return fmt.Errorf("s3 sink: %s: %s: %w", what, fix, err)
+			}
 			return fmt.Errorf("s3 sink: %s: %w", what, err)
 		}
 		// Jitter spreads the retries of concurrent uploads.
@@ -315,7 +328,7 @@ func (s *S3Sink) retry(ctx context.Context, what string, op func(context.Context
 		case <-t.C:
 		case <-ctx.Done():
 			t.Stop()
-			return fmt.Errorf("s3 sink: %s: %w (last error: %v)", what, ctx.Err(), err)
+			return fmt.Errorf("s3 sink: %s: %w (last error: %v)", what, context.Cause(ctx), err)
 		}
 		wait = min(2*wait, s.cfg.RetryBackoffMax)
 	}
@@ -335,7 +348,9 @@ func transient(err error) bool {
 		return true
 	}
 	switch code := httpStatus(err); {
-	case code == 0: // no HTTP answer: connection refused, reset, DNS, timeout
+	case code == 0 && configFix(err) != "":
+		return false
+	case code == 0: // no HTTP answer: connection refused, reset, timeout
 		return true
 	case code >= 500, code == http.StatusRequestTimeout, code == http.StatusTooManyRequests:
 		return true
@@ -348,6 +363,37 @@ func transient(err error) bool {
 		}
 	}
 	return false
+}
+
+// configFix says what to change when err is one no store will answer
+// differently: the request could not be built or sent for a reason of the
+// sink's configuration or environment. It is "" for other errors.
+//
+// The SDK types only some of these: an S3 client reports a missing region
+// as an endpoint rule error and a credential failure as "get identity:
+// get credentials: ...", so those are matched by text (the tests hold the
+// SDK to it). A credential provider's own HTTP failure (STS answering 503)
+// carries a status, which transient weighs first.
+func configFix(err error) string {
+	if err == nil || errors.Is(err, context.DeadlineExceeded) || errors.Is(err, context.Canceled) {
+		return "" // e.g. a credential provider that timed out: may answer next time
+	}
+	msg := err.Error()
+	if _, ok := errors.AsType[smithy.InvalidParamsError](err); ok {
+		return "the SDK refused the request's parameters: check the sink's bucket and prefix"
+	}
+	if _, ok := errors.AsType[*aws.MissingRegionError](err); ok || strings.Contains(msg, "failed to resolve service endpoint") {
+		return "no S3 endpoint for this configuration: set the sink's region (or AWS_REGION) and check its endpoint"
+	}
+	if de, ok := errors.AsType[*net.DNSError](err); ok && de.IsNotFound {
+		return fmt.Sprintf("the S3 endpoint's host %q does not resolve: fix the sink's endpoint or region", de.Name)
+	}
+	for _, s := range []string{"get identity: ", "failed to retrieve credentials", "failed to refresh cached credentials"} {
+		if strings.Contains(msg, s) {
+			return "no usable AWS credentials: set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY or AWS_PROFILE, or give the instance or task a role"
+		}
+	}
+	return ""
 }
 
 func isPreconditionFailed(err error) bool {
@@ -385,6 +431,8 @@ func (s *S3Sink) Check(ctx context.Context) error {
 		return fmt.Errorf("s3 sink: access to bucket %q denied: give sluice's credentials s3:ListBucket, s3:GetObject and s3:PutObject on it: %w", s.cfg.Bucket, err)
 	case status == http.StatusMovedPermanently:
 		return fmt.Errorf("s3 sink: bucket %q is in another region: set the sink's region: %w", s.cfg.Bucket, err)
+	case status == 0 && configFix(err) != "":
+		return fmt.Errorf("s3 sink: bucket %q: %s: %w", s.cfg.Bucket, configFix(err), err)
 	default:
 		return fmt.Errorf("s3 sink: cannot reach bucket %q: check the endpoint, region, credentials and network: %w", s.cfg.Bucket, err)
 	}
@@ -394,10 +442,7 @@ func (s *S3Sink) Check(ctx context.Context) error {
 	key := s.prefix + "_sluice/conditional-write-probe"
 	body := []byte("sluice checks that this store refuses to overwrite with If-None-Match: *\n")
 	for i := range 2 {
-		_, err := s.api.PutObject(ctx, &s3.PutObjectInput{
-			Bucket: aws.String(s.cfg.Bucket), Key: aws.String(key),
-			Body: bytes.NewReader(body), ContentLength: aws.Int64(int64(len(body))), IfNoneMatch: aws.String("*"),
-		})
+		_, err := s.api.PutObject(ctx, s.putInput(key, body, "text/plain", true))
 		switch {
 		case isPreconditionFailed(err):
 			return nil

@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"maps"
 	"net/http"
 	"net/http/httptest"
 	"slices"
@@ -239,9 +240,9 @@ func TestS3PartitionsByCommitHour(t *testing.T) {
 
 	objs := f.objects(t, "cdc/")
 	want := map[string]string{
-		"cdc/shop/orders/dt=2026-05-01/hr=13/mysql-bin.000003-000000004711-000000_mysql-bin.000003-000000004711-000001.json.gz": linesOf(a, b),
-		"cdc/shop/items/dt=2026-05-01/hr=13/mysql-bin.000003-000000004800-000000_mysql-bin.000003-000000004800-000000.json.gz":  linesOf(c),
-		"cdc/shop/orders/dt=2026-05-01/hr=14/mysql-bin.000003-000000005000-000000_mysql-bin.000003-000000005000-000000.json.gz": linesOf(d),
+		"cdc/shop/orders/dt=2026-05-01/hr=13/mysql-bin.000003-000000004711-0000000000_mysql-bin.000003-000000004711-0000000001.json.gz": linesOf(a, b),
+		"cdc/shop/items/dt=2026-05-01/hr=13/mysql-bin.000003-000000004800-0000000000_mysql-bin.000003-000000004800-0000000000.json.gz":  linesOf(c),
+		"cdc/shop/orders/dt=2026-05-01/hr=14/mysql-bin.000003-000000005000-0000000000_mysql-bin.000003-000000005000-0000000000.json.gz": linesOf(d),
 	}
 	keys := dataKeys(objs)
 	if len(keys) != len(want) {
@@ -261,7 +262,7 @@ func TestS3PartitionsByCommitHour(t *testing.T) {
 				t.Fatalf("manifest %s: %v", k, err)
 			}
 			manifests = append(manifests, m)
-			if !strings.HasPrefix(k, "cdc/_manifests/mysql-bin.000003-000000004711-000000_mysql-bin.000003-000000005000-000000_") {
+			if !strings.HasPrefix(k, "cdc/_manifests/mysql-bin.000003-000000004711-0000000000_mysql-bin.000003-000000005000-0000000000_") {
 				t.Errorf("manifest name %s: want the binlog range it covers", k)
 			}
 		}
@@ -319,6 +320,7 @@ func TestS3ConfigValidate(t *testing.T) {
 		"zero concurrency":  func(c *S3Config) { c.Concurrency = 0 },
 		"backoff inverted":  func(c *S3Config) { c.RetryBackoffMax = c.RetryBackoff / 2 },
 		"negative interval": func(c *S3Config) { c.WatermarkInterval = -1 },
+		"negative lateness": func(c *S3Config) { c.WatermarkLateness = -1 },
 	} {
 		cfg := testS3Config("b")
 		mod(&cfg)
@@ -332,32 +334,53 @@ func TestS3ConfigValidate(t *testing.T) {
 	}
 }
 
-// TestS3DeterministicOutput: the same events, batched differently and
-// synced at different times, give the same names and the same bytes.
+// TestS3DeterministicOutput: the same events, batched differently, give
+// the same names and the same bytes. Objects roll by size every 5 events:
+// in batches of 5 every roll falls on a batch boundary, in batches of 7
+// most fall inside a batch.
 func TestS3DeterministicOutput(t *testing.T) {
-	evs := append(seqEvents("shop", "orders", h14, 1000, 40), seqEvents("shop", "items", h14, 9000, 40)...)
-	run := func(batchSize int) map[string][]byte {
+	// Offsets of equal width: every event of a table has the same length.
+	evs := append(seqEvents("shop", "orders", h14, 10000, 40), seqEvents("shop", "items", h14, 20000, 40)...)
+	rollBytes := 5 * (len(evs[len(evs)-1].line()) + 1) // 5 items, or 5 of the 1 byte longer orders
+	run := func(batchSize int) (raw map[string][]byte, rolls, midBatch int) {
 		f := newFakeS3(t)
 		cfg := testS3Config(f.bucket)
+		cfg.RollBytes = rollBytes
 		s, _ := newTestSink(t, f.client, cfg)
 		seq := uint64(0)
 		for i := 0; i < len(evs); i += batchSize {
 			seq++
+			s.mu.Lock()
+			sealedBefore := len(s.sealed)
+			s.mu.Unlock()
 			write(t, s, mkBatch(seq, evs[i:min(i+batchSize, len(evs))]...))
+			s.mu.Lock()
+			if sealed := len(s.sealed) - sealedBefore; sealed > 0 {
+				rolls += sealed
+				if len(s.open) > 0 { // events of this batch after its roll
+					midBatch++
+				}
+			}
+			s.mu.Unlock()
 		}
 		syncTo(t, s, true, seq)
-		raw := make(map[string][]byte)
+		raw = make(map[string][]byte)
 		for k := range f.objects(t, "cdc/") {
 			raw[k] = getObject(t, f.client, f.bucket, k, false)
 		}
-		return raw
+		return raw, rolls, midBatch
 	}
-	a, b := run(1), run(7)
-	if len(dataKeys(a)) != 2 {
-		t.Fatalf("objects %q: want one per table", dataKeys(a))
+	a, rollsA, midA := run(5)
+	b, rollsB, midB := run(7)
+	if rollsA != 16 || rollsB != 16 || midA != 0 || midB == 0 {
+		t.Fatalf("rolls %d and %d (want 16 each), inside a batch %d and %d (want 0 and some): the test does not test what it says",
+			rollsA, rollsB, midA, midB)
 	}
-	if len(a) != len(b) {
-		t.Fatalf("%d objects vs %d", len(a), len(b))
+	if keys := dataKeys(a); len(keys) != 16 {
+		t.Fatalf("objects %q: want 8 per table", keys)
+	}
+	if ka, kb := slices.Sorted(maps.Keys(a)), slices.Sorted(maps.Keys(b)); !slices.Equal(ka, kb) {
+		t.Fatalf("object names differ:\n%q\n%q", ka, kb)
 	}
 	for k, v := range a {
 		if !bytes.Equal(b[k], v) {
@@ -588,11 +611,12 @@ func TestS3Watermarks(t *testing.T) {
 		t.Errorf("orders watermark %+v: want hour 13", got)
 	}
 
+	// Nothing held: what Watermark heard less WatermarkLateness.
 	syncTo(t, s, true, 2)
 	clock.advance(cfg.WatermarkInterval)
 	syncTo(t, s, false, 2)
 	for key, want := range map[string]string{
-		"cdc/_watermark.json":             "2026-05-01T14:20:00Z",
+		"cdc/_watermark.json":             "2026-05-01T14:10:00Z",
 		"cdc/shop/orders/_watermark.json": "2026-05-01T14:00:00Z",
 		"cdc/shop/items/_watermark.json":  "2026-05-01T14:00:00Z",
 	} {
@@ -755,27 +779,45 @@ func TestS3ErrorClasses(t *testing.T) {
 }
 
 // TestS3ConcurrentWriteAndSync: Write (with memory-cap uploads) and Sync
-// run at once, as in the pipeline; durable seqs only grow, and a forced
-// Sync returns while writes go on.
+// run at once, as in the pipeline; durable seqs only grow, a forced Sync
+// returns while writes go on, and when Sync returns d every event of the
+// batches up to d is in an object some manifest lists.
 func TestS3ConcurrentWriteAndSync(t *testing.T) {
 	f := newFakeS3(t)
 	cfg := testS3Config(f.bucket)
 	cfg.RollBytes = 4 << 10
 	cfg.MaxBufferedBytes = 16 << 10
 	s, _ := newTestSink(t, f.client, cfg)
-	const batches = 300
+	const batches, perBatch = 300, 4
+	batch := func(i int) []ev { return seqEvents("d", fmt.Sprintf("t%d", i%5), h14, uint64(1000*i), perBatch) }
 	done := make(chan error, 1)
 	go func() {
 		for i := range batches {
-			evs := seqEvents("d", fmt.Sprintf("t%d", i%5), h14, uint64(1000*i), 4)
-			if err := s.Write(context.Background(), mkBatch(uint64(i+1), evs...)); err != nil {
+			if err := s.Write(context.Background(), mkBatch(uint64(i+1), batch(i)...)); err != nil {
 				done <- err
 				return
+			}
+			if i%25 == 24 {
+				// Bursts over the memory cap, with room for Syncs between.
+				time.Sleep(2 * time.Millisecond)
 			}
 		}
 		done <- nil
 	}()
+	listed := newListedEvents(f, "cdc/")
+	check := func(d uint64) {
+		t.Helper()
+		listed.refresh(t)
+		for i := range int(d) {
+			for _, e := range batch(i) {
+				if k := fmt.Sprintf("7:%s:%d:%d", e.file, e.off, e.idx); !listed.keys[k] {
+					t.Fatalf("sync returned %d, but event %s of batch %d is in no object a manifest lists", d, k, i+1)
+				}
+			}
+		}
+	}
 	var last uint64
+	syncs := 0
 	for writing := true; writing; {
 		select {
 		case err := <-done:
@@ -792,7 +834,63 @@ func TestS3ConcurrentWriteAndSync(t *testing.T) {
 		if d < last {
 			t.Fatalf("durable seq went back from %d to %d", last, d)
 		}
+		check(d)
 		last = d
+		syncs++
 	}
 	syncTo(t, s, true, batches)
+	check(batches)
+	t.Logf("%d syncs while writing", syncs)
+}
+
+// listedEvents collects the dedupe keys of the events in objects some
+// manifest under prefix lists, reading each manifest and object once.
+type listedEvents struct {
+	f         *fakeS3
+	prefix    string
+	manifests map[string]bool
+	objects   map[string]bool
+	keys      map[string]bool
+}
+
+func newListedEvents(f *fakeS3, prefix string) *listedEvents {
+	return &listedEvents{f: f, prefix: prefix, manifests: map[string]bool{}, objects: map[string]bool{}, keys: map[string]bool{}}
+}
+
+func (l *listedEvents) refresh(t testing.TB) {
+	t.Helper()
+	p := s3.NewListObjectsV2Paginator(l.f.client, &s3.ListObjectsV2Input{
+		Bucket: aws.String(l.f.bucket), Prefix: aws.String(l.prefix + "_manifests/"),
+	})
+	for p.HasMorePages() {
+		page, err := p.NextPage(context.Background())
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, o := range page.Contents {
+			if l.manifests[*o.Key] {
+				continue
+			}
+			l.manifests[*o.Key] = true
+			var m manifest
+			if err := json.Unmarshal(getObject(t, l.f.client, l.f.bucket, *o.Key, false), &m); err != nil {
+				t.Fatalf("manifest %s: %v", *o.Key, err)
+			}
+			for _, obj := range m.Objects {
+				if l.objects[obj.Key] {
+					continue
+				}
+				l.objects[obj.Key] = true
+				for line := range strings.Lines(string(getObject(t, l.f.client, l.f.bucket, obj.Key, true))) {
+					var e struct {
+						DedupeKey string `json:"dedupe_key"`
+					}
+					if err := json.Unmarshal([]byte(line), &e); err != nil {
+						t.Fatalf("%s: %v", obj.Key, err)
+					}
+					l.keys[e.DedupeKey] = true
+				}
+			}
+		}
+	}
 }

@@ -12,8 +12,13 @@ import (
 
 // Watermarks tell readers which partitions are complete. The pipeline
 // reports through Watermark how far in commit time it has handed events to
-// the sink; the sink takes the earliest commit time of any event it still
-// holds into account, and Sync publishes:
+// the sink. Commit times do not grow strictly along the binlog (an event
+// carries the time its transaction's COMMIT began, and a long statement
+// commits after shorter ones that began later), so the sink publishes that
+// time less WatermarkLateness, held back by the earliest commit time of any
+// event it still holds. Events that come in older than a published
+// watermark are counted as late. Sync publishes, best effort (a failure is
+// logged and retried at the next Sync):
 //
 //   - <prefix>/_watermark.json: every event committed before complete_before
 //     is in an object listed in a manifest. Rewritten at most once per
@@ -51,37 +56,32 @@ func (s *S3Sink) watermarkBody(t time.Time) []byte {
 	return append(body, '\n')
 }
 
-// completeBefore is the time before which every event is uploaded: what
-// Watermark heard, held back by the oldest event still buffered.
+// completeBefore is the time before which every event is taken to be
+// uploaded: what Watermark heard less the lateness allowance, held back by
+// the oldest event still buffered.
 func (s *S3Sink) completeBefore() time.Time {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	w := s.wm.heard
-	if w.IsZero() {
-		return w
+	if s.wm.heard.IsZero() {
+		return time.Time{}
 	}
-	hold := func(buf *s3Buffer) {
+	w := s.wm.heard.Add(-s.cfg.WatermarkLateness)
+	s.eachBuffer(func(buf *s3Buffer) {
 		if t := time.Unix(int64(buf.minTS), 0); t.Before(w) {
 			w = t
 		}
-	}
-	for _, buf := range s.open {
-		hold(buf)
-	}
-	for _, buf := range s.sealed {
-		hold(buf)
-	}
-	for buf := range s.flying {
-		hold(buf)
-	}
+	})
 	return w.UTC()
 }
 
-// publishWatermarks writes the markers that are due.
+// publishWatermarks writes the markers that are due, one attempt each;
+// what fails stays due.
 func (s *S3Sink) publishWatermarks(ctx context.Context, now time.Time) error {
 	if s.cfg.WatermarkInterval <= 0 {
 		return nil
 	}
+	ctx, cancel := s.untilClose(ctx)
+	defer cancel()
 	s.wm.mu.Lock()
 	defer s.wm.mu.Unlock()
 	w := s.completeBefore()

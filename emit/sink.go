@@ -47,7 +47,9 @@ type Ref struct {
 	// Key is the event's primary key as JSON (empty for keyless tables):
 	// sinks that partition by key use it.
 	Key []byte
-	// Timestamp is the commit time in seconds.
+	// Timestamp is the commit time in seconds: the binlog XID (or COMMIT)
+	// event's header time, i.e. when the COMMIT began. It can go backwards
+	// along the binlog.
 	Timestamp uint32
 	// Pos is the position of the rows event that holds the row and Index
 	// the row's index in it; with ServerID they make the event's dedupe key

@@ -9,6 +9,10 @@ import (
 	"testing"
 	"time"
 
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/kinesis"
+	ktypes "github.com/aws/aws-sdk-go-v2/service/kinesis/types"
+	"github.com/aws/aws-sdk-go-v2/service/s3"
 	"github.com/go-mysql-org/go-mysql/mysql"
 	"github.com/go-mysql-org/go-mysql/replication"
 
@@ -16,6 +20,7 @@ import (
 	"github.com/sluicecdc/sluice/checkpoint"
 	"github.com/sluicecdc/sluice/emit"
 	"github.com/sluicecdc/sluice/event"
+	"github.com/sluicecdc/sluice/internal/awstest"
 	"github.com/sluicecdc/sluice/pipeline"
 )
 
@@ -118,6 +123,49 @@ func BenchmarkThroughput(b *testing.B) {
 		}
 		b.ReportMetric(float64(bb.rows*b.N)/b.Elapsed().Seconds(), "rows/s")
 	})
+	b.Run("s3-lake", func(b *testing.B) {
+		env := awstest.Start(b, awstest.S3)
+		if _, err := env.S3Client().CreateBucket(context.Background(), &s3.CreateBucketInput{Bucket: aws.String("bench")}); err != nil {
+			b.Fatal(err)
+		}
+		for b.Loop() {
+			runBenchPipeline(b, func() ([]emit.Sink, error) {
+				cfg := emit.DefaultS3Config()
+				cfg.Bucket, cfg.Prefix = "bench", fmt.Sprintf("run-%d", time.Now().UnixNano())
+				cfg.CheckConditionalWrites = false
+				s, err := emit.NewS3Sink(env.S3Client(), cfg, testLogger(b))
+				return []emit.Sink{s}, err
+			})
+		}
+		b.ReportMetric(float64(bb.rows*b.N)/b.Elapsed().Seconds(), "rows/s")
+	})
+	b.Run("kinesis", func(b *testing.B) {
+		env := awstest.Start(b, awstest.Kinesis)
+		kc := env.KinesisClient()
+		for i := 0; b.Loop(); i++ {
+			b.StopTimer()
+			stream := fmt.Sprintf("bench-%d", i)
+			if _, err := kc.CreateStream(context.Background(), &kinesis.CreateStreamInput{StreamName: aws.String(stream), ShardCount: aws.Int32(4)}); err != nil {
+				b.Fatal(err)
+			}
+			for {
+				out, err := kc.DescribeStreamSummary(context.Background(), &kinesis.DescribeStreamSummaryInput{StreamName: aws.String(stream)})
+				if err == nil && out.StreamDescriptionSummary.StreamStatus == ktypes.StreamStatusActive {
+					break
+				}
+				time.Sleep(50 * time.Millisecond)
+			}
+			b.StartTimer()
+			runBenchPipeline(b, func() ([]emit.Sink, error) {
+				cfg := emit.DefaultKinesisConfig()
+				cfg.Stream = stream
+				cfg.Aggregate = os.Getenv("SLUICE_BENCH_KINESIS_AGGREGATE") != ""
+				s, err := emit.NewKinesisSink(kc, cfg, testLogger(b))
+				return []emit.Sink{s}, err
+			})
+		}
+		b.ReportMetric(float64(bb.rows*b.N)/b.Elapsed().Seconds(), "rows/s")
+	})
 	b.Run("file-sink", func(b *testing.B) {
 		for b.Loop() {
 			b.StopTimer()
@@ -160,4 +208,33 @@ func BenchmarkThroughput(b *testing.B) {
 		}
 		b.ReportMetric(float64(bb.rows*b.N)/b.Elapsed().Seconds(), "rows/s")
 	})
+}
+
+// runBenchPipeline runs sluice over the benchmark's binlog range into the
+// sinks open returns, timing only the run.
+func runBenchPipeline(b *testing.B, open pipeline.OpenSinks) {
+	b.Helper()
+	bb := &benchBinlog
+	b.StopTimer()
+	dir := b.TempDir()
+	store := checkpoint.NewMemoryStore(&checkpoint.Checkpoint{Pipeline: "bench", Position: bb.from})
+	cfg := pipeline.DefaultConfig()
+	cfg.Name = "bench"
+	cfg.Source = bb.sourceConf
+	cfg.StopAt = bb.to
+	cfg.SpillDir = dir
+	cfg.Logger = testLogger(b)
+	p, err := pipeline.New(cfg, store, open)
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.StartTimer()
+	if err := p.Run(context.Background()); err != nil {
+		b.Fatal(err)
+	}
+	b.StopTimer()
+	if got := p.Delivered(); got != uint64(bb.rows) {
+		b.Fatalf("delivered %d events, want %d", got, bb.rows)
+	}
+	b.StartTimer()
 }

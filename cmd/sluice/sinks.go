@@ -26,17 +26,20 @@ type stdoutSinkConfig struct {
 }
 
 type s3SinkConfig struct {
-	Type                   string        `koanf:"type"`
-	Bucket                 string        `koanf:"bucket"`
-	Prefix                 string        `koanf:"prefix"`
-	Layout                 string        `koanf:"layout"`
-	RollBytes              int           `koanf:"roll_bytes"`
-	RollAge                time.Duration `koanf:"roll_age"`
-	MaxBufferedBytes       int           `koanf:"max_buffered_bytes"`
-	Concurrency            int           `koanf:"concurrency"`
-	RequestTimeout         time.Duration `koanf:"request_timeout"`
-	WatermarkInterval      time.Duration `koanf:"watermark_interval"`
-	CheckConditionalWrites bool          `koanf:"check_conditional_writes"`
+	Type                   string         `koanf:"type"`
+	Bucket                 string         `koanf:"bucket"`
+	Prefix                 string         `koanf:"prefix"`
+	Layout                 string         `koanf:"layout"`
+	RollBytes              int            `koanf:"roll_bytes"`
+	RollAge                time.Duration  `koanf:"roll_age"`
+	MaxBufferedBytes       int            `koanf:"max_buffered_bytes"`
+	Concurrency            int            `koanf:"concurrency"`
+	RequestTimeout         time.Duration  `koanf:"request_timeout"`
+	WatermarkInterval      *time.Duration `koanf:"watermark_interval"` // 0 turns watermarks off
+	WatermarkLateness      time.Duration  `koanf:"watermark_lateness"`
+	RetryBackoff           time.Duration  `koanf:"retry_backoff"`
+	RetryBackoffMax        time.Duration  `koanf:"retry_backoff_max"`
+	CheckConditionalWrites bool           `koanf:"check_conditional_writes"`
 }
 
 func (c *s3SinkConfig) emitConfig() emit.S3Config {
@@ -60,8 +63,17 @@ func (c *s3SinkConfig) emitConfig() emit.S3Config {
 	if c.RequestTimeout != 0 {
 		e.RequestTimeout = c.RequestTimeout
 	}
-	if c.WatermarkInterval != 0 {
-		e.WatermarkInterval = c.WatermarkInterval
+	if c.WatermarkInterval != nil {
+		e.WatermarkInterval = *c.WatermarkInterval
+	}
+	if c.WatermarkLateness != 0 {
+		e.WatermarkLateness = c.WatermarkLateness
+	}
+	if c.RetryBackoff != 0 {
+		e.RetryBackoff = c.RetryBackoff
+	}
+	if c.RetryBackoffMax != 0 {
+		e.RetryBackoffMax = c.RetryBackoffMax
 	}
 	e.CheckConditionalWrites = c.CheckConditionalWrites
 	return e

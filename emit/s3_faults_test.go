@@ -1,0 +1,473 @@
+package emit
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	awshttp "github.com/aws/aws-sdk-go-v2/aws/transport/http"
+	"github.com/aws/aws-sdk-go-v2/credentials"
+	"github.com/aws/aws-sdk-go-v2/service/s3"
+	smithyhttp "github.com/aws/smithy-go/transport/http"
+)
+
+// hookedS3 is an S3 (gofakes3) whose PutObject calls first go through
+// beforePut, which may block or fail them.
+type hookedS3 struct {
+	s3API
+	beforePut func(ctx context.Context, in *s3.PutObjectInput) error
+}
+
+func (h *hookedS3) PutObject(ctx context.Context, in *s3.PutObjectInput, opts ...func(*s3.Options)) (*s3.PutObjectOutput, error) {
+	if err := h.beforePut(ctx, in); err != nil {
+		return nil, err
+	}
+	return h.s3API.PutObject(ctx, in, opts...)
+}
+
+func isDataKey(key string) bool     { return strings.HasSuffix(key, ".json.gz") }
+func isManifestKey(key string) bool { return strings.Contains(key, "/_manifests/") }
+
+// logBuffer is a log that tests read.
+type logBuffer struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (l *logBuffer) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.buf.Write(p)
+}
+
+func (l *logBuffer) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.buf.String()
+}
+
+func captureLog(s *S3Sink) *logBuffer {
+	l := &logBuffer{}
+	s.log = slog.New(slog.NewTextHandler(l, &slog.HandlerOptions{Level: slog.LevelDebug}))
+	return l
+}
+
+// padded returns n events of db.table, each with pad bytes of filler.
+func padded(table string, from uint64, n, pad int) []ev {
+	evs := seqEvents("d", table, h14, from, n)
+	for i := range evs {
+		evs[i].pad = pad
+	}
+	return evs
+}
+
+// TestS3RelieveUploadHoldsSync: while an upload Write started to free
+// memory is under way, Sync reports nothing from the first batch of that
+// buffer on as durable, even once everything else is uploaded; a forced
+// Sync waits for it.
+func TestS3RelieveUploadHoldsSync(t *testing.T) {
+	f := newFakeS3(t)
+	started, release := make(chan struct{}), make(chan struct{})
+	var once sync.Once
+	api := &hookedS3{s3API: f.client, beforePut: func(ctx context.Context, in *s3.PutObjectInput) error {
+		if isDataKey(*in.Key) && strings.Contains(*in.Key, "/a/") {
+			once.Do(func() { close(started) })
+			select {
+			case <-release:
+			case <-ctx.Done():
+				return ctx.Err()
+			}
+		}
+		return nil
+	}}
+	cfg := testS3Config(f.bucket)
+	cfg.RollBytes, cfg.MaxBufferedBytes = 64<<10, 64<<10
+	s, clock := newTestSink(t, api, cfg)
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+
+	write(t, s, mkBatch(1, padded("c", 100, 1, 10)...))
+	syncTo(t, s, true, 1)
+	write(t, s, mkBatch(2, padded("a", 1000, 4, 10000)...)) // 40 kB, minSeq 2
+	// 30 kB more passes the cap: Write uploads the largest buffer, a.
+	writeErr := make(chan error, 1)
+	go func() { writeErr <- s.Write(ctx, mkBatch(3, padded("b", 2000, 3, 10000)...)) }()
+	<-started
+
+	// b is due by age and uploaded; a, in Write's round, holds seq 2 back.
+	clock.advance(cfg.RollAge)
+	d, err := s.Sync(ctx, false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if d >= 2 {
+		t.Fatalf("sync returned %d while the upload of a (from batch 2) is under way: want < 2", d)
+	}
+	if keys := dataKeys(f.objects(t, "cdc/d/b/")); len(keys) != 1 {
+		t.Fatalf("objects of b %q: want b uploaded, so that only a holds the seq back", keys)
+	}
+
+	forced := make(chan error, 1)
+	go func() {
+		d, err := s.Sync(ctx, true)
+		if err == nil && d != 3 {
+			err = fmt.Errorf("forced sync returned %d, want 3", d)
+		}
+		forced <- err
+	}()
+	select {
+	case err := <-forced:
+		t.Fatalf("forced sync returned (%v) while the upload of a is under way", err)
+	case <-time.After(100 * time.Millisecond):
+	}
+	close(release)
+	if err := <-writeErr; err != nil {
+		t.Fatalf("write: %v", err)
+	}
+	if err := <-forced; err != nil {
+		t.Fatalf("forced sync: %v", err)
+	}
+}
+
+// TestS3ManifestFailureHoldsDurable: objects are written but their
+// manifest is not: the durable seq does not move, whether the store is
+// down (Sync retries until ctx ends) or refuses (Sync returns at once).
+func TestS3ManifestFailureHoldsDurable(t *testing.T) {
+	f := newFakeS3(t)
+	var fail atomic.Pointer[error]
+	api := &hookedS3{s3API: f.client, beforePut: func(_ context.Context, in *s3.PutObjectInput) error {
+		if err := fail.Load(); err != nil && isManifestKey(*in.Key) {
+			return *err
+		}
+		return nil
+	}}
+	s, _ := newTestSink(t, api, testS3Config(f.bucket))
+	write(t, s, mkBatch(1, seqEvents("d", "t", h14, 100, 2)...))
+	syncTo(t, s, true, 1)
+
+	for _, tc := range []struct {
+		name string
+		seq  uint64
+		err  error
+	}{
+		{"down", 2, errors.New("read tcp 127.0.0.1:4242: connection reset by peer")},
+		{"refusing", 3, accessDenied()},
+	} {
+		fail.Store(&tc.err)
+		write(t, s, mkBatch(tc.seq, seqEvents("d", "t", h14, 1000*tc.seq, 2)...))
+		ctx, cancel := context.WithTimeout(context.Background(), 300*time.Millisecond)
+		d, err := s.Sync(ctx, true)
+		cancel()
+		if err == nil {
+			t.Fatalf("%s: sync returned %d and no error while manifests fail", tc.name, d)
+		}
+		if got := s.durable(); got != 1 {
+			t.Fatalf("%s: durable seq %d after a failed manifest, want 1", tc.name, got)
+		}
+	}
+	// The objects are there; only the manifests listing them are not.
+	if keys := dataKeys(f.objects(t, "cdc/")); len(keys) != 3 {
+		t.Fatalf("objects %q: want the 3 written", keys)
+	}
+	fail.Store(nil)
+	syncTo(t, s, true, 3)
+}
+
+// TestS3ForcedSyncUnderSteadyWrites: a forced Sync returns once what was
+// written before it is durable, though every upload round it makes lets
+// another batch in that fills an object.
+func TestS3ForcedSyncUnderSteadyWrites(t *testing.T) {
+	f := newFakeS3(t)
+	cfg := testS3Config(f.bucket)
+	cfg.RollBytes = 1024 // every event fills its object
+	var (
+		s         *S3Sink
+		manifests atomic.Int32
+		writeErr  error
+	)
+	next := uint64(1)
+	api := &hookedS3{s3API: f.client}
+	api.beforePut = func(_ context.Context, in *s3.PutObjectInput) error {
+		// The writer writes while each round is under way. It runs on the
+		// uploading goroutine, one Write at a time, in Seq order.
+		if isManifestKey(*in.Key) && manifests.Add(1) < 50 {
+			next++
+			if err := s.Write(context.Background(), mkBatch(next, padded("t", 1000*next, 1, 2000)...)); err != nil {
+				writeErr = err
+			}
+		}
+		return nil
+	}
+	s, _ = newTestSink(t, api, cfg)
+	write(t, s, mkBatch(1, padded("t", 1000, 1, 2000)...))
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	d, err := s.Sync(ctx, true)
+	if err != nil || writeErr != nil {
+		t.Fatalf("sync: %v; write: %v", err, writeErr)
+	}
+	if d != 1 || manifests.Load() != 1 {
+		t.Fatalf("forced sync returned %d after %d rounds: want 1 after 1 (the batches written meanwhile are the next sync's)", d, manifests.Load())
+	}
+}
+
+// TestS3CloseUnblocksWrite: Close ends a Write that waits for memory,
+// whether it waits for another round or retries its own, and the Sync
+// whose round it waits for.
+func TestS3CloseUnblocksWrite(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	wantClosed := func(what string, errc <-chan error) {
+		t.Helper()
+		select {
+		case err := <-errc:
+			if !errors.Is(err, errSinkClosed) {
+				t.Fatalf("%s after close: %v, want errSinkClosed", what, err)
+			}
+		case <-time.After(5 * time.Second):
+			t.Fatalf("%s still blocked 5s after close", what)
+		}
+	}
+	waitOver := func(s *S3Sink) {
+		t.Helper()
+		for deadline := time.Now().Add(5 * time.Second); ; time.Sleep(time.Millisecond) {
+			s.mu.Lock()
+			over := s.buffered > s.cfg.MaxBufferedBytes
+			s.mu.Unlock()
+			if over {
+				return
+			}
+			if time.Now().After(deadline) {
+				t.Fatal("write never passed the memory cap")
+			}
+		}
+	}
+	cfg := testS3Config("lake")
+	cfg.RollBytes, cfg.MaxBufferedBytes = 64<<10, 64<<10
+
+	t.Run("waiting for a Sync's round", func(t *testing.T) {
+		f := newFakeS3(t)
+		started := make(chan struct{})
+		var once sync.Once
+		api := &hookedS3{s3API: f.client, beforePut: func(ctx context.Context, in *s3.PutObjectInput) error {
+			once.Do(func() { close(started) })
+			<-ctx.Done() // the store hangs
+			return ctx.Err()
+		}}
+		s, _ := newTestSink(t, api, cfg)
+		write(t, s, mkBatch(1, padded("a", 1000, 4, 10000)...))
+		syncErr, writeErr := make(chan error, 1), make(chan error, 1)
+		go func() { _, err := s.Sync(ctx, true); syncErr <- err }()
+		<-started
+		// a is in the Sync's round: nothing for Write to upload, it waits.
+		go func() { writeErr <- s.Write(ctx, mkBatch(2, padded("b", 2000, 3, 10000)...)) }()
+		waitOver(s)
+		if err := s.Close(); err != nil {
+			t.Fatal(err)
+		}
+		wantClosed("write", writeErr)
+		wantClosed("sync", syncErr)
+	})
+
+	t.Run("retrying its own round", func(t *testing.T) {
+		var attempts atomic.Int32
+		api := &hookedS3{beforePut: func(context.Context, *s3.PutObjectInput) error {
+			attempts.Add(1)
+			return errors.New("dial tcp 127.0.0.1:9: connect: connection refused")
+		}}
+		s, _ := newTestSink(t, api, cfg)
+		write(t, s, mkBatch(1, padded("a", 1000, 4, 10000)...))
+		writeErr := make(chan error, 1)
+		go func() { writeErr <- s.Write(ctx, mkBatch(2, padded("b", 2000, 3, 10000)...)) }()
+		for attempts.Load() < 2 {
+			time.Sleep(time.Millisecond)
+		}
+		if err := s.Close(); err != nil {
+			t.Fatal(err)
+		}
+		wantClosed("write", writeErr)
+	})
+}
+
+// TestS3WatermarkFailureKeepsDurable: a watermark that cannot be written
+// costs one attempt, is logged, and does not hide the durable seq; the
+// next Sync publishes it.
+func TestS3WatermarkFailureKeepsDurable(t *testing.T) {
+	f := newFakeS3(t)
+	var failing atomic.Bool
+	failing.Store(true)
+	var attempts atomic.Int32
+	api := &hookedS3{s3API: f.client, beforePut: func(_ context.Context, in *s3.PutObjectInput) error {
+		if strings.HasSuffix(*in.Key, "_watermark.json") && failing.Load() {
+			attempts.Add(1)
+			return errors.New("dial tcp 127.0.0.1:9: connect: connection refused")
+		}
+		return nil
+	}}
+	s, _ := newTestSink(t, api, testS3Config(f.bucket))
+	logs := captureLog(s)
+	write(t, s, mkBatch(1, seqEvents("shop", "orders", h14, 100, 3)...))
+	s.Watermark(time.Unix(int64(h14), 0).Add(30 * time.Minute))
+	start := time.Now()
+	syncTo(t, s, true, 1)
+	if took := time.Since(start); took > 2*time.Second {
+		t.Errorf("sync took %v: a watermark failure must not be retried until ctx ends", took)
+	}
+	if n := attempts.Load(); n != 1 {
+		t.Errorf("%d watermark attempts in one sync: want 1 (the table's marker, which fails first)", n)
+	}
+	if !strings.Contains(logs.String(), "level=WARN") || !strings.Contains(logs.String(), "watermark not published") {
+		t.Errorf("no warning logged:\n%s", logs)
+	}
+	if _, ok := f.objects(t, "cdc/")["cdc/_watermark.json"]; ok {
+		t.Fatal("watermark written while puts fail")
+	}
+	failing.Store(false)
+	syncTo(t, s, false, 1)
+	if got := string(f.objects(t, "cdc/")["cdc/_watermark.json"]); !strings.Contains(got, `"complete_before":"2026-05-01T14:20:00Z"`) {
+		t.Fatalf("watermark after the store answers again: %q, want 14:30 less 10m lateness", got)
+	}
+}
+
+// TestS3LateEvents: the watermark published is what Watermark heard less
+// WatermarkLateness; an event older than it is counted and logged at
+// debug, not warned about.
+func TestS3LateEvents(t *testing.T) {
+	f := newFakeS3(t)
+	cfg := testS3Config(f.bucket)
+	s, _ := newTestSink(t, f.client, cfg)
+	logs := captureLog(s)
+	at := func(hhmm string) uint32 {
+		tm, _ := time.Parse(time.DateTime, "2026-05-01 "+hhmm+":00")
+		return uint32(tm.Unix())
+	}
+	write(t, s, mkBatch(1, ev{db: "d", table: "t", ts: at("14:25"), file: "mysql-bin.000003", off: 100}))
+	s.Watermark(time.Unix(int64(at("14:30")), 0))
+	syncTo(t, s, true, 1)
+	if got := string(f.objects(t, "cdc/")["cdc/_watermark.json"]); !strings.Contains(got, `"complete_before":"2026-05-01T14:20:00Z"`) {
+		t.Fatalf("watermark %q: want 14:30 less 10m", got)
+	}
+	// A long statement that began at 14:15 commits now; one of 14:22 is
+	// not late: it is after the published watermark.
+	write(t, s, mkBatch(2,
+		ev{db: "d", table: "t", ts: at("14:15"), file: "mysql-bin.000003", off: 200},
+		ev{db: "d", table: "t", ts: at("14:22"), file: "mysql-bin.000003", off: 300}))
+	if n := s.LateEvents(); n != 1 {
+		t.Fatalf("LateEvents = %d, want 1", n)
+	}
+	out := logs.String()
+	if strings.Contains(out, "level=WARN") || !strings.Contains(out, "level=DEBUG msg=\"late events") {
+		t.Fatalf("late events: want a debug line and no warning:\n%s", out)
+	}
+}
+
+// sdkErrorClient returns an S3 client that fails before any store
+// answers, the way the SDK does for a bad configuration.
+func sdkErrorClient(mod func(*s3.Options)) *s3.Client {
+	o := s3.Options{
+		Region:           "us-east-1",
+		BaseEndpoint:     aws.String("http://127.0.0.1:1"),
+		UsePathStyle:     true,
+		Credentials:      credentials.NewStaticCredentialsProvider("test", "testsecret", ""),
+		RetryMaxAttempts: 1,
+	}
+	mod(&o)
+	return s3.New(o)
+}
+
+// TestS3ConfigErrorsArePermanent: errors of the configuration, which come
+// with no HTTP status, end Sync and Check at once with what to fix, while
+// a refused connection (no status either) is retried. The errors are the
+// SDK's own, so a change in how it reports them fails here.
+func TestS3ConfigErrorsArePermanent(t *testing.T) {
+	noSuchHost := &http.Client{Transport: &http.Transport{DialContext: func(_ context.Context, network, _ string) (net.Conn, error) {
+		return nil, &net.OpError{Op: "dial", Net: network, Err: &net.DNSError{Err: "no such host", Name: "s3.nowhere.example", IsNotFound: true}}
+	}}}
+	for _, tc := range []struct {
+		name, fix string
+		mod       func(*s3.Options)
+	}{
+		{"no region", "set the sink's region", func(o *s3.Options) { o.Region = "" }},
+		{"no credentials", "no usable AWS credentials", func(o *s3.Options) {
+			o.Credentials = aws.CredentialsProviderFunc(func(context.Context) (aws.Credentials, error) {
+				return aws.Credentials{}, errors.New("no EC2 IMDS role found")
+			})
+		}},
+		{"host does not resolve", `"s3.nowhere.example" does not resolve`, func(o *s3.Options) { o.HTTPClient = noSuchHost }},
+	} {
+		s, _ := newTestSink(t, sdkErrorClient(tc.mod), testS3Config("lake"))
+		write(t, s, mkBatch(1, seqEvents("d", "t", h14, 100, 1)...))
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		start := time.Now()
+		_, err := s.Sync(ctx, true)
+		cancel()
+		if err == nil || time.Since(start) > 2*time.Second || !strings.Contains(err.Error(), tc.fix) {
+			t.Errorf("%s: sync: %v after %v: want at once, naming the fix (%s)", tc.name, err, time.Since(start), tc.fix)
+		}
+		if err := s.Check(context.Background()); err == nil || !strings.Contains(err.Error(), tc.fix) {
+			t.Errorf("%s: check: %v: want the fix (%s)", tc.name, err, tc.fix)
+		}
+	}
+
+	// Parameters the SDK refuses (no key).
+	_, err := sdkErrorClient(func(*s3.Options) {}).PutObject(context.Background(), &s3.PutObjectInput{Bucket: aws.String("lake")})
+	if err == nil || transient(err) || configFix(err) == "" {
+		t.Errorf("invalid parameters: %v: transient %v, fix %q", err, transient(err), configFix(err))
+	}
+	// Nothing listens: no status, and no fix either: retried.
+	_, err = sdkErrorClient(func(*s3.Options) {}).PutObject(context.Background(), &s3.PutObjectInput{Bucket: aws.String("lake"), Key: aws.String("k")})
+	if err == nil || !transient(err) {
+		t.Errorf("connection refused: %v: want transient", err)
+	}
+	// A credential provider that timed out may answer next time.
+	_, err = sdkErrorClient(func(o *s3.Options) {
+		o.Credentials = aws.CredentialsProviderFunc(func(context.Context) (aws.Credentials, error) {
+			return aws.Credentials{}, context.DeadlineExceeded
+		})
+	}).PutObject(context.Background(), &s3.PutObjectInput{Bucket: aws.String("lake"), Key: aws.String("k")})
+	if err == nil || !transient(err) {
+		t.Errorf("credentials timed out: %v: want transient", err)
+	}
+	// So does one whose STS answered 503.
+	_, err = sdkErrorClient(func(o *s3.Options) {
+		o.Credentials = aws.CredentialsProviderFunc(func(context.Context) (aws.Credentials, error) {
+			return aws.Credentials{}, fmt.Errorf("operation error STS: AssumeRoleWithWebIdentity: %w", &awshttp.ResponseError{
+				ResponseError: &smithyhttp.ResponseError{Response: &smithyhttp.Response{Response: &http.Response{StatusCode: 503}}, Err: errors.New("unavailable")},
+			})
+		})
+	}).PutObject(context.Background(), &s3.PutObjectInput{Bucket: aws.String("lake"), Key: aws.String("k")})
+	if err == nil || !transient(err) {
+		t.Errorf("STS answered 503: %v: want transient", err)
+	}
+}
+
+// TestS3ClientNeedsRegion: NewS3Client fails at once, naming the fix, when
+// neither the config nor the environment gives a region.
+func TestS3ClientNeedsRegion(t *testing.T) {
+	for k, v := range map[string]string{
+		"AWS_REGION": "", "AWS_DEFAULT_REGION": "", "AWS_PROFILE": "",
+		"AWS_CONFIG_FILE": os.DevNull, "AWS_SHARED_CREDENTIALS_FILE": os.DevNull,
+	} {
+		t.Setenv(k, v)
+	}
+	_, err := NewS3Client(context.Background(), testS3Config("lake"))
+	if _, ok := errors.AsType[*aws.MissingRegionError](err); !ok || !strings.Contains(err.Error(), "set the sink's region") {
+		t.Fatalf("NewS3Client without a region: %v", err)
+	}
+	cfg := testS3Config("lake")
+	cfg.Region = "eu-west-1"
+	if _, err := NewS3Client(context.Background(), cfg); err != nil {
+		t.Fatalf("NewS3Client with a region: %v", err)
+	}
+}
