@@ -3,12 +3,14 @@ package pipeline
 import (
 	"context"
 	"fmt"
+	"strings"
 	"time"
 
 	"github.com/sluicecdc/sluice/binlog"
 	"github.com/sluicecdc/sluice/checkpoint"
 	"github.com/sluicecdc/sluice/emit"
 	"github.com/sluicecdc/sluice/event"
+	"github.com/sluicecdc/sluice/schema"
 )
 
 // encoder turns the item stream into batches of encoded events, whole
@@ -35,6 +37,8 @@ type encoder struct {
 	// transaction boundary.
 	boundary *checkpoint.Checkpoint
 	gtid     string // of the last committed transaction
+	// heartbeatTable is Config.HeartbeatTable: rows of it are not emitted.
+	heartbeatTable string
 	// free holds batches every sink has released, for reuse.
 	free chan *emit.Batch
 	// out takes finished batches to the delivery goroutine.
@@ -68,7 +72,9 @@ func newEncoder(p *Pipeline, serverID uint32, out chan<- delivery) *encoder {
 		keys:     event.NewKeys(),
 		gtid:     p.saved.GTID,
 		free:     make(chan *emit.Batch, 4),
-		out:      out,
+
+		heartbeatTable: p.cfg.HeartbeatTable,
+		out:            out,
 	}
 }
 
@@ -151,6 +157,10 @@ func (e *encoder) handle(ctx context.Context, it *binlog.Item) error {
 }
 
 func (e *encoder) addRows(it *binlog.Item) error {
+	if e.heartbeatTable != "" && it.Table.QualifiedName() == e.heartbeatTable {
+		e.heartbeatRows(it)
+		return nil
+	}
 	step := 1
 	if it.Type == event.Update {
 		step = 2
@@ -185,6 +195,9 @@ func (e *encoder) addRows(it *binlog.Item) error {
 func (e *encoder) addDDLs(it *binlog.Item) error {
 	for i := range it.DDLs {
 		d := &it.DDLs[i]
+		if e.ownDDL(d) {
+			continue
+		}
 		start := len(e.txbuf.arena)
 		out, split, err := e.format.AppendDDL(e.txbuf.arena, &e.tx, d)
 		if err != nil {
@@ -197,6 +210,46 @@ func (e *encoder) addDDLs(it *binlog.Item) error {
 		}
 	}
 	return nil
+}
+
+// ownDDL reports the heartbeat table's own schema changes (its CREATE ...
+// IF NOT EXISTS at every start), which are not emitted.
+func (e *encoder) ownDDL(d *event.DDL) bool {
+	if e.heartbeatTable == "" {
+		return false
+	}
+	db, table, _ := strings.Cut(e.heartbeatTable, ".")
+	return d.Database == db && (d.Table == table || d.Table == "" && d.Kind == schema.DatabaseCreate)
+}
+
+// heartbeatRows reads the lag off heartbeat rows (their ts column holds
+// the time they were written, with microseconds) instead of emitting them.
+func (e *encoder) heartbeatRows(it *binlog.Item) {
+	col := -1
+	for i, c := range it.Table.Columns {
+		if c.Name == "ts" {
+			col = i
+		}
+	}
+	if col < 0 {
+		return
+	}
+	for _, row := range it.Rows {
+		s, ok := row[col].(string)
+		if !ok {
+			continue
+		}
+		// DATETIME(6) decodes to "2006-01-02 15:04:05.000000", written
+		// with NOW(6) in the server's time zone; sluice requires UTC there
+		// for lag to be exact (the test servers and RDS default to UTC).
+		if t, err := time.ParseInLocation("2006-01-02 15:04:05.000000", s, time.UTC); err == nil {
+			now := time.Now()
+			e.p.cfg.Metrics.heartbeatLag(now.Sub(t), now)
+			if e.p.cfg.OnProgress != nil {
+				e.p.cfg.OnProgress(now)
+			}
+		}
+	}
 }
 
 // commit moves the transaction's rows into batches with their commit fields.

@@ -72,6 +72,15 @@ func (m *Metrics) heartbeat(now time.Time) {
 	m.lastEvent.Set(float64(now.Unix()))
 }
 
+// heartbeatLag records the lag a heartbeat row measured end to end.
+func (m *Metrics) heartbeatLag(lag time.Duration, now time.Time) {
+	if m == nil {
+		return
+	}
+	m.lag.Set(max(0, lag.Seconds()))
+	m.lastEvent.Set(float64(now.Unix()))
+}
+
 func (m *Metrics) saved(ts uint32, now time.Time, idle bool) {
 	if m == nil {
 		return
@@ -102,3 +111,6 @@ func (m *Metrics) EventsCounter() prometheus.Counter { return m.events }
 
 // BytesCounter: see EventsCounter.
 func (m *Metrics) BytesCounter() prometheus.Counter { return m.bytes }
+
+// LagGauge exposes the replication lag gauge (for tests).
+func (m *Metrics) LagGauge() prometheus.Gauge { return m.lag }

@@ -77,6 +77,11 @@ type Config struct {
 	// SchemaReadOnly reads the registry at SchemaPath but never writes it.
 	SchemaReadOnly bool
 
+	// HeartbeatTable ("db.table"), when set, gets a row with the time every
+	// HeartbeatInterval; its rows measure lag and are not emitted.
+	HeartbeatTable    string
+	HeartbeatInterval time.Duration
+
 	// Metrics, when set, records the pipeline's metrics.
 	Metrics *Metrics
 	// OnProgress, when set, is called whenever a transaction or a
@@ -106,6 +111,14 @@ func (c *Config) Validate() error {
 	}
 	if c.Start != StartEarliest && c.Start != StartLatest {
 		return fmt.Errorf("start is %q: want earliest or latest", c.Start)
+	}
+	if c.HeartbeatTable != "" {
+		if db, t, ok := strings.Cut(c.HeartbeatTable, "."); !ok || db == "" || t == "" || strings.ContainsAny(c.HeartbeatTable, "`") {
+			return fmt.Errorf("heartbeat table %q: want DATABASE.TABLE", c.HeartbeatTable)
+		}
+		if c.HeartbeatInterval <= 0 {
+			return errors.New("heartbeat interval must be positive")
+		}
 	}
 	if c.CheckpointInterval <= 0 || c.BatchBytes <= 0 || c.TxMemoryBytes <= 0 {
 		return errors.New("checkpoint interval, batch bytes and transaction memory must be positive")
@@ -262,6 +275,9 @@ func (p *Pipeline) stream(ctx context.Context, srv *binlog.Server, from, target 
 		return nil
 	})
 	g.Go(func() error { return p.checkpointLoop(gctx) })
+	if p.cfg.HeartbeatTable != "" && !p.cfg.ExitWhenCaughtUp && p.cfg.StopAt.IsZero() {
+		g.Go(func() error { return p.heartbeats(gctx) })
+	}
 	err = g.Wait()
 	if errors.Is(err, errCaughtUp) || (errors.Is(err, context.Canceled) && ctx.Err() != nil) {
 		err = nil

@@ -1,0 +1,63 @@
+package pipeline
+
+import (
+	"context"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/go-mysql-org/go-mysql/client"
+)
+
+// heartbeats writes the current time, with microseconds, into
+// Config.HeartbeatTable every HeartbeatInterval. The row comes back through
+// the binlog: the pipeline reads its lag off it, and a stall shows even on
+// a quiet database. Heartbeat rows are not emitted to sinks.
+func (p *Pipeline) heartbeats(ctx context.Context) error {
+	db, table, _ := strings.Cut(p.cfg.HeartbeatTable, ".")
+	conn, err := p.heartbeatConn(ctx, db, table)
+	if err != nil {
+		return err
+	}
+	defer func() { _ = conn.Close() }()
+	stmt := fmt.Sprintf("REPLACE INTO `%s`.`%s` (pipeline, ts) VALUES (?, NOW(6))", db, table)
+	t := time.NewTicker(p.cfg.HeartbeatInterval)
+	defer t.Stop()
+	failing := 0
+	for {
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-t.C:
+		}
+		if _, err := conn.Execute(stmt, p.cfg.Name); err != nil {
+			if failing++; failing == 1 || failing%60 == 0 {
+				p.log.Warn("heartbeat not written; retrying", "table", p.cfg.HeartbeatTable, "failures", failing, "err", err.Error())
+			}
+			_ = conn.Close()
+			if conn, err = p.heartbeatConn(ctx, db, table); err != nil {
+				continue
+			}
+			continue
+		}
+		failing = 0
+	}
+}
+
+func (p *Pipeline) heartbeatConn(ctx context.Context, db, table string) (*client.Conn, error) {
+	src := &p.cfg.Source
+	conn, err := client.ConnectWithContext(ctx, src.Addr(), src.User, src.Password, "", src.DialTimeout)
+	if err != nil {
+		return nil, fmt.Errorf("heartbeat connection: %w", err)
+	}
+	for _, q := range []string{
+		fmt.Sprintf("CREATE DATABASE IF NOT EXISTS `%s`", db),
+		fmt.Sprintf("CREATE TABLE IF NOT EXISTS `%s`.`%s` (pipeline VARCHAR(64) PRIMARY KEY, ts DATETIME(6) NOT NULL)", db, table),
+	} {
+		if _, err := conn.Execute(q); err != nil {
+			_ = conn.Close()
+			return nil, fmt.Errorf("heartbeat table %s.%s: %w (grant CREATE, INSERT, DELETE on %s.* to the sluice user, or set heartbeat.table to \"\" to turn heartbeats off)", db, table, err, db)
+		}
+	}
+	return conn, nil
+}
