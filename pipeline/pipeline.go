@@ -82,6 +82,11 @@ type Config struct {
 	HeartbeatTable    string
 	HeartbeatInterval time.Duration
 
+	// SkipFinalSave, when set and true as Run stops, leaves out the final
+	// sync and checkpoint save: a node that has lost leadership must not
+	// write the checkpoint any more.
+	SkipFinalSave func() bool
+
 	// Metrics, when set, records the pipeline's metrics.
 	Metrics *Metrics
 	// OnProgress, when set, is called whenever a transaction or a
@@ -281,6 +286,10 @@ func (p *Pipeline) stream(ctx context.Context, srv *binlog.Server, from, target 
 	err = g.Wait()
 	if errors.Is(err, errCaughtUp) || (errors.Is(err, context.Canceled) && ctx.Err() != nil) {
 		err = nil
+	}
+	if p.cfg.SkipFinalSave != nil && p.cfg.SkipFinalSave() {
+		p.log.Info("stopped without a final checkpoint: leadership is lost")
+		return err
 	}
 	// Whatever the sinks hold of whole transactions is made durable and
 	// checkpointed, even on the way out.

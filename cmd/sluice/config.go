@@ -37,6 +37,9 @@ type fileConfig struct {
 	AWS        awsConfig        `koanf:"aws"`
 	Output     outputConfig     `koanf:"output"`
 	Log        logConfig        `koanf:"log"`
+	HA         haConfig         `koanf:"ha"`
+	HTTP       httpConfig       `koanf:"http"`
+	Heartbeat  heartbeatConfig  `koanf:"heartbeat"`
 
 	sinks   []any // decoded Sinks: *fileSinkConfig, *s3SinkConfig, ...
 	aws     *awsClients
@@ -86,6 +89,8 @@ func defaultFileConfig() fileConfig {
 		Checkpoint: checkpointConfig{Store: "file", Dir: "./sluice-data", Interval: d.CheckpointInterval},
 		Sinks:      []map[string]any{{"type": "file", "path": "./sluice-data/events.jsonl"}},
 		Output:     outputConfig{Format: "maxwell"},
+		HTTP:       httpConfig{StallTimeout: 30 * time.Second},
+		Heartbeat:  heartbeatConfig{Interval: time.Second},
 		Log:        logConfig{Level: "info", Format: "text"},
 	}
 }
@@ -166,6 +171,14 @@ func (c *fileConfig) validate() error {
 	if _, err := parseLevel(c.Log.Level); err != nil {
 		return err
 	}
+	if c.haEnabled() {
+		if c.Checkpoint.Store != "dynamodb" {
+			return errors.New("ha: a cluster needs a checkpoint store every node shares and that fences a deposed leader: set checkpoint.store: dynamodb")
+		}
+		if _, err := c.haNodeConfig(nil); err != nil {
+			return err
+		}
+	}
 	if c.Log.Format != "text" && c.Log.Format != "json" {
 		return fmt.Errorf("log.format %q: want text or json", c.Log.Format)
 	}
@@ -203,6 +216,7 @@ func (c *fileConfig) pipelineConfig(log *slog.Logger) pipeline.Config {
 	pc.Source.HeartbeatPeriod = c.Source.Heartbeat
 	pc.Source.ReadTimeout = c.Source.ReadTimeout
 	pc.CheckpointInterval = c.Checkpoint.Interval
+	pc.HeartbeatTable, pc.HeartbeatInterval = c.Heartbeat.Table, c.Heartbeat.Interval
 	pc.Format = pipeline.Format(c.Output.Format)
 	pc.Logger = log
 	pc.Source.Logger = log

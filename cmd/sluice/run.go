@@ -8,9 +8,6 @@ import (
 	"strings"
 
 	"github.com/spf13/cobra"
-
-	"github.com/sluicecdc/sluice/emit"
-	"github.com/sluicecdc/sluice/pipeline"
 )
 
 func newRunCommand(load func() (*fileConfig, error), stdout, stderr io.Writer) *cobra.Command {
@@ -25,20 +22,12 @@ func newRunCommand(load func() (*fileConfig, error), stdout, stderr io.Writer) *
 				return err
 			}
 			log := cfg.logger(stderr)
-			store, err := cfg.checkpointStore(cmd.Context())
-			if err != nil {
-				return err
-			}
 			pc := cfg.pipelineConfig(log)
 			pc.ExitWhenCaughtUp = exitWhenCaughtUp
 			if pc.SchemaStore, err = cfg.schemaStore(cmd.Context()); err != nil {
 				return err
 			}
-			p, err := pipeline.New(pc, store, func() ([]emit.Sink, error) { return cfg.openSinks(cmd.Context(), stdout, log) })
-			if err != nil {
-				return &configError{err}
-			}
-			err = p.Run(cmd.Context())
+			err = cfg.daemon(cmd.Context(), pc, stdout, log)
 			if peak, ok := peakRSS(); ok {
 				log.Info("stopped", "peak_rss_bytes", peak)
 			}

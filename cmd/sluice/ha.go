@@ -1,0 +1,190 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"golang.org/x/sync/errgroup"
+
+	"github.com/sluicecdc/sluice/checkpoint"
+	"github.com/sluicecdc/sluice/emit"
+	"github.com/sluicecdc/sluice/ha"
+	"github.com/sluicecdc/sluice/observe"
+	"github.com/sluicecdc/sluice/pipeline"
+)
+
+// haConfig is the "ha" section: with node_id set, sluice runs as one node
+// of a Raft cluster and streams only while it is the leader.
+type haConfig struct {
+	NodeID             string        `koanf:"node_id"`
+	Bind               string        `koanf:"bind"`
+	Advertise          string        `koanf:"advertise"`
+	DataDir            string        `koanf:"data_dir"`
+	Bootstrap          bool          `koanf:"bootstrap"`
+	Peers              []peerConfig  `koanf:"peers"`
+	TLS                tlsConfig     `koanf:"tls"`
+	HeartbeatTimeout   time.Duration `koanf:"heartbeat_timeout"`
+	ElectionTimeout    time.Duration `koanf:"election_timeout"`
+	LeaderLeaseTimeout time.Duration `koanf:"leader_lease_timeout"`
+}
+
+type peerConfig struct {
+	ID   string `koanf:"id"`
+	Addr string `koanf:"addr"`
+}
+
+type tlsConfig struct {
+	CertFile   string `koanf:"cert_file"`
+	KeyFile    string `koanf:"key_file"`
+	CAFile     string `koanf:"ca_file"`
+	ServerName string `koanf:"server_name"`
+}
+
+// httpConfig is the "http" section: /metrics, /healthz, /readyz and, in a
+// cluster, /cluster/ admin.
+type httpConfig struct {
+	Listen       string        `koanf:"listen"` // empty: no HTTP server
+	Advertise    string        `koanf:"advertise"`
+	StallTimeout time.Duration `koanf:"stall_timeout"`
+}
+
+type heartbeatConfig struct {
+	Table    string        `koanf:"table"` // "db.table"; empty: no heartbeat writes
+	Interval time.Duration `koanf:"interval"`
+}
+
+func (c *fileConfig) haEnabled() bool { return c.HA.NodeID != "" }
+
+func (c *fileConfig) haNodeConfig(log *slog.Logger) (ha.Config, error) {
+	hc := ha.DefaultConfig()
+	hc.NodeID, hc.BindAddr, hc.AdvertiseAddr, hc.DataDir = c.HA.NodeID, c.HA.Bind, c.HA.Advertise, c.HA.DataDir
+	hc.Bootstrap = c.HA.Bootstrap
+	for _, p := range c.HA.Peers {
+		hc.Peers = append(hc.Peers, ha.Peer{ID: p.ID, Addr: p.Addr})
+	}
+	if c.HA.TLS.CertFile != "" {
+		hc.TLS = &ha.TLSConfig{CertFile: c.HA.TLS.CertFile, KeyFile: c.HA.TLS.KeyFile, CAFile: c.HA.TLS.CAFile, ServerName: c.HA.TLS.ServerName}
+	}
+	if c.HA.HeartbeatTimeout != 0 {
+		hc.HeartbeatTimeout = c.HA.HeartbeatTimeout
+	}
+	if c.HA.ElectionTimeout != 0 {
+		hc.ElectionTimeout = c.HA.ElectionTimeout
+	}
+	if c.HA.LeaderLeaseTimeout != 0 {
+		hc.LeaderLeaseTimeout = c.HA.LeaderLeaseTimeout
+	}
+	if c.HTTP.Advertise != "" {
+		hc.AdminURL = c.HTTP.Advertise
+	} else if c.HTTP.Listen != "" {
+		hc.AdminURL = "http://" + c.HTTP.Listen
+	}
+	hc.Logger = log
+	if err := hc.Validate(); err != nil {
+		return hc, fmt.Errorf("ha: %w", err)
+	}
+	return hc, nil
+}
+
+// daemon runs sluice: one pipeline, or, in a cluster, one pipeline per
+// leadership term; plus the HTTP server when configured.
+func (c *fileConfig) daemon(ctx context.Context, pc pipeline.Config, stdout io.Writer, log *slog.Logger) error {
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	c.metrics = reg
+	pc.Metrics = pipeline.NewMetrics(reg)
+	stall := &observe.Stall{Timeout: c.HTTP.StallTimeout}
+	pc.OnProgress = stall.Seen
+
+	var node *ha.Node
+	if c.haEnabled() {
+		hc, err := c.haNodeConfig(log.With("component", "ha"))
+		if err != nil {
+			return &configError{err}
+		}
+		if node, err = ha.New(hc); err != nil {
+			return fmt.Errorf("start cluster node %s: %w", hc.NodeID, err)
+		}
+	}
+	var obs *observe.Server
+	if c.HTTP.Listen != "" {
+		oc := observe.DefaultConfig()
+		oc.Addr, oc.Registry, oc.Stall, oc.Logger = c.HTTP.Listen, reg, stall, log.With("component", "http")
+		if node != nil {
+			oc.Replica = node
+		}
+		var err error
+		if obs, err = observe.New(oc); err != nil {
+			return &configError{fmt.Errorf("http: %w", err)}
+		}
+		if node != nil {
+			obs.Handle("/cluster/", ha.NewAdminHandler(node))
+		}
+	}
+
+	// lead runs one pipeline: for the whole run without a cluster, for one
+	// leadership term in one.
+	lead := func(ctx context.Context) error {
+		store, err := c.checkpointStore(ctx) // a new store per term: one epoch each
+		if err != nil {
+			return err
+		}
+		term := pc
+		if node != nil {
+			term.Owner = node.ID()
+			term.SkipFinalSave = func() bool { return errors.Is(context.Cause(ctx), ha.ErrLeadershipLost) }
+		}
+		p, err := pipeline.New(term, store, func() ([]emit.Sink, error) {
+			sinks, err := c.openSinks(ctx, stdout, log)
+			if ds, ok := store.(*checkpoint.DynamoStore); ok && obs != nil {
+				obs.SetEpoch(ds.Epoch())
+			}
+			return sinks, err
+		})
+		if err != nil {
+			return &configError{err}
+		}
+		stall.Seen(time.Now()) // streaming starts: that counts as activity
+		return p.Run(ctx)
+	}
+
+	runCtx, stop := context.WithCancel(ctx)
+	defer stop()
+	g, gctx := errgroup.WithContext(runCtx)
+	if obs != nil {
+		g.Go(func() error {
+			if err := obs.ListenAndServe(gctx); err != nil && !errors.Is(err, http.ErrServerClosed) {
+				return fmt.Errorf("http server on %s: %w", c.HTTP.Listen, err)
+			}
+			return nil
+		})
+	}
+	g.Go(func() error {
+		defer stop() // when streaming ends, so does the HTTP server
+		if node == nil {
+			return lead(gctx)
+		}
+		defer func() {
+			sctx, cancel := context.WithTimeout(context.WithoutCancel(gctx), 15*time.Second)
+			defer cancel()
+			_ = node.Shutdown(sctx)
+		}()
+		err := node.Run(gctx, lead)
+		if errors.Is(err, ha.ErrShutdown) {
+			return nil
+		}
+		return err
+	})
+	err := g.Wait()
+	if errors.Is(err, context.Canceled) && ctx.Err() != nil {
+		return nil
+	}
+	return err
+}
