@@ -308,11 +308,13 @@ func TestKillNineLosesNothing(t *testing.T) {
 	}
 }
 
-// TestOutageRideThrough stops S3 and DynamoDB for 30 seconds (5 with
-// -short) while the daemon streams a workload: it keeps running, retries,
-// and once they are back the lake holds every committed transaction.
+// TestOutageRideThrough stops S3, Kinesis and DynamoDB for 30 seconds (5
+// with -short) while the daemon streams a workload to the lake and Kinesis:
+// it keeps running, retries, and once they are back both hold every
+// committed transaction.
 func TestOutageRideThrough(t *testing.T) {
-	r := newDeliveryRig(t, awstest.S3, awstest.DynamoDB)
+	r := newDeliveryRig(t, awstest.S3, awstest.Kinesis, awstest.DynamoDB)
+	r.withKinesis()
 	w := startTxWorkload(t, r.src)
 	d := r.start()
 	exited := d.done
@@ -321,7 +323,7 @@ func TestOutageRideThrough(t *testing.T) {
 		outage = 5 * time.Second
 	}
 	time.Sleep(time.Second)
-	for _, e := range []*awstest.Emulator{r.aws.S3, r.aws.DynamoDB} {
+	for _, e := range []*awstest.Emulator{r.aws.S3, r.aws.Kinesis, r.aws.DynamoDB} {
 		if err := e.Stop(); err != nil {
 			t.Fatal(err)
 		}
@@ -332,7 +334,7 @@ func TestOutageRideThrough(t *testing.T) {
 		t.Fatalf("sluice exited during the outage:\n%s", r.log())
 	case <-time.After(outage):
 	}
-	for _, e := range []*awstest.Emulator{r.aws.S3, r.aws.DynamoDB} {
+	for _, e := range []*awstest.Emulator{r.aws.S3, r.aws.Kinesis, r.aws.DynamoDB} {
 		if err := e.Restart(); err != nil {
 			t.Fatal(err)
 		}
@@ -366,6 +368,17 @@ func TestOutageRideThrough(t *testing.T) {
 		t.Fatalf("sluice exited %d after SIGINT:\n%s", code, r.log())
 	}
 	checkAllCommitted(t, r.lakeEvents(), n)
+	byKey := map[string][][]byte{}
+	for _, rec := range r.kinesisEvents() {
+		var ev struct {
+			DedupeKey string `json:"dedupe_key"`
+		}
+		if err := json.Unmarshal(rec, &ev); err != nil {
+			t.Fatalf("record is not an event: %v\n%s", err, rec)
+		}
+		byKey[ev.DedupeKey] = append(byKey[ev.DedupeKey], rec)
+	}
+	checkAllCommitted(t, byKey, n)
 }
 
 // TestStaleEpochIsFenced starts a second daemon — another node, with its
