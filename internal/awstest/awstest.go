@@ -51,6 +51,8 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 	"github.com/aws/aws-sdk-go-v2/service/kinesis"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
+
+	"github.com/sluicecdc/sluice/internal/testproc"
 )
 
 // Credentials and region of every Env. kinesalite and dynalite accept any
@@ -310,9 +312,9 @@ func (e *Env) start(svc Service) (*Emulator, error) {
 	m := &Emulator{Service: svc, Host: "127.0.0.1", env: e, bin: bin, root: root, dataDir: data}
 	var lastErr error
 	for attempt := 0; attempt < startAttempts; attempt++ {
-		port, err := freePort()
+		port, err := testproc.FreePort()
 		if err != nil {
-			lastErr = err
+			lastErr = fmt.Errorf("awstest: %w", err)
 			break
 		}
 		m.Port = port

@@ -20,6 +20,8 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/kinesis"
 	kintypes "github.com/aws/aws-sdk-go-v2/service/kinesis/types"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
+
+	"github.com/sluicecdc/sluice/internal/testproc"
 )
 
 // testContext bounds a test's API calls. Create it after Start: a cold
@@ -36,7 +38,7 @@ func TestStartAll(t *testing.T) {
 	t.Logf("all three ready in %v (in parallel)", time.Since(begin).Round(time.Millisecond))
 	for _, m := range env.emulators() {
 		t.Logf("%-8s %s ready in %v", m.Service, m.Endpoint(), m.StartupTime().Round(time.Millisecond))
-		addrs, err := listeningSockets(m.proc.pid)
+		addrs, err := listeningSockets(m.proc.Pid())
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -321,7 +323,7 @@ func TestWaitReadyRejectsNonLoopback(t *testing.T) {
 	if err != nil {
 		t.Skip("node not on PATH")
 	}
-	port, err := freePort()
+	port, err := testproc.FreePort()
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -5,17 +5,16 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"io"
 	"net"
 	"os"
-	"os/exec"
 	"path/filepath"
-	"runtime"
 	"strconv"
 	"strings"
 	"sync"
 	"syscall"
 	"time"
+
+	"github.com/sluicecdc/sluice/internal/testproc"
 )
 
 const (
@@ -23,7 +22,6 @@ const (
 	stopGrace     = 10 * time.Second
 	startAttempts = 3
 	dirPrefix     = "sluice-aws-"
-	ownerFile     = "sluice-owner"
 	logFile       = "emulator.log"
 )
 
@@ -45,7 +43,7 @@ type Emulator struct {
 	dataDir string
 
 	mu      sync.Mutex
-	proc    *process // nil when not running
+	proc    *testproc.Process // nil when not running
 	paused  bool
 	closed  bool
 	startup time.Duration
@@ -77,7 +75,7 @@ func (m *Emulator) Running() bool {
 
 // Log returns the last lines of the emulator's output, for failure
 // messages.
-func (m *Emulator) Log() string { return tailFile(filepath.Join(m.root, logFile), 40) }
+func (m *Emulator) Log() string { return testproc.TailFile(filepath.Join(m.root, logFile), 40) }
 
 // Stop stops the emulator gracefully (SIGTERM, SIGKILL after 10 s) and keeps
 // its data: Restart brings it back. Stopping a stopped emulator is a no-op.
@@ -90,13 +88,10 @@ func (m *Emulator) Stop() error {
 	}
 	m.proc = nil
 	if m.paused {
-		p.signal(syscall.SIGCONT)
+		p.Signal(syscall.SIGCONT)
 		m.paused = false
 	}
-	p.signal(syscall.SIGTERM)
-	if !p.waitTimeout(stopGrace) {
-		p.signal(syscall.SIGKILL)
-		p.wait()
+	if !p.Stop(stopGrace) {
 		return fmt.Errorf("awstest: %s did not stop within %v of SIGTERM; killed", m.Service, stopGrace)
 	}
 	return nil
@@ -114,8 +109,7 @@ func (m *Emulator) Kill() error {
 	}
 	m.proc = nil
 	m.paused = false
-	p.signal(syscall.SIGKILL)
-	p.wait()
+	p.Kill()
 	return nil
 }
 
@@ -151,11 +145,11 @@ func (m *Emulator) Pause() error {
 	if m.proc == nil {
 		return fmt.Errorf("awstest: %s is not running", m.Service)
 	}
-	m.proc.signal(syscall.SIGSTOP)
+	m.proc.Signal(syscall.SIGSTOP)
 	m.paused = true
 	// SIGSTOP stops the process only when one of its threads next runs;
 	// until then, on a busy machine, the others go on answering.
-	if err := waitStopped(m.proc.pid, stopGrace); err != nil {
+	if err := waitStopped(m.proc.Pid(), stopGrace); err != nil {
 		return fmt.Errorf("awstest: pause %s: %w", m.Service, err)
 	}
 	return nil
@@ -215,7 +209,7 @@ func (m *Emulator) Resume() error {
 	if m.proc == nil {
 		return fmt.Errorf("awstest: %s is not running", m.Service)
 	}
-	m.proc.signal(syscall.SIGCONT)
+	m.proc.Signal(syscall.SIGCONT)
 	m.paused = false
 	return nil
 }
@@ -231,8 +225,7 @@ func (m *Emulator) Close() error {
 	if p := m.proc; p != nil {
 		m.proc = nil
 		// The data goes too, so there is nothing to shut down cleanly.
-		p.signal(syscall.SIGKILL)
-		p.wait()
+		p.Kill()
 	}
 	return os.RemoveAll(m.root)
 }
@@ -242,21 +235,22 @@ var errPortInUse = errors.New("port in use")
 // launchLocked spawns the process and waits until it answers.
 func (m *Emulator) launchLocked() error {
 	logPath := filepath.Join(m.root, logFile)
-	logStart := fileSize(logPath)
+	logStart := testproc.LogSize(logPath)
 	begin := time.Now()
-	p, err := spawn(m.bin, m.args, logPath)
+	p, err := testproc.Spawn(m.bin, m.args, logPath)
 	if err != nil {
 		return fmt.Errorf("awstest: start %s: %w", m.Service, err)
 	}
-	writeOwner(m.root, p.pid)
+	// Best effort: the emulator dies with this process anyway (parent-death
+	// signal); the record only lets cleanupOrphans kill it if it did not.
+	_ = testproc.WriteOwner(m.root, p.Pid())
 	if err := m.waitReady(p); err != nil {
-		p.signal(syscall.SIGKILL)
-		p.wait()
-		log := readFrom(logPath, logStart)
+		p.Kill()
+		log := testproc.LogFrom(logPath, logStart)
 		if strings.Contains(log, "EADDRINUSE") || strings.Contains(log, "address already in use") {
 			err = fmt.Errorf("%w: %v", errPortInUse, err)
 		}
-		return fmt.Errorf("awstest: %s on %s: %w\n--- %s:\n%s", m.Service, m.Addr(), err, logPath, tailString(log, 20))
+		return fmt.Errorf("awstest: %s on %s: %w\n--- %s:\n%s", m.Service, m.Addr(), err, logPath, testproc.Tail(log, 20))
 	}
 	m.proc = p
 	m.startup = time.Since(begin)
@@ -268,23 +262,23 @@ func (m *Emulator) launchLocked() error {
 // loopback addresses, then polls with a real API call (ListBuckets,
 // ListStreams, ListTables) until it succeeds; it gives up when the process
 // exits or readyTimeout passes. Checking the process's own sockets tells it
-// from a stranger that took the port between freePort and the listen.
-func (m *Emulator) waitReady(p *process) error {
+// from a stranger that took the port between FreePort and the listen.
+func (m *Emulator) waitReady(p *testproc.Process) error {
 	ctx, cancel := context.WithTimeout(context.Background(), readyTimeout)
 	defer cancel()
 	var lastErr error
 	listening := false
 	for {
 		select {
-		case <-p.done:
-			return fmt.Errorf("exited before it was ready: %v", p.err)
+		case <-p.Done():
+			return fmt.Errorf("exited before it was ready: %v", p.Err())
 		case <-ctx.Done():
 			return fmt.Errorf("not ready after %v: %v", readyTimeout, lastErr)
 		default:
 		}
 		var err error
 		if !listening {
-			listening, err = m.listensOnlyOnLoopback(p.pid)
+			listening, err = m.listensOnlyOnLoopback(p.Pid())
 			if err != nil {
 				return err
 			}
@@ -303,7 +297,7 @@ func (m *Emulator) waitReady(p *process) error {
 		lastErr = err
 		select {
 		case <-ctx.Done():
-		case <-p.done:
+		case <-p.Done():
 		case <-time.After(20 * time.Millisecond):
 		}
 	}
@@ -328,99 +322,22 @@ func (m *Emulator) listensOnlyOnLoopback(pid int) (bool, error) {
 	return found, nil
 }
 
-// process is a running emulator.
-type process struct {
-	pid  int
-	done chan struct{} // closed when the process has exited
-	err  error         // from Wait, valid after done
-}
-
-// spawn starts bin in its own process group with output appended to
-// logPath, and SIGKILL as its parent-death signal so that it dies with the
-// test binary. The parent-death signal fires when the thread that forked the
-// child exits, so the child is forked and waited for from a goroutine locked
-// to its thread.
-func spawn(bin string, args []string, logPath string) (*process, error) {
-	log, err := os.OpenFile(logPath, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
-	if err != nil {
-		return nil, err
-	}
-	p := &process{done: make(chan struct{})}
-	started := make(chan error, 1)
-	go func() {
-		runtime.LockOSThread()
-		defer runtime.UnlockOSThread()
-		cmd := exec.Command(bin, args...)
-		cmd.Stdout, cmd.Stderr = log, log
-		cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
-		err := cmd.Start()
-		log.Close() // the child has its own copy
-		if err != nil {
-			started <- err
-			return
-		}
-		p.pid = cmd.Process.Pid
-		started <- nil
-		p.err = cmd.Wait()
-		close(p.done)
-	}()
-	if err := <-started; err != nil {
-		return nil, err
-	}
-	return p, nil
-}
-
-func (p *process) signal(sig syscall.Signal) {
-	// The emulator leads its own process group.
-	syscall.Kill(-p.pid, sig)
-}
-
-func (p *process) wait() { <-p.done }
-
-func (p *process) waitTimeout(d time.Duration) bool {
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-p.done:
-		return true
-	case <-t.C:
-		return false
-	}
-}
-
-func freePort() (int, error) {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return 0, fmt.Errorf("awstest: find a free port: %w", err)
-	}
-	port := l.Addr().(*net.TCPAddr).Port
-	l.Close()
-	return port, nil
-}
-
 // EnvDir names the environment variable that sets the directory under which
 // the emulators' data directories are created.
 const EnvDir = "SLUICE_AWSTEST_DIR"
 
+// minShmFree is the free space /dev/shm needs to be used for data
+// directories.
+const minShmFree = 1 << 30
+
 // dataParent is where data directories go: $SLUICE_AWSTEST_DIR, else
 // /dev/shm when it is a large enough tmpfs, else the temporary directory.
-func dataParent() string {
-	if d := os.Getenv(EnvDir); d != "" {
-		return d
-	}
-	var st syscall.Statfs_t
-	const tmpfsMagic = 0x01021994
-	if syscall.Statfs("/dev/shm", &st) == nil && st.Type == tmpfsMagic &&
-		st.Bavail*uint64(st.Bsize) >= 1<<30 && syscall.Access("/dev/shm", 2 /* W_OK */) == nil {
-		return "/dev/shm"
-	}
-	return os.TempDir()
-}
+func dataParent() string { return testproc.DataParent(EnvDir, minShmFree, 0) }
 
 // newRoot creates <parent>/sluice-aws-<pid>-<service>-<random> with data/
 // inside, and records this process as its owner.
 func newRoot(svc Service) (root, data string, err error) {
-	root, err = os.MkdirTemp(dataParent(), fmt.Sprintf("%s%d-%s-", dirPrefix, os.Getpid(), svc))
+	root, err = testproc.NewDir(dataParent(), dirPrefix, string(svc))
 	if err != nil {
 		return "", "", fmt.Errorf("awstest: %w", err)
 	}
@@ -429,34 +346,7 @@ func newRoot(svc Service) (root, data string, err error) {
 		os.RemoveAll(root)
 		return "", "", fmt.Errorf("awstest: %w", err)
 	}
-	writeOwner(root, 0)
 	return root, data, nil
-}
-
-// writeOwner records the test process (pid and start time, against pid
-// reuse) and the emulator's pid, for cleanupOrphans.
-func writeOwner(dir string, childPid int) {
-	me := os.Getpid()
-	content := fmt.Sprintf("%d %s %d\n", me, procStartTime(me), childPid)
-	os.WriteFile(filepath.Join(dir, ownerFile), []byte(content), 0o644)
-}
-
-// procStartTime returns the start time of a process in clock ticks since
-// boot ("" when the process does not exist).
-func procStartTime(pid int) string {
-	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
-	if err != nil {
-		return ""
-	}
-	i := bytes.LastIndexByte(b, ')')
-	if i < 0 {
-		return ""
-	}
-	fields := strings.Fields(string(b[i+1:]))
-	if len(fields) < 20 {
-		return ""
-	}
-	return fields[19]
 }
 
 var cleanupOnce sync.Once
@@ -466,78 +356,5 @@ var cleanupOnce sync.Once
 // parent-death signal; any that still run are killed). Best effort, once
 // per process.
 func cleanupOrphans() {
-	cleanupOnce.Do(func() {
-		parent := dataParent()
-		entries, err := os.ReadDir(parent)
-		if err != nil {
-			return
-		}
-		for _, e := range entries {
-			name := e.Name()
-			if !e.IsDir() || !strings.HasPrefix(name, dirPrefix) {
-				continue
-			}
-			pidStr, _, ok := strings.Cut(strings.TrimPrefix(name, dirPrefix), "-")
-			if !ok {
-				continue
-			}
-			owner, err := strconv.Atoi(pidStr)
-			if err != nil || owner == os.Getpid() {
-				continue
-			}
-			dir := filepath.Join(parent, name)
-			b, err := os.ReadFile(filepath.Join(dir, ownerFile))
-			if err != nil {
-				continue // being created right now, or not ours
-			}
-			f := strings.Fields(string(b))
-			if len(f) < 3 {
-				continue
-			}
-			if st := procStartTime(owner); st != "" && st == f[1] {
-				continue // owner alive
-			}
-			if child, err := strconv.Atoi(f[2]); err == nil && child > 0 {
-				if cmdline, err := os.ReadFile(fmt.Sprintf("/proc/%d/cmdline", child)); err == nil &&
-					bytes.Contains(cmdline, []byte(dir)) {
-					syscall.Kill(child, syscall.SIGKILL)
-				}
-			}
-			os.RemoveAll(dir)
-		}
-	})
-}
-
-func fileSize(path string) int64 {
-	fi, err := os.Stat(path)
-	if err != nil {
-		return 0
-	}
-	return fi.Size()
-}
-
-// readFrom returns the content of path from offset on (at most 1 MiB).
-func readFrom(path string, offset int64) string {
-	f, err := os.Open(path)
-	if err != nil {
-		return ""
-	}
-	defer f.Close()
-	if _, err := f.Seek(offset, io.SeekStart); err != nil {
-		return ""
-	}
-	b, _ := io.ReadAll(io.LimitReader(f, 1<<20))
-	return string(b)
-}
-
-func tailFile(path string, n int) string {
-	return tailString(readFrom(path, max(fileSize(path)-64<<10, 0)), n)
-}
-
-func tailString(s string, n int) string {
-	lines := strings.Split(strings.TrimRight(s, "\n"), "\n")
-	if len(lines) > n {
-		lines = lines[len(lines)-n:]
-	}
-	return strings.Join(lines, "\n")
+	cleanupOnce.Do(func() { testproc.CleanupOrphans(dirPrefix, dataParent()) })
 }

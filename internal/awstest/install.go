@@ -13,6 +13,8 @@ import (
 	"sync"
 	"syscall"
 	"time"
+
+	"github.com/sluicecdc/sluice/internal/testproc"
 )
 
 // VersitygwVersion is the versitygw release the tests and
@@ -94,7 +96,7 @@ func installNodeModules() (string, error) {
 	cmd.Dir = dir
 	out, err := cmd.CombinedOutput()
 	if err != nil {
-		return "", fmt.Errorf("awstest: npm ci in %s: %w\n%s", dir, err, tailString(string(out), 30))
+		return "", fmt.Errorf("awstest: npm ci in %s: %w\n%s", dir, err, testproc.Tail(string(out), 30))
 	}
 	lock, err := os.ReadFile(filepath.Join(dir, "package-lock.json"))
 	if err != nil {
@@ -212,7 +214,7 @@ func installVersitygw(dir string) error {
 	cmd.Env = append(os.Environ(), "GOBIN="+tmp, "GOFLAGS=")
 	out, err := cmd.CombinedOutput()
 	if err != nil {
-		return fmt.Errorf("awstest: go install versitygw@%s: %w\n%s", VersitygwVersion, err, tailString(string(out), 30))
+		return fmt.Errorf("awstest: go install versitygw@%s: %w\n%s", VersitygwVersion, err, testproc.Tail(string(out), 30))
 	}
 	built := filepath.Join(tmp, "versitygw")
 	if err := syncPath(built); err != nil {

@@ -48,7 +48,6 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"runtime"
 	"strconv"
 	"strings"
 	"sync"
@@ -57,6 +56,8 @@ import (
 	"time"
 
 	"github.com/go-sql-driver/mysql"
+
+	"github.com/sluicecdc/sluice/internal/testproc"
 )
 
 // EnvDSN names the environment variable that points the tests at an
@@ -78,7 +79,6 @@ const (
 	dirPrefix      = "sluice-my-"
 	templatePrefix = "sluice-mysqltest-template-"
 	templateMarker = ".sluice-template-ok"
-	ownerFile      = "sluice-owner"
 	pidFile        = "mariadbd.pid"
 	errorLogFile   = "error.log"
 	socketFile     = "s.sock"
@@ -118,7 +118,7 @@ type Server struct {
 	datadir string
 
 	mu      sync.Mutex
-	proc    *process // nil when not running
+	proc    *testproc.Process // nil when not running
 	stopped bool
 	pool    *sql.DB // used by Exec; opened lazily
 }
@@ -154,7 +154,7 @@ func Start(opts Options) (*Server, error) {
 		port, err := pickPort()
 		if err != nil {
 			os.RemoveAll(dir)
-			return nil, err
+			return nil, fmt.Errorf("mysqltest: %w", err)
 		}
 		s.Port = port
 		s.args = serverArgs(dir, port, opts.Args)
@@ -303,7 +303,7 @@ func (s *Server) ErrorLog() string {
 	if s.External {
 		return ""
 	}
-	return tailFile(filepath.Join(s.datadir, errorLogFile), 40)
+	return testproc.TailFile(filepath.Join(s.datadir, errorLogFile), 40)
 }
 
 // Stop stops the server (SIGTERM, then SIGKILL after 10s) and removes its
@@ -322,10 +322,7 @@ func (s *Server) Stop() error {
 	var err error
 	if p := s.proc; p != nil {
 		s.proc = nil
-		p.signal(syscall.SIGTERM)
-		if !p.waitTimeout(stopGrace) {
-			p.signal(syscall.SIGKILL)
-			p.wait()
+		if !p.Stop(stopGrace) {
 			err = fmt.Errorf("mysqltest: mariadbd did not stop within %v of SIGTERM; killed", stopGrace)
 		}
 	}
@@ -349,8 +346,7 @@ func (s *Server) Kill() error {
 		return errors.New("mysqltest: server is not running")
 	}
 	s.proc = nil
-	p.signal(syscall.SIGKILL)
-	p.wait()
+	p.Kill()
 	return nil
 }
 
@@ -500,20 +496,22 @@ var errPortInUse = errors.New("port in use")
 
 func (s *Server) launchLocked() error {
 	logPath := filepath.Join(s.datadir, errorLogFile)
-	logStart := fileSize(logPath) // this launch's part of the log starts here
-	p, err := spawn(s.bin, s.args)
+	logStart := testproc.LogSize(logPath) // this launch's part of the log starts here
+	// Stdout and stderr go to /dev/null: everything is in the error log.
+	p, err := testproc.Spawn(s.bin, s.args, "")
 	if err != nil {
 		return fmt.Errorf("mysqltest: start %s: %w", s.bin, err)
 	}
-	writeOwner(s.datadir, p.pid)
+	// Best effort: the server dies with this process anyway (parent-death
+	// signal); the record only lets cleanupOrphans kill it if it did not.
+	_ = testproc.WriteOwner(s.datadir, p.Pid())
 	if err := waitReady(s.DSN(""), s.Addr(), s.datadir, p); err != nil {
-		p.signal(syscall.SIGKILL)
-		p.wait()
-		log := readFrom(logPath, logStart)
+		p.Kill()
+		log := testproc.LogFrom(logPath, logStart)
 		if portInUse(log) {
 			err = fmt.Errorf("%w: %v", errPortInUse, err)
 		}
-		return fmt.Errorf("mysqltest: mariadbd on %s: %w\n--- tail of %s:\n%s", s.Addr(), err, logPath, tailString(log, 40))
+		return fmt.Errorf("mysqltest: mariadbd on %s: %w\n--- tail of %s:\n%s", s.Addr(), err, logPath, testproc.Tail(log, 40))
 	}
 	s.proc = p
 	return nil
@@ -528,12 +526,12 @@ func portInUse(log string) bool {
 // waitReady polls until the server accepts TCP connections and answers
 // SELECT 1 as the server of datadir (not some other server that got the
 // port), until the process exits, or until readyTimeout passes.
-func waitReady(dsn, addr, datadir string, p *process) error {
+func waitReady(dsn, addr, datadir string, p *testproc.Process) error {
 	ctx, cancel := context.WithTimeout(context.Background(), readyTimeout)
 	defer cancel()
 	go func() {
 		select {
-		case <-p.done:
+		case <-p.Done():
 			cancel()
 		case <-ctx.Done():
 		}
@@ -546,8 +544,8 @@ func waitReady(dsn, addr, datadir string, p *process) error {
 	var lastErr error
 	for {
 		select {
-		case <-p.done:
-			return fmt.Errorf("mariadbd exited before it was ready: %v", p.err)
+		case <-p.Done():
+			return fmt.Errorf("mariadbd exited before it was ready: %v", p.Err())
 		case <-ctx.Done():
 			return fmt.Errorf("not ready after %v: %v", readyTimeout, lastErr)
 		default:
@@ -577,204 +575,44 @@ func waitReady(dsn, addr, datadir string, p *process) error {
 	}
 }
 
-// process is a running mariadbd.
-type process struct {
-	pid  int
-	done chan struct{} // closed when the process has exited
-	err  error         // from Wait, valid after done
-}
-
-// spawn starts the server in its own process group, with SIGKILL as its
-// parent-death signal so that it dies with the test binary. The parent-death
-// signal fires when the thread that forked the child exits, so the child is
-// forked and waited for from a goroutine locked to its thread.
-func spawn(bin string, args []string) (*process, error) {
-	p := &process{done: make(chan struct{})}
-	started := make(chan error, 1)
-	go func() {
-		runtime.LockOSThread()
-		defer runtime.UnlockOSThread()
-		cmd := exec.Command(bin, args...)
-		// Stdout and stderr go to /dev/null (everything is in the error
-		// log): a server must not hold the test binary's output open.
-		cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
-		if err := cmd.Start(); err != nil {
-			started <- err
-			return
-		}
-		p.pid = cmd.Process.Pid
-		started <- nil
-		p.err = cmd.Wait()
-		close(p.done)
-	}()
-	if err := <-started; err != nil {
-		return nil, err
-	}
-	return p, nil
-}
-
-func (p *process) signal(sig syscall.Signal) {
-	// The server leads its own process group.
-	syscall.Kill(-p.pid, sig)
-}
-
-func (p *process) wait() { <-p.done }
-
-func (p *process) waitTimeout(d time.Duration) bool {
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-p.done:
-		return true
-	case <-t.C:
-		return false
-	}
-}
-
-// pickPort is freePort; tests replace it.
-var pickPort = freePort
-
-func freePort() (int, error) {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return 0, fmt.Errorf("mysqltest: find a free port: %w", err)
-	}
-	port := l.Addr().(*net.TCPAddr).Port
-	l.Close()
-	return port, nil
-}
+// pickPort picks the port of a server; tests replace it.
+var pickPort = testproc.FreePort
 
 // EnvDir names the environment variable that sets the directory under which
 // the servers' data directories are created.
 const EnvDir = "SLUICE_MYSQLTEST_DIR"
 
-// minShmFree is the free space /dev/shm needs to be used for data
-// directories (containers often have a 64 MiB /dev/shm).
-const minShmFree = 2 << 30
+const (
+	// minShmFree is the free space /dev/shm needs to be used for data
+	// directories.
+	minShmFree = 2 << 30
+	// maxParentLen bounds the length of the temporary directory used as
+	// the parent of data directories: the unix socket inside a data
+	// directory must fit in 107 bytes.
+	maxParentLen = 48
+)
 
 // dataParent is where data directories go: $SLUICE_MYSQLTEST_DIR, else
-// /dev/shm when it is a large enough tmpfs (creating files there is tens of
-// times faster than on a virtual disk, and fsync is free), else /tmp. The
-// path must stay short: the unix socket inside must fit in 107 bytes.
+// /dev/shm when it is a large enough tmpfs, else the temporary directory
+// when its path is short, else /tmp.
 func dataParent() string {
-	if d := os.Getenv(EnvDir); d != "" {
-		return d
-	}
-	var st syscall.Statfs_t
-	const tmpfsMagic = 0x01021994
-	if syscall.Statfs("/dev/shm", &st) == nil && st.Type == tmpfsMagic &&
-		st.Bavail*uint64(st.Bsize) >= minShmFree && syscall.Access("/dev/shm", 2 /* W_OK */) == nil {
-		return "/dev/shm"
-	}
-	if d := os.TempDir(); len(d) <= 48 {
-		return d
-	}
-	return "/tmp"
+	return testproc.DataParent(EnvDir, minShmFree, maxParentLen)
 }
 
 // newDataDir creates <parent>/sluice-my-<pid>-<random> and records this
 // process as its owner.
 func newDataDir() (string, error) {
-	dir, err := os.MkdirTemp(dataParent(), fmt.Sprintf("%s%d-", dirPrefix, os.Getpid()))
+	dir, err := testproc.NewDir(dataParent(), dirPrefix, "")
 	if err != nil {
 		return "", fmt.Errorf("mysqltest: %w", err)
 	}
-	writeOwner(dir, 0)
 	return dir, nil
-}
-
-// writeOwner records the test process (pid and start time, against pid
-// reuse) and the server pid, for cleanupOrphans.
-func writeOwner(dir string, serverPid int) {
-	me := os.Getpid()
-	content := fmt.Sprintf("%d %s %d\n", me, procStartTime(me), serverPid)
-	os.WriteFile(filepath.Join(dir, ownerFile), []byte(content), 0o644)
-}
-
-// procStartTime returns the start time of a process in clock ticks since
-// boot ("" when the process does not exist).
-func procStartTime(pid int) string {
-	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
-	if err != nil {
-		return ""
-	}
-	// The command name (field 2) may contain spaces; it ends at the last ')'.
-	i := bytes.LastIndexByte(b, ')')
-	if i < 0 {
-		return ""
-	}
-	fields := strings.Fields(string(b[i+1:]))
-	// fields[0] is field 3 (state); starttime is field 22.
-	if len(fields) < 20 {
-		return ""
-	}
-	return fields[19]
 }
 
 // cleanupOrphans removes the data directories of test processes that are
 // gone, killing their servers if they still run. Best effort.
 func cleanupOrphans() {
-	seen := map[string]bool{}
-	for _, parent := range []string{dataParent(), "/dev/shm", os.TempDir(), "/tmp"} {
-		if !seen[parent] {
-			seen[parent] = true
-			cleanupOrphansIn(parent)
-		}
-	}
-}
-
-func cleanupOrphansIn(parent string) {
-	entries, err := os.ReadDir(parent)
-	if err != nil {
-		return
-	}
-	for _, e := range entries {
-		name := e.Name()
-		if !e.IsDir() || !strings.HasPrefix(name, dirPrefix) {
-			continue
-		}
-		pidStr, _, ok := strings.Cut(strings.TrimPrefix(name, dirPrefix), "-")
-		if !ok {
-			continue
-		}
-		owner, err := strconv.Atoi(pidStr)
-		if err != nil || owner == os.Getpid() {
-			continue
-		}
-		dir := filepath.Join(parent, name)
-		var ownerStart string
-		var serverPid int
-		if b, err := os.ReadFile(filepath.Join(dir, ownerFile)); err == nil {
-			f := strings.Fields(string(b))
-			if len(f) >= 3 {
-				ownerStart = f[1]
-				serverPid, _ = strconv.Atoi(f[2])
-			}
-		}
-		if st := procStartTime(owner); st != "" && (ownerStart == "" || st == ownerStart) {
-			continue // owner still alive
-		}
-		if b, err := os.ReadFile(filepath.Join(dir, pidFile)); err == nil {
-			if pid, err := strconv.Atoi(strings.TrimSpace(string(b))); err == nil {
-				killIfServerOf(pid, dir)
-			}
-		}
-		if serverPid > 0 {
-			killIfServerOf(serverPid, dir)
-		}
-		os.RemoveAll(dir)
-	}
-}
-
-// killIfServerOf kills pid if it is a server running on datadir dir.
-func killIfServerOf(pid int, dir string) {
-	cmdline, err := os.ReadFile(fmt.Sprintf("/proc/%d/cmdline", pid))
-	if err != nil {
-		return
-	}
-	if bytes.Contains(cmdline, []byte("--datadir="+dir+"\x00")) {
-		syscall.Kill(pid, syscall.SIGKILL)
-	}
+	testproc.CleanupOrphans(dirPrefix, dataParent(), "/dev/shm", os.TempDir(), "/tmp")
 }
 
 var (
@@ -869,7 +707,7 @@ func buildTemplate(bin, dir string) error {
 	cmd := exec.Command(installDB, args...)
 	out, err := cmd.CombinedOutput()
 	if err != nil {
-		return fmt.Errorf("mysqltest: %s: %w\n%s", installDB, err, tailString(string(out), 40))
+		return fmt.Errorf("mysqltest: %s: %w\n%s", installDB, err, testproc.Tail(string(out), 40))
 	}
 	// A buffer pool dump is useless in a fresh server.
 	os.Remove(filepath.Join(dir, "ib_buffer_pool"))
@@ -1052,43 +890,4 @@ func sparsifyFile(path string) error {
 		return err
 	}
 	return os.Rename(tmp, path)
-}
-
-func fileSize(path string) int64 {
-	fi, err := os.Stat(path)
-	if err != nil {
-		return 0
-	}
-	return fi.Size()
-}
-
-// readFrom returns the content of path from offset on (at most 1 MiB).
-func readFrom(path string, offset int64) string {
-	f, err := os.Open(path)
-	if err != nil {
-		return ""
-	}
-	defer f.Close()
-	if _, err := f.Seek(offset, io.SeekStart); err != nil {
-		return ""
-	}
-	b, _ := io.ReadAll(io.LimitReader(f, 1<<20))
-	return string(b)
-}
-
-func tailFile(path string, n int) string {
-	size := fileSize(path)
-	off := size - 64<<10
-	if off < 0 {
-		off = 0
-	}
-	return tailString(readFrom(path, off), n)
-}
-
-func tailString(s string, n int) string {
-	lines := strings.Split(strings.TrimRight(s, "\n"), "\n")
-	if len(lines) > n {
-		lines = lines[len(lines)-n:]
-	}
-	return strings.Join(lines, "\n")
 }

@@ -15,6 +15,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/sluicecdc/sluice/internal/testproc"
 )
 
 // shared is the package's server from TestMain, exercising Main.
@@ -302,7 +304,7 @@ func TestStopRemovesDataDir(t *testing.T) {
 	if _, err := os.Stat(dir); !errors.Is(err, os.ErrNotExist) {
 		t.Errorf("datadir %s still there: %v", dir, err)
 	}
-	if alive(pid) {
+	if testproc.Running(pid) {
 		t.Errorf("mariadbd %d still running", pid)
 	}
 	if err := s.Stop(); err != nil {
@@ -371,7 +373,7 @@ func TestStartFailureShowsErrorLog(t *testing.T) {
 	t.Logf("error: %v", err)
 }
 
-// A port taken between freePort and the server's bind is retried.
+// A port taken between pickPort and the server's bind is retried.
 func TestPortCollisionRetry(t *testing.T) {
 	if os.Getenv(EnvDSN) != "" {
 		t.Skip("external server")
@@ -388,9 +390,9 @@ func TestPortCollisionRetry(t *testing.T) {
 		if calls == 1 {
 			return taken, nil
 		}
-		return freePort()
+		return testproc.FreePort()
 	}
-	defer func() { pickPort = freePort }()
+	defer func() { pickPort = testproc.FreePort }()
 	begin := time.Now()
 	s := StartT(t, Options{})
 	t.Logf("start with one collision: %v", time.Since(begin))
@@ -492,7 +494,7 @@ func TestOrphanCleanup(t *testing.T) {
 	cmd.Wait()
 
 	deadline := time.Now().Add(10 * time.Second)
-	for alive(pid) {
+	for testproc.Running(pid) {
 		if time.Now().After(deadline) {
 			syscall.Kill(pid, syscall.SIGKILL)
 			t.Fatalf("mariadbd %d survived its test binary", pid)
@@ -536,7 +538,7 @@ func TestOrphanCleanupKillsServer(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { syscall.Kill(-sleeper.Process.Pid, syscall.SIGKILL) })
-	os.WriteFile(filepath.Join(dir, ownerFile), fmt.Appendf(nil, "%d 1 %d\n", deadPid, sleeper.Process.Pid), 0o644)
+	os.WriteFile(filepath.Join(dir, testproc.OwnerFile), fmt.Appendf(nil, "%d 1 %d\n", deadPid, sleeper.Process.Pid), 0o644)
 	cleanupOrphans()
 	if _, err := os.Stat(dir); !errors.Is(err, os.ErrNotExist) {
 		t.Errorf("orphan datadir %s not removed: %v", dir, err)
@@ -560,17 +562,7 @@ func serverPid(t testing.TB, s *Server) int {
 	if s.proc == nil {
 		t.Fatal("server not running")
 	}
-	return s.proc.pid
-}
-
-// alive reports whether pid is a live (not zombie) process.
-func alive(pid int) bool {
-	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
-	if err != nil {
-		return false
-	}
-	i := strings.LastIndexByte(string(b), ')')
-	return i >= 0 && !strings.HasPrefix(strings.TrimSpace(string(b[i+1:])), "Z")
+	return s.proc.Pid()
 }
 
 // BenchmarkStartStop measures a full server life: copy, start, ready, stop.
