@@ -19,7 +19,11 @@ func (p *Pipeline) heartbeats(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	defer func() { _ = conn.Close() }()
+	defer func() {
+		if conn != nil {
+			_ = conn.Close()
+		}
+	}()
 	stmt := fmt.Sprintf("REPLACE INTO `%s`.`%s` (pipeline, ts) VALUES (?, NOW(6))", db, table)
 	t := time.NewTicker(p.cfg.HeartbeatInterval)
 	defer t.Stop()
@@ -30,17 +34,22 @@ func (p *Pipeline) heartbeats(ctx context.Context) error {
 			return nil
 		case <-t.C:
 		}
-		if _, err := conn.Execute(stmt, p.cfg.Name); err != nil {
-			if failing++; failing == 1 || failing%60 == 0 {
-				p.log.Warn("heartbeat not written; retrying", "table", p.cfg.HeartbeatTable, "failures", failing, "err", err.Error())
-			}
-			_ = conn.Close()
+		if conn == nil {
 			if conn, err = p.heartbeatConn(ctx, db, table); err != nil {
+				conn = nil
+			}
+		}
+		if conn != nil {
+			if _, err = conn.Execute(stmt, p.cfg.Name); err == nil {
+				failing = 0
 				continue
 			}
-			continue
+			_ = conn.Close()
+			conn = nil // reconnect on the next tick
 		}
-		failing = 0
+		if failing++; failing == 1 || failing%60 == 0 {
+			p.log.Warn("heartbeat not written; retrying", "table", p.cfg.HeartbeatTable, "failures", failing, "err", err.Error())
+		}
 	}
 }
 

@@ -2,6 +2,7 @@ package main
 
 import (
 	"bufio"
+	"errors"
 	"io"
 	"os"
 	"strconv"
@@ -20,6 +21,9 @@ func newRunCommand(load func() (*fileConfig, error), stdout, stderr io.Writer) *
 			cfg, err := load()
 			if err != nil {
 				return err
+			}
+			if exitWhenCaughtUp && cfg.haEnabled() {
+				return &configError{errors.New("--exit-when-caught-up runs one pipeline to the end, not a cluster node: leave ha.node_id unset for it")}
 			}
 			log := cfg.logger(stderr)
 			pc := cfg.pipelineConfig(log)
