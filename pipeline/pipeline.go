@@ -374,7 +374,10 @@ func (p *Pipeline) syncAndSave(ctx context.Context, force bool) error {
 		return fmt.Errorf("save checkpoint at %s: %w", next.Position, err)
 	}
 	p.saved = next
-	p.cfg.Metrics.saved(next.Timestamp, time.Now(), len(p.pending) == 0)
+	p.mu.Lock()
+	idle := len(p.pending) == 0
+	p.mu.Unlock()
+	p.cfg.Metrics.saved(next.Timestamp, time.Now(), idle)
 	return nil
 }
 
