@@ -41,6 +41,27 @@ const (
 	PartitionByDatabase KinesisPartitionKey = "database"
 )
 
+// KinesisOrdering says how the sink keeps a partition key's records in
+// order when Kinesis takes some records of a request and refuses others.
+type KinesisOrdering string
+
+// Orderings.
+const (
+	// OrderStrict: a PutRecords request holds at most one record of a
+	// partition key (an aggregate counts as one record of its group), so a
+	// later record of a key is sent only once every earlier one is
+	// accepted. Each key's records land exactly in event order, once each;
+	// only a request whose outcome is unknown (a timeout, a lost answer)
+	// can leave a copy of a record, and the copy lands before anything
+	// later of its key.
+	OrderStrict KinesisOrdering = "strict"
+	// OrderRelaxed: a request may hold many records of a key; when one is
+	// refused, it is sent again with every later record of its key from
+	// that request, even those Kinesis took. The last copy of each record
+	// is in event order, but a key can read r3 r1 r3.
+	OrderRelaxed KinesisOrdering = "relaxed"
+)
+
 // Kinesis service limits.
 const (
 	kinesisMaxRequestRecords = 500
@@ -54,6 +75,10 @@ const (
 type KinesisConfig struct {
 	Stream       string
 	PartitionKey KinesisPartitionKey
+	// Ordering is OrderStrict (the default) or OrderRelaxed. Strict
+	// without Aggregate sends one record per key per request: fine by
+	// primary key, slow by table or database (see docs/kinesis-sink.md).
+	Ordering KinesisOrdering
 	// Aggregate packs events into KPL aggregated records (see
 	// docs/kinesis-sink.md), which KCL consumers and the AWS
 	// deaggregation libraries unpack.
@@ -87,6 +112,7 @@ type KinesisConfig struct {
 func DefaultKinesisConfig() KinesisConfig {
 	return KinesisConfig{
 		PartitionKey:      PartitionByPrimaryKey,
+		Ordering:          OrderStrict,
 		AggregateMaxBytes: 64 << 10,
 		AggregateGroups:   256,
 		MaxRecordBytes:    kinesisMaxRecordBytes,
@@ -105,6 +131,8 @@ func (c *KinesisConfig) Validate() error {
 		return errors.New("kinesis sink: stream is empty")
 	case c.PartitionKey != PartitionByPrimaryKey && c.PartitionKey != PartitionByTable && c.PartitionKey != PartitionByDatabase:
 		return fmt.Errorf("kinesis sink: partition key %q: want primary_key, table or database", c.PartitionKey)
+	case c.Ordering != OrderStrict && c.Ordering != OrderRelaxed:
+		return fmt.Errorf("kinesis sink: ordering %q: want strict or relaxed", c.Ordering)
 	case c.MaxRecordBytes < 4<<10 || c.MaxRecordBytes > kinesisMaxRecordLimit:
 		return fmt.Errorf("kinesis sink: max record bytes %d: want 4 KiB to 10 MiB", c.MaxRecordBytes)
 	case c.Aggregate && (c.AggregateMaxBytes < 1<<10 || c.AggregateMaxBytes > c.MaxRecordBytes):
@@ -127,12 +155,15 @@ func (c *KinesisConfig) Validate() error {
 // (or per part of an event over the record size limit, or many events per
 // KPL aggregated record), partitioned by KinesisConfig.PartitionKey.
 //
-// Records of one partition key reach the stream in event order: a key is
-// never in two requests at once, and when Kinesis refuses some records of
-// a request, each refused record is sent again together with every later
-// record of its key from that request, even those Kinesis took, before any
-// newer record of that key. Such a resend leaves copies in the stream; the
-// last copy of each record is in order (docs/kinesis-sink.md).
+// Records of one partition key reach the stream in event order, and a key
+// is never in two requests at once. With OrderStrict (the default) a
+// request holds at most one record of a key (with Aggregate, one aggregate
+// of a group), so when Kinesis refuses it nothing later of its key has
+// been sent: it is sent again first, and the stream holds each key's
+// records exactly in order. With OrderRelaxed a refused record is sent
+// again together with every later record of its key from that request,
+// even those Kinesis took, which leaves copies; the last copy of each
+// record is in order (docs/kinesis-sink.md).
 //
 // A batch is durable once Kinesis has accepted every record made from it.
 // Background senders owned by the sink put records as soon as they are
@@ -150,6 +181,7 @@ type KinesisSink struct {
 	now     func() time.Time
 	stats   *kinesisStats
 	metrics []prometheus.Collector // registered with cfg.Registerer
+	strict  bool                   // cfg.Ordering == OrderStrict
 
 	ctx    context.Context // the senders'; cancelled by Close
 	cancel context.CancelFunc
@@ -161,9 +193,18 @@ type KinesisSink struct {
 	written uint64 // Seq of the last batch written
 	durable uint64
 	batches []*kinesisBatch // written and not yet durable, in Seq order
-	queue   []*kinesisUnit  // records to put, in event order; done ones leave from the front
-	keys    map[string]int  // partition keys in flight: records per key
-	flying  int             // requests under way
+	nextSeq uint64          // of the last record queued
+	// Relaxed ordering: queue holds the records to put, in event order
+	// (done ones leave from the front), and keys the partition keys in
+	// flight, with their records in flight.
+	queue []*kinesisUnit
+	keys  map[string]int
+	// Strict ordering: ready holds the oldest waiting record of each key
+	// not in flight, and tails the last record of each key not yet
+	// accepted (kinesis_order.go).
+	ready  unitHeap
+	tails  map[string]*kinesisUnit
+	flying int // requests under way
 	// buffered counts the event bytes not yet accepted.
 	buffered  int
 	backoff   time.Duration // the last wait; 0 after a clean request
@@ -203,10 +244,16 @@ func NewKinesisSink(client kinesisAPI, cfg KinesisConfig, logger *slog.Logger) (
 		now:     time.Now,
 		stats:   &kinesisStats{},
 		keys:    make(map[string]int),
+		tails:   make(map[string]*kinesisUnit),
 		changed: make(chan struct{}),
+		strict:  cfg.Ordering == OrderStrict,
+	}
+	if s.strict && !cfg.Aggregate && cfg.PartitionKey != PartitionByPrimaryKey {
+		s.log.Warn("strict ordering without aggregation sends one record per key per request: set aggregate: true for throughput",
+			"partition_key", cfg.PartitionKey)
 	}
 	if cfg.Aggregate {
-		s.agg = newAggregator(cfg.AggregateGroups, cfg.AggregateMaxBytes)
+		s.agg = newAggregator(cfg.AggregateGroups, cfg.AggregateMaxBytes, cfg.MaxRecordBytes)
 	}
 	if cfg.Registerer != nil {
 		s.metrics = s.stats.collectors(cfg.Stream)
@@ -332,7 +379,7 @@ func (s *KinesisSink) Close() error {
 		s.cfg.Registerer.Unregister(c)
 	}
 	s.mu.Lock()
-	s.queue, s.batches = nil, nil
+	s.queue, s.ready, s.tails, s.batches = nil, nil, nil, nil
 	s.mu.Unlock()
 	return nil
 }
@@ -350,6 +397,7 @@ func (s *KinesisSink) notifyLocked() {
 // that nothing reads any more are returned to release.
 func (s *KinesisSink) acceptLocked(u *kinesisUnit, release []*Batch) []*Batch {
 	u.state = unitDone
+	s.advanceLocked(u)
 	s.buffered -= u.size
 	s.stats.recordsAccepted(u)
 	for i := range u.shares {

@@ -44,6 +44,13 @@ const (
 // record inside carries that explicit hash key too, so that a KCL consumer,
 // which drops user records whose hash key is outside its shard's range,
 // keeps them all.
+//
+// An aggregate is the sender's unit of order, with its group label as key:
+// Kinesis takes or refuses it whole, and under strict ordering a request
+// holds at most one aggregate of a group. So a group's aggregates land one
+// after the other in order, and with them every key of the group, however
+// keys mix in a group; grouping by hash rather than by key is what lets
+// aggregates fill when there are many more keys than shards.
 type aggregator struct {
 	groups   int
 	maxBytes int
@@ -68,10 +75,12 @@ type aggRecord struct {
 	shares []kinesisShare
 }
 
-func newAggregator(groups, maxBytes int) *aggregator {
+// newAggregator returns an aggregator of aggregates up to maxBytes, and
+// within recordLimit (a Kinesis record's limit, partition key included).
+func newAggregator(groups, maxBytes, recordLimit int) *aggregator {
 	a := &aggregator{
 		groups:   groups,
-		maxBytes: maxBytes,
+		maxBytes: min(maxBytes, recordLimit-len(aggLabelPrefix+"65535")),
 		open:     make(map[int]*aggRecord),
 		labels:   make([]string, groups),
 		hashKeys: make([]string, groups),
@@ -82,10 +91,13 @@ func newAggregator(groups, maxBytes int) *aggregator {
 		mid := new(big.Int).Mul(space, big.NewInt(int64(2*g+1)))
 		mid.Div(mid, big.NewInt(int64(2*groups)))
 		a.hashKeys[g] = mid.String()
-		a.labels[g] = "sluice-agg-" + strconv.Itoa(g)
+		a.labels[g] = aggLabelPrefix + strconv.Itoa(g)
 	}
 	return a
 }
+
+// aggLabelPrefix and the group number make an aggregate's partition key.
+const aggLabelPrefix = "sluice-agg-"
 
 // group returns the group of a partition key: the slice of the hash key
 // space its MD5 falls in.
@@ -105,7 +117,7 @@ const aggregateOverhead = 4 + md5.Size + 2*binary.MaxVarintLen64 + // magic, MD5
 // maxData is the largest record data of key that fits an aggregate of one
 // within a Kinesis record of limit bytes.
 func (a *aggregator) maxData(key string, limit int) int {
-	return limit - len("sluice-agg-65535") - len(key) - aggregateOverhead
+	return limit - len(aggLabelPrefix+"65535") - len(key) - aggregateOverhead
 }
 
 // encodedSize is the size of r sealed.
@@ -118,8 +130,7 @@ func (s *KinesisSink) aggregateLocked(kb *kinesisBatch, key string, data []byte)
 	a := s.agg
 	g := a.group(key)
 	r := a.open[g]
-	grow := recordSize(0, len(data)) + protowire.SizeTag(aggPartitionKeyTable) + protowire.SizeBytes(len(key))
-	if r != nil && r.encodedSize()+grow > a.maxBytes {
+	if r != nil && r.encodedSize()+r.grow(key, len(data)) > a.maxBytes {
 		s.sealGroupLocked(r)
 		r = nil
 	}
@@ -153,6 +164,18 @@ func (s *KinesisSink) aggregateLocked(kb *kinesisBatch, key string, data []byte)
 	if r.encodedSize() >= a.maxBytes {
 		s.sealGroupLocked(r)
 	}
+}
+
+// grow is how much adding a record of key with dataLen bytes of data
+// makes r's encoded size grow.
+func (r *aggRecord) grow(key string, dataLen int) int {
+	idx, ok := r.keyIdx[key]
+	n := 0
+	if !ok {
+		idx = uint64(len(r.keys))
+		n = protowire.SizeTag(aggPartitionKeyTable) + protowire.SizeBytes(len(key))
+	}
+	return n + protowire.SizeTag(aggRecords) + protowire.SizeBytes(recordSize(idx, dataLen))
 }
 
 // recordSize is the encoded size of a Record message (not its framing).
@@ -197,5 +220,5 @@ func (s *KinesisSink) sealGroupLocked(r *aggRecord) {
 	u.entry.Data = out
 	u.entry.PartitionKey = &u.key
 	u.entry.ExplicitHashKey = &a.hashKeys[r.group]
-	s.queue = append(s.queue, u)
+	s.enqueueLocked(u)
 }

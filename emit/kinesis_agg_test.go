@@ -115,74 +115,140 @@ func evenShard(hashKey *big.Int, n int) int {
 // each aggregate and every record in it carry their group's explicit hash
 // key, which lies on the shard the records' own keys hash to when the
 // shard count divides the group count, so a KCL consumer, which drops
-// user records hashed outside its shard, keeps them all.
+// user records hashed outside its shard, keeps them all. Strict, with
+// records refused and requests throttled: no request holds two aggregates
+// of a group, and each key's events unpack exactly in order, once each.
 func TestKinesisAggregateRoundTrip(t *testing.T) {
+	for _, tc := range []struct {
+		ordering KinesisOrdering
+		faults   bool
+	}{
+		{OrderRelaxed, false},
+		{OrderStrict, true},
+	} {
+		t.Run(string(tc.ordering), func(t *testing.T) {
+			m := &memKinesis{rng: rand.New(rand.NewPCG(9, 9)), inFlight: map[string]bool{}}
+			if tc.faults {
+				m.throttle, m.failRate, m.callFail = 0.3, 0.02, 0.05
+			}
+			cfg := testKinesisConfig()
+			cfg.Ordering = tc.ordering
+			cfg.Aggregate = true
+			cfg.AggregateMaxBytes = 8 << 10
+			cfg.AggregateGroups = 16
+			cfg.MaxRecordBytes = 32 << 10
+			s := newTestKinesisSink(t, &fakeKinesis{put: m.put}, cfg)
+			rng := rand.New(rand.NewPCG(1, 2))
+			var written []testEvent
+			ctx := context.Background()
+			for seq := uint64(1); seq <= 20; seq++ {
+				evs := genEvents(rng, len(written), 50+rng.IntN(200), 40, 60)
+				if seq%5 == 0 {
+					evs[0].pad = 100_000 // over the record limit: parts
+				}
+				written = append(written, evs...)
+				if err := s.Write(ctx, testBatch(seq, evs)); err != nil {
+					t.Fatal(err)
+				}
+			}
+			waitDurable(t, s, 20)
+
+			var got []landed
+			users, parts := 0, 0
+			r := NewKinesisReassembler()
+			for _, kr := range m.records {
+				if len(kr.data)+len(kr.pk) > cfg.MaxRecordBytes {
+					t.Fatalf("aggregate of %d bytes over the limit", len(kr.data))
+				}
+				recs, ok := deaggregate(t, kr.data)
+				if !ok {
+					t.Fatalf("record under %q is not an aggregate", kr.pk)
+				}
+				hk, _ := new(big.Int).SetString(kr.ehk, 10)
+				if hk == nil {
+					t.Fatalf("aggregate under %q: explicit hash key %q", kr.pk, kr.ehk)
+				}
+				for _, u := range recs {
+					users++
+					if u.ehk != kr.ehk {
+						t.Fatalf("user record %s: explicit hash key %q, aggregate's %q", u.pk, u.ehk, kr.ehk)
+					}
+					for _, shards := range []int{1, 2, 4, 8, 16} {
+						if evenShard(hashKeyOf(u.pk), shards) != evenShard(hk, shards) {
+							t.Fatalf("user record %s lands on shard %d of %d, not on its own key's", u.pk, evenShard(hk, shards), shards)
+						}
+					}
+					if IsKinesisPart(u.data) {
+						parts++
+					}
+					e, err := r.Add(u.data)
+					if err != nil {
+						t.Fatal(err)
+					}
+					if e != nil {
+						got = append(got, parseLanded(t, u.pk, e))
+					}
+				}
+			}
+			if tc.ordering == OrderStrict {
+				if m.repeat {
+					t.Error("a request held two aggregates of one group")
+				}
+				if dups := checkStrictKeyOrder(t, written, got, primaryKeyOf, true); dups != 0 {
+					t.Errorf("%d copies landed", dups)
+				}
+			} else {
+				checkKeyOrder(t, written, got, primaryKeyOf)
+			}
+			st := s.Stats()
+			t.Logf("%d events in %d user records (%d parts) in %d Kinesis records; %+v", len(written), users, parts, len(m.records), st)
+			if parts == 0 || len(m.records) >= len(written)/4 {
+				t.Errorf("%d parts, %d Kinesis records for %d events: want parts, and aggregation", parts, len(m.records), len(written))
+			}
+			if st.Records != int64(len(m.records)) || st.Events != int64(users) {
+				t.Errorf("stats %+v: want %d records, %d events", st, len(m.records), users)
+			}
+			if tc.faults && st.Retries == 0 {
+				t.Errorf("stats %+v: want retries", st)
+			}
+		})
+	}
+}
+
+// TestKinesisAggregateFitsRecordLimit: with aggregate_max_bytes at the
+// record limit, aggregates of records of every size fill up to the limit
+// and never over it, their partition key included.
+func TestKinesisAggregateFitsRecordLimit(t *testing.T) {
 	m := &memKinesis{rng: rand.New(rand.NewPCG(9, 9)), inFlight: map[string]bool{}}
 	cfg := testKinesisConfig()
 	cfg.Aggregate = true
-	cfg.AggregateMaxBytes = 8 << 10
-	cfg.AggregateGroups = 16
-	cfg.MaxRecordBytes = 32 << 10
+	cfg.MaxRecordBytes = 4 << 10
+	cfg.AggregateMaxBytes = cfg.MaxRecordBytes
+	cfg.AggregateGroups = 1
 	s := newTestKinesisSink(t, &fakeKinesis{put: m.put}, cfg)
 	rng := rand.New(rand.NewPCG(1, 2))
-	var written []testEvent
-	ctx := context.Background()
-	for seq := uint64(1); seq <= 20; seq++ {
-		evs := genEvents(rng, len(written), 50+rng.IntN(200), 40, 60)
-		if seq%5 == 0 {
-			evs[0].pad = 100_000 // over the record limit: parts
+	n := 0
+	for seq := uint64(1); seq <= 100; seq++ {
+		evs := genEvents(rng, n, 100, 3, 0)
+		for i := range evs {
+			evs[i].pad = rng.IntN(200)
 		}
-		written = append(written, evs...)
-		if err := s.Write(ctx, testBatch(seq, evs)); err != nil {
+		n += len(evs)
+		if err := s.Write(context.Background(), testBatch(seq, evs)); err != nil {
 			t.Fatal(err)
 		}
 	}
-	waitDurable(t, s, 20)
-
-	var got []landed
-	users, parts := 0, 0
-	r := NewKinesisReassembler()
-	for _, kr := range m.records {
-		if len(kr.data)+len(kr.pk) > cfg.MaxRecordBytes {
-			t.Fatalf("aggregate of %d bytes over the limit", len(kr.data))
+	waitDurable(t, s, 100)
+	largest := 0
+	for _, r := range m.records {
+		size := len(r.data) + len(r.pk)
+		if size > cfg.MaxRecordBytes {
+			t.Fatalf("aggregate of %d bytes under %q: over the %d-byte limit", len(r.data), r.pk, cfg.MaxRecordBytes)
 		}
-		recs, ok := deaggregate(t, kr.data)
-		if !ok {
-			t.Fatalf("record under %q is not an aggregate", kr.pk)
-		}
-		hk, _ := new(big.Int).SetString(kr.ehk, 10)
-		if hk == nil {
-			t.Fatalf("aggregate under %q: explicit hash key %q", kr.pk, kr.ehk)
-		}
-		for _, u := range recs {
-			users++
-			if u.ehk != kr.ehk {
-				t.Fatalf("user record %s: explicit hash key %q, aggregate's %q", u.pk, u.ehk, kr.ehk)
-			}
-			for _, shards := range []int{1, 2, 4, 8, 16} {
-				if evenShard(hashKeyOf(u.pk), shards) != evenShard(hk, shards) {
-					t.Fatalf("user record %s lands on shard %d of %d, not on its own key's", u.pk, evenShard(hk, shards), shards)
-				}
-			}
-			if IsKinesisPart(u.data) {
-				parts++
-			}
-			e, err := r.Add(u.data)
-			if err != nil {
-				t.Fatal(err)
-			}
-			if e != nil {
-				got = append(got, parseLanded(t, u.pk, e))
-			}
-		}
+		largest = max(largest, size)
 	}
-	checkKeyOrder(t, written, got, primaryKeyOf)
-	t.Logf("%d events in %d user records (%d parts) in %d Kinesis records", len(written), users, parts, len(m.records))
-	if parts == 0 || len(m.records) >= len(written)/4 {
-		t.Errorf("%d parts, %d Kinesis records for %d events: want parts, and aggregation", parts, len(m.records), len(written))
-	}
-	if st := s.Stats(); st.Records != int64(len(m.records)) || st.Events != int64(users) {
-		t.Errorf("stats %+v: want %d records, %d events", st, len(m.records), users)
+	if largest < cfg.MaxRecordBytes-300 {
+		t.Errorf("largest aggregate %d bytes: want them filled near %d", largest, cfg.MaxRecordBytes)
 	}
 }
 
@@ -190,7 +256,7 @@ func TestKinesisAggregateRoundTrip(t *testing.T) {
 // split the hash key space evenly, and each group's explicit hash key lies
 // in its slice.
 func TestKinesisAggregateGroups(t *testing.T) {
-	a := newAggregator(256, 64<<10)
+	a := newAggregator(256, 64<<10, 1<<20)
 	space := new(big.Int).Lsh(big.NewInt(1), 128)
 	for g, s := range a.hashKeys {
 		hk, _ := new(big.Int).SetString(s, 10)

@@ -220,40 +220,82 @@ func (f *faultyKinesis) PutRecords(ctx context.Context, in *kinesis.PutRecordsIn
 }
 
 // TestKinesisKinesalitePartialFailures: with a tenth of the records refused
-// (so later records of a key land before a refused earlier one) and every
-// fifth call throttled, four requests at a time, every event still lands
-// in kinesalite and the last copy of each is in order per key.
+// and every fifth call throttled, four requests at a time, every event
+// still lands in kinesalite. Relaxed: later records of a key land before a
+// refused earlier one, and the last copy of each event is in order per
+// key. Strict, with and without aggregation: each key's events land
+// exactly in order, once each, and so does every record (parts included).
 func TestKinesisKinesalitePartialFailures(t *testing.T) {
-	_, client, stream := newKinesalite(t, 4)
-	var mu sync.Mutex
-	rng := rand.New(rand.NewPCG(3, 4))
-	var calls, refused atomic.Int64
-	api := &faultyKinesis{kinesisAPI: client, fault: func(in *kinesis.PutRecordsInput) ([]bool, bool) {
-		mu.Lock()
-		defer mu.Unlock()
-		if calls.Add(1)%5 == 0 {
-			return nil, true
-		}
-		refuse := make([]bool, len(in.Records))
-		for i := range refuse {
-			if rng.IntN(10) == 0 {
-				refuse[i] = true
-				refused.Add(1)
+	for _, tc := range []struct {
+		name      string
+		ordering  KinesisOrdering
+		aggregate bool
+	}{
+		{"relaxed", OrderRelaxed, false},
+		{"strict", OrderStrict, false},
+		{"strict/aggregate", OrderStrict, true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			_, client, stream := newKinesalite(t, 4)
+			var mu sync.Mutex
+			rng := rand.New(rand.NewPCG(3, 4))
+			var calls, refused atomic.Int64
+			api := &faultyKinesis{kinesisAPI: client, fault: func(in *kinesis.PutRecordsInput) ([]bool, bool) {
+				mu.Lock()
+				defer mu.Unlock()
+				if calls.Add(1)%5 == 0 {
+					return nil, true
+				}
+				refuse := make([]bool, len(in.Records))
+				for i := range refuse {
+					if rng.IntN(10) == 0 {
+						refuse[i] = true
+						refused.Add(1)
+					}
+				}
+				return refuse, false
+			}}
+			cfg := testKinesisConfig()
+			cfg.Stream = stream
+			cfg.Ordering = tc.ordering
+			if tc.aggregate {
+				// Small aggregates: more of them, and so more refused.
+				cfg.Aggregate, cfg.AggregateMaxBytes = true, 16<<10
 			}
-		}
-		return refuse, false
-	}}
-	cfg := testKinesisConfig()
-	cfg.Stream = stream
-	s := newTestKinesisSink(t, api, cfg)
-	written := writeEvents(t, s, 30, 50, 15, 1_500_000)
-	syncAll(t, s, 30, 2*time.Minute)
-	recs, _ := readStream(t, client, stream)
-	dups := checkKeyOrder(t, written, landedEvents(t, recs), primaryKeyOf)
-	st := s.Stats()
-	t.Logf("%d events, %d calls, %d records refused, %d copies landed; %+v", len(written), calls.Load(), refused.Load(), dups, st)
-	if st.Throttles == 0 || st.Retries < refused.Load() {
-		t.Errorf("stats %+v: want throttles and at least %d retries", st, refused.Load())
+			s := newTestKinesisSink(t, api, cfg)
+			written := writeEvents(t, s, 30, 50, 15, 1_500_000)
+			syncAll(t, s, 30, 2*time.Minute)
+			recs, _ := readStream(t, client, stream)
+			st := s.Stats()
+			if st.Throttles == 0 || st.Retries < refused.Load() {
+				t.Errorf("stats %+v: want throttles and at least %d retries", st, refused.Load())
+			}
+			if tc.ordering == OrderRelaxed {
+				dups := checkKeyOrder(t, written, landedEvents(t, recs), primaryKeyOf)
+				t.Logf("%d events, %d calls, %d records refused, %d copies landed; %+v", len(written), calls.Load(), refused.Load(), dups, st)
+				return
+			}
+			if int64(len(recs)) != st.Records {
+				t.Errorf("%d records in the stream, %d accepted: a record landed twice", len(recs), st.Records)
+			}
+			users := recs
+			if tc.aggregate {
+				users = nil
+				for _, r := range recs {
+					urs, ok := deaggregate(t, r.data)
+					if !ok {
+						t.Fatalf("record under %s is not an aggregate", r.pk)
+					}
+					for _, u := range urs {
+						users = append(users, streamRecord{shard: r.shard, pk: u.pk, data: u.data})
+					}
+				}
+			}
+			if dups := checkStrictKeyOrder(t, written, landedEvents(t, users), primaryKeyOf, true); dups != 0 {
+				t.Errorf("%d copies landed", dups)
+			}
+			t.Logf("%d events in %d records, %d calls, %d records refused; %+v", len(written), len(recs), calls.Load(), refused.Load(), st)
+		})
 	}
 }
 

@@ -13,7 +13,8 @@ type KinesisStats struct {
 	// more than Records when aggregating.
 	Records, Bytes, Events int64
 	// Retries counts records sent again: refused, in a failed request, or
-	// resent to keep their key's order behind a refused one.
+	// (relaxed ordering) resent to keep their key's order behind a refused
+	// one.
 	Retries int64
 	// Throttles counts records (and whole requests) refused for
 	// throughput: ProvisionedThroughputExceeded, KMS throttling.

@@ -45,7 +45,7 @@ func (s *KinesisSink) addRecordLocked(kb *kinesisBatch, key string, data []byte)
 		s.aggregateLocked(kb, key, data)
 		return
 	}
-	s.queue = append(s.queue, newUnit(key, data, len(data), kb))
+	s.enqueueLocked(newUnit(key, data, len(data), kb))
 }
 
 // partitionKey is r's partition key under the configured scheme. Callers

@@ -17,7 +17,9 @@ import (
 type kinesisUnit struct {
 	key   string // the partition key: order is kept per key
 	entry types.PutRecordsRequestEntry
-	size  int // event bytes it carries, counted in buffered
+	size  int          // event bytes it carries, counted in buffered
+	seq   uint64       // queue order
+	next  *kinesisUnit // strict ordering: the key's next record
 	state unitState
 	// shares says how many events (or parts) of which batches it carries;
 	// it points at one unless the unit is an aggregate.
@@ -39,7 +41,7 @@ const (
 )
 
 // newUnit returns a record of data under key, carrying one event or part
-// of kb. The caller puts it in the queue.
+// of kb. The caller queues it (enqueueLocked).
 func newUnit(key string, data []byte, size int, kb *kinesisBatch) *kinesisUnit {
 	u := &kinesisUnit{key: key, size: size}
 	u.entry = types.PutRecordsRequestEntry{Data: data, PartitionKey: &u.key}
@@ -50,7 +52,7 @@ func newUnit(key string, data []byte, size int, kb *kinesisBatch) *kinesisUnit {
 }
 
 // maxScan bounds how many waiting records one request looks through for
-// keys that are not in flight.
+// keys that are not in flight, under relaxed ordering.
 const maxScan = 8192
 
 // send is one sender: it takes a request's worth of records whose keys
@@ -119,10 +121,15 @@ func (s *KinesisSink) send() {
 	}
 }
 
-// takeLocked appends to units the next request: waiting records in queue
-// order, skipping those whose key is in another request under way, up to
-// the request limits, and marks them flying. Callers hold s.mu.
+// takeLocked appends to units the next request and marks them flying.
+// Under relaxed ordering: waiting records in queue order, skipping those
+// whose key is in another request under way, up to the request limits.
+// Strict ordering takes one record per key (takeStrictLocked). Callers
+// hold s.mu.
 func (s *KinesisSink) takeLocked(units []*kinesisUnit) []*kinesisUnit {
+	if s.strict {
+		return s.takeStrictLocked(units)
+	}
 	n := 0
 	for n < len(s.queue) && s.queue[n].state == unitDone {
 		s.queue[n] = nil
@@ -160,12 +167,17 @@ func (s *KinesisSink) takeLocked(units []*kinesisUnit) []*kinesisUnit {
 // completeLocked books PutRecords' answer to units: accepted records are
 // done; a refused record goes back to waiting, and so does every later
 // record of its key in the request, accepted or not, so that the key's
-// records reach the stream again in order. Callers hold s.mu; it returns
-// the batches to release.
+// records reach the stream again in order (strict ordering never puts a
+// later record of a key in the request). A failed request goes back to
+// waiting whole: if it was in fact written (a timeout), its records land
+// twice, each copy before anything later of its key. Callers hold s.mu; it
+// returns the batches to release.
 func (s *KinesisSink) completeLocked(units []*kinesisUnit, out *kinesis.PutRecordsOutput, err error) []*Batch {
-	for _, u := range units {
-		if s.keys[u.key]--; s.keys[u.key] <= 0 {
-			delete(s.keys, u.key)
+	if !s.strict {
+		for _, u := range units {
+			if s.keys[u.key]--; s.keys[u.key] <= 0 {
+				delete(s.keys, u.key)
+			}
 		}
 	}
 	s.stats.inFlight.Add(-int64(len(units)))
@@ -174,7 +186,7 @@ func (s *KinesisSink) completeLocked(units []*kinesisUnit, out *kinesis.PutRecor
 	}
 	if err != nil {
 		for _, u := range units {
-			u.state = unitPending
+			s.requeueLocked(u)
 		}
 		s.stats.retries.Add(int64(len(units)))
 		if kinesisPermanent(err) {
@@ -211,7 +223,7 @@ func (s *KinesisSink) completeLocked(units []*kinesisUnit, out *kinesis.PutRecor
 				code, msg = aws.ToString(e.ErrorCode), aws.ToString(e.ErrorMessage)
 			}
 			failed[u.key] = struct{}{}
-			u.state = unitPending
+			s.requeueLocked(u)
 			if kinesisThrottled(aws.ToString(e.ErrorCode)) {
 				throttled++
 			} else {
@@ -221,8 +233,8 @@ func (s *KinesisSink) completeLocked(units []*kinesisUnit, out *kinesis.PutRecor
 		}
 		if _, ok := failed[u.key]; ok {
 			// Taken after an earlier record of its key was refused: it is
-			// sent again after that one.
-			u.state = unitPending
+			// sent again after that one (relaxed ordering only).
+			s.requeueLocked(u)
 			resent++
 			continue
 		}

@@ -138,6 +138,43 @@ func checkKeyOrder(t testing.TB, written []testEvent, got []landed, pkOf func(te
 	return dups
 }
 
+// checkStrictKeyOrder checks what landed against the events written under
+// strict ordering: for each key, the events newer than every earlier one
+// of the key (what a consumer that skips events not newer than the last it
+// applied keeps) are exactly the key's events in write order, every event
+// landed, and what it skipped are copies of events it had. With adjacent,
+// a copy must repeat the key's latest event (r1 r1 r2), as without
+// aggregation; an aggregate's copy repeats a run (e1 e2 e1 e2 e3). It
+// returns how many copies landed.
+func checkStrictKeyOrder(t testing.TB, written []testEvent, got []landed, pkOf func(testEvent) string, adjacent bool) (dups int) {
+	t.Helper()
+	want := make(map[string][]int)
+	for _, e := range written {
+		want[pkOf(e)] = append(want[pkOf(e)], e.n)
+	}
+	kept := make(map[string][]int)
+	for _, l := range got {
+		ns := kept[l.pk]
+		if len(ns) > 0 && l.n <= ns[len(ns)-1] {
+			if adjacent && l.n != ns[len(ns)-1] {
+				t.Fatalf("key %s: event %d lands again after event %d", l.pk, l.n, ns[len(ns)-1])
+			}
+			dups++
+			continue
+		}
+		kept[l.pk] = append(ns, l.n)
+	}
+	for pk, ns := range want {
+		if fmt.Sprint(kept[pk]) != fmt.Sprint(ns) {
+			t.Fatalf("key %s: landed %v,\nwant %v", pk, kept[pk], ns)
+		}
+	}
+	if len(kept) != len(want) {
+		t.Fatalf("%d keys landed, %d written", len(kept), len(want))
+	}
+	return dups
+}
+
 func primaryKeyOf(e testEvent) string {
 	if e.key < 0 {
 		return e.db + "." + e.table
@@ -179,10 +216,15 @@ type memKinesis struct {
 	throttle float64 // per request and shard
 	failRate float64 // per record
 	callFail float64 // per request
-	records  []landedRecord
-	calls    int
-	inFlight map[string]bool // partition keys in requests under way
-	overlap  bool            // two requests held one key at once
+	// lostAnswer is the chance per request that the answer is lost after
+	// the records are processed: the request fails with its outcome
+	// unknown, as on a timeout.
+	lostAnswer float64
+	records    []landedRecord
+	calls      int
+	inFlight   map[string]bool // partition keys in requests under way
+	overlap    bool            // two requests held one key at once
+	repeat     bool            // a request held two records of one key
 }
 
 type landedRecord struct {
@@ -197,6 +239,9 @@ func (m *memKinesis) put(ctx context.Context, in *kinesis.PutRecordsInput) (*kin
 	for _, r := range in.Records {
 		if m.inFlight[*r.PartitionKey] && !keys[*r.PartitionKey] {
 			m.overlap = true
+		}
+		if keys[*r.PartitionKey] {
+			m.repeat = true
 		}
 		keys[*r.PartitionKey] = true
 	}
@@ -237,30 +282,51 @@ func (m *memKinesis) put(ctx context.Context, in *kinesis.PutRecordsInput) (*kin
 		m.records = append(m.records, landedRecord{pk: *r.PartitionKey, ehk: aws.ToString(r.ExplicitHashKey), data: bytes.Clone(r.Data)})
 		out.Records[i] = types.PutRecordsResultEntry{SequenceNumber: aws.String(fmt.Sprint(len(m.records))), ShardId: aws.String("shardId-000000000000")}
 	}
+	if m.rng.Float64() < m.lostAnswer {
+		return nil, errors.New("injected: read tcp 127.0.0.1:4567: connection reset by peer")
+	}
 	return out, nil
 }
 
 // TestKinesisOrderUnderPartialFailures streams events of a few hot keys
 // through requests that lose a quarter of their records and sometimes
 // fail whole, four requests at a time: every event lands, no two requests
-// hold one key at once, the last copy of each event is in order per key,
-// and batches become durable only when all their events landed.
+// hold one key at once, and batches become durable only when all their
+// events landed. Relaxed: the last copy of each event is in order per key.
+// Strict: no request holds two records of a key, and each key's events
+// land exactly in order, once each; where answers are lost (the outcome of
+// a request unknown), copies land, but never before an earlier event of
+// their key.
 func TestKinesisOrderUnderPartialFailures(t *testing.T) {
 	for _, tc := range []struct {
 		name                         string
+		ordering                     KinesisOrdering
+		aggregate                    bool
 		inFlight                     int
 		throttle, failRate, callFail float64
+		lostAnswer                   float64
 	}{
-		{"like_kinesis/in_flight_1", 1, 0.3, 0.01, 0.05},
-		{"like_kinesis/in_flight_4", 4, 0.3, 0.01, 0.05},
+		{"relaxed/like_kinesis/in_flight_1", OrderRelaxed, false, 1, 0.3, 0.01, 0.05, 0},
+		{"relaxed/like_kinesis/in_flight_4", OrderRelaxed, false, 4, 0.3, 0.01, 0.05, 0},
 		// A quarter of all records refused at random: far worse than
 		// Kinesis, and the worst case for resending in order.
-		{"random/in_flight_4", 4, 0, 0.25, 0.05},
+		{"relaxed/random/in_flight_4", OrderRelaxed, false, 4, 0, 0.25, 0.05, 0},
+		{"strict/like_kinesis/in_flight_1", OrderStrict, false, 1, 0.3, 0.01, 0.05, 0},
+		{"strict/like_kinesis/in_flight_4", OrderStrict, false, 4, 0.3, 0.01, 0.05, 0},
+		{"strict/random/in_flight_4", OrderStrict, false, 4, 0, 0.25, 0.05, 0},
+		{"strict/random/in_flight_4/aggregate", OrderStrict, true, 4, 0, 0.25, 0.05, 0},
+		{"strict/lost_answers/in_flight_4", OrderStrict, false, 4, 0.3, 0.01, 0.05, 0.1},
+		{"strict/lost_answers/in_flight_4/aggregate", OrderStrict, true, 4, 0.3, 0.01, 0.05, 0.1},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			m := &memKinesis{rng: rand.New(rand.NewPCG(1, uint64(tc.inFlight))), throttle: tc.throttle, failRate: tc.failRate, callFail: tc.callFail, inFlight: map[string]bool{}}
+			m := &memKinesis{rng: rand.New(rand.NewPCG(1, uint64(tc.inFlight))), throttle: tc.throttle, failRate: tc.failRate,
+				callFail: tc.callFail, lostAnswer: tc.lostAnswer, inFlight: map[string]bool{}}
 			cfg := testKinesisConfig()
+			cfg.Ordering = tc.ordering
 			cfg.MaxInFlight = tc.inFlight
+			if tc.aggregate {
+				cfg.Aggregate, cfg.AggregateMaxBytes, cfg.AggregateGroups = true, 2<<10, 4
+			}
 			s := newTestKinesisSink(t, &fakeKinesis{put: m.put}, cfg)
 			ctx := context.Background()
 			rng := rand.New(rand.NewPCG(2, 3))
@@ -285,15 +351,109 @@ func TestKinesisOrderUnderPartialFailures(t *testing.T) {
 			}
 			var got []landed
 			for _, r := range m.records {
-				got = append(got, parseLanded(t, r.pk, r.data))
+				if !tc.aggregate {
+					got = append(got, parseLanded(t, r.pk, r.data))
+					continue
+				}
+				urs, ok := deaggregate(t, r.data)
+				if !ok {
+					t.Fatalf("record under %s is not an aggregate", r.pk)
+				}
+				for _, u := range urs {
+					got = append(got, parseLanded(t, u.pk, u.data))
+				}
 			}
-			dups := checkKeyOrder(t, written, got, primaryKeyOf)
 			st := s.Stats()
-			t.Logf("%d events, %d calls, %d copies resent behind refused records; stats %+v", len(written), m.calls, dups, st)
-			if st.Retries == 0 || st.Throttles == 0 || st.InFlight != 0 || int(st.Events) != len(written) || int(st.Records) != len(written) {
+			var dups int
+			if tc.ordering == OrderRelaxed {
+				dups = checkKeyOrder(t, written, got, primaryKeyOf)
+			} else {
+				if m.repeat {
+					t.Error("a request held two records of one key")
+				}
+				dups = checkStrictKeyOrder(t, written, got, primaryKeyOf, !tc.aggregate)
+				switch {
+				case tc.lostAnswer == 0 && (dups != 0 || st.Records != int64(len(m.records))):
+					t.Errorf("%d copies landed, %d records for %d accepted: want none, as no outcome was unknown", dups, len(m.records), st.Records)
+				case tc.lostAnswer > 0 && dups == 0:
+					t.Error("no copies although answers were lost")
+				}
+			}
+			t.Logf("%d events, %d calls, %d records, %d copies; stats %+v", len(written), m.calls, len(m.records), dups, st)
+			if st.Retries == 0 || st.Throttles == 0 || st.InFlight != 0 || int(st.Events) != len(written) {
 				t.Errorf("stats %+v: want retries, throttles, nothing in flight, %d events", st, len(written))
 			}
+			if !tc.aggregate && int(st.Records) != len(written) {
+				t.Errorf("stats %+v: want %d records", st, len(written))
+			}
 		})
+	}
+}
+
+// TestKinesisStrictHotKey: under strict ordering a key with thousands of
+// records waiting (a bulk insert into a keyless table, keyed db.table)
+// goes one record per request, and the keys behind it do not wait for it
+// to drain.
+func TestKinesisStrictHotKey(t *testing.T) {
+	var mu sync.Mutex
+	calls := 0
+	landedAt := map[string]int{} // key: the call that first took it
+	written := make(chan struct{})
+	api := &fakeKinesis{put: func(ctx context.Context, in *kinesis.PutRecordsInput) (*kinesis.PutRecordsOutput, error) {
+		<-written
+		mu.Lock()
+		defer mu.Unlock()
+		calls++
+		seen := map[string]bool{}
+		for _, r := range in.Records {
+			if seen[*r.PartitionKey] {
+				t.Errorf("call %d holds two records of %s", calls, *r.PartitionKey)
+			}
+			seen[*r.PartitionKey] = true
+			if _, ok := landedAt[*r.PartitionKey]; !ok {
+				landedAt[*r.PartitionKey] = calls
+			}
+		}
+		return &kinesis.PutRecordsOutput{Records: make([]types.PutRecordsResultEntry, len(in.Records))}, nil
+	}}
+	cfg := testKinesisConfig()
+	s := newTestKinesisSink(t, api, cfg)
+	hot := make([]testEvent, 20_000) // more than the relaxed scan's window
+	for i := range hot {
+		hot[i] = testEvent{db: "d", table: "log", key: -1, n: i}
+	}
+	var rows []testEvent
+	for i := range 100 {
+		rows = append(rows, testEvent{db: "d", table: "t", key: i, n: len(hot) + i})
+	}
+	ctx := context.Background()
+	if err := s.Write(ctx, testBatch(1, hot)); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Write(ctx, testBatch(2, rows)); err != nil {
+		t.Fatal(err)
+	}
+	close(written)
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		mu.Lock()
+		n, c, last := len(landedAt), calls, 0
+		for _, at := range landedAt {
+			last = max(last, at)
+		}
+		mu.Unlock()
+		if n == 101 {
+			// The first request holds the hot key's first record alone;
+			// the rows go in the next ones.
+			if last > 1+cfg.MaxInFlight {
+				t.Errorf("the 100 rows behind the hot key landed by call %d", last)
+			}
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%d keys landed in %d calls", n, c)
+		}
+		time.Sleep(time.Millisecond)
 	}
 }
 
@@ -463,6 +623,7 @@ func TestKinesisConfigValidate(t *testing.T) {
 	for name, mod := range map[string]func(*KinesisConfig){
 		"no stream":         func(c *KinesisConfig) { c.Stream = "" },
 		"bad partition key": func(c *KinesisConfig) { c.PartitionKey = "row" },
+		"bad ordering":      func(c *KinesisConfig) { c.Ordering = "total" },
 		"record too big":    func(c *KinesisConfig) { c.MaxRecordBytes = 20 << 20 },
 		"aggregate > record": func(c *KinesisConfig) {
 			c.Aggregate, c.AggregateMaxBytes = true, c.MaxRecordBytes+1
@@ -538,6 +699,9 @@ func TestKinesisSplitAndReassemble(t *testing.T) {
 		t.Fatal(err)
 	}
 	waitDurable(t, s, 1)
+	if m.repeat {
+		t.Error("a request held two parts of one key: strict ordering sends part n+1 once part n is accepted")
+	}
 	var one, two [][]byte // the records of keys 1 and 2, in order
 	for _, r := range m.records {
 		if len(r.data)+len(r.pk) > cfg.MaxRecordBytes {

@@ -80,13 +80,19 @@ func (c *s3SinkConfig) emitConfig() emit.S3Config {
 }
 
 type kinesisSinkConfig struct {
-	Type             string        `koanf:"type"`
-	Stream           string        `koanf:"stream"`
-	PartitionKey     string        `koanf:"partition_key"`
-	Aggregate        bool          `koanf:"aggregate"`
-	MaxInFlight      int           `koanf:"max_in_flight"`
-	MaxBufferedBytes int           `koanf:"max_buffered_bytes"`
-	RequestTimeout   time.Duration `koanf:"request_timeout"`
+	Type              string        `koanf:"type"`
+	Stream            string        `koanf:"stream"`
+	PartitionKey      string        `koanf:"partition_key"`
+	Ordering          string        `koanf:"ordering"` // strict (default) | relaxed
+	Aggregate         bool          `koanf:"aggregate"`
+	AggregateMaxBytes int           `koanf:"aggregate_max_bytes"`
+	AggregateGroups   int           `koanf:"aggregate_groups"`
+	MaxRecordBytes    int           `koanf:"max_record_bytes"`
+	MaxInFlight       int           `koanf:"max_in_flight"`
+	MaxBufferedBytes  int           `koanf:"max_buffered_bytes"`
+	RequestTimeout    time.Duration `koanf:"request_timeout"`
+	RetryBackoff      time.Duration `koanf:"retry_backoff"`
+	RetryBackoffMax   time.Duration `koanf:"retry_backoff_max"`
 }
 
 func (c *kinesisSinkConfig) emitConfig() emit.KinesisConfig {
@@ -96,6 +102,24 @@ func (c *kinesisSinkConfig) emitConfig() emit.KinesisConfig {
 		e.PartitionKey = emit.KinesisPartitionKey(c.PartitionKey)
 	}
 	e.Aggregate = c.Aggregate
+	if c.Ordering != "" {
+		e.Ordering = emit.KinesisOrdering(c.Ordering)
+	}
+	if c.AggregateMaxBytes != 0 {
+		e.AggregateMaxBytes = c.AggregateMaxBytes
+	}
+	if c.AggregateGroups != 0 {
+		e.AggregateGroups = c.AggregateGroups
+	}
+	if c.MaxRecordBytes != 0 {
+		e.MaxRecordBytes = c.MaxRecordBytes
+	}
+	if c.RetryBackoff != 0 {
+		e.RetryBackoff = c.RetryBackoff
+	}
+	if c.RetryBackoffMax != 0 {
+		e.RetryBackoffMax = c.RetryBackoffMax
+	}
 	if c.MaxInFlight != 0 {
 		e.MaxInFlight = c.MaxInFlight
 	}
