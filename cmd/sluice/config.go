@@ -40,6 +40,7 @@ type fileConfig struct {
 	HA         haConfig         `koanf:"ha"`
 	HTTP       httpConfig       `koanf:"http"`
 	Heartbeat  heartbeatConfig  `koanf:"heartbeat"`
+	Compact    compactConfig    `koanf:"compact"`
 
 	sinks   []any // decoded Sinks: *fileSinkConfig, *s3SinkConfig, ...
 	aws     *awsClients

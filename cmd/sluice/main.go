@@ -19,7 +19,12 @@ import (
 func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	err := newRootCommand(os.Stdout, os.Stderr, os.Environ).ExecuteContext(ctx)
+	root := newRootCommand(os.Stdout, os.Stderr, os.Environ)
+	stopProfile := addCPUProfileFlag(root)
+	err := root.ExecuteContext(ctx)
+	if perr := stopProfile(); perr != nil && err == nil {
+		err = perr
+	}
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "sluice:", err)
 		os.Exit(exitCode(err))
@@ -63,6 +68,7 @@ func newRootCommand(stdout, stderr io.Writer, environ func() []string) *cobra.Co
 		}
 		return cfg, nil
 	}
-	root.AddCommand(newRunCommand(load, stdout, stderr), newCheckpointCommand(load, stdout), newSchemaCommand(load, stdout), newReplayCommand(load, stdout, stderr), newClusterCommand(load, stdout))
+	root.AddCommand(newRunCommand(load, stdout, stderr), newCheckpointCommand(load, stdout), newSchemaCommand(load, stdout), newReplayCommand(load, stdout, stderr), newClusterCommand(load, stdout),
+		newCompactCommand(load, stdout, stderr), newVerifyCommand(load, stdout, stderr))
 	return root
 }

@@ -1,0 +1,178 @@
+package main
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/go-sql-driver/mysql"
+	"github.com/spf13/cobra"
+
+	"github.com/sluicecdc/sluice/compact"
+	"github.com/sluicecdc/sluice/verify"
+)
+
+// compactConfig is the "compact" section: where snapshot tables go.
+type compactConfig struct {
+	Catalog   catalogConfig `koanf:"catalog"`
+	Namespace string        `koanf:"namespace"`
+}
+
+type catalogConfig struct {
+	Type       string            `koanf:"type"` // sql (SQLite) | rest | glue
+	Name       string            `koanf:"name"`
+	URI        string            `koanf:"uri"`
+	Warehouse  string            `koanf:"warehouse"`
+	Properties map[string]string `koanf:"properties"`
+}
+
+func (c *fileConfig) catalog() compact.CatalogConfig {
+	cc := compact.DefaultConfig().Catalog
+	if c.Compact.Catalog.Type != "" {
+		cc.Type = c.Compact.Catalog.Type
+	}
+	if c.Compact.Catalog.Name != "" {
+		cc.Name = c.Compact.Catalog.Name
+	}
+	cc.URI, cc.Warehouse, cc.Properties = c.Compact.Catalog.URI, c.Compact.Catalog.Warehouse, c.Compact.Catalog.Properties
+	if cc.Type == compact.CatalogSQL && cc.URI == "" {
+		cc.URI = filepath.Join(c.Checkpoint.Dir, "catalog.db")
+	}
+	if cc.Warehouse == "" {
+		cc.Warehouse = filepath.Join(c.Checkpoint.Dir, "warehouse")
+	}
+	return cc
+}
+
+// localCatalogDirs creates the directories of a local catalog and warehouse.
+func localCatalogDirs(cc compact.CatalogConfig) error {
+	if cc.Type == compact.CatalogSQL && cc.URI != "" {
+		if err := os.MkdirAll(filepath.Dir(cc.URI), 0o755); err != nil {
+			return fmt.Errorf("catalog directory: %w", err)
+		}
+	}
+	if cc.Warehouse != "" && !strings.Contains(cc.Warehouse, "://") {
+		if err := os.MkdirAll(cc.Warehouse, 0o755); err != nil {
+			return fmt.Errorf("warehouse directory: %w", err)
+		}
+	}
+	return nil
+}
+
+// lake returns the S3 sink the compactor reads.
+func (c *fileConfig) lake() (*s3SinkConfig, error) {
+	for _, s := range c.sinks {
+		if s3c, ok := s.(*s3SinkConfig); ok {
+			return s3c, nil
+		}
+	}
+	return nil, &configError{errors.New("no lake to compact: configure a sink of type s3")}
+}
+
+func newCompactCommand(load func() (*fileConfig, error), stdout, stderr io.Writer) *cobra.Command {
+	var tables []string
+	cmd := &cobra.Command{
+		Use:   "compact",
+		Short: "Merge the lake into snapshot tables (Iceberg): the current row per primary key",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			cfg, err := load()
+			if err != nil {
+				return err
+			}
+			lake, err := cfg.lake()
+			if err != nil {
+				return err
+			}
+			clients, err := cfg.awsClients(cmd.Context())
+			if err != nil {
+				return err
+			}
+			cc := compact.DefaultConfig()
+			cc.Bucket, cc.Prefix = lake.Bucket, lake.Prefix
+			if lake.Layout != "" {
+				cc.Layout = lake.Layout
+			}
+			cc.Catalog, cc.Namespace, cc.Tables = cfg.catalog(), cfg.Compact.Namespace, tables
+			if err := localCatalogDirs(cc.Catalog); err != nil {
+				return err
+			}
+			cc.Logger = cfg.logger(stderr)
+			if f, ok := stderr.(*os.File); ok {
+				cc.Progress = compact.TerminalProgress(f)
+			}
+			c, err := compact.New(cmd.Context(), clients.s3(), cc)
+			if err != nil {
+				return &configError{err}
+			}
+			defer func() { _ = c.Close() }()
+			report, err := c.Run(cmd.Context())
+			if report != nil {
+				_ = report.Render(stdout)
+			}
+			if err != nil {
+				return err
+			}
+			if report.Failed() {
+				return errors.New("compaction failed for some tables (see the report)")
+			}
+			return nil
+		},
+	}
+	cmd.Flags().StringSliceVar(&tables, "table", nil, "only these tables (DATABASE.TABLE; repeatable)")
+	return cmd
+}
+
+func newVerifyCommand(load func() (*fileConfig, error), stdout, stderr io.Writer) *cobra.Command {
+	var tables []string
+	var wait time.Duration
+	cmd := &cobra.Command{
+		Use:   "verify",
+		Short: "Compare each snapshot table with the source: row counts and per-chunk checksums",
+		Long: `Compare each snapshot table with the source at the snapshot's position. The
+snapshot must have caught up with the source (verify waits up to --wait for the
+compactor's position to reach the source's head, else reports BEHIND; a source
+that moves during the comparison is reported as MOVED). Exit code 1 on any
+difference.`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			cfg, err := load()
+			if err != nil {
+				return err
+			}
+			vc := verify.DefaultConfig()
+			dsn := mysql.NewConfig()
+			dsn.User, dsn.Passwd, dsn.Net, dsn.Addr = cfg.Source.User, cfg.Source.Password, "tcp", fmt.Sprintf("%s:%d", cfg.Source.Host, cfg.Source.Port)
+			vc.SourceDSN = dsn.FormatDSN()
+			vc.Catalog, vc.Namespace, vc.Tables = cfg.catalog(), cfg.Compact.Namespace, tables
+			if err := localCatalogDirs(vc.Catalog); err != nil {
+				return err
+			}
+			if wait != 0 {
+				vc.Wait = wait
+			}
+			if cfg.Heartbeat.Table != "" {
+				vc.IgnoreTables = append(vc.IgnoreTables, cfg.Heartbeat.Table)
+			}
+			vc.Logger = cfg.logger(stderr)
+			report, err := verify.Run(cmd.Context(), vc)
+			if report != nil {
+				_ = report.Render(stdout)
+			}
+			if err != nil {
+				return err
+			}
+			if !report.OK() {
+				return errors.New("verify: the snapshot differs from the source (see the report)")
+			}
+			return nil
+		},
+	}
+	cmd.Flags().StringSliceVar(&tables, "table", nil, "only these tables (DATABASE.TABLE; repeatable)")
+	cmd.Flags().DurationVar(&wait, "wait", 0, "how long to wait for the snapshot to reach the source's position")
+	return cmd
+}

@@ -1,0 +1,159 @@
+package compact
+
+import (
+	"fmt"
+	"iter"
+
+	"github.com/apache/arrow-go/v18/arrow"
+	"github.com/apache/arrow-go/v18/arrow/array"
+	"github.com/apache/arrow-go/v18/arrow/memory"
+)
+
+// batchRows is how many rows go into one Arrow record batch.
+const batchRows = 1 << 16
+
+// addRecord adds the rows of a record batch read from a snapshot.
+func (s *tableState) addRecord(rec arrow.RecordBatch) error {
+	sc := rec.Schema()
+	idx := make([]int, sc.NumFields()) // column index, or -1 for the place
+	placeCol := -1
+	for i, f := range sc.Fields() {
+		if f.Name == ColumnPlace {
+			placeCol, idx[i] = i, -1
+			continue
+		}
+		idx[i] = s.col(f.Name)
+	}
+	if placeCol < 0 {
+		return fmt.Errorf("no %s column", ColumnPlace)
+	}
+	pkIdx := make([]int, len(s.pk))
+	for i, name := range s.pk {
+		pkIdx[i] = s.col(name)
+	}
+	places := rec.Column(placeCol)
+	key := make([]any, len(s.pk))
+	for r := 0; r < int(rec.NumRows()); r++ {
+		vals := make([]any, len(s.cols))
+		for i, ci := range idx {
+			if ci < 0 {
+				continue
+			}
+			v, err := arrowValue(rec.Column(i), r)
+			if err != nil {
+				return fmt.Errorf("column %s: %w", sc.Field(i).Name, err)
+			}
+			vals[ci] = v
+		}
+		dk, err := arrowValue(places, r)
+		if err != nil {
+			return err
+		}
+		ds, _ := dk.(string)
+		at, sid, err := parseDedupeKey(ds)
+		if err != nil {
+			return fmt.Errorf("column %s: %w", ColumnPlace, err)
+		}
+		for i, ci := range pkIdx {
+			key[i] = vals[ci]
+		}
+		s.rows[keyOf(key)] = &row{vals: vals, at: at, sid: sid}
+	}
+	return nil
+}
+
+// arrowValue converts a value read from a snapshot back to the
+// compactor's values.
+func arrowValue(col arrow.Array, i int) (any, error) {
+	if col.IsNull(i) {
+		return nil, nil
+	}
+	switch a := col.(type) {
+	case *array.Int64:
+		return a.Value(i), nil
+	case *array.Int32:
+		return int64(a.Value(i)), nil
+	case *array.Decimal128:
+		scale := a.DataType().(*arrow.Decimal128Type).Scale
+		return number(a.Value(i).ToString(scale)), nil
+	case *array.String:
+		return a.Value(i), nil
+	case *array.LargeString:
+		return a.Value(i), nil
+	}
+	return nil, fmt.Errorf("unexpected Arrow type %s", col.DataType())
+}
+
+// records yields the rows as Arrow record batches of schema sc.
+func (s *tableState) records(sc *arrow.Schema, cols []column, rows []*row) iter.Seq2[arrow.RecordBatch, error] {
+	types := make(map[string]colType, len(cols))
+	for _, c := range cols {
+		types[c.name] = c.typ
+	}
+	return func(yield func(arrow.RecordBatch, error) bool) {
+		for start := 0; start < len(rows); start += batchRows {
+			rec, err := s.record(sc, types, rows[start:min(start+batchRows, len(rows))])
+			if !yield(rec, err) || err != nil {
+				return
+			}
+		}
+	}
+}
+
+func (s *tableState) record(sc *arrow.Schema, types map[string]colType, rows []*row) (arrow.RecordBatch, error) {
+	b := array.NewRecordBuilder(memory.DefaultAllocator, sc)
+	defer b.Release()
+	b.Reserve(len(rows))
+	for fi, f := range sc.Fields() {
+		if f.Name == ColumnPlace {
+			sb := b.Field(fi).(*array.StringBuilder)
+			for _, r := range rows {
+				sb.Append(r.at.dedupeKey(r.sid))
+			}
+			continue
+		}
+		ci, ok := s.colIdx[f.Name]
+		if !ok {
+			ci = -1
+		}
+		t := types[f.Name]
+		for _, r := range rows {
+			var v any
+			if ci >= 0 {
+				v = r.value(ci)
+			}
+			if err := appendValue(b.Field(fi), t, v); err != nil {
+				return nil, fmt.Errorf("column %s: %w", f.Name, err)
+			}
+		}
+	}
+	return b.NewRecordBatch(), nil
+}
+
+func appendValue(b array.Builder, t colType, v any) error {
+	if v == nil {
+		b.AppendNull()
+		return nil
+	}
+	switch b := b.(type) {
+	case *array.Int64Builder:
+		n, ok := v.(int64)
+		if !ok {
+			return fmt.Errorf("%v (%T) in a long column", v, v)
+		}
+		b.Append(n)
+	case *array.Decimal128Builder:
+		d, err := toDecimal(v, t.scale)
+		if err != nil {
+			return err
+		}
+		b.Append(d)
+	case *array.StringBuilder:
+		b.Append(toText(v))
+	case *array.LargeStringBuilder:
+		b.Append(toText(v))
+	default:
+		return fmt.Errorf("unexpected Arrow builder %T", b)
+	}
+	return nil
+}

@@ -1,0 +1,409 @@
+// Package compact turns the lake the S3 sink writes into snapshot tables:
+// for each source table, its current rows (the latest change per primary
+// key, in binlog order) as an Apache Iceberg table of Parquet files.
+//
+// A run reads the manifests the previous run of each table had not
+// consumed, the objects they list for the table, and merges their events
+// into the rows of the table's current snapshot:
+//
+//   - events are ordered by their binlog place (file sequence number,
+//     offset, row), copies (one dedupe_key) are dropped;
+//   - inserts and updates write the row, deletes remove it, an update that
+//     changed the primary key also removes the old key;
+//   - table-truncate, table-drop and database-drop clear the table;
+//   - a change older than what it would overwrite is ignored (each row
+//     keeps the place of its last change in the _sluice_dedupe_key column;
+//     deleted keys and the last truncate are remembered), so reading an
+//     event twice, late, or in a replay changes nothing.
+//
+// Each run commits one Iceberg snapshot per changed table, replacing all
+// its data files, with the run's bookkeeping (which manifests it consumed,
+// tombstones) in a state file the snapshot's summary names: the rows and
+// the bookkeeping change together or not at all.
+//
+// See types.go for how JSON values map to Iceberg types.
+package compact
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"slices"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/apache/iceberg-go"
+	"github.com/apache/iceberg-go/table"
+	"golang.org/x/sync/errgroup"
+)
+
+// Compactor compacts a lake's tables into an Iceberg catalog.
+type Compactor struct {
+	cfg       Config
+	lake      *lake
+	cat       *Catalog
+	log       *slog.Logger
+	closeOnce sync.Once
+	closeErr  error
+}
+
+// New opens the catalog and returns a compactor reading the lake through
+// api. Close it when done.
+func New(ctx context.Context, api LakeAPI, cfg Config) (*Compactor, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	l, err := newLake(api, &cfg)
+	if err != nil {
+		return nil, fmt.Errorf("compact: %w", err)
+	}
+	cat, err := OpenCatalog(ctx, cfg.Catalog)
+	if err != nil {
+		return nil, err
+	}
+	log := cfg.Logger
+	if log == nil {
+		log = slog.Default()
+	}
+	return &Compactor{cfg: cfg, lake: l, cat: cat, log: log.With("component", "compact")}, nil
+}
+
+// Catalog is the compactor's catalog.
+func (c *Compactor) Catalog() *Catalog { return c.cat }
+
+// Close closes the catalog. It is idempotent.
+func (c *Compactor) Close() error {
+	c.closeOnce.Do(func() { c.closeErr = c.cat.Close() })
+	return c.closeErr
+}
+
+// target is one table of a run.
+type target struct {
+	name            string
+	database, table string
+	id              table.Identifier
+	tbl             *table.Table // nil before the first run
+	st              *tableState
+	pending         []string // manifests not yet consumed
+}
+
+// Run compacts every table (Config.Tables, or all the lake holds). A table
+// that fails is reported and the others go on; the error joins the
+// failures.
+func (c *Compactor) Run(ctx context.Context) (*Report, error) {
+	refs, err := c.lake.listManifests(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("compact: %w", err)
+	}
+	rep := &Report{Manifests: len(refs)}
+	manifests := make(map[string]*manifest)
+	names, err := c.tables(ctx, refs, manifests)
+	if err != nil {
+		return nil, fmt.Errorf("compact: %w", err)
+	}
+	targets := make([]*target, 0, len(names))
+	need := make(map[string]bool)
+	for _, name := range names {
+		tg, err := c.target(ctx, name, refs)
+		if err != nil {
+			return nil, fmt.Errorf("compact: %w", err)
+		}
+		targets = append(targets, tg)
+		for _, k := range tg.pending {
+			if manifests[k] == nil {
+				need[k] = true
+			}
+		}
+	}
+	keys := make([]string, 0, len(need))
+	for k := range need {
+		keys = append(keys, k)
+	}
+	slices.Sort(keys)
+	bar := newProgress(c.cfg.Progress, len(keys), "manifests")
+	read, err := c.lake.readManifests(ctx, keys, c.cfg.Concurrency, func() { bar.add(1) })
+	bar.finish()
+	if err != nil {
+		return nil, fmt.Errorf("compact: %w", err)
+	}
+	for k, m := range read {
+		manifests[k] = m
+	}
+	rep.ManifestsRead = len(manifests)
+	c.checkLayout(manifests)
+	next := nextManifestState(refs, c.cfg.ManifestMargin)
+	var errs []error
+	for _, tg := range targets {
+		tr := c.compactTable(ctx, tg, manifests, next)
+		if tr.Err != nil {
+			errs = append(errs, fmt.Errorf("compact %s: %w", tg.name, tr.Err))
+			c.log.Error("table not compacted", "table", tg.name, "err", tr.Err)
+		} else {
+			c.log.Info("table compacted", "table", tg.name, "status", tr.Status, "objects", tr.Objects,
+				"events", tr.Events, "rows", tr.Rows, "position", tr.Position)
+		}
+		rep.Tables = append(rep.Tables, tr)
+		if ctx.Err() != nil {
+			break
+		}
+	}
+	return rep, errors.Join(errs...)
+}
+
+// target loads what a table's run needs before reading the lake: its
+// snapshot table, its state file, and which manifests are new to it.
+func (c *Compactor) target(ctx context.Context, name string, refs []manifestRef) (*target, error) {
+	database, tbl, _ := splitTable(name)
+	tg := &target{name: name, database: database, table: tbl, id: Identifier(c.cfg.Namespace, database, tbl), st: newTableState(database, tbl)}
+	t, err := c.cat.loadTable(ctx, tg.id)
+	if err != nil {
+		return nil, err
+	}
+	tg.tbl = t
+	var ms manifestState
+	if t != nil {
+		if ms, err = loadState(ctx, t, tg.st); err != nil {
+			return nil, fmt.Errorf("%s: %w", name, err)
+		}
+	}
+	tg.pending = ms.pending(refs, c.cfg.ManifestMargin)
+	return tg, nil
+}
+
+// pending lists the manifests of refs not consumed yet.
+func (ms manifestState) pending(refs []manifestRef, margin time.Duration) []string {
+	var out []string
+	if ms.Horizon.IsZero() {
+		for _, r := range refs {
+			out = append(out, r.Key)
+		}
+		return out
+	}
+	from := ms.Horizon.Add(-margin)
+	seen := make(map[string]bool, len(ms.Recent))
+	for _, k := range ms.Recent {
+		seen[k] = true
+	}
+	for _, r := range refs {
+		if !r.LastModified.Before(from) && !seen[r.Key] {
+			out = append(out, r.Key)
+		}
+	}
+	return out
+}
+
+// nextManifestState is the manifest state after consuming every manifest
+// of refs: the newest stamp, and the manifests within the margin of it.
+func nextManifestState(refs []manifestRef, margin time.Duration) manifestState {
+	var ms manifestState
+	for _, r := range refs {
+		if r.LastModified.After(ms.Horizon) {
+			ms.Horizon = r.LastModified
+		}
+	}
+	from := ms.Horizon.Add(-margin)
+	for _, r := range refs {
+		if !r.LastModified.Before(from) {
+			ms.Recent = append(ms.Recent, r.Key)
+		}
+	}
+	slices.Sort(ms.Recent)
+	return ms
+}
+
+// compactTable runs one table.
+func (c *Compactor) compactTable(ctx context.Context, tg *target, manifests map[string]*manifest, next manifestState) TableReport {
+	tr := TableReport{Table: tg.name, Identifier: strings.Join(tg.id, "."), Status: StatusUnchanged}
+	if tg.tbl != nil {
+		tr.Rows = rowCount(tg.tbl)
+		tr.Position = placeString(tg.st.maxAt, tg.st.maxSID)
+	}
+	if len(tg.pending) == 0 {
+		return tr
+	}
+	st := tg.st
+	objects := make(map[string]bool)
+	for _, k := range tg.pending {
+		m := manifests[k]
+		if m == nil {
+			tr.Status, tr.Err = StatusFailed, fmt.Errorf("manifest %s was not read", k)
+			return tr
+		}
+		for _, o := range m.Objects {
+			if o.Last != "" {
+				if at, sid, err := parseDedupeKey(o.Last); err == nil && at.compare(st.lakeAt) > 0 {
+					st.lakeAt, st.lakeSID = at, sid
+				}
+			}
+			db, t, ok := c.lake.objectTable(o.Key)
+			if !ok && (c.lake.dbIdx >= 0 && c.lake.tblIdx >= 0) {
+				continue // not a partition of the layout
+			}
+			if !ok || db == tg.database && (t == tg.table || t == "") {
+				objects[o.Key] = true
+			}
+		}
+	}
+	for k := range objects {
+		tr.ObjectKeys = append(tr.ObjectKeys, k)
+	}
+	slices.Sort(tr.ObjectKeys)
+	tr.Objects = len(tr.ObjectKeys)
+	changes, notes, err := c.readChanges(ctx, tg, tr.ObjectKeys)
+	if err != nil {
+		tr.Status, tr.Err = StatusFailed, err
+		return tr
+	}
+	tr.Events = len(changes)
+	tr.Note = strings.Join(notes, "; ")
+	if len(changes) > 0 && tg.tbl != nil && tg.tbl.CurrentSnapshot() != nil {
+		if err := loadRows(ctx, tg.tbl, st); err != nil {
+			tr.Status, tr.Err = StatusFailed, fmt.Errorf("read snapshot: %w", err)
+			return tr
+		}
+	}
+	if err := st.applyAll(changes); err != nil {
+		tr.Status = StatusFailed
+		if errors.Is(err, errNoPrimaryKey) {
+			tr.Status = StatusSkipped
+		}
+		tr.Err = err
+		return tr
+	}
+	tr.Applied, tr.Stale, tr.Duplicates = st.stats.Applied, st.stats.Stale, st.stats.Duplicates
+	if len(st.notes) > 0 {
+		tr.Note = strings.TrimSpace(tr.Note + " " + strings.Join(st.notes, "; "))
+	}
+	st.expireTombstones(c.cfg.TombstoneRetention)
+	var prev *iceberg.Schema
+	if tg.tbl != nil {
+		prev = tg.tbl.Schema()
+	}
+	cols := st.columns(prev)
+	if len(cols) == 0 {
+		tr.Note = strings.TrimSpace(tr.Note + " no row has been seen yet")
+		return tr
+	}
+	state, err := encodeState(st, next)
+	if err != nil {
+		tr.Status, tr.Err = StatusFailed, fmt.Errorf("encode state: %w", err)
+		return tr
+	}
+	props := iceberg.Properties{
+		PropPosition:     placeString(st.maxAt, st.maxSID),
+		PropLakePosition: placeString(st.lakeAt, st.lakeSID),
+		PropObjects:      fmt.Sprint(tr.Objects),
+		PropEvents:       fmt.Sprint(tr.Events),
+	}
+	tbl := tg.tbl
+	if tbl == nil {
+		if tbl, err = c.createTable(ctx, tg, cols); err != nil {
+			tr.Status, tr.Err = StatusFailed, err
+			return tr
+		}
+		tr.Identifier = strings.Join(tg.id, ".")
+	}
+	if len(changes) == 0 && tg.tbl != nil {
+		tbl, err = commitState(ctx, tbl, state, props)
+		tr.Status = StatusAdvanced
+	} else {
+		tbl, err = commitSnapshot(ctx, tbl, st, cols, state, props, c.cfg.TargetFileSize)
+		tr.Status = StatusCompacted
+	}
+	if err != nil {
+		tr.Status, tr.Err = StatusFailed, err
+		return tr
+	}
+	tr.Rows = rowCount(tbl)
+	tr.Columns = len(cols)
+	tr.Position = placeString(st.maxAt, st.maxSID)
+	if s := tbl.CurrentSnapshot(); s != nil {
+		tr.SnapshotID = s.SnapshotID
+	}
+	return tr
+}
+
+// readChanges reads the objects and returns the events of tg's table.
+func (c *Compactor) readChanges(ctx context.Context, tg *target, keys []string) ([]*change, []string, error) {
+	bar := newProgress(c.cfg.Progress, len(keys), tg.name)
+	defer bar.finish()
+	var (
+		mu      sync.Mutex
+		changes []*change
+		notes   []string
+	)
+	g, gctx := errgroup.WithContext(ctx)
+	g.SetLimit(c.cfg.Concurrency)
+	for _, key := range keys {
+		g.Go(func() error {
+			data, err := c.lake.readObject(gctx, key)
+			if err != nil {
+				return err
+			}
+			var mine []*change
+			var note []string
+			for n, line := range splitLines(data) {
+				ch, err := parseChange(line)
+				if err != nil {
+					return fmt.Errorf("s3://%s/%s line %d: %w", c.lake.bucket, key, n+1, err)
+				}
+				if ch.database != tg.database {
+					continue
+				}
+				switch {
+				case ch.table == tg.table:
+				case ch.typ == "database-drop":
+				default:
+					continue
+				}
+				if ch.typ == "table-rename" && ch.renamedFrom != "" {
+					note = append(note, "renamed from "+ch.renamedFrom+" at "+ch.dedupe+": rows from before the rename are not in this table's lake")
+				}
+				mine = append(mine, ch)
+			}
+			mu.Lock()
+			changes = append(changes, mine...)
+			notes = append(notes, note...)
+			mu.Unlock()
+			bar.add(1)
+			return nil
+		})
+	}
+	if err := g.Wait(); err != nil {
+		return nil, nil, err
+	}
+	return changes, notes, nil
+}
+
+// splitLines returns data's non-empty lines.
+func splitLines(data []byte) [][]byte {
+	var out [][]byte
+	for len(data) > 0 {
+		i := 0
+		for i < len(data) && data[i] != '\n' {
+			i++
+		}
+		if i > 0 {
+			out = append(out, data[:i])
+		}
+		if i == len(data) {
+			break
+		}
+		data = data[i+1:]
+	}
+	return out
+}
+
+// createTable creates a table's snapshot table.
+func (c *Compactor) createTable(ctx context.Context, tg *target, cols []column) (*table.Table, error) {
+	if err := c.cat.ensureNamespace(ctx, tg.id[:len(tg.id)-1]); err != nil {
+		return nil, err
+	}
+	t, err := c.cat.CreateTable(ctx, tg.id, newSchema(cols), catalogProps(tg.name))
+	if err != nil {
+		return nil, fmt.Errorf("create iceberg table %s: %w", strings.Join(tg.id, "."), err)
+	}
+	return t, nil
+}

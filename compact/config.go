@@ -1,0 +1,150 @@
+package compact
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"strings"
+	"time"
+
+	"github.com/sluicecdc/sluice/emit"
+)
+
+// Config configures a Compactor.
+type Config struct {
+	// Bucket, Prefix and Layout describe the lake as the S3 sink writes it
+	// (emit.S3Config's fields of the same names).
+	Bucket string
+	Prefix string
+	Layout string
+
+	// Catalog is where the snapshot tables live.
+	Catalog CatalogConfig
+	// Namespace is prepended to each table's Iceberg namespace: a source
+	// table db.t becomes <Namespace>.db.t, or db.t when it is empty.
+	// Dots separate levels.
+	Namespace string
+
+	// Tables limits a run to these "database.table" names; empty compacts
+	// every table the lake holds.
+	Tables []string
+
+	// Concurrency is how many lake objects and manifests are read at once.
+	Concurrency int
+	// ManifestMargin is how far before the newest manifest a run has
+	// consumed it still looks for manifests it has not seen: longer than
+	// any upload can take between the store stamping a manifest's
+	// Last-Modified and the manifest becoming visible.
+	ManifestMargin time.Duration
+	// TombstoneRetention is how long (in commit time) a deleted key is
+	// remembered, so that a copy of an older change read later (a replay,
+	// a late object) cannot bring the row back.
+	TombstoneRetention time.Duration
+	// TargetFileSize is the size at which a Parquet data file is rolled.
+	TargetFileSize int64
+
+	// Progress, when set, gets a progress bar. Use TerminalProgress(os.Stderr)
+	// to draw one only on a terminal.
+	Progress io.Writer
+	Logger   *slog.Logger
+}
+
+// CatalogConfig chooses the Iceberg catalog.
+type CatalogConfig struct {
+	// Type is "sql" (SQLite, the default), "rest" or "glue".
+	Type string
+	// Name is the catalog's name (recorded in SQL catalog rows).
+	Name string
+	// URI is the SQLite database file for "sql" and the server's URL for
+	// "rest"; "glue" does not use it.
+	URI string
+	// Warehouse is the root under which tables are created: a local
+	// directory, file:///dir, or s3://bucket/prefix.
+	Warehouse string
+	// Properties are passed to the catalog and its file IO, e.g. s3.region,
+	// s3.endpoint, s3.access-key-id, glue.region, credential, token.
+	Properties map[string]string
+}
+
+// Catalog types.
+const (
+	CatalogSQL  = "sql"
+	CatalogREST = "rest"
+	CatalogGlue = "glue"
+)
+
+// DefaultConfig returns the defaults; Bucket and the catalog's URI and
+// Warehouse must still be set.
+func DefaultConfig() Config {
+	return Config{
+		Layout:             emit.DefaultS3Layout,
+		Catalog:            CatalogConfig{Type: CatalogSQL, Name: "sluice"},
+		Concurrency:        8,
+		ManifestMargin:     time.Hour,
+		TombstoneRetention: 7 * 24 * time.Hour,
+		TargetFileSize:     128 << 20,
+	}
+}
+
+// Validate checks the config.
+func (c *Config) Validate() error {
+	if c.Bucket == "" {
+		return errors.New("compact: lake bucket is empty")
+	}
+	if strings.HasPrefix(c.Prefix, "/") || strings.Contains(c.Prefix, "//") {
+		return fmt.Errorf("compact: lake prefix %q: no leading or doubled '/'", c.Prefix)
+	}
+	if _, err := parseLayout(c.Layout); err != nil {
+		return fmt.Errorf("compact: %w", err)
+	}
+	for _, t := range c.Tables {
+		if _, _, ok := splitTable(t); !ok {
+			return fmt.Errorf("compact: table %q: want database.table", t)
+		}
+	}
+	switch {
+	case c.Concurrency <= 0:
+		return errors.New("compact: concurrency must be positive")
+	case c.ManifestMargin <= 0:
+		return errors.New("compact: manifest margin must be positive")
+	case c.TombstoneRetention <= 0:
+		return errors.New("compact: tombstone retention must be positive")
+	case c.TargetFileSize <= 0:
+		return errors.New("compact: target file size must be positive")
+	}
+	return c.Catalog.Validate()
+}
+
+// Validate checks the catalog config.
+func (c *CatalogConfig) Validate() error {
+	switch c.Type {
+	case CatalogSQL:
+		if c.URI == "" {
+			return errors.New("iceberg catalog: sql: uri (the SQLite file) is empty")
+		}
+		if c.Warehouse == "" {
+			return errors.New("iceberg catalog: sql: warehouse is empty")
+		}
+	case CatalogREST:
+		if c.URI == "" {
+			return errors.New("iceberg catalog: rest: uri is empty")
+		}
+	case CatalogGlue:
+		if c.Warehouse == "" {
+			return errors.New("iceberg catalog: glue: warehouse is empty")
+		}
+	default:
+		return fmt.Errorf("iceberg catalog: type %q: want sql, rest or glue", c.Type)
+	}
+	if c.Name == "" {
+		return errors.New("iceberg catalog: name is empty")
+	}
+	return nil
+}
+
+// splitTable splits "database.table" at its first dot.
+func splitTable(s string) (database, table string, ok bool) {
+	database, table, ok = strings.Cut(s, ".")
+	return database, table, ok && database != "" && table != ""
+}

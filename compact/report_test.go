@@ -1,0 +1,51 @@
+package compact
+
+import (
+	"bytes"
+	"errors"
+	"os"
+	"strings"
+	"testing"
+)
+
+func TestReportRender(t *testing.T) {
+	rep := &Report{Manifests: 3, ManifestsRead: 2, Tables: []TableReport{
+		{Table: "shop.orders", Status: StatusCompacted, Objects: 2, Events: 10, Applied: 8, Duplicates: 2, Rows: 7, Position: "1:mysql-bin.000001:4:0"},
+		{Table: "shop.logs", Status: StatusSkipped, Err: errNoPrimaryKey},
+		{Table: "shop.bad", Status: StatusFailed, Err: errors.New("boom")},
+	}}
+	var b bytes.Buffer
+	if err := rep.Render(&b); err != nil {
+		t.Fatal(err)
+	}
+	out := b.String()
+	for _, want := range []string{"shop.orders  compacted  2", "no primary key", "boom", "3 manifests in the lake, 2 read"} {
+		if !strings.Contains(out, want) {
+			t.Errorf("report lacks %q:\n%s", want, out)
+		}
+	}
+	if !rep.Failed() {
+		t.Error("Failed() = false with a failed table")
+	}
+}
+
+func TestProgress(t *testing.T) {
+	var b bytes.Buffer
+	p := newProgress(&b, 4, "objects")
+	for range 4 {
+		p.add(1)
+	}
+	p.finish()
+	if b.Len() == 0 {
+		t.Error("no progress drawn on a writer")
+	}
+	newProgress(nil, 4, "objects").add(1) // no writer: no bar, no panic
+	f, err := os.CreateTemp(t.TempDir(), "out")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	if TerminalProgress(f) != nil {
+		t.Error("a file is not a terminal: want no progress writer")
+	}
+}

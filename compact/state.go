@@ -1,0 +1,200 @@
+package compact
+
+import (
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"io"
+	"slices"
+	"time"
+
+	"github.com/klauspost/compress/gzip"
+)
+
+// Snapshot summary properties the compactor sets on each snapshot it
+// commits. The state file holds what the next run needs; the others are
+// for people and for verify.
+const (
+	// PropState is the location of the run's state file.
+	PropState = "sluice.state"
+	// PropPosition is the highest binlog place applied to the table,
+	// as a dedupe key (server_id:file:offset:row).
+	PropPosition = "sluice.position"
+	// PropLakePosition is the highest binlog place in any manifest the run
+	// read: the lake as far as the snapshot reflects it.
+	PropLakePosition = "sluice.lake-position"
+	// PropObjects and PropEvents count the lake objects and events the
+	// run read.
+	PropObjects = "sluice.lake-objects"
+	PropEvents  = "sluice.lake-events"
+)
+
+// Table properties the compactor sets.
+const (
+	// PropSource names the source table, "database.table".
+	PropSource = "sluice.source"
+	// PropPrimaryKey lists the primary key's columns, as a JSON array.
+	PropPrimaryKey = "sluice.primary-key"
+)
+
+// ColumnPlace is the metadata column holding, for each row, the dedupe key
+// (server_id:file:offset:row) of the change that wrote it.
+const ColumnPlace = "_sluice_dedupe_key"
+
+// stateFile is what a run leaves for the next: it is written to a new file
+// under the table's metadata directory and named in the snapshot's
+// summary, so it takes effect exactly when the snapshot is committed.
+type stateFile struct {
+	Version int    `json:"version"`
+	Table   string `json:"table"`
+	// Manifests are the lake manifests consumed: every manifest stamped
+	// before Horizon less the margin, and those listed in Recent.
+	Manifests manifestState `json:"manifests"`
+	// Shape is the current columns, from the row image at ShapeAt.
+	Shape      []string `json:"shape"`
+	ShapeAt    string   `json:"shape_at,omitempty"`
+	PrimaryKey []string `json:"primary_key"`
+	PKAt       string   `json:"primary_key_at,omitempty"`
+	ClearedAt  string   `json:"cleared_at,omitempty"`
+	Position   string   `json:"position,omitempty"`
+	// LakePosition is the highest place of any manifest consumed.
+	LakePosition string `json:"lake_position,omitempty"`
+	MaxTS        uint32 `json:"max_ts,omitempty"`
+	// Hints are the types columns were declared with; Untyped the
+	// columns written as strings for want of a value.
+	Hints   map[string]string `json:"hints,omitempty"`
+	Untyped []string          `json:"untyped,omitempty"`
+	// Tombstones are deleted keys with the place and time of the delete.
+	Tombstones []tombEntry `json:"tombstones,omitempty"`
+}
+
+type manifestState struct {
+	Horizon time.Time `json:"horizon"`
+	Recent  []string  `json:"recent,omitempty"`
+}
+
+type tombEntry struct {
+	Key string `json:"key"`
+	At  string `json:"at"`
+	TS  uint32 `json:"ts"`
+}
+
+const stateVersion = 1
+
+func placeString(p place, sid uint32) string {
+	if p.isZero() {
+		return ""
+	}
+	return p.dedupeKey(sid)
+}
+
+func parsePlace(s string) (place, uint32, error) {
+	if s == "" {
+		return place{}, 0, nil
+	}
+	return parseDedupeKey(s)
+}
+
+// encodeState renders a table's state, gzip-compressed.
+func encodeState(s *tableState, ms manifestState) ([]byte, error) {
+	f := stateFile{
+		Version:    stateVersion,
+		Table:      s.name(),
+		Manifests:  ms,
+		Shape:      s.shape,
+		ShapeAt:    placeString(s.shapeAt, 0),
+		PrimaryKey: s.pk,
+		PKAt:       placeString(s.pkAt, 0),
+		ClearedAt:  placeString(s.cleared, 0),
+		Position:   placeString(s.maxAt, s.maxSID),
+		MaxTS:      s.maxTS,
+
+		LakePosition: placeString(s.lakeAt, s.lakeSID),
+	}
+	for name, h := range s.hints {
+		if f.Hints == nil {
+			f.Hints = make(map[string]string)
+		}
+		f.Hints[name] = h.String()
+	}
+	for name := range s.untyped {
+		f.Untyped = append(f.Untyped, name)
+	}
+	slices.Sort(f.Untyped)
+	for k, t := range s.tombs {
+		f.Tombstones = append(f.Tombstones, tombEntry{Key: k, At: placeString(t.at, 0), TS: t.ts})
+	}
+	slices.SortFunc(f.Tombstones, func(a, b tombEntry) int { return bytes.Compare([]byte(a.Key), []byte(b.Key)) })
+	js, err := json.Marshal(f)
+	if err != nil {
+		return nil, err
+	}
+	var out bytes.Buffer
+	w := gzip.NewWriter(&out)
+	if _, err := w.Write(js); err != nil {
+		return nil, err
+	}
+	if err := w.Close(); err != nil {
+		return nil, err
+	}
+	return out.Bytes(), nil
+}
+
+// decodeState restores a table's state from a state file.
+func decodeState(b []byte, s *tableState) (manifestState, error) {
+	r, err := gzip.NewReader(bytes.NewReader(b))
+	if err != nil {
+		return manifestState{}, err
+	}
+	js, err := io.ReadAll(r)
+	if err != nil {
+		return manifestState{}, err
+	}
+	var f stateFile
+	if err := json.Unmarshal(js, &f); err != nil {
+		return manifestState{}, err
+	}
+	if f.Version != stateVersion {
+		return manifestState{}, fmt.Errorf("state version %d: this sluice reads version %d", f.Version, stateVersion)
+	}
+	s.shape, s.pk, s.maxTS = f.Shape, f.PrimaryKey, f.MaxTS
+	for _, c := range f.Shape {
+		s.col(c)
+	}
+	for _, c := range f.PrimaryKey {
+		s.col(c)
+	}
+	if s.shapeAt, _, err = parsePlace(f.ShapeAt); err != nil {
+		return manifestState{}, err
+	}
+	if s.pkAt, _, err = parsePlace(f.PKAt); err != nil {
+		return manifestState{}, err
+	}
+	if s.cleared, _, err = parsePlace(f.ClearedAt); err != nil {
+		return manifestState{}, err
+	}
+	if s.maxAt, s.maxSID, err = parsePlace(f.Position); err != nil {
+		return manifestState{}, err
+	}
+	if s.lakeAt, s.lakeSID, err = parsePlace(f.LakePosition); err != nil {
+		return manifestState{}, err
+	}
+	for name, h := range f.Hints {
+		t, ok := parseColType(h)
+		if !ok {
+			return manifestState{}, fmt.Errorf("column %s: type hint %q", name, h)
+		}
+		s.hints[name] = t
+	}
+	for _, name := range f.Untyped {
+		s.untyped[name] = true
+	}
+	for _, t := range f.Tombstones {
+		at, _, err := parsePlace(t.At)
+		if err != nil {
+			return manifestState{}, err
+		}
+		s.tombs[t.Key] = tomb{at: at, ts: t.TS}
+	}
+	return f.Manifests, nil
+}

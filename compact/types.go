@@ -1,0 +1,238 @@
+package compact
+
+import (
+	"fmt"
+	"math/big"
+	"strconv"
+	"strings"
+
+	"github.com/apache/arrow-go/v18/arrow/decimal128"
+	"github.com/apache/iceberg-go"
+)
+
+// Column types of a snapshot table, inferred from the JSON values the lake
+// holds (sluice's events carry no column types):
+//
+//	JSON integers in int64                      long
+//	other plain numbers (DECIMAL, FLOAT, DOUBLE,
+//	  BIGINT UNSIGNED beyond int64)             decimal(38, s), s the most fraction digits seen
+//	numbers that need more than 38 digits, or
+//	  are written with an exponent              string, as written
+//	strings (text, ENUM, DATE, TIME, DATETIME
+//	  and TIMESTAMP as sluice writes them,
+//	  binary as base64)                         string
+//	objects, arrays, booleans (JSON, SET)       string, their JSON text
+//
+// Types only widen from run to run: long → decimal(38, s) → decimal(38, s')
+// with s' > s → string. A column with only NULLs so far is a string.
+type typeKind uint8
+
+const (
+	typeNone typeKind = iota // no value yet
+	typeLong
+	typeDecimal
+	typeString
+)
+
+// decimalPrecision is the precision of every decimal column: the most
+// Iceberg allows, so that values never outgrow their column.
+const decimalPrecision = 38
+
+type colType struct {
+	kind  typeKind
+	scale int // of a decimal
+}
+
+func (t colType) String() string {
+	switch t.kind {
+	case typeLong:
+		return "long"
+	case typeDecimal:
+		return fmt.Sprintf("decimal(%d,%d)", decimalPrecision, t.scale)
+	case typeString:
+		return "string"
+	}
+	return "none"
+}
+
+// parseColType parses what String renders.
+func parseColType(s string) (colType, bool) {
+	switch s {
+	case "long":
+		return colType{kind: typeLong}, true
+	case "string":
+		return colType{kind: typeString}, true
+	case "none":
+		return colType{}, true
+	}
+	var p, sc int
+	if _, err := fmt.Sscanf(s, "decimal(%d,%d)", &p, &sc); err == nil && p == decimalPrecision {
+		return colType{kind: typeDecimal, scale: sc}, true
+	}
+	return colType{}, false
+}
+
+// iceberg is the column's Iceberg type (string for a column with no values yet).
+func (t colType) iceberg() iceberg.Type {
+	switch t.kind {
+	case typeLong:
+		return iceberg.PrimitiveTypes.Int64
+	case typeDecimal:
+		return iceberg.DecimalTypeOf(decimalPrecision, t.scale)
+	}
+	return iceberg.PrimitiveTypes.String
+}
+
+// colTypeOf maps an Iceberg type back; ok is false for types the compactor
+// never writes.
+func colTypeOf(t iceberg.Type) (colType, bool) {
+	switch t := t.(type) {
+	case iceberg.Int64Type, iceberg.Int32Type:
+		return colType{kind: typeLong}, true
+	case iceberg.DecimalType:
+		return colType{kind: typeDecimal, scale: t.Scale()}, true
+	case iceberg.StringType:
+		return colType{kind: typeString}, true
+	}
+	return colType{}, false
+}
+
+// typeStats accumulates what a column's values need.
+type typeStats struct {
+	str, long, dec bool
+	scale          int // most fraction digits of a decimal
+	intDigits      int // most integer digits of a number
+}
+
+// addType joins a type the column had.
+func (s *typeStats) addType(t colType) {
+	switch t.kind {
+	case typeLong:
+		s.long = true
+	case typeDecimal:
+		s.dec = true
+		s.scale = max(s.scale, t.scale)
+	case typeString:
+		s.str = true
+	}
+}
+
+func (s *typeStats) add(v any) {
+	switch v := v.(type) {
+	case nil:
+	case int64:
+		s.long = true
+		s.intDigits = max(s.intDigits, intDigits(v))
+	case number:
+		intDigits, scale, ok := decimalShape(string(v))
+		if !ok {
+			s.str = true
+			return
+		}
+		s.dec = true
+		s.scale = max(s.scale, scale)
+		s.intDigits = max(s.intDigits, intDigits)
+	default:
+		s.str = true
+	}
+}
+
+func (s *typeStats) result() colType {
+	switch {
+	case s.str:
+		return colType{kind: typeString}
+	case s.dec:
+		if s.intDigits+s.scale > decimalPrecision {
+			return colType{kind: typeString}
+		}
+		return colType{kind: typeDecimal, scale: s.scale}
+	case s.long:
+		return colType{kind: typeLong}
+	}
+	return colType{}
+}
+
+// decimalShape reports the integer and fraction digits of a plain decimal
+// number ("-12.340" → 2, 3); ok is false for exponents and other forms.
+func decimalShape(s string) (intDigits, scale int, ok bool) {
+	s = strings.TrimPrefix(s, "-")
+	ip, fp, _ := strings.Cut(s, ".")
+	if ip == "" || !allDigits(ip) || !allDigits(fp) {
+		return 0, 0, false
+	}
+	ip = strings.TrimLeft(ip, "0")
+	return len(ip), len(fp), len(ip)+len(fp) <= decimalPrecision
+}
+
+// intDigits counts the decimal digits of n's magnitude (0 for 0).
+func intDigits(n int64) int {
+	d := 0
+	for n != 0 {
+		n /= 10
+		d++
+	}
+	return d
+}
+
+func allDigits(s string) bool {
+	for i := 0; i < len(s); i++ {
+		if s[i] < '0' || s[i] > '9' {
+			return false
+		}
+	}
+	return true
+}
+
+// toDecimal converts an int64 or number to a decimal128 of the given scale.
+func toDecimal(v any, scale int) (decimal128.Num, error) {
+	var s string
+	switch v := v.(type) {
+	case int64:
+		s = strconv.FormatInt(v, 10)
+	case number:
+		s = string(v)
+	default:
+		return decimal128.Num{}, fmt.Errorf("%v (%T) is not a number", v, v)
+	}
+	neg := strings.HasPrefix(s, "-")
+	s = strings.TrimPrefix(s, "-")
+	ip, fp, _ := strings.Cut(s, ".")
+	if len(fp) > scale || !allDigits(ip) || !allDigits(fp) {
+		return decimal128.Num{}, fmt.Errorf("%s does not fit decimal(%d,%d)", v, decimalPrecision, scale)
+	}
+	digits := strings.TrimLeft(ip+fp+strings.Repeat("0", scale-len(fp)), "0")
+	if len(digits) > decimalPrecision {
+		return decimal128.Num{}, fmt.Errorf("%s does not fit decimal(%d,%d)", v, decimalPrecision, scale)
+	}
+	if digits == "" {
+		return decimal128.Num{}, nil
+	}
+	if neg {
+		digits = "-" + digits
+	}
+	if len(digits) <= 18 {
+		n, err := strconv.ParseInt(digits, 10, 64)
+		if err != nil {
+			return decimal128.Num{}, err
+		}
+		return decimal128.FromI64(n), nil
+	}
+	b, ok := new(big.Int).SetString(digits, 10)
+	if !ok {
+		return decimal128.Num{}, fmt.Errorf("%s is not a number", v)
+	}
+	return decimal128.FromBigInt(b), nil
+}
+
+// toText renders a value for a string column.
+func toText(v any) string {
+	switch v := v.(type) {
+	case string:
+		return v
+	case int64:
+		return strconv.FormatInt(v, 10)
+	case number:
+		return string(v)
+	}
+	return fmt.Sprint(v)
+}

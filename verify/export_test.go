@@ -1,0 +1,8 @@
+package verify
+
+// Exported for the external tests.
+var (
+	OpenSource        = openSource
+	Head              = head
+	TransactionsAfter = transactionsAfter
+)
