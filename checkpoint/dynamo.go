@@ -68,6 +68,8 @@ const (
 	attrUpdatedAt = "updated_at"
 	attrEpoch     = "epoch"
 	attrOwner     = "owner"
+	attrTerm      = "term"     // Raft term of the last claim, in a cluster
+	attrSavedBy   = "saved_by" // owner of the store that last saved
 )
 
 // DynamoStore keeps a pipeline's checkpoint in one DynamoDB item, with
@@ -96,6 +98,17 @@ type DynamoStore struct {
 	claiming bool   // an Acquire is under way or has succeeded
 	epoch    uint64 // the fencing token: 0 until Acquire succeeds, then fixed
 	owner    string
+	// term, when set, is the Raft term of the leadership this store serves:
+	// Acquire refuses to claim the pipeline when a newer term has, so a
+	// deposed leader whose claim arrives late cannot take it back.
+	term uint64
+}
+
+// SetTerm ties the store to a leadership term; call it before Acquire.
+func (s *DynamoStore) SetTerm(term uint64) {
+	s.mu.Lock()
+	s.term = term
+	s.mu.Unlock()
 }
 
 var _ FencingStore = (*DynamoStore)(nil)
@@ -272,23 +285,33 @@ func (s *DynamoStore) acquire(ctx context.Context, owner string) (uint64, error)
 		if ms := s.now().UnixMilli(); ms > 0 && uint64(ms) > next {
 			next = uint64(ms)
 		}
+		s.mu.Lock()
+		term := s.term
+		s.mu.Unlock()
+		update := "SET #epoch = :next, #owner = :owner"
+		cond := "(attribute_not_exists(#epoch) OR #epoch < :next)"
+		names := map[string]string{"#epoch": attrEpoch, "#owner": attrOwner}
+		values := map[string]types.AttributeValue{":next": num(next), ":owner": str(owner)}
+		if term > 0 {
+			if storedTerm, ok := termOf(item); ok && storedTerm > term {
+				return 0, fmt.Errorf("acquire checkpoint of pipeline %s in term %d: a newer leader (term %d) holds it: %w", s.cfg.Pipeline, term, storedTerm, ErrFenced)
+			}
+			update += ", #term = :term"
+			cond += " AND (attribute_not_exists(#term) OR #term <= :term)"
+			names["#term"] = attrTerm
+			values[":term"] = num(term)
+		}
 		_, err = s.api.UpdateItem(ctx, &dynamodb.UpdateItemInput{
-			TableName:           aws.String(s.cfg.Table),
-			Key:                 s.key(),
-			UpdateExpression:    aws.String("SET #epoch = :next, #owner = :owner"),
-			ConditionExpression: aws.String("attribute_not_exists(#epoch) OR #epoch < :next"),
-			ExpressionAttributeNames: map[string]string{
-				"#epoch": attrEpoch,
-				"#owner": attrOwner,
-			},
-			ExpressionAttributeValues: map[string]types.AttributeValue{
-				":next":  num(next),
-				":owner": str(owner),
-			},
+			TableName:                 aws.String(s.cfg.Table),
+			Key:                       s.key(),
+			UpdateExpression:          aws.String(update),
+			ConditionExpression:       aws.String(cond),
+			ExpressionAttributeNames:  names,
+			ExpressionAttributeValues: values,
 		})
 		var ccf *types.ConditionalCheckFailedException
 		if errors.As(err, &ccf) {
-			continue // someone acquired meanwhile: read again, go above them
+			continue // someone acquired meanwhile: read again, go above them (or find a newer term)
 		}
 		if err != nil {
 			return 0, s.wrap(fmt.Sprintf("acquire epoch %d", next), err)
@@ -319,13 +342,15 @@ func (s *DynamoStore) Save(ctx context.Context, cp *Checkpoint) error {
 	}
 	set := []string{
 		"#file = :file", "#file_seq = :file_seq", "#offset = :offset",
-		"#server_id = :server_id", "#updated_at = :updated_at",
+		"#server_id = :server_id", "#updated_at = :updated_at", "#saved_by = :saved_by",
 	}
 	names := map[string]string{
 		"#epoch": attrEpoch, "#file": attrFile, "#file_seq": attrFileSeq, "#offset": attrOffset,
 		"#server_id": attrServerID, "#updated_at": attrUpdatedAt, "#gtid": attrGTID, "#ts": attrTS,
+		"#saved_by": attrSavedBy,
 	}
 	values := map[string]types.AttributeValue{
+		":saved_by":   str(owner),
 		":epoch":      num(epoch),
 		":file":       str(cp.Position.File),
 		":file_seq":   num(position.FileSeq(cp.Position.File)),
@@ -488,4 +513,14 @@ func str(s string) types.AttributeValue { return &types.AttributeValueMemberS{Va
 
 func num(n uint64) types.AttributeValue {
 	return &types.AttributeValueMemberN{Value: strconv.FormatUint(n, 10)}
+}
+
+// termOf reads the Raft term of the item's last claim, if any.
+func termOf(item map[string]types.AttributeValue) (uint64, bool) {
+	v, ok := item[attrTerm].(*types.AttributeValueMemberN)
+	if !ok {
+		return 0, false
+	}
+	t, err := strconv.ParseUint(v.Value, 10, 64)
+	return t, err == nil
 }

@@ -709,3 +709,44 @@ func TestPermanent(t *testing.T) {
 		}
 	}
 }
+
+// TestDynamoTermFence: in a cluster each store serves one Raft term; a claim
+// from an older term than the last claim's is refused, whenever it
+// arrives — a deposed leader whose Acquire lands late cannot take the
+// pipeline back — while the same or a newer term may claim.
+func TestDynamoTermFence(t *testing.T) {
+	ctx := testCtx(t)
+	_, client, first := newDynamo(t)
+	first.SetTerm(5)
+	if _, err := first.Acquire(ctx, "n1"); err != nil {
+		t.Fatal(err)
+	}
+	if err := first.Save(ctx, &Checkpoint{Pipeline: "p", Position: pos("mysql-bin.000001:100")}); err != nil {
+		t.Fatal(err)
+	}
+	successor := otherStore(t, client)
+	successor.SetTerm(6)
+	if _, err := successor.Acquire(ctx, "n2"); err != nil {
+		t.Fatal(err)
+	}
+	late := otherStore(t, client) // the deposed leader, in its term, late
+	late.SetTerm(5)
+	if _, err := late.Acquire(ctx, "n1"); !errors.Is(err, ErrFenced) {
+		t.Fatalf("a claim from term 5 after term 6 claimed: %v, want ErrFenced", err)
+	}
+	if err := first.Save(ctx, &Checkpoint{Pipeline: "p", Position: pos("mysql-bin.000001:200")}); !errors.Is(err, ErrFenced) {
+		t.Fatalf("the deposed leader's save: %v, want ErrFenced", err)
+	}
+	if err := successor.Save(ctx, &Checkpoint{Pipeline: "p", Position: pos("mysql-bin.000001:300")}); err != nil {
+		t.Fatalf("the successor's save: %v", err)
+	}
+	again := otherStore(t, client) // the successor retrying in its own term
+	again.SetTerm(6)
+	if _, err := again.Acquire(ctx, "n2"); err != nil {
+		t.Fatalf("a second claim in the same term: %v", err)
+	}
+	cp, err := again.Load(ctx)
+	if err != nil || cp.Position != pos("mysql-bin.000001:300") {
+		t.Fatalf("checkpoint %+v, %v", cp, err)
+	}
+}

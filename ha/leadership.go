@@ -136,7 +136,7 @@ func (n *Node) leadTerm(ctx context.Context, lead LeadFunc) (lost bool, err erro
 		return false, fmt.Errorf("publish leader record for term %d: %w", term, err)
 	}
 
-	leaderCtx, cancel := context.WithCancelCause(ctx)
+	leaderCtx, cancel := context.WithCancelCause(context.WithValue(ctx, termKey{}, term))
 	defer cancel(nil)
 	start := time.Now()
 	n.leadingSince.Store(&start)
@@ -231,4 +231,14 @@ func (n *Node) pause(ctx context.Context, d time.Duration) {
 // backoff is base doubled per failure after the first, up to 32 × base.
 func backoff(base time.Duration, failures int) time.Duration {
 	return base << min(max(failures-1, 0), 5)
+}
+
+type termKey struct{}
+
+// TermFromContext returns the Raft term of the leadership a lead context
+// belongs to. Writes outside Raft can be fenced by it: a later term always
+// has a larger number.
+func TermFromContext(ctx context.Context) (uint64, bool) {
+	t, ok := ctx.Value(termKey{}).(uint64)
+	return t, ok
 }

@@ -40,6 +40,9 @@ func (p *Pipeline) heartbeats(ctx context.Context) error {
 			}
 		}
 		if conn != nil {
+			// A write stuck on a lock or a dead connection must not hold up
+			// a stop: it gets a deadline.
+			_ = conn.SetDeadline(time.Now().Add(5 * time.Second))
 			if _, err = conn.Execute(stmt, p.cfg.Name); err == nil {
 				failing = 0
 				continue

@@ -291,6 +291,9 @@ func (p *Pipeline) stream(ctx context.Context, srv *binlog.Server, from, target 
 		p.log.Info("stopped without a final checkpoint: leadership is lost")
 		return err
 	}
+	if err != nil && halts(err) {
+		return err // fenced (or the store refuses for good): a final save would be refused too
+	}
 	// Whatever the sinks hold of whole transactions is made durable and
 	// checkpointed, even on the way out.
 	finalCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)

@@ -122,6 +122,11 @@ func (c *fileConfig) daemon(ctx context.Context, pc pipeline.Config, stdout io.W
 		}
 		var err error
 		if obs, err = observe.New(oc); err != nil {
+			if node != nil {
+				sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 15*time.Second)
+				defer cancel()
+				_ = node.Shutdown(sctx)
+			}
 			return &configError{fmt.Errorf("http: %w", err)}
 		}
 		if node != nil {
@@ -135,6 +140,14 @@ func (c *fileConfig) daemon(ctx context.Context, pc pipeline.Config, stdout io.W
 		store, err := c.checkpointStore(ctx) // a new store per term: one epoch each
 		if err != nil {
 			return err
+		}
+		if ds, ok := store.(*checkpoint.DynamoStore); ok {
+			if term, ok := ha.TermFromContext(ctx); ok {
+				ds.SetTerm(term) // a claim from an older term is refused
+			}
+		}
+		if obs != nil {
+			defer obs.SetEpoch(0) // not leading any more
 		}
 		term := pc
 		if node != nil {
@@ -151,7 +164,6 @@ func (c *fileConfig) daemon(ctx context.Context, pc pipeline.Config, stdout io.W
 		if err != nil {
 			return &configError{err}
 		}
-		stall.Seen(time.Now()) // streaming starts: that counts as activity
 		return p.Run(ctx)
 	}
 
