@@ -211,8 +211,8 @@ func (cc *columnCodec) appendValue(dst []byte, v any, scratch []byte) ([]byte, [
 		if len(text) == 0 {
 			return append(dst, "null"...), scratch, nil
 		}
-		if json.Valid(text) {
-			return appendCompactJSON(dst, text), scratch, nil
+		if out, ok := appendCompactJSON(dst, text); ok {
+			return out, scratch, nil
 		}
 		return appendBytesString(dst, text), scratch, nil
 	case kindText:
@@ -320,13 +320,15 @@ func validDecimal(s string) bool {
 
 func unsafeBytes(s string) []byte { return unsafe.Slice(unsafe.StringData(s), len(s)) }
 
-// appendCompactJSON appends valid JSON text without insignificant white
-// space, so MariaDB's JSON (kept as written) and MySQL's (normalised by the
-// server) read alike. Newlines inside would also break JSON lines.
-func appendCompactJSON(dst, text []byte) []byte {
+// appendCompactJSON appends JSON text without insignificant white space,
+// so MariaDB's JSON (kept as written) and MySQL's (normalised by the server)
+// read alike; newlines inside would also break JSON lines. It reports false,
+// with dst unchanged, for text that is not valid JSON (Compact validates as it
+// goes: one pass).
+func appendCompactJSON(dst, text []byte) ([]byte, bool) {
 	buf := bytes.NewBuffer(dst)
 	if err := json.Compact(buf, text); err != nil {
-		return append(dst, text...) // cannot happen: text is valid
+		return dst, false // what Compact wrote lies past len(dst): ignored
 	}
-	return buf.Bytes()
+	return buf.Bytes(), true
 }
