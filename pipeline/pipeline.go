@@ -102,7 +102,7 @@ func DefaultConfig() Config {
 		Start:              StartLatest,
 		CheckpointInterval: time.Second,
 		BatchBytes:         1 << 20,
-		TxMemoryBytes:      8 << 20,
+		TxMemoryBytes:      4 << 20,
 		Format:             FormatMaxwell,
 		Maxwell:            event.DefaultMaxwellOptions(),
 		Owner:              defaultOwner(),

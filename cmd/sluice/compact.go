@@ -1,3 +1,10 @@
+//go:build lake
+
+// The compactor and verify link apache/iceberg-go, whose dependencies
+// allocate ~32 MB while initialising: built into every sluice, that doubled
+// the daemon's resident memory. They are therefore in the binary only when
+// built with -tags lake (go build -tags lake ./cmd/sluice).
+
 package main
 
 import (
@@ -16,18 +23,15 @@ import (
 	"github.com/sluicecdc/sluice/verify"
 )
 
-// compactConfig is the "compact" section: where snapshot tables go.
-type compactConfig struct {
-	Catalog   catalogConfig `koanf:"catalog"`
-	Namespace string        `koanf:"namespace"`
-}
+// lakeCommands adds compact and verify (see lake_off.go for the others).
+var lakeCommands = addLakeCommands
 
-type catalogConfig struct {
-	Type       string            `koanf:"type"` // sql (SQLite) | rest | glue
-	Name       string            `koanf:"name"`
-	URI        string            `koanf:"uri"`
-	Warehouse  string            `koanf:"warehouse"`
-	Properties map[string]string `koanf:"properties"`
+// buildTags are the tags this binary was built with (tests build the
+// binary under test with the same).
+const buildTags = "lake"
+
+func addLakeCommands(root *cobra.Command, load func() (*fileConfig, error), stdout, stderr io.Writer) {
+	root.AddCommand(newCompactCommand(load, stdout, stderr), newVerifyCommand(load, stdout, stderr))
 }
 
 func (c *fileConfig) catalog() compact.CatalogConfig {

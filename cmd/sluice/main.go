@@ -45,6 +45,8 @@ func exitCode(err error) int {
 	return 1
 }
 
+var errLakeCommands = errors.New("this sluice was built without the compactor: build it with go build -tags lake ./cmd/sluice")
+
 type configError struct{ err error }
 
 func (e *configError) Error() string { return e.err.Error() }
@@ -68,7 +70,7 @@ func newRootCommand(stdout, stderr io.Writer, environ func() []string) *cobra.Co
 		}
 		return cfg, nil
 	}
-	root.AddCommand(newRunCommand(load, stdout, stderr), newCheckpointCommand(load, stdout), newSchemaCommand(load, stdout), newReplayCommand(load, stdout, stderr), newClusterCommand(load, stdout),
-		newCompactCommand(load, stdout, stderr), newVerifyCommand(load, stdout, stderr))
+	root.AddCommand(newRunCommand(load, stdout, stderr), newCheckpointCommand(load, stdout), newSchemaCommand(load, stdout), newReplayCommand(load, stdout, stderr), newClusterCommand(load, stdout))
+	lakeCommands(root, load, stdout, stderr)
 	return root
 }
