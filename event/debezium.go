@@ -111,6 +111,14 @@ func (d *Debezium) AppendRow(dst []byte, tx *Tx, r *Row) ([]byte, int, error) {
 		dst = append(dst, `,"snapshot":"false",`...)
 	}
 	dst = append(dst, dt.source...)
+	dst = appendSourceTail(dst, tx, r.Pos, r.Index)
+	split := len(dst)
+	return append(dst, debeziumOps[r.Type]...), split, nil
+}
+
+// appendSourceTail appends the source fields after db and table, up to the
+// commit-time gap: server_id, gtid, file, pos, row, thread, query.
+func appendSourceTail(dst []byte, tx *Tx, pos Position, index int) []byte {
 	dst = append(dst, `"server_id":`...)
 	dst = strconv.AppendUint(dst, uint64(tx.ServerID), 10)
 	dst = append(dst, `,"gtid":`...)
@@ -120,14 +128,12 @@ func (d *Debezium) AppendRow(dst []byte, tx *Tx, r *Row) ([]byte, int, error) {
 		dst = append(dst, "null"...)
 	}
 	dst = append(dst, `,"file":`...)
-	dst = appendString(dst, r.Pos.File)
+	dst = appendString(dst, pos.File)
 	dst = append(dst, `,"pos":`...)
-	dst = strconv.AppendUint(dst, r.Pos.Offset, 10)
+	dst = strconv.AppendUint(dst, pos.Offset, 10)
 	dst = append(dst, `,"row":`...)
-	dst = strconv.AppendInt(dst, int64(r.Index), 10)
-	dst = append(dst, `,"thread":null,"query":null,`...)
-	split := len(dst)
-	return append(dst, debeziumOps[r.Type]...), split, nil
+	dst = strconv.AppendInt(dst, int64(index), 10)
+	return append(dst, `,"thread":null,"query":null,`...)
 }
 
 // AppendDDL implements Format: a schema change event shaped like the value
@@ -144,21 +150,8 @@ func (d *Debezium) AppendDDL(dst []byte, tx *Tx, c *DDL) ([]byte, int, error) {
 	} else {
 		dst = append(dst, "null"...)
 	}
-	dst = append(dst, `,"server_id":`...)
-	dst = strconv.AppendUint(dst, uint64(tx.ServerID), 10)
-	dst = append(dst, `,"gtid":`...)
-	if tx.GTID != "" {
-		dst = appendString(dst, tx.GTID)
-	} else {
-		dst = append(dst, "null"...)
-	}
-	dst = append(dst, `,"file":`...)
-	dst = appendString(dst, c.Pos.File)
-	dst = append(dst, `,"pos":`...)
-	dst = strconv.AppendUint(dst, c.Pos.Offset, 10)
-	dst = append(dst, `,"row":`...)
-	dst = strconv.AppendInt(dst, int64(c.Index), 10)
-	dst = append(dst, `,"thread":null,"query":null,`...)
+	dst = append(dst, ',')
+	dst = appendSourceTail(dst, tx, c.Pos, c.Index)
 	split := len(dst)
 	dst = append(dst, `"databaseName":`...)
 	dst = appendString(dst, c.Database)
