@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"context"
 	"fmt"
-	"os"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -22,26 +21,7 @@ var (
 )
 
 func TestMain(m *testing.M) {
-	s, err := mysqltest.Start(mysqltest.Options{})
-	if err != nil {
-		fmt.Fprintln(os.Stderr, err)
-		os.Exit(1)
-	}
-	e, err := awstest.New(awstest.S3)
-	if err != nil {
-		fmt.Fprintln(os.Stderr, err)
-		_ = s.Stop()
-		os.Exit(1)
-	}
-	srv, env = s, e
-	code := m.Run()
-	if err := e.Close(); err != nil {
-		fmt.Fprintln(os.Stderr, "awstest:", err)
-	}
-	if err := s.Stop(); err != nil {
-		fmt.Fprintln(os.Stderr, "mysqltest:", err)
-	}
-	os.Exit(code)
+	laketest.Main(m, func(s *mysqltest.Server, e *awstest.Env) { srv, env = s, e })
 }
 
 // rig is a lake, a catalog directory, and the configs to compact and

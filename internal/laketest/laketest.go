@@ -12,8 +12,10 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/hex"
+	"fmt"
 	"io"
 	"log/slog"
+	"os"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -211,4 +213,29 @@ func (w testWriter) Write(p []byte) (int, error) {
 // Logger logs warnings and errors to the test log.
 func Logger(t testing.TB) *slog.Logger {
 	return slog.New(slog.NewTextHandler(testWriter{t}, &slog.HandlerOptions{Level: slog.LevelWarn}))
+}
+
+// Main runs a test package against one throwaway source server and one S3
+// emulator, handed to set, then stops them and exits. Call it from TestMain.
+func Main(m *testing.M, set func(*mysqltest.Server, *awstest.Env)) {
+	s, err := mysqltest.Start(mysqltest.Options{})
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(1)
+	}
+	e, err := awstest.New(awstest.S3)
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		_ = s.Stop()
+		os.Exit(1)
+	}
+	set(s, e)
+	code := m.Run()
+	if err := e.Close(); err != nil {
+		fmt.Fprintln(os.Stderr, "awstest:", err)
+	}
+	if err := s.Stop(); err != nil {
+		fmt.Fprintln(os.Stderr, "mysqltest:", err)
+	}
+	os.Exit(code)
 }
