@@ -42,8 +42,8 @@ func (s *Server) HasBinlog(name string) bool {
 	return false
 }
 
-// connect opens a plain SQL connection to the source.
-func connect(ctx context.Context, cfg *Config) (*client.Conn, error) {
+// Connect opens a plain SQL connection to the source (utf8mb4).
+func Connect(ctx context.Context, cfg *Config) (*client.Conn, error) {
 	conn, err := client.ConnectWithContext(ctx, cfg.Addr(), cfg.User, cfg.Password, "", cfg.DialTimeout, func(c *client.Conn) error {
 		return c.SetCharset("utf8mb4")
 	})
@@ -58,7 +58,7 @@ func connect(ctx context.Context, cfg *Config) (*client.Conn, error) {
 // (when from is set) that the binlog file of from still exists. It returns a
 // *PreflightError naming the setting and its fix for the first failure.
 func Preflight(ctx context.Context, cfg *Config, from event.Position) (*Server, error) {
-	conn, err := connect(ctx, cfg)
+	conn, err := Connect(ctx, cfg)
 	if err != nil {
 		return nil, err
 	}
@@ -184,7 +184,7 @@ func head(conn *client.Conn) (event.Position, error) {
 
 // Head returns the position after the last event the server has written.
 func Head(ctx context.Context, cfg *Config) (event.Position, error) {
-	conn, err := connect(ctx, cfg)
+	conn, err := Connect(ctx, cfg)
 	if err != nil {
 		return event.Position{}, err
 	}
@@ -200,7 +200,7 @@ type JSONColumn struct{ Database, Table, Column string }
 // created before sluice first started, the json_valid() CHECK constraints
 // that MariaDB adds to JSON columns tell.
 func MariaDBJSONColumns(ctx context.Context, cfg *Config) ([]JSONColumn, error) {
-	conn, err := connect(ctx, cfg)
+	conn, err := Connect(ctx, cfg)
 	if err != nil {
 		return nil, err
 	}

@@ -28,7 +28,41 @@ type Checkpoint struct {
 	// Timestamp is the commit time (seconds) of the last delivered transaction.
 	Timestamp uint32    `json:"ts,omitempty"`
 	UpdatedAt time.Time `json:"updated_at"`
+	// Snapshot is the table snapshots' progress as of Position: it moves
+	// with the binlog position, so a restart resumes both together. Nil
+	// when no snapshot is queued or running.
+	Snapshot *Snapshot `json:"snapshot,omitempty"`
 }
+
+// Snapshot is the progress of the table snapshots a pipeline runs
+// alongside the binlog. It is never modified once saved: a change makes a
+// new value.
+type Snapshot struct {
+	// Queue lists the tables ("db.table") still to snapshot, the running
+	// one first.
+	Queue []string `json:"queue,omitempty"`
+	// After holds the primary key of the last row of the last finished
+	// chunk of Queue[0], as SQL literals in key order; empty before its
+	// first chunk.
+	After []string `json:"after,omitempty"`
+	// Rows counts the rows emitted for Queue[0] so far.
+	Rows int64 `json:"rows,omitempty"`
+	// Done lists the tables finished (most recent last, at most 100).
+	Done []SnapshotDone `json:"done,omitempty"`
+}
+
+// SnapshotDone is a finished table snapshot.
+type SnapshotDone struct {
+	Table    string    `json:"table"`
+	Rows     int64     `json:"rows"`
+	Finished time.Time `json:"finished"`
+	// Error says why the table was not snapshotted (it does not exist,
+	// has no primary key, ...); empty when it was.
+	Error string `json:"error,omitempty"`
+}
+
+// Idle reports whether no snapshot is queued or running.
+func (s *Snapshot) Idle() bool { return s == nil || len(s.Queue) == 0 }
 
 // Store keeps one checkpoint per pipeline.
 //

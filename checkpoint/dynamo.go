@@ -2,6 +2,7 @@ package checkpoint
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"strconv"
@@ -70,6 +71,7 @@ const (
 	attrOwner     = "owner"
 	attrTerm      = "term"     // Raft term of the last claim, in a cluster
 	attrSavedBy   = "saved_by" // owner of the store that last saved
+	attrSnapshot  = "snapshot" // JSON of Checkpoint.Snapshot
 )
 
 // DynamoStore keeps a pipeline's checkpoint in one DynamoDB item, with
@@ -347,7 +349,7 @@ func (s *DynamoStore) Save(ctx context.Context, cp *Checkpoint) error {
 	names := map[string]string{
 		"#epoch": attrEpoch, "#file": attrFile, "#file_seq": attrFileSeq, "#offset": attrOffset,
 		"#server_id": attrServerID, "#updated_at": attrUpdatedAt, "#gtid": attrGTID, "#ts": attrTS,
-		"#saved_by": attrSavedBy,
+		"#saved_by": attrSavedBy, "#snapshot": attrSnapshot,
 	}
 	values := map[string]types.AttributeValue{
 		":saved_by":   str(owner),
@@ -371,6 +373,16 @@ func (s *DynamoStore) Save(ctx context.Context, cp *Checkpoint) error {
 		values[":ts"] = num(uint64(cp.Timestamp))
 	} else {
 		remove = append(remove, "#ts")
+	}
+	if cp.Snapshot != nil {
+		b, err := json.Marshal(cp.Snapshot)
+		if err != nil {
+			return fmt.Errorf("save checkpoint at %s: snapshot progress: %w", cp.Position, err)
+		}
+		set = append(set, "#snapshot = :snapshot")
+		values[":snapshot"] = str(string(b))
+	} else {
+		remove = append(remove, "#snapshot")
 	}
 	update := "SET " + strings.Join(set, ", ")
 	if len(remove) > 0 {
@@ -492,6 +504,11 @@ func (s *DynamoStore) decode(item map[string]types.AttributeValue) (*Checkpoint,
 	if u, ok := item[attrUpdatedAt].(*types.AttributeValueMemberS); ok {
 		if cp.UpdatedAt, err = time.Parse(time.RFC3339Nano, u.Value); err != nil {
 			return nil, fmt.Errorf("attribute %s: %w", attrUpdatedAt, err)
+		}
+	}
+	if sn, ok := item[attrSnapshot].(*types.AttributeValueMemberS); ok {
+		if err := json.Unmarshal([]byte(sn.Value), &cp.Snapshot); err != nil {
+			return nil, fmt.Errorf("attribute %s: %w", attrSnapshot, err)
 		}
 	}
 	return cp, nil

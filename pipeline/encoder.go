@@ -51,6 +51,17 @@ type encoder struct {
 	// what the sinks may be told is complete, sentWatermark what they were.
 	lastCommit               uint32
 	watermark, sentWatermark time.Time
+
+	// snaps, when set, is the table snapshot state shared with the chunk
+	// reader. snapCommitted is the state as of the last commit (what
+	// checkpoints carry), snapStaged the open transaction's change to it.
+	snaps                     *snapshots
+	snapCommitted, snapStaged *checkpoint.Snapshot
+	// win is the chunk whose low watermark was read and high one not yet;
+	// winResult the chunk the open transaction ends, emitted or not.
+	win, winResult *window
+	winEmitted     bool
+	snapDropped    int64
 }
 
 // delivery is a batch on its way to the sinks, with the checkpoint it
@@ -75,6 +86,7 @@ func newEncoder(p *Pipeline, serverID uint32, out chan<- delivery) *encoder {
 
 		heartbeatTable: p.cfg.HeartbeatTable,
 		out:            out,
+		snapCommitted:  p.saved.Snapshot,
 	}
 }
 
@@ -85,7 +97,7 @@ func (e *encoder) close() { e.txbuf.close() }
 // It closes out when it returns.
 func (e *encoder) loop(ctx context.Context, items <-chan binlog.Item, from, target event.Position) error {
 	defer close(e.out)
-	if !target.IsZero() && !from.IsZero() && from.Compare(target) >= 0 {
+	if !target.IsZero() && !from.IsZero() && from.Compare(target) >= 0 && e.snapshotIdle() {
 		e.caughtUp = true
 		return nil
 	}
@@ -114,7 +126,7 @@ func (e *encoder) loop(ctx context.Context, items <-chan binlog.Item, from, targ
 			e.caughtUp = true
 			return nil
 		}
-		if !target.IsZero() && !e.inTx && (it.Kind == binlog.ItemCommit || it.Kind == binlog.ItemProgress) && it.Pos.Compare(target) >= 0 {
+		if !target.IsZero() && !e.inTx && (it.Kind == binlog.ItemCommit || it.Kind == binlog.ItemProgress) && it.Pos.Compare(target) >= 0 && e.snapshotIdle() {
 			if err := e.flush(ctx); err != nil {
 				return err
 			}
@@ -138,10 +150,11 @@ func (e *encoder) handle(ctx context.Context, it *binlog.Item) error {
 		return e.commit(ctx, &it.Commit)
 	case binlog.ItemAbort:
 		e.inTx = false
+		e.abortSnap()
 		return e.txbuf.reset()
 	case binlog.ItemProgress:
 		if !e.inTx {
-			e.boundary = &checkpoint.Checkpoint{Position: it.Pos, GTID: e.gtid, ServerID: e.serverID, Timestamp: e.lastCommit}
+			e.boundary = &checkpoint.Checkpoint{Position: it.Pos, GTID: e.gtid, ServerID: e.serverID, Timestamp: e.lastCommit, Snapshot: e.snapCommitted}
 		}
 	case binlog.ItemHeartbeat:
 		if !e.inTx {
@@ -160,6 +173,9 @@ func (e *encoder) addRows(it *binlog.Item) error {
 	if e.heartbeatTable != "" && it.Table.QualifiedName() == e.heartbeatTable {
 		e.heartbeatRows(it)
 		return nil
+	}
+	if e.snaps != nil && it.Table.Database == e.snaps.signal.Database && it.Table.Name == e.snaps.signal.Table {
+		return e.signalRows(it)
 	}
 	step := 1
 	if it.Type == event.Update {
@@ -185,6 +201,11 @@ func (e *encoder) addRows(it *binlog.Item) error {
 		if e.key, err = e.keys.AppendKey(e.key[:0], &r); err != nil {
 			return fmt.Errorf("encode %s row %d key at %s: %w", it.Table.QualifiedName(), r.Index, it.Pos, err)
 		}
+		if e.win != nil {
+			if err := e.windowRows(it, &r); err != nil {
+				return fmt.Errorf("encode %s row %d key at %s: %w", it.Table.QualifiedName(), r.Index, it.Pos, err)
+			}
+		}
 		if err := e.txbuf.added(start, split, it.Table.Database, it.Table.Name, e.key, r.Pos, r.Index); err != nil {
 			return err
 		}
@@ -198,6 +219,7 @@ func (e *encoder) addDDLs(it *binlog.Item) error {
 		if e.ownDDL(d) {
 			continue
 		}
+		e.windowDDL(d)
 		start := len(e.txbuf.arena)
 		out, split, err := e.format.AppendDDL(e.txbuf.arena, &e.tx, d)
 		if err != nil {
@@ -215,10 +237,17 @@ func (e *encoder) addDDLs(it *binlog.Item) error {
 // ownDDL reports the heartbeat table's own schema changes (its CREATE ...
 // IF NOT EXISTS at every start), which are not emitted.
 func (e *encoder) ownDDL(d *event.DDL) bool {
+	if e.snaps != nil && own(d, e.snaps.signal.Database, e.snaps.signal.Table) {
+		return true
+	}
 	if e.heartbeatTable == "" {
 		return false
 	}
 	db, table, _ := strings.Cut(e.heartbeatTable, ".")
+	return own(d, db, table)
+}
+
+func own(d *event.DDL, db, table string) bool {
 	return d.Database == db && (d.Table == table || d.Table == "" && d.Kind == schema.DatabaseCreate)
 }
 
@@ -264,7 +293,7 @@ func (e *encoder) commit(ctx context.Context, c *event.Commit) error {
 		if err := e.txbuf.reset(); err != nil { // before a replay's start
 			return err
 		}
-		e.boundary = &checkpoint.Checkpoint{Position: c.Pos, GTID: e.gtid, ServerID: e.serverID, Timestamp: c.Timestamp}
+		e.boundary = &checkpoint.Checkpoint{Position: c.Pos, GTID: e.gtid, ServerID: e.serverID, Timestamp: c.Timestamp, Snapshot: e.snapCommitted}
 		return nil
 	}
 	n := e.txbuf.Len()
@@ -296,7 +325,8 @@ func (e *encoder) commit(ctx context.Context, c *event.Commit) error {
 	if e.tx.GTID != "" {
 		e.gtid = e.tx.GTID
 	}
-	e.boundary = &checkpoint.Checkpoint{Position: c.Pos, GTID: e.gtid, ServerID: e.serverID, Timestamp: c.Timestamp}
+	e.commitSnap()
+	e.boundary = &checkpoint.Checkpoint{Position: c.Pos, GTID: e.gtid, ServerID: e.serverID, Timestamp: c.Timestamp, Snapshot: e.snapCommitted}
 	e.lastCommit = c.Timestamp
 	now := time.Now()
 	e.p.cfg.Metrics.committed(c.Timestamp, now)

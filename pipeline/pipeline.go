@@ -87,6 +87,9 @@ type Config struct {
 	// write the checkpoint any more.
 	SkipFinalSave func() bool
 
+	// Snapshot configures table snapshots.
+	Snapshot SnapshotConfig
+
 	// Metrics, when set, records the pipeline's metrics.
 	Metrics *Metrics
 	// OnProgress, when set, is called whenever a transaction or a
@@ -106,6 +109,7 @@ func DefaultConfig() Config {
 		Format:             FormatMaxwell,
 		Maxwell:            event.DefaultMaxwellOptions(),
 		Owner:              defaultOwner(),
+		Snapshot:           SnapshotConfig{ChunkSize: 2000},
 	}
 }
 
@@ -129,6 +133,9 @@ func (c *Config) Validate() error {
 		return errors.New("checkpoint interval, batch bytes and transaction memory must be positive")
 	}
 	if err := c.Format.validate(); err != nil {
+		return err
+	}
+	if err := c.Snapshot.validate(); err != nil {
 		return err
 	}
 	return c.Source.Validate()
@@ -203,6 +210,13 @@ func (p *Pipeline) Run(ctx context.Context) (err error) {
 	if cp != nil && cp.ServerID != 0 && cp.ServerID != srv.ServerID {
 		return fmt.Errorf("checkpoint was taken on server_id %d but the source is server_id %d: positions do not carry over between servers; point sluice at the original server or remove the checkpoint", cp.ServerID, srv.ServerID)
 	}
+	var initial *checkpoint.Snapshot
+	if cp == nil {
+		// A table that cannot be snapshotted is refused before anything is written.
+		if initial, err = p.initialSnapshot(ctx, srv); err != nil {
+			return err
+		}
+	}
 	if p.sinks, err = p.openSinks(); err != nil {
 		return err
 	}
@@ -223,7 +237,7 @@ func (p *Pipeline) Run(ctx context.Context) (err error) {
 		default:
 			from = srv.Head
 		}
-		cp = &checkpoint.Checkpoint{Pipeline: p.cfg.Name, Position: from, ServerID: srv.ServerID, UpdatedAt: time.Now().UTC()}
+		cp = &checkpoint.Checkpoint{Pipeline: p.cfg.Name, Position: from, ServerID: srv.ServerID, UpdatedAt: time.Now().UTC(), Snapshot: initial}
 		// Record where we begin, so a restart continues from here even if
 		// nothing arrives before it.
 		if err := p.store.Save(ctx, cp); err != nil {
@@ -266,6 +280,12 @@ func (p *Pipeline) stream(ctx context.Context, srv *binlog.Server, from, target 
 	deliveries := make(chan delivery, 4)
 	enc := newEncoder(p, srv.ServerID, deliveries)
 	defer enc.close()
+	if p.cfg.Snapshot.SignalTable != "" {
+		enc.snaps = newSnapshots(p.cfg.Snapshot, p.cfg.Name, enc.snapCommitted, registry)
+		if !p.cfg.Snapshot.Ignore {
+			g.Go(func() error { return p.readChunks(gctx, enc.snaps, srv.Flavor == mysql.MariaDBFlavor) })
+		}
+	}
 	g.Go(func() error { return streamer.Run(gctx, from, items) })
 	g.Go(func() error { return enc.loop(gctx, items, from, target) })
 	g.Go(func() error {

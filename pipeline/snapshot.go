@@ -1,0 +1,544 @@
+package pipeline
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"slices"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/go-mysql-org/go-mysql/client"
+	"github.com/go-mysql-org/go-mysql/mysql"
+	"github.com/google/uuid"
+
+	"github.com/sluicecdc/sluice/binlog"
+	"github.com/sluicecdc/sluice/checkpoint"
+	"github.com/sluicecdc/sluice/event"
+	"github.com/sluicecdc/sluice/schema"
+	"github.com/sluicecdc/sluice/snapshot"
+)
+
+// SnapshotConfig configures table snapshots: the rows that existed before
+// the pipeline started, read in primary-key chunks between watermarks
+// (DBLog) and emitted as bootstrap-insert events in binlog order.
+type SnapshotConfig struct {
+	// SignalTable ("db.table") carries the watermarks and the requests of
+	// `sluice snapshot`; its rows are never emitted. Empty turns snapshots
+	// off.
+	SignalTable string
+	// Initial lists the tables ("db.table") to snapshot when the pipeline
+	// starts without a checkpoint; InitialAll snapshots every table with a
+	// primary key instead.
+	Initial    []string
+	InitialAll bool
+	// ChunkSize is the number of rows read per chunk.
+	ChunkSize int
+	// Ignore skips signal rows without acting on them: a replay re-reads
+	// the binlog and must not start snapshots.
+	Ignore bool
+}
+
+func (c *SnapshotConfig) validate() error {
+	if c.SignalTable == "" {
+		if len(c.Initial) > 0 || c.InitialAll {
+			return errors.New("snapshot: an initial snapshot needs snapshot.signal_table")
+		}
+		return nil
+	}
+	if _, err := snapshot.ParseSignalTable(c.SignalTable); err != nil {
+		return err
+	}
+	for _, t := range c.Initial {
+		if _, _, err := snapshot.SplitTable(t); err != nil {
+			return fmt.Errorf("snapshot.tables: %w", err)
+		}
+	}
+	if c.ChunkSize <= 0 {
+		return errors.New("snapshot.chunk_size must be positive")
+	}
+	return nil
+}
+
+// snapshots is what the encoder and the chunk reader share.
+type snapshots struct {
+	cfg      SnapshotConfig
+	signal   snapshot.SignalTable
+	pipeline string
+	registry *schema.Registry
+
+	mu     sync.Mutex
+	state  *checkpoint.Snapshot // as of the last transaction the encoder committed
+	window *window              // the chunk being read, if any
+	wake   chan struct{}        // the state changed
+	shapes map[string]*schema.Table
+}
+
+// window is one chunk between its watermarks.
+type window struct {
+	table     string // "db.table"
+	db, name  string
+	low, high string // watermark ids
+
+	// Set by the reader before it writes the high watermark; read by the
+	// encoder when it reads that watermark (both under snapshots.mu).
+	shape *schema.Table
+	chunk *snapshot.Chunk
+	final bool  // the table has no rows after this chunk
+	skip  error // the table cannot be snapshotted
+
+	// The encoder's own, between the watermarks.
+	open    bool                // the low watermark was read
+	changed bool                // the table's schema changed inside the window
+	keys    map[string]struct{} // keys of the table's rows changed inside the window
+
+	done chan bool // true: emitted; false: read the chunk again
+}
+
+func newSnapshots(cfg SnapshotConfig, pipeline string, state *checkpoint.Snapshot, registry *schema.Registry) *snapshots {
+	sig, _ := snapshot.ParseSignalTable(cfg.SignalTable)
+	return &snapshots{cfg: cfg, signal: sig, pipeline: pipeline, registry: registry, state: state,
+		wake: make(chan struct{}, 1), shapes: map[string]*schema.Table{}}
+}
+
+func (s *snapshots) current() *checkpoint.Snapshot {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.state
+}
+
+func (s *snapshots) publish(st *checkpoint.Snapshot) {
+	s.mu.Lock()
+	s.state = st
+	s.mu.Unlock()
+	select {
+	case s.wake <- struct{}{}:
+	default:
+	}
+}
+
+// stableShape returns one pointer per table shape, so encoders' per-table
+// caches keep working across chunks.
+func (s *snapshots) stableShape(t *schema.Table) *schema.Table {
+	if old := s.shapes[t.QualifiedName()]; old != nil && old.SameShape(t) && old.Version == t.Version {
+		return old
+	}
+	s.shapes[t.QualifiedName()] = t
+	return t
+}
+
+// withRequest returns st with table queued, unless it already is.
+func withRequest(st *checkpoint.Snapshot, table string) *checkpoint.Snapshot {
+	if st != nil && slices.Contains(st.Queue, table) {
+		return st
+	}
+	n := &checkpoint.Snapshot{}
+	if st != nil {
+		*n = *st
+	}
+	n.Queue = append(slices.Clip(n.Queue), table)
+	return n
+}
+
+// afterChunk returns st after a chunk of its first table: the key moves
+// on, or the table is done.
+func afterChunk(st *checkpoint.Snapshot, rows int64, last []string, final bool, why error) *checkpoint.Snapshot {
+	n := *st
+	n.Rows += rows
+	if len(last) > 0 {
+		n.After = last
+	}
+	if !final {
+		return &n
+	}
+	d := checkpoint.SnapshotDone{Table: n.Queue[0], Rows: n.Rows, Finished: time.Now().UTC()}
+	if why != nil {
+		d.Error = why.Error()
+	}
+	n.Done = append(slices.Clip(n.Done), d)
+	if len(n.Done) > 100 {
+		n.Done = n.Done[len(n.Done)-100:]
+	}
+	n.Queue, n.After, n.Rows = n.Queue[1:], nil, 0
+	if len(n.Queue) == 0 {
+		n.Queue = nil
+	}
+	return &n
+}
+
+// signalRows acts on rows of the signal table: requests queue tables, and
+// watermarks open and close a chunk's window. Nothing of it is emitted, and
+// nothing takes effect before the transaction commits.
+func (e *encoder) signalRows(it *binlog.Item) error {
+	s := e.snaps
+	if s.cfg.Ignore {
+		return nil
+	}
+	names := make([]string, len(it.Table.Columns))
+	for i := range it.Table.Columns {
+		names[i] = it.Table.Columns[i].Name
+	}
+	step := 1
+	if it.Type == event.Update {
+		step = 2
+	}
+	for i := 0; i+step <= len(it.Rows); i += step {
+		if it.Type == event.Delete {
+			continue
+		}
+		sig, ok := snapshot.ReadSignal(names, it.Rows[i+step-1])
+		if !ok || sig.Pipeline != s.pipeline {
+			continue
+		}
+		switch sig.Kind {
+		case snapshot.KindRequest:
+			if _, _, err := snapshot.SplitTable(sig.Data); err != nil {
+				e.p.log.Warn("snapshot request ignored", "err", err.Error())
+				continue
+			}
+			e.stageSnap(withRequest(e.snapState(), sig.Data))
+		case snapshot.KindLow:
+			s.mu.Lock()
+			if w := s.window; w != nil && w.low == sig.Data {
+				w.open = true
+				e.win = w
+			}
+			s.mu.Unlock()
+		case snapshot.KindHigh:
+			if w := e.win; w != nil && w.high == sig.Data {
+				if err := e.closeWindow(w, it, it.IndexBase+i/step); err != nil {
+					return err
+				}
+			}
+		}
+	}
+	return nil
+}
+
+// snapState is the snapshot state as of the transaction being read.
+func (e *encoder) snapState() *checkpoint.Snapshot {
+	if e.snapStaged != nil {
+		return e.snapStaged
+	}
+	return e.snapCommitted
+}
+
+func (e *encoder) stageSnap(st *checkpoint.Snapshot) { e.snapStaged = st }
+
+// closeWindow ends a chunk at its high watermark: the chunk's rows that no
+// binlog event inside the window changed go out as bootstrap-insert events
+// at the watermark's place in the binlog.
+func (e *encoder) closeWindow(w *window, it *binlog.Item, index int) error {
+	s := e.snaps
+	s.mu.Lock()
+	shape, chunk, final, skip := w.shape, w.chunk, w.final, w.skip
+	s.mu.Unlock()
+	e.win = nil
+	st := e.snapState()
+	if st.Idle() || st.Queue[0] != w.table || !w.open || w.changed {
+		// Read again: the schema changed inside the window, or the low
+		// watermark was never read.
+		e.winResult = w
+		e.winEmitted = false
+		return nil
+	}
+	if skip != nil {
+		e.stageSnap(afterChunk(st, 0, nil, true, skip))
+		e.winResult, e.winEmitted = w, true
+		return nil
+	}
+	if v, ok := s.registry.At(w.db, w.name, it.Pos); ok {
+		if v.Table != nil && snapshot.Compatible(v.Table, shape) {
+			shape = v.Table // as the binlog shows it, version and all
+		} else {
+			c := *shape
+			c.Version = v.Number
+			shape = s.stableShape(&c)
+		}
+	} else {
+		shape = s.stableShape(shape)
+	}
+	var emitted int64
+	for k, row := range chunk.Rows {
+		r := event.Row{Table: shape, Type: event.BootstrapInsert, After: row, Pos: it.Pos, Index: index + 1 + k}
+		var err error
+		if e.key, err = e.keys.AppendKey(e.key[:0], &r); err != nil {
+			return fmt.Errorf("snapshot %s: key of row %d: %w", w.table, k, err)
+		}
+		if _, changed := w.keys[string(e.key)]; changed {
+			continue // the binlog inside the window has this row, newer
+		}
+		start := len(e.txbuf.arena)
+		out, split, err := e.format.AppendRow(e.txbuf.arena, &e.tx, &r)
+		if err != nil {
+			e.txbuf.arena = e.txbuf.arena[:start]
+			return fmt.Errorf("snapshot %s: encode row %d: %w", w.table, k, err)
+		}
+		e.txbuf.arena = append(out, '\n')
+		if err := e.txbuf.added(start, split, w.db, w.name, e.key, r.Pos, r.Index); err != nil {
+			return err
+		}
+		emitted++
+	}
+	e.snapDropped += int64(len(chunk.Rows)) - emitted
+	e.stageSnap(afterChunk(st, emitted, chunk.Last, final, nil))
+	e.winResult, e.winEmitted = w, true
+	e.p.cfg.Metrics.snapshotChunk(emitted, int64(len(chunk.Rows))-emitted)
+	return nil
+}
+
+// windowRows records the keys of rows of the snapshotted table that change
+// inside the window: the chunk's copies of them are stale.
+func (e *encoder) windowRows(it *binlog.Item, r *event.Row) error {
+	w := e.win
+	if w == nil || !w.open || it.Table.Name != w.name || it.Table.Database != w.db {
+		return nil
+	}
+	w.keys[string(e.key)] = struct{}{}
+	if r.Type == event.Update {
+		// an update that moves the key: the old key's chunk row is stale too
+		before := event.Row{Table: r.Table, Type: event.Delete, Before: r.Before}
+		k, err := e.keys.AppendKey(nil, &before)
+		if err != nil {
+			return err
+		}
+		w.keys[string(k)] = struct{}{}
+	}
+	return nil
+}
+
+// windowDDL notes a schema change of the snapshotted table (or one sluice
+// does not understand) inside the window: the chunk is read again.
+func (e *encoder) windowDDL(d *event.DDL) {
+	w := e.win
+	if w == nil || !w.open {
+		return
+	}
+	if d.Kind == schema.Unclassified || d.Database == w.db && (d.Table == w.name || d.Table == "") ||
+		d.OldDatabase == w.db && d.OldTable == w.name {
+		w.changed = true
+	}
+}
+
+// commitSnap makes the transaction's snapshot changes take effect; abortSnap
+// forgets them (the transaction is read again).
+func (e *encoder) commitSnap() {
+	if e.snaps == nil {
+		return
+	}
+	if e.snapStaged != nil {
+		e.snapCommitted, e.snapStaged = e.snapStaged, nil
+		e.snaps.publish(e.snapCommitted)
+	}
+	if w := e.winResult; w != nil {
+		e.winResult = nil
+		w.done <- e.winEmitted
+	}
+}
+
+func (e *encoder) abortSnap() {
+	if e.snaps == nil {
+		return
+	}
+	e.snapStaged = nil
+	if e.winResult != nil {
+		// the high watermark's transaction is read again: so is its window's end
+		e.win, e.winResult = e.winResult, nil
+	}
+}
+
+// snapshotIdle reports whether no snapshot is queued or running.
+func (e *encoder) snapshotIdle() bool { return e.snaps == nil || e.snapCommitted.Idle() }
+
+// readChunks reads chunks of the queued tables between watermarks until
+// ctx is done. Errors of the source are retried; a table that cannot be
+// snapshotted is dropped from the queue with the reason.
+func (p *Pipeline) readChunks(ctx context.Context, s *snapshots, mariaDB bool) error {
+	var conn *client.Conn
+	defer func() {
+		if conn != nil {
+			_ = conn.Close()
+		}
+	}()
+	failing := 0
+	var table string
+	var estimate int64
+	var lastLog time.Time
+	for {
+		st := s.current()
+		if st.Idle() {
+			if conn != nil {
+				_ = conn.Close()
+				conn = nil
+			}
+			select {
+			case <-ctx.Done():
+				return nil
+			case <-s.wake:
+				continue
+			}
+		}
+		var err error
+		if conn == nil {
+			conn, err = p.snapshotConn(ctx, s)
+		}
+		if err == nil && table != st.Queue[0] {
+			table = st.Queue[0]
+			db, name, _ := snapshot.SplitTable(table)
+			estimate, _ = snapshot.EstimateRows(conn, db, name)
+			p.cfg.Metrics.snapshotTable(table, estimate)
+			p.log.Info("snapshot: reading table", "table", table, "estimated_rows", estimate, "resume_after", st.After, "rows_so_far", st.Rows)
+		}
+		var emitted bool
+		if err == nil {
+			emitted, err = p.chunk(ctx, conn, s, st, mariaDB)
+		}
+		if ctx.Err() != nil {
+			return nil
+		}
+		if err != nil {
+			if conn != nil {
+				_ = conn.Close()
+				conn = nil
+			}
+			if failing++; failing == 1 || failing%30 == 0 {
+				p.log.Warn("snapshot: chunk not read; retrying", "table", st.Queue[0], "failures", failing, "err", err.Error())
+			}
+			select {
+			case <-ctx.Done():
+				return nil
+			case <-time.After(min(time.Duration(failing)*200*time.Millisecond, 5*time.Second)):
+			}
+			continue
+		}
+		failing = 0
+		if !emitted {
+			continue // the schema changed inside the window: read it again
+		}
+		now := s.current()
+		if len(now.Done) > 0 && (now.Idle() || now.Queue[0] != table) {
+			d := now.Done[len(now.Done)-1]
+			if d.Error != "" {
+				p.log.Error("snapshot: table skipped", "table", d.Table, "err", d.Error)
+			} else {
+				p.log.Info("snapshot: table done", "table", d.Table, "rows", d.Rows)
+			}
+			table = ""
+		} else if time.Since(lastLog) > 5*time.Second {
+			lastLog = time.Now()
+			p.log.Info("snapshot: progress", "table", table, "rows", now.Rows, "estimated_rows", estimate)
+		}
+	}
+}
+
+func (p *Pipeline) snapshotConn(ctx context.Context, s *snapshots) (*client.Conn, error) {
+	conn, err := binlog.Connect(ctx, &p.cfg.Source)
+	if err != nil {
+		return nil, err
+	}
+	if err := s.signal.Ensure(conn); err != nil {
+		_ = conn.Close()
+		return nil, err
+	}
+	if err := snapshot.PrepareSession(conn); err != nil {
+		_ = conn.Close()
+		return nil, err
+	}
+	return conn, nil
+}
+
+// chunk reads one chunk of st's first table between a low and a high
+// watermark and waits for the encoder to pass the high one. It reports
+// whether the chunk was emitted (false: read it again).
+func (p *Pipeline) chunk(ctx context.Context, conn *client.Conn, s *snapshots, st *checkpoint.Snapshot, mariaDB bool) (bool, error) {
+	table := st.Queue[0]
+	db, name, err := snapshot.SplitTable(table)
+	w := &window{table: table, db: db, name: name, low: uuid.NewString(), high: uuid.NewString(),
+		keys: map[string]struct{}{}, done: make(chan bool, 1)}
+	if err != nil {
+		w.skip = err
+	}
+	s.mu.Lock()
+	s.window = w
+	s.mu.Unlock()
+	_ = conn.SetDeadline(time.Now().Add(5 * time.Minute))
+	if err := s.signal.Watermark(conn, s.pipeline, snapshot.KindLow, w.low); err != nil {
+		return false, err
+	}
+	var shape *schema.Table
+	var chunk *snapshot.Chunk
+	if w.skip == nil {
+		shape, err = snapshot.ReadShape(conn, db, name, mariaDB)
+		if err == nil {
+			chunk, err = snapshot.ReadChunk(conn, shape, st.After, s.cfg.ChunkSize)
+		}
+		if err != nil && !snapshot.TableProblem(err) {
+			return false, err // the connection or the server's state: try again
+		}
+		w.skip = err // the table's own problem: no such table, no key, a type
+	}
+	s.mu.Lock()
+	w.shape, w.chunk = shape, chunk
+	w.final = w.skip != nil || len(chunk.Rows) < s.cfg.ChunkSize
+	s.mu.Unlock()
+	if err := s.signal.Watermark(conn, s.pipeline, snapshot.KindHigh, w.high); err != nil {
+		return false, err
+	}
+	_ = conn.SetDeadline(time.Time{})
+	select {
+	case emitted := <-w.done:
+		return emitted, nil
+	case <-ctx.Done():
+		return false, ctx.Err()
+	}
+}
+
+// initialSnapshot is the snapshot state a pipeline without a checkpoint
+// starts with: the configured tables queued, each checked to exist and
+// have a primary key.
+func (p *Pipeline) initialSnapshot(ctx context.Context, srv *binlog.Server) (*checkpoint.Snapshot, error) {
+	c := &p.cfg.Snapshot
+	if c.Ignore || len(c.Initial) == 0 && !c.InitialAll {
+		return nil, nil
+	}
+	conn, err := binlog.Connect(ctx, &p.cfg.Source)
+	if err != nil {
+		return nil, err
+	}
+	defer func() { _ = conn.Close() }()
+	tables := c.Initial
+	if c.InitialAll {
+		sig, _ := snapshot.ParseSignalTable(c.SignalTable)
+		skip := []string{sig.Database}
+		if db, _, ok := strings.Cut(p.cfg.HeartbeatTable, "."); ok {
+			skip = append(skip, db)
+		}
+		var noKey []string
+		if tables, noKey, err = snapshot.ListTables(conn, skip...); err != nil {
+			return nil, err
+		}
+		for _, t := range noKey {
+			p.log.Warn("snapshot: table left out: it has no primary key", "table", t)
+		}
+	} else {
+		for _, t := range tables {
+			db, name, _ := snapshot.SplitTable(t)
+			if _, err := snapshot.ReadShape(conn, db, name, srv.Flavor == mysql.MariaDBFlavor); err != nil {
+				return nil, &SnapshotError{Err: fmt.Errorf("snapshot.tables: %w", err)}
+			}
+		}
+	}
+	if len(tables) == 0 {
+		return nil, nil
+	}
+	p.log.Info("snapshot: queued for the initial snapshot", "tables", len(tables))
+	return &checkpoint.Snapshot{Queue: slices.Clone(tables)}, nil
+}
+
+// SnapshotError is a table named for a snapshot that cannot be
+// snapshotted; the message says why.
+type SnapshotError struct{ Err error }
+
+func (e *SnapshotError) Error() string { return e.Err.Error() }
+func (e *SnapshotError) Unwrap() error { return e.Err }

@@ -1,0 +1,171 @@
+package snapshot
+
+import (
+	"fmt"
+	"strings"
+
+	"github.com/go-mysql-org/go-mysql/client"
+)
+
+// Signal kinds: rows of the signal table, read back from the binlog.
+const (
+	KindLow     = "low"      // a chunk's low watermark; data is its id
+	KindHigh    = "high"     // a chunk's high watermark; data is its id
+	KindRequest = "snapshot" // a request to snapshot the table named in data
+)
+
+// Signal is one signal-table row as the binlog shows it.
+type Signal struct {
+	Pipeline, Kind, Data string
+}
+
+// SignalTable is the small table through which snapshots talk to the
+// pipeline by way of the binlog: watermarks and on-demand requests. Its
+// rows are never emitted.
+type SignalTable struct {
+	Database, Table string
+}
+
+// ParseSignalTable parses "db.table".
+func ParseSignalTable(s string) (SignalTable, error) {
+	db, t, ok := strings.Cut(s, ".")
+	if !ok || db == "" || t == "" || strings.ContainsAny(s, "`") {
+		return SignalTable{}, fmt.Errorf("snapshot.signal_table %q: want DATABASE.TABLE", s)
+	}
+	return SignalTable{Database: db, Table: t}, nil
+}
+
+func (s SignalTable) String() string { return s.Database + "." + s.Table }
+
+func (s SignalTable) quoted() string { return quoteName(s.Database) + "." + quoteName(s.Table) }
+
+// Ensure creates the signal table if it does not exist.
+func (s SignalTable) Ensure(conn *client.Conn) error {
+	for _, q := range []string{
+		"CREATE DATABASE IF NOT EXISTS " + quoteName(s.Database),
+		"CREATE TABLE IF NOT EXISTS " + s.quoted() + ` (
+			id VARCHAR(100) NOT NULL PRIMARY KEY,
+			pipeline VARCHAR(64) NOT NULL,
+			kind VARCHAR(16) NOT NULL,
+			data VARCHAR(1024) NOT NULL,
+			ts DATETIME(6) NOT NULL
+		) DEFAULT CHARSET = utf8mb4`,
+	} {
+		if _, err := conn.Execute(q); err != nil {
+			return fmt.Errorf("signal table %s: %w (grant CREATE, INSERT and UPDATE on %s.* to the sluice user)", s, err, quoteName(s.Database))
+		}
+	}
+	return nil
+}
+
+// Watermark writes a chunk's low or high watermark. One row per pipeline
+// is updated in place, so the table does not grow.
+func (s SignalTable) Watermark(conn *client.Conn, pipeline, kind, id string) error {
+	_, err := conn.Execute("INSERT INTO "+s.quoted()+" (id, pipeline, kind, data, ts) VALUES (?, ?, ?, ?, NOW(6)) "+
+		"ON DUPLICATE KEY UPDATE kind = VALUES(kind), data = VALUES(data), ts = VALUES(ts)",
+		pipeline+":watermark", pipeline, kind, id)
+	if err != nil {
+		return fmt.Errorf("write %s watermark to %s: %w", kind, s, err)
+	}
+	return nil
+}
+
+// Request asks the pipeline to snapshot table ("db.table"). The request
+// travels through the binlog, so the pipeline acts on it in order, once,
+// whichever node leads, and even if it is not running right now.
+func (s SignalTable) Request(conn *client.Conn, pipeline, table, id string) error {
+	_, err := conn.Execute("INSERT INTO "+s.quoted()+" (id, pipeline, kind, data, ts) VALUES (?, ?, ?, ?, NOW(6))",
+		id, pipeline, KindRequest, table)
+	if err != nil {
+		return fmt.Errorf("request a snapshot of %s through %s: %w", table, s, err)
+	}
+	return nil
+}
+
+// ReadSignal reads a signal-table row from a binlog row image, by column
+// name (the table may have been created with more columns).
+func ReadSignal(names []string, row []any) (Signal, bool) {
+	var sig Signal
+	for i, n := range names {
+		if i >= len(row) {
+			break
+		}
+		var v string
+		switch x := row[i].(type) {
+		case string:
+			v = x
+		case []byte:
+			v = string(x)
+		default:
+			continue
+		}
+		switch n {
+		case "pipeline":
+			sig.Pipeline = v
+		case "kind":
+			sig.Kind = v
+		case "data":
+			sig.Data = v
+		}
+	}
+	return sig, sig.Kind != ""
+}
+
+// ListTables lists the base tables of every database but the system ones
+// and those in skip, as "db.table", with whether each has a primary key.
+func ListTables(conn *client.Conn, skip ...string) (tables []string, noKey []string, err error) {
+	r, err := conn.Execute(`SELECT t.TABLE_SCHEMA, t.TABLE_NAME,
+		EXISTS (SELECT 1 FROM information_schema.STATISTICS s WHERE s.TABLE_SCHEMA = t.TABLE_SCHEMA AND s.TABLE_NAME = t.TABLE_NAME AND s.INDEX_NAME = 'PRIMARY')
+		FROM information_schema.TABLES t
+		WHERE t.TABLE_TYPE = 'BASE TABLE' AND t.TABLE_SCHEMA NOT IN ('mysql', 'sys', 'information_schema', 'performance_schema')
+		ORDER BY t.TABLE_SCHEMA, t.TABLE_NAME`)
+	if err != nil {
+		return nil, nil, fmt.Errorf("list tables: %w", err)
+	}
+	for i := range r.RowNumber() {
+		db, _ := r.GetString(i, 0)
+		name, _ := r.GetString(i, 1)
+		hasKey, _ := r.GetInt(i, 2)
+		if contains(skip, db) {
+			continue
+		}
+		if hasKey == 0 {
+			noKey = append(noKey, db+"."+name)
+			continue
+		}
+		tables = append(tables, db+"."+name)
+	}
+	return tables, noKey, nil
+}
+
+func contains(list []string, s string) bool {
+	for _, x := range list {
+		if x == s {
+			return true
+		}
+	}
+	return false
+}
+
+// EstimateRows is the server's estimate of a table's row count, for
+// progress: cheap, and within tens of percent for InnoDB.
+func EstimateRows(conn *client.Conn, database, table string) (int64, error) {
+	r, err := conn.Execute("SELECT COALESCE(TABLE_ROWS, 0) FROM information_schema.TABLES WHERE TABLE_SCHEMA = ? AND TABLE_NAME = ?", database, table)
+	if err != nil {
+		return 0, fmt.Errorf("estimate the rows of %s.%s: %w", database, table, err)
+	}
+	if r.RowNumber() == 0 {
+		return 0, fmt.Errorf("%s.%s: %w", database, table, ErrNoTable)
+	}
+	n, _ := r.GetInt(0, 0)
+	return n, nil
+}
+
+// SplitTable splits "db.table".
+func SplitTable(s string) (db, table string, err error) {
+	db, table, ok := strings.Cut(s, ".")
+	if !ok || db == "" || table == "" {
+		return "", "", fmt.Errorf("table %q: want DATABASE.TABLE", s)
+	}
+	return db, table, nil
+}
