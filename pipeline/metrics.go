@@ -19,10 +19,10 @@ type Metrics struct {
 	saveErrors    prometheus.Counter
 	sinkErrors    *prometheus.CounterVec
 
-	snapRows      prometheus.Counter
-	snapDropped   prometheus.Counter
-	snapChunks    prometheus.Counter
-	snapEstimate  *prometheus.GaugeVec
+	snapRows     prometheus.Counter
+	snapDropped  prometheus.Counter
+	snapChunks   prometheus.Counter
+	snapEstimate *prometheus.GaugeVec
 }
 
 // NewMetrics registers the pipeline's metrics with reg.

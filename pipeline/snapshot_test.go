@@ -375,4 +375,3 @@ func dial(t *testing.T) *client.Conn {
 	t.Cleanup(func() { _ = conn.Close() })
 	return conn
 }
-

@@ -210,7 +210,7 @@ func setType(c *schema.Column, dataType, columnType string, precision, scale, fs
 	return nil
 }
 
-// memberList parses the members of "enum('a','b''c')" or "set(...)".
+// memberList parses the members of "enum('a','b”c')" or "set(...)".
 func memberList(columnType string) ([]string, error) {
 	open, end := strings.IndexByte(columnType, '('), strings.LastIndexByte(columnType, ')')
 	if open < 0 || end < open {
