@@ -349,7 +349,9 @@ func (e *encoder) abortSnap() {
 }
 
 // snapshotIdle reports whether no snapshot is queued or running.
-func (e *encoder) snapshotIdle() bool { return e.snaps == nil || e.snapCommitted.Idle() }
+func (e *encoder) snapshotIdle() bool {
+	return e.snaps == nil || e.snaps.cfg.Ignore || e.snapCommitted.Idle()
+}
 
 // readChunks reads chunks of the queued tables between watermarks until
 // ctx is done. Errors of the source are retried; a table that cannot be

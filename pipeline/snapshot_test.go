@@ -20,99 +20,19 @@ import (
 
 	"github.com/sluicecdc/sluice/binlog"
 	"github.com/sluicecdc/sluice/checkpoint"
+	"github.com/sluicecdc/sluice/internal/eventtest"
 	"github.com/sluicecdc/sluice/pipeline"
 	"github.com/sluicecdc/sluice/schema"
 	"github.com/sluicecdc/sluice/snapshot"
 )
 
-// rowEvent is what the snapshot tests read of an event.
-type rowEvent struct {
-	Database   string          `json:"database"`
-	Table      string          `json:"table"`
-	Type       string          `json:"type"`
-	Data       json.RawMessage `json:"data"`
-	Old        json.RawMessage `json:"old"`
-	PrimaryKey json.RawMessage `json:"primary_key"`
-	DedupeKey  string          `json:"dedupe_key"`
-}
-
-func readRowEvents(t testing.TB, h *harness) []rowEvent {
+func readRowEvents(t testing.TB, h *harness) []eventtest.Row {
 	t.Helper()
-	var out []rowEvent
-	for i, l := range h.lines() {
-		var ev rowEvent
-		if err := json.Unmarshal(l, &ev); err != nil {
-			t.Fatalf("event %d: %v\n%s", i, err, l)
-		}
-		out = append(out, ev)
+	evs, err := eventtest.Read(bytes.NewReader(bytes.Join(h.lines(), []byte("\n"))))
+	if err != nil {
+		t.Fatal(err)
 	}
-	return out
-}
-
-// fold applies events in order: the current row per table and key, as
-// the events render it.
-func fold(evs []rowEvent, db string, only func(rowEvent) bool) map[string]map[string]string {
-	state := map[string]map[string]string{}
-	for _, ev := range evs {
-		if ev.Database != db || ev.Table == "" || len(ev.PrimaryKey) == 0 || (only != nil && !only(ev)) {
-			continue
-		}
-		rows := state[ev.Table]
-		if rows == nil {
-			rows = map[string]string{}
-			state[ev.Table] = rows
-		}
-		key := keyString(ev.PrimaryKey, nil)
-		switch ev.Type {
-		case "update":
-			if old := keyString(ev.PrimaryKey, ev.Old); old != key {
-				delete(rows, old) // the update moved the row's key
-			}
-			rows[key] = string(ev.Data)
-		case "insert", "bootstrap-insert":
-			rows[key] = string(ev.Data)
-		case "delete":
-			delete(rows, key)
-		}
-	}
-	return state
-}
-
-// keyString renders a primary_key object compactly, in its own order, with
-// the values old holds for any of its columns (an update's "old": the key
-// before the update).
-func keyString(pk, old json.RawMessage) string {
-	var olds map[string]json.RawMessage
-	_ = json.Unmarshal(old, &olds)
-	d := json.NewDecoder(bytes.NewReader(pk))
-	var b bytes.Buffer
-	b.WriteByte('{')
-	if _, err := d.Token(); err != nil {
-		return string(pk)
-	}
-	for d.More() {
-		tok, err := d.Token()
-		if err != nil {
-			return string(pk)
-		}
-		name := tok.(string)
-		var v json.RawMessage
-		if err := d.Decode(&v); err != nil {
-			return string(pk)
-		}
-		if o, ok := olds[name]; ok {
-			v = o
-		}
-		if b.Len() > 1 {
-			b.WriteByte(',')
-		}
-		nb, _ := json.Marshal(name)
-		b.Write(nb)
-		b.WriteByte(':')
-		_ = json.Compact(&b, v)
-	}
-	b.WriteByte('}')
-	return b.String()
+	return evs
 }
 
 func (h *harness) queueSnapshot(tables ...string) {
@@ -164,7 +84,7 @@ func TestSnapshotRendersRowsAsTheBinlogDoes(t *testing.T) {
 		"CREATE TABLE jm (id BIGINT UNSIGNED PRIMARY KEY, doc JSON)",
 		"INSERT INTO jm VALUES (18446744073709551615, '{\"k\": [1, 2]}'), (1, NULL)")
 	h1.catchUp()
-	want := fold(readRowEvents(t, h1), "snaptypes", nil)
+	want := eventtest.Fold(readRowEvents(t, h1), "snaptypes")
 	tables := []string{}
 	for name := range want {
 		tables = append(tables, "snaptypes."+name)
@@ -223,7 +143,7 @@ func TestSnapshotRendersRowsAsTheBinlogDoes(t *testing.T) {
 					t.Fatalf("the signal table's rows or DDL were emitted: %+v", ev)
 				}
 			}
-			diffStates(t, fold(evs, "snaptypes", nil), want)
+			diffStates(t, eventtest.Fold(evs, "snaptypes"), want)
 			cp := h.checkpoint()
 			if !cp.Snapshot.Idle() || len(cp.Snapshot.Done) != len(tables) {
 				t.Fatalf("checkpoint's snapshot state after the run: %+v", cp.Snapshot)
@@ -305,7 +225,7 @@ func TestSnapshotUnderWrites(t *testing.T) {
 	}
 	h.catchUp()
 
-	got := fold(readRowEvents(t, h), "snapw", nil)["t"]
+	got := eventtest.Fold(readRowEvents(t, h), "snapw")["t"]
 	want := sourceRows(t, db)
 	if len(got) != len(want) {
 		t.Errorf("events leave %d rows, the table has %d", len(got), len(want))
@@ -322,7 +242,7 @@ func TestSnapshotUnderWrites(t *testing.T) {
 			bad++
 			t.Errorf("row %s: events leave %q, the table does not have it", k, got[k])
 			for _, ev := range readRowEvents(t, h) {
-				if keyString(ev.PrimaryKey, nil) == k || keyString(ev.PrimaryKey, ev.Old) == k || bytes.Contains(ev.Data, []byte(k[1:len(k)-1]+",")) {
+				if eventtest.Key(ev.PrimaryKey, nil) == k || eventtest.Key(ev.PrimaryKey, ev.Old) == k || bytes.Contains(ev.Data, []byte(k[1:len(k)-1]+",")) {
 					t.Logf("  %s %s %s", ev.Type, ev.DedupeKey, ev.Data)
 				}
 			}

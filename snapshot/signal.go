@@ -2,6 +2,7 @@ package snapshot
 
 import (
 	"fmt"
+	"slices"
 	"strings"
 
 	"github.com/go-mysql-org/go-mysql/client"
@@ -126,7 +127,7 @@ func ListTables(conn *client.Conn, skip ...string) (tables []string, noKey []str
 		db, _ := r.GetString(i, 0)
 		name, _ := r.GetString(i, 1)
 		hasKey, _ := r.GetInt(i, 2)
-		if contains(skip, db) {
+		if slices.Contains(skip, db) {
 			continue
 		}
 		if hasKey == 0 {
@@ -136,15 +137,6 @@ func ListTables(conn *client.Conn, skip ...string) (tables []string, noKey []str
 		tables = append(tables, db+"."+name)
 	}
 	return tables, noKey, nil
-}
-
-func contains(list []string, s string) bool {
-	for _, x := range list {
-		if x == s {
-			return true
-		}
-	}
-	return false
 }
 
 // EstimateRows is the server's estimate of a table's row count, for

@@ -41,6 +41,18 @@ func newCheckpointCommand(load func() (*fileConfig, error), stdout io.Writer) *c
 				fmt.Fprintf(stdout, "commit_ts: %d\n", cp.Timestamp)
 			}
 			fmt.Fprintf(stdout, "updated:   %s\n", cp.UpdatedAt.Format("2006-01-02T15:04:05Z07:00"))
+			if s := cp.Snapshot; s != nil {
+				if !s.Idle() {
+					fmt.Fprintf(stdout, "snapshot:  %s, %d rows so far (after key %v); queued after it: %v\n", s.Queue[0], s.Rows, s.After, s.Queue[1:])
+				}
+				for _, d := range s.Done {
+					if d.Error != "" {
+						fmt.Fprintf(stdout, "snapshot:  %s failed %s: %s\n", d.Table, d.Finished.Format("2006-01-02T15:04:05Z"), d.Error)
+					} else {
+						fmt.Fprintf(stdout, "snapshot:  %s done %s, %d rows\n", d.Table, d.Finished.Format("2006-01-02T15:04:05Z"), d.Rows)
+					}
+				}
+			}
 			return nil
 		},
 	})

@@ -41,6 +41,7 @@ type fileConfig struct {
 	HTTP       httpConfig       `koanf:"http"`
 	Heartbeat  heartbeatConfig  `koanf:"heartbeat"`
 	Compact    compactConfig    `koanf:"compact"`
+	Snapshot   snapshotConfig   `koanf:"snapshot"`
 
 	sinks   []any // decoded Sinks: *fileSinkConfig, *s3SinkConfig, ...
 	aws     *awsClients
@@ -65,6 +66,18 @@ type checkpointConfig struct {
 	// Table and CreateTable configure the dynamodb store.
 	Table       string `koanf:"table"`
 	CreateTable bool   `koanf:"create_table"`
+}
+
+// snapshotConfig configures table snapshots (see docs/snapshot.md).
+type snapshotConfig struct {
+	// Mode is never (default) or initial: snapshot Tables when the
+	// pipeline starts without a checkpoint.
+	Mode string `koanf:"mode"`
+	// Tables ("db.table") for the initial snapshot; empty: every table
+	// with a primary key.
+	Tables      []string `koanf:"tables"`
+	ChunkSize   int      `koanf:"chunk_size"`
+	SignalTable string   `koanf:"signal_table"`
 }
 
 type outputConfig struct {
@@ -93,6 +106,7 @@ func defaultFileConfig() fileConfig {
 		HTTP:       httpConfig{StallTimeout: 30 * time.Second},
 		Heartbeat:  heartbeatConfig{Interval: time.Second},
 		Log:        logConfig{Level: "info", Format: "text"},
+		Snapshot:   snapshotConfig{Mode: "never", ChunkSize: d.Snapshot.ChunkSize, SignalTable: "sluice.signal"},
 	}
 }
 
@@ -123,7 +137,8 @@ func loadConfig(path string, environ func() []string) (*fileConfig, error) {
 		cfg.Sinks = nil // a configured list replaces the default, never merges with it
 	}
 	err = k.UnmarshalWithConf("", &cfg, koanf.UnmarshalConf{DecoderConfig: &mapstructure.DecoderConfig{
-		DecodeHook:       mapstructure.StringToTimeDurationHookFunc(),
+		DecodeHook: mapstructure.ComposeDecodeHookFunc(mapstructure.StringToTimeDurationHookFunc(),
+			mapstructure.StringToSliceHookFunc(",")), // SLUICE_SNAPSHOT__TABLES=a.b,c.d
 		WeaklyTypedInput: true,
 		ErrorUnused:      true,
 		Result:           &cfg,
@@ -180,6 +195,12 @@ func (c *fileConfig) validate() error {
 			return err
 		}
 	}
+	if c.Snapshot.Mode != "never" && c.Snapshot.Mode != "initial" {
+		return fmt.Errorf("snapshot.mode %q: want never or initial", c.Snapshot.Mode)
+	}
+	if c.Snapshot.Mode == "never" && len(c.Snapshot.Tables) > 0 {
+		return errors.New("snapshot.tables lists tables for the initial snapshot, but snapshot.mode is never: set snapshot.mode: initial, or request snapshots with `sluice snapshot --table`")
+	}
 	if c.Log.Format != "text" && c.Log.Format != "json" {
 		return fmt.Errorf("log.format %q: want text or json", c.Log.Format)
 	}
@@ -219,6 +240,11 @@ func (c *fileConfig) pipelineConfig(log *slog.Logger) pipeline.Config {
 	pc.CheckpointInterval = c.Checkpoint.Interval
 	pc.HeartbeatTable, pc.HeartbeatInterval = c.Heartbeat.Table, c.Heartbeat.Interval
 	pc.Format = pipeline.Format(c.Output.Format)
+	pc.Snapshot.SignalTable, pc.Snapshot.ChunkSize = c.Snapshot.SignalTable, c.Snapshot.ChunkSize
+	if c.Snapshot.Mode == "initial" {
+		pc.Snapshot.Initial = c.Snapshot.Tables
+		pc.Snapshot.InitialAll = len(c.Snapshot.Tables) == 0
+	}
 	pc.Logger = log
 	pc.Source.Logger = log
 	return pc

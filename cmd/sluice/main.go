@@ -14,6 +14,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/sluicecdc/sluice/binlog"
+	"github.com/sluicecdc/sluice/pipeline"
 )
 
 func main() {
@@ -36,10 +37,11 @@ func main() {
 func exitCode(err error) int {
 	var pe *binlog.PreflightError
 	var ce *configError
+	var se *pipeline.SnapshotError
 	switch {
 	case errors.As(err, &pe):
 		return 3
-	case errors.As(err, &ce):
+	case errors.As(err, &ce), errors.As(err, &se):
 		return 2
 	}
 	return 1
@@ -70,7 +72,8 @@ func newRootCommand(stdout, stderr io.Writer, environ func() []string) *cobra.Co
 		}
 		return cfg, nil
 	}
-	root.AddCommand(newRunCommand(load, stdout, stderr), newCheckpointCommand(load, stdout), newSchemaCommand(load, stdout), newReplayCommand(load, stdout, stderr), newClusterCommand(load, stdout))
+	root.AddCommand(newRunCommand(load, stdout, stderr), newCheckpointCommand(load, stdout), newSchemaCommand(load, stdout), newReplayCommand(load, stdout, stderr), newClusterCommand(load, stdout),
+		newSnapshotCommand(load, stdout, stderr))
 	lakeCommands(root, load, stdout, stderr)
 	return root
 }

@@ -43,6 +43,9 @@ same dedupe keys (and bytes) as when they were first emitted.
 			pc := cfg.pipelineConfig(log)
 			pc.ExitWhenCaughtUp = true
 			pc.SchemaReadOnly = true
+			// A replay re-reads the binlog: it neither starts nor continues
+			// table snapshots (their rows are in the lake, not the binlog).
+			pc.Snapshot.Ignore, pc.Snapshot.Initial, pc.Snapshot.InitialAll = true, nil, false
 			if pc.SchemaStore, err = cfg.schemaStore(ctx); err != nil {
 				return err
 			}
@@ -60,6 +63,7 @@ same dedupe keys (and bytes) as when they were first emitted.
 					}
 					return err
 				}
+				start.Snapshot = nil
 			case "pos":
 				if start.Position, err = event.ParsePosition(arg); err != nil {
 					return &configError{fmt.Errorf("--from: %w", err)}
