@@ -3,8 +3,11 @@
 package main
 
 import (
+	"fmt"
+	"os"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/sluicecdc/sluice/internal/awstest"
 )
@@ -34,4 +37,44 @@ func TestCompactAndVerify(t *testing.T) {
 	if res.code == 0 || !strings.Contains(res.stdout, "DIFF") || !strings.Contains(res.stdout, "43") {
 		t.Fatalf("verify after a hidden change: exit %d\n%s%s", res.code, res.stdout, res.stderr)
 	}
+}
+
+// TestSnapshotCompactAndVerify takes an initial snapshot of a 200,000-row
+// table (50,000 with -short) while a writer updates, deletes, inserts and
+// re-keys its rows, into the lake; then compacts the lake and verifies
+// the snapshot table equal to the source.
+func TestSnapshotCompactAndVerify(t *testing.T) {
+	rows := 200_000
+	if testing.Short() {
+		rows = 50_000
+	}
+	r := newDeliveryRig(t, awstest.S3, awstest.DynamoDB)
+	r.src.Exec(t, "CREATE DATABASE snap", "USE snap",
+		"CREATE TABLE big (id INT PRIMARY KEY, v INT NOT NULL, pad VARCHAR(100) NOT NULL)",
+		fmt.Sprintf("INSERT INTO big SELECT seq, 0, REPEAT('p', 60) FROM seq_1_to_%d", rows))
+	b, err := os.ReadFile(r.cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg := strings.Replace(string(b), "start: earliest", "start: latest", 1) + "snapshot: {mode: initial, tables: [snap.big]}\n"
+	if err := os.WriteFile(r.cfg, []byte(cfg), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	db := r.src.DB(t)
+	w := startWriter(t, db, rows)
+	start := time.Now()
+	r.catchUp() // ends once the snapshot is done and everything before it delivered
+	took := time.Since(start)
+	writes := w.finish(t)
+	r.catchUp()
+	t.Logf("snapshot of %d rows under %d writes, to the lake: %s (%.0f rows/s)", rows, writes, took.Round(time.Millisecond), float64(rows)/took.Seconds())
+	res := sluice(t, r.env, "compact", "--config", r.cfg, "--table", "snap.big")
+	if res.code != 0 || !strings.Contains(res.stdout, "snap.big") {
+		t.Fatalf("compact: exit %d\n%s%s", res.code, res.stdout, res.stderr)
+	}
+	res = sluice(t, r.env, "verify", "--config", r.cfg, "--table", "snap.big")
+	if res.code != 0 || !strings.Contains(res.stdout, "OK") {
+		t.Fatalf("verify: exit %d\n%s%s", res.code, res.stdout, res.stderr)
+	}
+	t.Logf("verify:\n%s", res.stdout)
 }
