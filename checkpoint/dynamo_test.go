@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"reflect"
 	"strings"
 	"sync"
 	"syscall"
@@ -142,6 +143,24 @@ func TestDynamoRoundTrip(t *testing.T) {
 		if _, ok := out.Item[gone]; ok {
 			t.Errorf("item still has %s: %v", gone, out.Item)
 		}
+	}
+
+	// Snapshot progress rides along with the position, and goes when it is nil.
+	cp3 := &Checkpoint{Pipeline: "p", Position: pos("mysql-bin.000005:4"), ServerID: 7, UpdatedAt: want.UpdatedAt,
+		Snapshot: &Snapshot{Queue: []string{"db.a", "db.b"}, After: []string{"42", "_utf8mb4 X'61'"}, Rows: 4000,
+			Done: []SnapshotDone{{Table: "db.z", Rows: 3, Finished: want.UpdatedAt, Error: "gone"}}}}
+	if err := s.Save(ctx, cp3); err != nil {
+		t.Fatal(err)
+	}
+	if got, err = s.Load(ctx); err != nil || !reflect.DeepEqual(got, cp3) {
+		t.Fatalf("Load = %+v, %v\nwant   %+v", got, err, cp3)
+	}
+	cp3.Snapshot = nil
+	if err := s.Save(ctx, cp3); err != nil {
+		t.Fatal(err)
+	}
+	if got, err = s.Load(ctx); err != nil || got.Snapshot != nil {
+		t.Fatalf("Load after a save without snapshot progress = %+v, %v", got, err)
 	}
 
 	// Creating the table again is a no-op.
