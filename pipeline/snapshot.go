@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"slices"
-	"strings"
 	"sync"
 	"time"
 
@@ -233,12 +232,15 @@ func (e *encoder) closeWindow(w *window, it *binlog.Item, index int) error {
 	s := e.snaps
 	s.mu.Lock()
 	shape, chunk, final, skip := w.shape, w.chunk, w.final, w.skip
+	current := s.window == w
 	s.mu.Unlock()
 	e.win = nil
 	st := e.snapState()
-	if st.Idle() || st.Queue[0] != w.table || !w.open || w.changed {
-		// Read again: the schema changed inside the window, or the low
-		// watermark was never read.
+	if !current || st.Idle() || st.Queue[0] != w.table || !w.open || w.changed {
+		// Read again: the schema changed inside the window, the low
+		// watermark was never read, or the reader gave this window up
+		// (its high watermark's write seemed to fail) and reads the same
+		// chunk again in a newer one.
 		e.winResult = w
 		e.winEmitted = false
 		return nil
@@ -404,6 +406,9 @@ func (p *Pipeline) readChunks(ctx context.Context, s *snapshots, mariaDB bool) e
 				_ = conn.Close()
 				conn = nil
 			}
+			if snapshot.Refused(err) {
+				return fmt.Errorf("snapshot of %s: %w (the sluice user needs SELECT on the table and CREATE, INSERT and UPDATE on %s, on a writable primary)", st.Queue[0], err, s.signal)
+			}
 			if failing++; failing == 1 || failing%30 == 0 {
 				p.log.Warn("snapshot: chunk not read; retrying", "table", st.Queue[0], "failures", failing, "err", err.Error())
 			}
@@ -511,10 +516,10 @@ func (p *Pipeline) initialSnapshot(ctx context.Context, srv *binlog.Server) (*ch
 	defer func() { _ = conn.Close() }()
 	tables := c.Initial
 	if c.InitialAll {
-		sig, _ := snapshot.ParseSignalTable(c.SignalTable)
-		skip := []string{sig.Database}
-		if db, _, ok := strings.Cut(p.cfg.HeartbeatTable, "."); ok {
-			skip = append(skip, db)
+		// sluice's own tables are left out, not their databases
+		skip := []string{c.SignalTable}
+		if p.cfg.HeartbeatTable != "" {
+			skip = append(skip, p.cfg.HeartbeatTable)
 		}
 		var noKey []string
 		if tables, noKey, err = snapshot.ListTables(conn, skip...); err != nil {
@@ -524,11 +529,15 @@ func (p *Pipeline) initialSnapshot(ctx context.Context, srv *binlog.Server) (*ch
 			p.log.Warn("snapshot: table left out: it has no primary key", "table", t)
 		}
 	} else {
-		for _, t := range tables {
+		tables = nil
+		for _, t := range c.Initial {
 			db, name, _ := snapshot.SplitTable(t)
-			if _, err := snapshot.ReadShape(conn, db, name, srv.Flavor == mysql.MariaDBFlavor); err != nil {
+			shape, err := snapshot.ReadShape(conn, db, name, srv.Flavor == mysql.MariaDBFlavor)
+			if err != nil {
 				return nil, &SnapshotError{Err: fmt.Errorf("snapshot.tables: %w", err)}
 			}
+			// the server's spelling, as the binlog names the table
+			tables = append(tables, shape.QualifiedName())
 		}
 	}
 	if len(tables) == 0 {

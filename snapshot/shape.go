@@ -55,6 +55,20 @@ func TableProblem(err error) bool {
 	return false
 }
 
+// Refused reports the server refusing sluice itself rather than a
+// table: access denied, or a read-only server. Retrying does not help.
+func Refused(err error) bool {
+	var me *mysql.MyError
+	if errors.As(err, &me) {
+		switch me.Code {
+		case mysql.ER_ACCESS_DENIED_ERROR, mysql.ER_DBACCESS_DENIED_ERROR, mysql.ER_SPECIFIC_ACCESS_DENIED_ERROR,
+			mysql.ER_OPTION_PREVENTS_STATEMENT, 1792: // ER_CANT_EXECUTE_IN_READ_ONLY_TRANSACTION
+			return true
+		}
+	}
+	return false
+}
+
 // ReadShape describes a table from information_schema, in the form TABLE_MAP
 // events give (schema.FromTableMap): the shape snapshot rows are encoded
 // with when the binlog has not shown the table yet. mariaDB marks columns
@@ -65,7 +79,8 @@ func TableProblem(err error) bool {
 // then inside the window, and the pipeline reads the chunk again.
 func ReadShape(conn *client.Conn, database, table string, mariaDB bool) (*schema.Table, error) {
 	r, err := conn.Execute(`SELECT COLUMN_NAME, DATA_TYPE, COLUMN_TYPE, IS_NULLABLE, COALESCE(CHARACTER_SET_NAME, ''),
-		COALESCE(NUMERIC_PRECISION, 0), COALESCE(NUMERIC_SCALE, 0), COALESCE(DATETIME_PRECISION, 0), COALESCE(CHARACTER_OCTET_LENGTH, 0)
+		COALESCE(NUMERIC_PRECISION, 0), COALESCE(NUMERIC_SCALE, 0), COALESCE(DATETIME_PRECISION, 0), COALESCE(CHARACTER_OCTET_LENGTH, 0),
+		TABLE_SCHEMA, TABLE_NAME
 		FROM information_schema.COLUMNS WHERE TABLE_SCHEMA = ? AND TABLE_NAME = ? ORDER BY ORDINAL_POSITION`, database, table)
 	if err != nil {
 		return nil, fmt.Errorf("read the columns of %s.%s: %w", database, table, err)
@@ -73,6 +88,10 @@ func ReadShape(conn *client.Conn, database, table string, mariaDB bool) (*schema
 	if r.RowNumber() == 0 {
 		return nil, fmt.Errorf("%s.%s: %w", database, table, ErrNoTable)
 	}
+	// information_schema compares names without regard to case; the
+	// server's own spelling is what the binlog and the queries use.
+	database, _ = r.GetString(0, 9)
+	table, _ = r.GetString(0, 10)
 	t := &schema.Table{Database: database, Name: table, Columns: make([]schema.Column, r.RowNumber())}
 	for i := range r.RowNumber() {
 		c := &t.Columns[i]

@@ -112,8 +112,9 @@ func ReadSignal(names []string, row []any) (Signal, bool) {
 	return sig, sig.Kind != ""
 }
 
-// ListTables lists the base tables of every database but the system ones
-// and those in skip, as "db.table", with whether each has a primary key.
+// ListTables lists the base tables ("db.table") of every database but the
+// system ones, leaving out those in skip; tables without a primary key are
+// listed apart.
 func ListTables(conn *client.Conn, skip ...string) (tables []string, noKey []string, err error) {
 	r, err := conn.Execute(`SELECT t.TABLE_SCHEMA, t.TABLE_NAME,
 		EXISTS (SELECT 1 FROM information_schema.STATISTICS s WHERE s.TABLE_SCHEMA = t.TABLE_SCHEMA AND s.TABLE_NAME = t.TABLE_NAME AND s.INDEX_NAME = 'PRIMARY')
@@ -127,7 +128,7 @@ func ListTables(conn *client.Conn, skip ...string) (tables []string, noKey []str
 		db, _ := r.GetString(i, 0)
 		name, _ := r.GetString(i, 1)
 		hasKey, _ := r.GetInt(i, 2)
-		if slices.Contains(skip, db) {
+		if slices.Contains(skip, db+"."+name) {
 			continue
 		}
 		if hasKey == 0 {

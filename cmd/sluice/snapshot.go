@@ -60,14 +60,16 @@ func newSnapshotCommand(load func() (*fileConfig, error), stdout, stderr io.Writ
 				return err
 			}
 			defer func() { _ = conn.Close() }()
-			for _, t := range tables {
+			for i, t := range tables {
 				db, name, err := snapshot.SplitTable(t)
 				if err != nil {
 					return &configError{fmt.Errorf("--table: %w", err)}
 				}
-				if _, err := snapshot.ReadShape(conn, db, name, srv.Flavor == mysql.MariaDBFlavor); err != nil {
+				shape, err := snapshot.ReadShape(conn, db, name, srv.Flavor == mysql.MariaDBFlavor)
+				if err != nil {
 					return &pipeline.SnapshotError{Err: fmt.Errorf("--table %s: %w", t, err)}
 				}
+				tables[i] = shape.QualifiedName() // the server's spelling, as the binlog names it
 			}
 			store, err := cfg.checkpointStore(ctx)
 			if err != nil {
