@@ -10,6 +10,7 @@ import (
 	"github.com/go-mysql-org/go-mysql/mysql"
 
 	"github.com/sluicecdc/sluice/event"
+	"github.com/sluicecdc/sluice/schema"
 )
 
 // PreflightError is a server setting or grant that keeps sluice from
@@ -215,12 +216,9 @@ func MariaDBJSONColumns(ctx context.Context, cfg *Config) ([]JSONColumn, error) 
 		db, _ := r.GetString(i, 0)
 		t, _ := r.GetString(i, 1)
 		clause, _ := r.GetString(i, 2)
-		// json_valid(`col`)
-		a, b := strings.IndexByte(clause, '`'), strings.LastIndexByte(clause, '`')
-		if a < 0 || b <= a || strings.TrimSpace(clause[b+1:]) != ")" {
-			continue
+		if col, ok := schema.JSONCheckColumn(clause); ok {
+			out = append(out, JSONColumn{Database: db, Table: t, Column: col})
 		}
-		out = append(out, JSONColumn{Database: db, Table: t, Column: strings.ReplaceAll(clause[a+1:b], "``", "`")})
 	}
 	return out, nil
 }

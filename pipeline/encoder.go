@@ -61,7 +61,6 @@ type encoder struct {
 	// winResult the chunk the open transaction ends, emitted or not.
 	win, winResult *window
 	winEmitted     bool
-	snapDropped    int64
 }
 
 // delivery is a batch on its way to the sinks, with the checkpoint it

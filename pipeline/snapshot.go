@@ -283,7 +283,6 @@ func (e *encoder) closeWindow(w *window, it *binlog.Item, index int) error {
 		}
 		emitted++
 	}
-	e.snapDropped += int64(len(chunk.Rows)) - emitted
 	e.stageSnap(afterChunk(st, emitted, chunk.Last, final, nil))
 	e.winResult, e.winEmitted = w, true
 	e.p.cfg.Metrics.snapshotChunk(emitted, int64(len(chunk.Rows))-emitted)

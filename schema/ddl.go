@@ -393,3 +393,14 @@ func appendIdent(out []string, id string) []string {
 func isIdentByte(b byte) bool {
 	return b == '_' || b == '$' || b >= '0' && b <= '9' || b >= 'a' && b <= 'z' || b >= 'A' && b <= 'Z' || b >= 0x80
 }
+
+// JSONCheckColumn reads the column of a MariaDB json_valid(`col`) CHECK
+// clause, the constraint MariaDB adds to every JSON column (which it logs
+// as LONGTEXT).
+func JSONCheckColumn(clause string) (string, bool) {
+	a, b := strings.IndexByte(clause, '`'), strings.LastIndexByte(clause, '`')
+	if a < 0 || b <= a || strings.TrimSpace(clause[b+1:]) != ")" {
+		return "", false
+	}
+	return strings.ReplaceAll(clause[a+1:b], "``", "`"), true
+}

@@ -86,30 +86,10 @@ func chunkQuery(t *schema.Table, after []string, limit int) (string, error) {
 		if i > 0 {
 			b.WriteString(", ")
 		}
-		c := &t.Columns[i]
-		name := quoteName(c.Name)
-		switch c.Type {
-		case mysql.MYSQL_TYPE_ENUM, mysql.MYSQL_TYPE_SET, mysql.MYSQL_TYPE_BIT:
-			// the binlog holds the member index, bit mask or bits as a number
-			b.WriteString(name + "+0")
-		case mysql.MYSQL_TYPE_FLOAT:
-			// as a double, so no digits are lost in the text
-			b.WriteString(name + "+0e0")
-		default:
-			b.WriteString(name)
-		}
+		b.WriteString(selectExpr(&t.Columns[i]))
 	}
 	for _, i := range t.PrimaryKey {
-		b.WriteString(", ")
-		c := &t.Columns[i]
-		switch c.Type {
-		case mysql.MYSQL_TYPE_ENUM, mysql.MYSQL_TYPE_SET, mysql.MYSQL_TYPE_BIT:
-			b.WriteString(quoteName(c.Name) + "+0")
-		case mysql.MYSQL_TYPE_FLOAT:
-			b.WriteString(quoteName(c.Name) + "+0e0")
-		default:
-			b.WriteString(quoteName(c.Name))
-		}
+		b.WriteString(", " + selectExpr(&t.Columns[i]))
 	}
 	b.WriteString(" FROM " + quoteName(t.Database) + "." + quoteName(t.Name))
 	if len(after) > 0 {
@@ -144,6 +124,19 @@ func chunkQuery(t *schema.Table, after []string, limit int) (string, error) {
 	}
 	b.WriteString(" LIMIT " + strconv.Itoa(limit))
 	return b.String(), nil
+}
+
+// selectExpr selects a column in the form binlogValue converts: ENUM, SET
+// and BIT as the number the binlog holds (member index, bit mask, bits),
+// FLOAT as a double so no digits are lost in the text.
+func selectExpr(c *schema.Column) string {
+	switch c.Type {
+	case mysql.MYSQL_TYPE_ENUM, mysql.MYSQL_TYPE_SET, mysql.MYSQL_TYPE_BIT:
+		return quoteName(c.Name) + "+0"
+	case mysql.MYSQL_TYPE_FLOAT:
+		return quoteName(c.Name) + "+0e0"
+	}
+	return quoteName(c.Name)
 }
 
 func quoteName(s string) string { return "`" + strings.ReplaceAll(s, "`", "``") + "`" }

@@ -139,11 +139,10 @@ func ReadShape(conn *client.Conn, database, table string, mariaDB bool) (*schema
 		}
 		for i := range r.RowNumber() {
 			clause, _ := r.GetString(i, 0)
-			a, b := strings.IndexByte(clause, '`'), strings.LastIndexByte(clause, '`')
-			if a < 0 || b <= a || strings.TrimSpace(clause[b+1:]) != ")" {
+			name, ok := schema.JSONCheckColumn(clause)
+			if !ok {
 				continue
 			}
-			name := strings.ReplaceAll(clause[a+1:b], "``", "`")
 			for j := range t.Columns {
 				c := &t.Columns[j]
 				if strings.EqualFold(c.Name, name) && c.Type == mysql.MYSQL_TYPE_BLOB && c.Charset != "binary" {
