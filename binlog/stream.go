@@ -227,6 +227,9 @@ func (s *Streamer) session(ctx context.Context, h *handler) (progressed bool, er
 		Password:                s.cfg.Password,
 		Charset:                 "utf8mb4",
 		TimestampStringLocation: time.UTC,
+		// MySQL JSON columns as MySQL prints them: decimals inside JSON
+		// as numbers, dates as dates, keys in MySQL's order.
+		RenderJSONAsMySQLText:   true,
 		HeartbeatPeriod:         s.cfg.HeartbeatPeriod,
 		ReadTimeout:             s.cfg.ReadTimeout,
 		DisableRetrySync:        true,
