@@ -11,6 +11,7 @@ import (
 	"math/rand/v2"
 	"net"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/go-mysql-org/go-mysql/mysql"
@@ -407,6 +408,9 @@ func (h *handler) handle(hdr *replication.EventHeader, ev replication.Event, sta
 		default:
 			return h.fail(fmt.Errorf("rows event at %s of unknown kind %d", start, hdr.EventType))
 		}
+		if err := fullImages(ev, t); err != nil {
+			return h.fail(fmt.Errorf("rows event at %s: %w", start, err))
+		}
 		if !h.inTx {
 			if err := h.begin(h.takeGTID(), hdr); err != nil {
 				return err
@@ -673,6 +677,43 @@ func (h *handler) sendHeld(held *heldTx, hdr *replication.EventHeader) error {
 	for _, it := range held.items {
 		if err := h.send(it); err != nil {
 			return err
+		}
+	}
+	return nil
+}
+
+// fullImages checks that a rows event holds whole rows. A session may set
+// binlog_row_image=MINIMAL or NOBLOB for itself whatever the server's
+// setting, and binlog_row_value_options=PARTIAL_JSON likewise: the columns
+// left out, or logged as a change, would be emitted wrong.
+func fullImages(ev *replication.RowsEvent, t *schema.Table) error {
+	for i, skips := range ev.SkippedColumns {
+		if len(skips) == 0 {
+			continue
+		}
+		names := make([]string, 0, len(skips))
+		for _, c := range skips {
+			if c < len(t.Columns) {
+				names = append(names, t.Columns[c].Name)
+			} else {
+				names = append(names, "#"+strconv.Itoa(c))
+			}
+		}
+		image := "row image"
+		if ev.Type() == replication.EnumRowsEventTypeUpdate {
+			image = [2]string{"before image", "after image"}[i%2]
+		}
+		return fmt.Errorf("table %s: the %s leaves out columns %s: the session that wrote it set binlog_row_image=MINIMAL or NOBLOB; sluice needs whole rows: remove SET SESSION binlog_row_image from that client (or SET SESSION binlog_row_image=FULL) and keep binlog_row_image=FULL on the server", t.QualifiedName(), image, strings.Join(names, ", "))
+	}
+	for _, row := range ev.Rows {
+		for c, v := range row {
+			if _, ok := v.(*replication.JsonDiff); ok {
+				name := "#" + strconv.Itoa(c)
+				if c < len(t.Columns) {
+					name = t.Columns[c].Name
+				}
+				return fmt.Errorf("table %s: JSON column %s is logged as a partial update (binlog_row_value_options=PARTIAL_JSON), not as its whole value: SET GLOBAL binlog_row_value_options='' (and in my.cnf or the RDS parameter group), and remove SET SESSION binlog_row_value_options from clients", t.QualifiedName(), name)
+			}
 		}
 	}
 	return nil

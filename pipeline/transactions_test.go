@@ -483,3 +483,38 @@ func TestXARestart(t *testing.T) {
 		t.Fatalf("checkpoint did not move after the XA commit: %s", got)
 	}
 }
+
+// TestSessionRowImageHalts: a session that sets binlog_row_image=MINIMAL or
+// NOBLOB for itself logs rows without some columns. The pipeline halts
+// naming the table, the columns and the session setting; nothing of that
+// transaction is written (the transaction before it is).
+func TestSessionRowImageHalts(t *testing.T) {
+	for _, image := range []string{"MINIMAL", "NOBLOB"} {
+		t.Run(image, func(t *testing.T) {
+			h := newHarness(t, srv)
+			db := "rowimg_" + strings.ToLower(image)
+			c := conns(t, 1)[0]
+			run(t, c, "DROP DATABASE IF EXISTS "+db, "CREATE DATABASE "+db,
+				"CREATE TABLE "+db+".t (a INT PRIMARY KEY, b INT, doc BLOB)",
+				"INSERT INTO "+db+".t VALUES (1, 1, 'x')",
+				"SET SESSION binlog_row_image="+image,
+				"UPDATE "+db+".t SET b = 2 WHERE a = 1",
+				"SET SESSION binlog_row_image=FULL")
+			ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+			defer cancel()
+			err := h.pipeline(true).Run(ctx)
+			if err == nil {
+				t.Fatal("the pipeline emitted rows with columns left out")
+			}
+			for _, w := range []string{"table " + db + ".t", "leaves out columns", "doc", "binlog_row_image=MINIMAL or NOBLOB", "SET SESSION binlog_row_image"} {
+				if !strings.Contains(err.Error(), w) {
+					t.Errorf("error does not say %q: %v", w, err)
+				}
+			}
+			evs := rowEvents(t, h, db)
+			if len(evs) != 1 || evs[0]["type"] != "insert" {
+				t.Fatalf("want only the insert before the halt, got\n%s", describe(evs))
+			}
+		})
+	}
+}
