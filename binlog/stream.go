@@ -405,10 +405,15 @@ func (h *handler) handle(hdr *replication.EventHeader, ev replication.Event, sta
 			typ = event.Update
 		case replication.EnumRowsEventTypeDelete:
 			typ = event.Delete
+		case replication.EnumRowsEventTypeUnknown:
+			if hdr.EventType != replication.PARTIAL_UPDATE_ROWS_EVENT {
+				return h.fail(fmt.Errorf("rows event at %s of unknown kind %d", start, hdr.EventType))
+			}
+			typ = event.Update // MySQL 8 with binlog_row_value_options=PARTIAL_JSON
 		default:
 			return h.fail(fmt.Errorf("rows event at %s of unknown kind %d", start, hdr.EventType))
 		}
-		if err := fullImages(ev, t); err != nil {
+		if err := fullImages(ev, t, typ == event.Update); err != nil {
 			return h.fail(fmt.Errorf("rows event at %s: %w", start, err))
 		}
 		if !h.inTx {
@@ -686,7 +691,7 @@ func (h *handler) sendHeld(held *heldTx, hdr *replication.EventHeader) error {
 // binlog_row_image=MINIMAL or NOBLOB for itself whatever the server's
 // setting, and binlog_row_value_options=PARTIAL_JSON likewise: the columns
 // left out, or logged as a change, would be emitted wrong.
-func fullImages(ev *replication.RowsEvent, t *schema.Table) error {
+func fullImages(ev *replication.RowsEvent, t *schema.Table, update bool) error {
 	for i, skips := range ev.SkippedColumns {
 		if len(skips) == 0 {
 			continue
@@ -700,7 +705,7 @@ func fullImages(ev *replication.RowsEvent, t *schema.Table) error {
 			}
 		}
 		image := "row image"
-		if ev.Type() == replication.EnumRowsEventTypeUpdate {
+		if update {
 			image = [2]string{"before image", "after image"}[i%2]
 		}
 		return fmt.Errorf("table %s: the %s leaves out columns %s: the session that wrote it set binlog_row_image=MINIMAL or NOBLOB; sluice needs whole rows: remove SET SESSION binlog_row_image from that client (or SET SESSION binlog_row_image=FULL) and keep binlog_row_image=FULL on the server", t.QualifiedName(), image, strings.Join(names, ", "))

@@ -45,8 +45,10 @@ type Primary struct {
 	Size int64
 	// Version is what SELECT @@version answers.
 	Version string
-	// Queries lists the statements clients sent, in order.
+	// Queries lists the statements clients sent, in order; Dumps the
+	// dump commands ("COM_BINLOG_DUMP file:pos", "COM_BINLOG_DUMP_GTID set").
 	Queries []string
+	Dumps   []string
 
 	data []byte
 	ln   net.Listener
@@ -69,11 +71,18 @@ func Serve(t testing.TB, path string) *Primary {
 	if err != nil {
 		t.Fatalf("%s: %v", path, err)
 	}
+	return ServeData(t, filepath.Base(path), data)
+}
+
+// ServeData starts a primary serving data (a binlog file, "binlog in use"
+// flag cleared) under the given file name; a name without a numbered
+// extension gets ".000001" in place of ".binlog".
+func ServeData(t testing.TB, name string, data []byte) *Primary {
+	t.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
 	}
-	name := filepath.Base(path)
 	if !strings.Contains(name, ".") || strings.HasSuffix(name, ".binlog") {
 		name = strings.TrimSuffix(name, ".binlog") + ".000001"
 	}
@@ -158,7 +167,7 @@ func (h *handler) HandleQuery(q string) (*mysql.Result, error) {
 	h.p.mu.Unlock()
 	uq := strings.ToUpper(strings.TrimSpace(q))
 	switch {
-	case strings.HasPrefix(uq, "SET "):
+	case strings.HasPrefix(uq, "SET "), strings.HasPrefix(uq, "KILL "):
 		return nil, nil
 	case uq == "SELECT @@VERSION, @@SERVER_ID, @@LOG_BIN, @@BINLOG_FORMAT, @@BINLOG_ROW_IMAGE":
 		return result([]string{"@@version", "@@server_id", "@@log_bin", "@@binlog_format", "@@binlog_row_image"}, []any{h.p.Version, 1, 1, "ROW", "FULL"})
@@ -185,13 +194,19 @@ func (h *handler) HandleQuery(q string) (*mysql.Result, error) {
 func (h *handler) HandleRegisterSlave([]byte) error { return nil }
 
 func (h *handler) HandleBinlogDump(pos mysql.Position) (*replication.BinlogStreamer, error) {
+	h.p.mu.Lock()
+	h.p.Dumps = append(h.p.Dumps, fmt.Sprintf("COM_BINLOG_DUMP %s:%d", pos.Name, pos.Pos))
+	h.p.mu.Unlock()
 	if pos.Name != "" && pos.Name != h.p.File {
 		return nil, mysql.NewError(mysql.ER_MASTER_FATAL_ERROR_READING_BINLOG, "Could not find first log file name in binary log index file: "+pos.Name)
 	}
 	return h.p.dump(int64(pos.Pos))
 }
 
-func (h *handler) HandleBinlogDumpGTID(*mysql.MysqlGTIDSet) (*replication.BinlogStreamer, error) {
+func (h *handler) HandleBinlogDumpGTID(set *mysql.MysqlGTIDSet) (*replication.BinlogStreamer, error) {
+	h.p.mu.Lock()
+	h.p.Dumps = append(h.p.Dumps, "COM_BINLOG_DUMP_GTID "+set.String())
+	h.p.mu.Unlock()
 	// The file is short: serving it whole stands for "the transactions
 	// the set lacks".
 	return h.p.dump(4)
