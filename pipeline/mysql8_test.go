@@ -121,8 +121,8 @@ func TestMySQL8FileGTID(t *testing.T) {
 	byPos := runMySQL8File(t, path, pipeline.FormatMaxwell, false)
 	p := mysql8test.Serve(t, path)
 	byGTID := runMySQL8(t, p, pipeline.FormatMaxwell, true)
-	if len(p.Dumps) == 0 || !strings.HasPrefix(p.Dumps[0], "COM_BINLOG_DUMP_GTID ") {
-		t.Fatalf("the pipeline did not dump by GTID: %q", p.Dumps)
+	if d := p.Dumps(); len(d) == 0 || !strings.HasPrefix(d[0], "COM_BINLOG_DUMP_GTID ") {
+		t.Fatalf("the pipeline did not dump by GTID: %q", d)
 	}
 	if len(bytes.Split(byPos, []byte("\n"))) < 3 {
 		t.Fatalf("too few events to compare:\n%s", byPos)

@@ -45,17 +45,18 @@ type Primary struct {
 	Size int64
 	// Version is what SELECT @@version answers.
 	Version string
-	// Queries lists the statements clients sent, in order; Dumps the
+	// queries lists the statements clients sent, in order; dumps the
 	// dump commands ("COM_BINLOG_DUMP file:pos", "COM_BINLOG_DUMP_GTID set").
-	Queries []string
-	Dumps   []string
+	queries []string
+	dumps   []string
 
 	data []byte
 	ln   net.Listener
 	mu   sync.Mutex
 	wg   sync.WaitGroup
-	// dumps are the streamers of open dump connections, closed at Close.
-	dumps []*replication.BinlogStreamer
+	// streams are those of open dump connections, ended at Close.
+	streams []*replication.BinlogStreamer
+	closed  bool
 	conns []net.Conn
 }
 
@@ -109,11 +110,26 @@ func ClearInUse(data []byte) ([]byte, error) {
 	return out, nil
 }
 
+// Queries returns the statements clients sent, in order.
+func (p *Primary) Queries() []string {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return append([]string(nil), p.queries...)
+}
+
+// Dumps returns the dump commands clients sent, in order.
+func (p *Primary) Dumps() []string {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return append([]string(nil), p.dumps...)
+}
+
 // Close stops accepting, ends every connection and waits for them.
 func (p *Primary) Close() {
 	_ = p.ln.Close()
 	p.mu.Lock()
-	for _, s := range p.dumps {
+	p.closed = true
+	for _, s := range p.streams {
 		s.AddErrorToStreamer(errors.New("primary closed"))
 	}
 	for _, c := range p.conns {
@@ -163,7 +179,7 @@ type handler struct {
 
 func (h *handler) HandleQuery(q string) (*mysql.Result, error) {
 	h.p.mu.Lock()
-	h.p.Queries = append(h.p.Queries, q)
+	h.p.queries = append(h.p.queries, q)
 	h.p.mu.Unlock()
 	uq := strings.ToUpper(strings.TrimSpace(q))
 	switch {
@@ -195,7 +211,7 @@ func (h *handler) HandleRegisterSlave([]byte) error { return nil }
 
 func (h *handler) HandleBinlogDump(pos mysql.Position) (*replication.BinlogStreamer, error) {
 	h.p.mu.Lock()
-	h.p.Dumps = append(h.p.Dumps, fmt.Sprintf("COM_BINLOG_DUMP %s:%d", pos.Name, pos.Pos))
+	h.p.dumps = append(h.p.dumps, fmt.Sprintf("COM_BINLOG_DUMP %s:%d", pos.Name, pos.Pos))
 	h.p.mu.Unlock()
 	if pos.Name != "" && pos.Name != h.p.File {
 		return nil, mysql.NewError(mysql.ER_MASTER_FATAL_ERROR_READING_BINLOG, "Could not find first log file name in binary log index file: "+pos.Name)
@@ -205,7 +221,7 @@ func (h *handler) HandleBinlogDump(pos mysql.Position) (*replication.BinlogStrea
 
 func (h *handler) HandleBinlogDumpGTID(set *mysql.MysqlGTIDSet) (*replication.BinlogStreamer, error) {
 	h.p.mu.Lock()
-	h.p.Dumps = append(h.p.Dumps, "COM_BINLOG_DUMP_GTID "+set.String())
+	h.p.dumps = append(h.p.dumps, "COM_BINLOG_DUMP_GTID "+set.String())
 	h.p.mu.Unlock()
 	// The file is short: serving it whole stands for "the transactions
 	// the set lacks".
@@ -234,8 +250,11 @@ func (p *Primary) dump(pos int64) (*replication.BinlogStreamer, error) {
 		}
 	}
 	p.mu.Lock()
-	p.dumps = append(p.dumps, s)
-	p.mu.Unlock()
+	defer p.mu.Unlock()
+	if p.closed {
+		return nil, errors.New("primary closed")
+	}
+	p.streams = append(p.streams, s)
 	return s, nil
 }
 
