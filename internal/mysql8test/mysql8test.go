@@ -57,7 +57,7 @@ type Primary struct {
 	// streams are those of open dump connections, ended at Close.
 	streams []*replication.BinlogStreamer
 	closed  bool
-	conns []net.Conn
+	conns   []net.Conn
 }
 
 // Serve starts a primary for the binlog file at path and stops it when the
