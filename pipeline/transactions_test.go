@@ -176,7 +176,11 @@ func streamKinds(t *testing.T, h *harness, from, to event.Position) string {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
-	st := binlog.NewStreamer(h.cfg.Source, "mariadb", schema.NewRegistry())
+	src, err := binlog.Preflight(ctx, &h.cfg.Source, event.Position{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	st := binlog.NewStreamer(h.cfg.Source, src.Flavor, schema.NewRegistry())
 	items := make(chan binlog.Item, 64)
 	done := make(chan error, 1)
 	go func() { done <- st.Run(ctx, from, items) }()
