@@ -64,7 +64,19 @@ func Preflight(ctx context.Context, cfg *Config, from event.Position) (*Server, 
 		return nil, err
 	}
 	defer func() { _ = conn.Close() }()
+	return preflight(conn, cfg.User, from)
+}
 
+// querier runs one SQL statement on the source: a *client.Conn, or a
+// test's table of answers.
+type querier interface {
+	Execute(command string, args ...any) (*mysql.Result, error)
+}
+
+var _ querier = (*client.Conn)(nil)
+
+// preflight runs Preflight's checks over conn.
+func preflight(conn querier, user string, from event.Position) (*Server, error) {
 	srv := &Server{}
 	r, err := conn.Execute("SELECT @@version, @@server_id, @@log_bin, @@binlog_format, @@binlog_row_image")
 	if err != nil {
@@ -101,7 +113,12 @@ func Preflight(ctx context.Context, cfg *Config, from event.Position) (*Server, 
 	if !strings.EqualFold(meta, "FULL") {
 		return nil, &PreflightError{Check: "binlog_row_metadata", Msg: fmt.Sprintf("binlog_row_metadata is %s, sluice needs FULL to decode rows with the column names they were written with: SET GLOBAL binlog_row_metadata=FULL (and binlog_row_metadata=FULL in my.cnf or the RDS parameter group)", meta)}
 	}
-	if err := checkGrants(conn, cfg.User); err != nil {
+	if srv.Flavor == mysql.MySQLFlavor {
+		if err := checkRowValueOptions(conn); err != nil {
+			return nil, err
+		}
+	}
+	if err := checkGrants(conn, user); err != nil {
 		return nil, err
 	}
 	if srv.Binlogs, err = listBinlogs(conn); err != nil {
@@ -120,9 +137,29 @@ func Preflight(ctx context.Context, cfg *Config, from event.Position) (*Server, 
 	return srv, nil
 }
 
-// checkGrants looks for REPLICATION SLAVE (REPLICA) and REPLICATION CLIENT
-// (MariaDB 10.5+: BINLOG MONITOR) on *.*, or ALL PRIVILEGES.
-func checkGrants(conn *client.Conn, user string) error {
+// checkRowValueOptions refuses binlog_row_value_options=PARTIAL_JSON
+// (MySQL 8.0+): an update of a JSON column then logs only the change, and
+// sluice emits full after-images.
+func checkRowValueOptions(conn querier) error {
+	r, err := conn.Execute("SELECT @@binlog_row_value_options")
+	if err != nil {
+		var me *mysql.MyError
+		if errors.As(err, &me) && me.Code == mysql.ER_UNKNOWN_SYSTEM_VARIABLE {
+			return nil // before 8.0.3: no partial updates
+		}
+		return fmt.Errorf("read binlog_row_value_options: %w", err)
+	}
+	v, _ := r.GetString(0, 0)
+	if strings.Contains(strings.ToUpper(v), "PARTIAL_JSON") {
+		return &PreflightError{Check: "binlog_row_value_options", Msg: "binlog_row_value_options is PARTIAL_JSON: updates of JSON columns would be logged as changes, not whole values; SET GLOBAL binlog_row_value_options='' (and binlog_row_value_options='' in my.cnf or the RDS parameter group)"}
+	}
+	return nil
+}
+
+// checkGrants looks for REPLICATION SLAVE (MySQL 8.4 and MariaDB also say
+// REPLICATION REPLICA) and REPLICATION CLIENT (MariaDB 10.5+: BINLOG
+// MONITOR) on *.*, or ALL PRIVILEGES.
+func checkGrants(conn querier, user string) error {
 	r, err := conn.Execute("SHOW GRANTS FOR CURRENT_USER()")
 	if err != nil {
 		return fmt.Errorf("read grants: %w", err)
@@ -154,10 +191,12 @@ func checkGrants(conn *client.Conn, user string) error {
 	if len(missing) == 0 {
 		return nil
 	}
+	// MySQL 8.0 to 8.4 and MariaDB all take these names (MariaDB 10.5+
+	// reads REPLICATION CLIENT as BINLOG MONITOR).
 	return &PreflightError{Check: "grants", Msg: fmt.Sprintf("user %s lacks %s: GRANT REPLICATION SLAVE, REPLICATION CLIENT ON *.* TO '%s'@'%%'", user, strings.Join(missing, " and "), user)}
 }
 
-func listBinlogs(conn *client.Conn) ([]string, error) {
+func listBinlogs(conn querier) ([]string, error) {
 	r, err := conn.Execute("SHOW BINARY LOGS")
 	if err != nil {
 		return nil, fmt.Errorf("list binlogs: %w", err)
@@ -170,13 +209,25 @@ func listBinlogs(conn *client.Conn) ([]string, error) {
 	return names, nil
 }
 
-func head(conn *client.Conn) (event.Position, error) {
-	r, err := conn.Execute("SHOW MASTER STATUS")
+// head reads the binlog's end: SHOW MASTER STATUS, which MySQL 8.4 removed
+// for SHOW BINARY LOG STATUS (MySQL 8.2+; MariaDB 10.5+ has SHOW BINLOG
+// STATUS), tried in that order.
+func head(conn querier) (event.Position, error) {
+	var r *mysql.Result
+	var err error
+	var stmt string
+	for _, stmt = range []string{"SHOW MASTER STATUS", "SHOW BINARY LOG STATUS", "SHOW BINLOG STATUS"} {
+		r, err = conn.Execute(stmt)
+		var me *mysql.MyError
+		if err == nil || !errors.As(err, &me) || me.Code != mysql.ER_PARSE_ERROR {
+			break
+		}
+	}
 	if err != nil {
-		return event.Position{}, fmt.Errorf("read binlog head: %w", err)
+		return event.Position{}, fmt.Errorf("read binlog head (%s): %w", stmt, err)
 	}
 	if r.RowNumber() == 0 {
-		return event.Position{}, &PreflightError{Check: "log_bin", Msg: "SHOW MASTER STATUS is empty: binary logging is off; start the server with --log-bin"}
+		return event.Position{}, &PreflightError{Check: "log_bin", Msg: stmt + " is empty: binary logging is off; start the server with --log-bin"}
 	}
 	f, _ := r.GetString(0, 0)
 	p, _ := r.GetUint(0, 1)

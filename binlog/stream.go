@@ -91,7 +91,8 @@ const (
 	// ItemCommit ends a transaction; Commit is set.
 	ItemCommit
 	// ItemAbort drops the open transaction: the connection broke inside it
-	// and the stream resumes before its start.
+	// and the stream resumes before its start, or the server logged it
+	// ending in ROLLBACK (an ItemProgress past it follows).
 	ItemAbort
 	// ItemProgress moves the read position outside any transaction
 	// (rotation, bookkeeping events); Pos is set.
@@ -122,6 +123,11 @@ type Item struct {
 	Timestamp uint32
 	// At is when a heartbeat arrived.
 	At time.Time
+	// Held, on ItemCommit and ItemProgress, says an XA transaction prepared
+	// earlier still waits for its XA COMMIT: the stream must be read again
+	// from before its prepare after a restart, so this boundary must not be
+	// checkpointed (the last one without Held is).
+	Held bool
 }
 
 // HaltError is an error that reconnecting cannot fix.
@@ -168,7 +174,7 @@ func NewStreamer(cfg Config, flavor string, registry *schema.Registry) *Streamer
 // first if a transaction was open, so no transaction is ever delivered in
 // part or twice.
 func (s *Streamer) Run(ctx context.Context, from event.Position, out chan<- Item) error {
-	h := &handler{s: s, ctx: ctx, out: out, pos: from, committed: from, tables: make(map[uint64]*schema.Table)}
+	h := &handler{s: s, ctx: ctx, out: out, pos: from, committed: from, tables: make(map[uint64]*schema.Table), prepared: make(map[string]*heldTx)}
 	backoff := 100 * time.Millisecond
 	var failingSince time.Time
 	for {
@@ -188,12 +194,12 @@ func (s *Streamer) Run(ctx context.Context, from event.Position, out chan<- Item
 		} else if time.Since(failingSince) > s.cfg.RetryTimeout {
 			return fmt.Errorf("read binlog at %s: giving up after %s of failures: %w", h.committed, s.cfg.RetryTimeout, err)
 		}
-		if h.inTx {
+		if h.inTx && h.hold == nil {
 			if err := h.send(Item{Kind: ItemAbort}); err != nil {
 				return err
 			}
-			h.inTx = false
 		}
+		h.inTx, h.hold, h.standalone = false, nil, false
 		h.pos = h.committed
 		s.log.Warn("binlog connection lost; reconnecting", "from", h.committed.String(), "in", backoff, "err", err.Error())
 		select {
@@ -222,6 +228,9 @@ func (s *Streamer) session(ctx context.Context, h *handler) (progressed bool, er
 		Password:                s.cfg.Password,
 		Charset:                 "utf8mb4",
 		TimestampStringLocation: time.UTC,
+		// MySQL JSON columns as MySQL prints them: decimals inside JSON
+		// as numbers, dates as dates, keys in MySQL's order.
+		RenderJSONAsMySQLText:   true,
 		HeartbeatPeriod:         s.cfg.HeartbeatPeriod,
 		ReadTimeout:             s.cfg.ReadTimeout,
 		DisableRetrySync:        true,
@@ -285,6 +294,15 @@ type handler struct {
 	pos       event.Position // after the last event seen
 	committed event.Position // after the last transaction boundary
 	inTx      bool
+	// standalone: the open transaction is one statement with no COMMIT
+	// after it (a schema change): that statement ends it.
+	standalone bool
+	// hold, while an XA transaction's body is read, collects its items:
+	// they go out when XA COMMIT is read, maybe after other transactions.
+	hold *heldTx
+	// prepared are the XA transactions prepared and neither committed nor
+	// rolled back yet, by xid.
+	prepared  map[string]*heldTx
 	gtid      string // GTID announced for the next transaction (MySQL)
 	tables    map[uint64]*schema.Table
 	indexBase int
@@ -300,6 +318,22 @@ func (h *handler) send(it Item) error {
 	case <-h.ctx.Done():
 		return h.ctx.Err()
 	}
+}
+
+// heldTx is the body of an XA transaction.
+type heldTx struct {
+	tx    event.Tx
+	items []Item
+}
+
+// emit sends an item of the open transaction, or holds it if the
+// transaction is an XA one.
+func (h *handler) emit(it Item) error {
+	if h.hold != nil {
+		h.hold.items = append(h.hold.items, it)
+		return nil
+	}
+	return h.send(it)
 }
 
 func (h *handler) fail(err error) error {
@@ -319,7 +353,7 @@ func (h *handler) HandleEvent(e *replication.BinlogEvent) error {
 		}
 		if !h.inTx {
 			h.committed = h.pos
-			return h.send(Item{Kind: ItemProgress, Pos: h.pos, Timestamp: e.Header.Timestamp})
+			return h.send(Item{Kind: ItemProgress, Pos: h.pos, Timestamp: e.Header.Timestamp, Held: len(h.prepared) > 0})
 		}
 		return nil
 	}
@@ -336,6 +370,12 @@ func (h *handler) HandleEvent(e *replication.BinlogEvent) error {
 func (h *handler) handle(hdr *replication.EventHeader, ev replication.Event, start event.Position) error {
 	switch ev := ev.(type) {
 	case *replication.MariadbGTIDEvent:
+		if ev.Flags&mariadbFlPreparedXA != 0 {
+			// XA START ... XA END, XA PREPARE: held until XA COMMIT.
+			h.beginHeld(ev.GTID.String(), hdr)
+			return nil
+		}
+		h.standalone = ev.IsStandalone()
 		return h.begin(ev.GTID.String(), hdr)
 	case *replication.GTIDEvent:
 		u, err := uuid.FromBytes(ev.SID)
@@ -344,30 +384,7 @@ func (h *handler) handle(hdr *replication.EventHeader, ev replication.Event, sta
 		}
 		return nil
 	case *replication.QueryEvent:
-		q := string(ev.Query)
-		switch {
-		case strings.EqualFold(q, "BEGIN"):
-			if h.inTx {
-				return nil // MariaDB: the GTID event began it
-			}
-			return h.begin(h.takeGTID(), hdr)
-		case strings.EqualFold(q, "COMMIT"):
-			return h.commit(0, hdr)
-		}
-		if !h.inTx {
-			if err := h.begin(h.takeGTID(), hdr); err != nil {
-				return err
-			}
-		}
-		if ddls := h.ddl(string(ev.Schema), q, start); len(ddls) > 0 {
-			if err := h.send(Item{Kind: ItemQuery, Schema: string(ev.Schema), Query: q, DDLs: ddls, Pos: start, Timestamp: hdr.Timestamp}); err != nil {
-				return err
-			}
-		}
-		if err := h.saveRegistry(start); err != nil {
-			return err
-		}
-		return h.commit(0, hdr)
+		return h.query(hdr, ev, start)
 	case *replication.TableMapEvent:
 		t, err := schema.FromTableMap(ev)
 		if err != nil {
@@ -388,17 +405,29 @@ func (h *handler) handle(hdr *replication.EventHeader, ev replication.Event, sta
 			typ = event.Update
 		case replication.EnumRowsEventTypeDelete:
 			typ = event.Delete
+		case replication.EnumRowsEventTypeUnknown:
+			if hdr.EventType != replication.PARTIAL_UPDATE_ROWS_EVENT {
+				return h.fail(fmt.Errorf("rows event at %s of unknown kind %d", start, hdr.EventType))
+			}
+			typ = event.Update // MySQL 8 with binlog_row_value_options=PARTIAL_JSON
 		default:
 			return h.fail(fmt.Errorf("rows event at %s of unknown kind %d", start, hdr.EventType))
+		}
+		if err := fullImages(ev, t, typ == event.Update); err != nil {
+			return h.fail(fmt.Errorf("rows event at %s: %w", start, err))
 		}
 		if !h.inTx {
 			if err := h.begin(h.takeGTID(), hdr); err != nil {
 				return err
 			}
 		}
-		return h.send(Item{Kind: ItemRows, Table: t, Type: typ, Rows: ev.Rows, IndexBase: h.indexBase, Pos: start, Timestamp: hdr.Timestamp})
+		return h.emit(Item{Kind: ItemRows, Table: t, Type: typ, Rows: ev.Rows, IndexBase: h.indexBase, Pos: start, Timestamp: hdr.Timestamp})
 	case *replication.XIDEvent:
 		return h.commit(ev.XID, hdr)
+	case *replication.GenericEvent:
+		if hdr.EventType == replication.XA_PREPARE_LOG_EVENT {
+			return h.xaPrepared(hdr, ev.Data, start)
+		}
 	case *replication.HeartbeatEvent:
 		if !h.inTx {
 			return h.send(Item{Kind: ItemHeartbeat, Pos: h.pos, At: time.Now()})
@@ -422,7 +451,7 @@ func (h *handler) handle(hdr *replication.EventHeader, ev replication.Event, sta
 	}
 	if !h.inTx && !h.gtidStart && h.pos.Compare(h.committed) > 0 {
 		h.committed = h.pos
-		return h.send(Item{Kind: ItemProgress, Pos: h.pos, Timestamp: hdr.Timestamp})
+		return h.send(Item{Kind: ItemProgress, Pos: h.pos, Timestamp: hdr.Timestamp, Held: len(h.prepared) > 0})
 	}
 	return nil
 }
@@ -475,14 +504,31 @@ func (h *handler) takeGTID() string {
 
 func (h *handler) begin(gtid string, hdr *replication.EventHeader) error {
 	h.inTx = true
+	h.hold = nil
 	return h.send(Item{Kind: ItemBegin, Tx: event.Tx{ServerID: hdr.ServerID, GTID: gtid}, Timestamp: hdr.Timestamp})
 }
 
+// beginHeld starts an XA transaction: nothing of it goes out before its
+// XA COMMIT.
+func (h *handler) beginHeld(gtid string, hdr *replication.EventHeader) {
+	h.inTx, h.standalone = true, false
+	h.hold = &heldTx{tx: event.Tx{ServerID: hdr.ServerID, GTID: gtid}}
+}
+
 func (h *handler) commit(xid uint64, hdr *replication.EventHeader) error {
-	h.inTx = false
+	if h.hold != nil {
+		// XA COMMIT ... ONE PHASE as MariaDB would log it; MySQL logs an
+		// XA_PREPARE with one_phase set instead.
+		held := h.hold
+		h.hold = nil
+		if err := h.sendHeld(held, hdr); err != nil {
+			return err
+		}
+	}
+	h.inTx, h.standalone = false, false
 	h.gtidStart = false
 	h.committed = h.pos
-	return h.send(Item{Kind: ItemCommit, Commit: event.Commit{Timestamp: hdr.Timestamp, Xid: xid, Pos: h.pos}, Pos: h.pos, Timestamp: hdr.Timestamp})
+	return h.send(Item{Kind: ItemCommit, Commit: event.Commit{Timestamp: hdr.Timestamp, Xid: xid, Pos: h.pos}, Pos: h.pos, Timestamp: hdr.Timestamp, Held: len(h.prepared) > 0})
 }
 
 // quietHandler logs go-mysql's errors as warnings and its chatter as debug:
@@ -520,4 +566,160 @@ func (q quietHandler) WithGroup(name string) slog.Handler {
 // silentLogger drops go-mysql's chatter for short-lived connections.
 func silentLogger() *slog.Logger {
 	return slog.New(quietHandler{slog.DiscardHandler})
+}
+
+// mariadbFlPreparedXA is MariaDB's GTID event flag for the first part of an
+// XA transaction (XA START ... XA PREPARE); FL_COMPLETED_XA (128) marks its
+// XA COMMIT or XA ROLLBACK.
+const mariadbFlPreparedXA = 64
+
+// query handles a statement logged as a query event.
+func (h *handler) query(hdr *replication.EventHeader, ev *replication.QueryEvent, start event.Position) error {
+	q := string(ev.Query)
+	kind, xid := classifyTxStmt(q)
+	switch kind {
+	case stmtBegin:
+		if h.inTx {
+			return nil // MariaDB: the GTID event began it
+		}
+		return h.begin(h.takeGTID(), hdr)
+	case stmtCommit:
+		return h.commit(0, hdr)
+	case stmtRollback:
+		return h.rollback(hdr)
+	case stmtSavepoint, stmtXAEnd:
+		if h.inTx {
+			return nil
+		}
+	case stmtXAStart:
+		if !h.inTx || h.hold == nil {
+			// MySQL logs XA START as a statement after the GTID event.
+			h.beginHeld(h.takeGTID(), hdr)
+		}
+		return nil
+	case stmtXACommit:
+		held, ok := h.prepared[xid]
+		delete(h.prepared, xid)
+		if !h.inTx || h.hold != nil {
+			if err := h.begin(h.takeGTID(), hdr); err != nil {
+				return err
+			}
+		}
+		if !ok {
+			h.s.log.Warn("XA COMMIT of a transaction prepared before the stream's start: its rows were not read", "pos", start.String(), "xid", xid)
+		} else {
+			for _, it := range held.items {
+				if err := h.send(it); err != nil {
+					return err
+				}
+			}
+		}
+		return h.commit(0, hdr)
+	case stmtXARollback:
+		delete(h.prepared, xid)
+		return h.rollback(hdr)
+	}
+	explicit := h.inTx && !h.standalone
+	if !h.inTx {
+		if err := h.begin(h.takeGTID(), hdr); err != nil {
+			return err
+		}
+	}
+	if ddls := h.ddl(string(ev.Schema), q, start); len(ddls) > 0 {
+		if err := h.emit(Item{Kind: ItemQuery, Schema: string(ev.Schema), Query: q, DDLs: ddls, Pos: start, Timestamp: hdr.Timestamp}); err != nil {
+			return err
+		}
+	}
+	if err := h.saveRegistry(start); err != nil {
+		return err
+	}
+	if explicit {
+		// A statement logged in statement format inside BEGIN ... COMMIT:
+		// the transaction goes on.
+		return nil
+	}
+	return h.commit(0, hdr)
+}
+
+// rollback ends the open transaction without its rows.
+func (h *handler) rollback(hdr *replication.EventHeader) error {
+	wasOpen := h.inTx && h.hold == nil
+	h.inTx, h.standalone, h.hold = false, false, nil
+	h.gtidStart = false
+	h.committed = h.pos
+	if wasOpen {
+		if err := h.send(Item{Kind: ItemAbort}); err != nil {
+			return err
+		}
+	}
+	return h.send(Item{Kind: ItemProgress, Pos: h.pos, Timestamp: hdr.Timestamp, Held: len(h.prepared) > 0})
+}
+
+// xaPrepared ends the first part of an XA transaction: its rows wait in
+// prepared for XA COMMIT (or go out now if it committed in one phase).
+func (h *handler) xaPrepared(hdr *replication.EventHeader, data []byte, start event.Position) error {
+	xid, onePhase, err := xaPrepare(data)
+	if err != nil {
+		return h.fail(fmt.Errorf("XA prepare at %s: %w", start, err))
+	}
+	if h.hold == nil {
+		return h.fail(fmt.Errorf("XA prepare of %s at %s without XA START: the stream began inside the transaction", xid, start))
+	}
+	if onePhase {
+		return h.commit(0, hdr)
+	}
+	h.prepared[xid] = h.hold
+	h.hold, h.inTx = nil, false
+	h.committed = h.pos
+	return h.send(Item{Kind: ItemProgress, Pos: h.pos, Timestamp: hdr.Timestamp, Held: len(h.prepared) > 0})
+}
+
+// sendHeld sends a held XA transaction's items as an open transaction.
+func (h *handler) sendHeld(held *heldTx, hdr *replication.EventHeader) error {
+	if err := h.send(Item{Kind: ItemBegin, Tx: held.tx, Timestamp: hdr.Timestamp}); err != nil {
+		return err
+	}
+	for _, it := range held.items {
+		if err := h.send(it); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// fullImages checks that a rows event holds whole rows. A session may set
+// binlog_row_image=MINIMAL or NOBLOB for itself whatever the server's
+// setting, and binlog_row_value_options=PARTIAL_JSON likewise: the columns
+// left out, or logged as a change, would be emitted wrong.
+func fullImages(ev *replication.RowsEvent, t *schema.Table, update bool) error {
+	for i, skips := range ev.SkippedColumns {
+		if len(skips) == 0 {
+			continue
+		}
+		names := make([]string, 0, len(skips))
+		for _, c := range skips {
+			if c < len(t.Columns) {
+				names = append(names, t.Columns[c].Name)
+			} else {
+				names = append(names, "#"+strconv.Itoa(c))
+			}
+		}
+		image := "row image"
+		if update {
+			image = [2]string{"before image", "after image"}[i%2]
+		}
+		return fmt.Errorf("table %s: the %s leaves out columns %s: the session that wrote it set binlog_row_image=MINIMAL or NOBLOB; sluice needs whole rows: remove SET SESSION binlog_row_image from that client (or SET SESSION binlog_row_image=FULL) and keep binlog_row_image=FULL on the server", t.QualifiedName(), image, strings.Join(names, ", "))
+	}
+	for _, row := range ev.Rows {
+		for c, v := range row {
+			if _, ok := v.(*replication.JsonDiff); ok {
+				name := "#" + strconv.Itoa(c)
+				if c < len(t.Columns) {
+					name = t.Columns[c].Name
+				}
+				return fmt.Errorf("table %s: JSON column %s is logged as a partial update (binlog_row_value_options=PARTIAL_JSON), not as its whole value: SET GLOBAL binlog_row_value_options='' (and in my.cnf or the RDS parameter group), and remove SET SESSION binlog_row_value_options from clients", t.QualifiedName(), name)
+			}
+		}
+	}
+	return nil
 }

@@ -36,7 +36,10 @@ type encoder struct {
 	// boundary is the checkpoint the current batch ends at, if it ends at a
 	// transaction boundary.
 	boundary *checkpoint.Checkpoint
-	gtid     string // of the last committed transaction
+	// held is the Held of the item being handled: an XA transaction waits
+	// for its commit, so no boundary may be checkpointed now.
+	held bool
+	gtid string // of the last committed transaction
 	// heartbeatTable is Config.HeartbeatTable: rows of it are not emitted.
 	heartbeatTable string
 	// free holds batches every sink has released, for reuse.
@@ -136,6 +139,7 @@ func (e *encoder) loop(ctx context.Context, items <-chan binlog.Item, from, targ
 }
 
 func (e *encoder) handle(ctx context.Context, it *binlog.Item) error {
+	e.held = it.Held
 	switch it.Kind {
 	case binlog.ItemBegin:
 		e.tx = it.Tx
@@ -153,7 +157,7 @@ func (e *encoder) handle(ctx context.Context, it *binlog.Item) error {
 		return e.txbuf.reset()
 	case binlog.ItemProgress:
 		if !e.inTx {
-			e.boundary = &checkpoint.Checkpoint{Position: it.Pos, GTID: e.gtid, ServerID: e.serverID, Timestamp: e.lastCommit, Snapshot: e.snapCommitted}
+			e.setBoundary(checkpoint.Checkpoint{Position: it.Pos, GTID: e.gtid, ServerID: e.serverID, Timestamp: e.lastCommit, Snapshot: e.snapCommitted})
 		}
 	case binlog.ItemHeartbeat:
 		if !e.inTx {
@@ -292,7 +296,7 @@ func (e *encoder) commit(ctx context.Context, c *event.Commit) error {
 		if err := e.txbuf.reset(); err != nil { // before a replay's start
 			return err
 		}
-		e.boundary = &checkpoint.Checkpoint{Position: c.Pos, GTID: e.gtid, ServerID: e.serverID, Timestamp: c.Timestamp, Snapshot: e.snapCommitted}
+		e.setBoundary(checkpoint.Checkpoint{Position: c.Pos, GTID: e.gtid, ServerID: e.serverID, Timestamp: c.Timestamp, Snapshot: e.snapCommitted})
 		return nil
 	}
 	n := e.txbuf.Len()
@@ -325,7 +329,7 @@ func (e *encoder) commit(ctx context.Context, c *event.Commit) error {
 		e.gtid = e.tx.GTID
 	}
 	e.commitSnap()
-	e.boundary = &checkpoint.Checkpoint{Position: c.Pos, GTID: e.gtid, ServerID: e.serverID, Timestamp: c.Timestamp, Snapshot: e.snapCommitted}
+	e.setBoundary(checkpoint.Checkpoint{Position: c.Pos, GTID: e.gtid, ServerID: e.serverID, Timestamp: c.Timestamp, Snapshot: e.snapCommitted})
 	e.lastCommit = c.Timestamp
 	now := time.Now()
 	e.p.cfg.Metrics.committed(c.Timestamp, now)
@@ -425,4 +429,12 @@ func (p *Pipeline) deliver(ctx context.Context, in <-chan delivery) error {
 		}
 	}
 	return nil
+}
+
+// setBoundary makes cp the checkpoint the current batch ends at, unless an
+// XA transaction waits for its commit (then the previous boundary stays).
+func (e *encoder) setBoundary(cp checkpoint.Checkpoint) {
+	if !e.held {
+		e.boundary = &cp
+	}
 }
