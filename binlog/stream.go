@@ -5,6 +5,7 @@ package binlog
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -28,6 +29,25 @@ type Config struct {
 	Port     uint16
 	User     string
 	Password string
+	// PasswordFile, when set, holds the password; it is read again for
+	// every connection, so a rotated password takes effect at the next
+	// reconnect.
+	PasswordFile string
+	// Auth is password (default) or iam; with iam, Passwords makes the
+	// token.
+	Auth Auth
+	// Passwords, when set, gives the password of every new connection
+	// instead of Password and PasswordFile (an IAM token maker).
+	Passwords PasswordFunc
+	// TLS says how connections are encrypted and what is verified.
+	TLS TLSConfig
+	// Hosts, when set, are the servers tried in order at every
+	// (re)connect instead of Host: a promoted replica needs no change.
+	Hosts []string
+	// Resume says how a stream resumes on a server: by position, by
+	// GTID set, or (auto) by position on the server the checkpoint was
+	// taken on and by GTID set on any other.
+	Resume Resume
 	// ServerID is the id sluice registers with; it must differ from every
 	// other replica of the source. 0 picks a random one per connection.
 	ServerID uint32
@@ -40,6 +60,8 @@ type Config struct {
 	// stream gives up.
 	RetryTimeout time.Duration
 	Logger       *slog.Logger
+
+	tlsBase *tls.Config // TLS.Load's result, shared by copies of the Config
 }
 
 // DefaultConfig returns a config for a local server with sensible timeouts.
@@ -48,6 +70,8 @@ func DefaultConfig() Config {
 		Host:            "127.0.0.1",
 		Port:            3306,
 		User:            "root",
+		TLS:             TLSConfig{Mode: TLSPreferred},
+		Resume:          ResumeAuto,
 		HeartbeatPeriod: 2 * time.Second,
 		ReadTimeout:     10 * time.Second,
 		DialTimeout:     10 * time.Second,
@@ -69,7 +93,10 @@ func (c *Config) Validate() error {
 	case c.ReadTimeout <= c.HeartbeatPeriod:
 		return fmt.Errorf("source read timeout (%s) must exceed the heartbeat period (%s)", c.ReadTimeout, c.HeartbeatPeriod)
 	}
-	return nil
+	if err := c.Resume.validate(); err != nil {
+		return err
+	}
+	return c.validateCredentials()
 }
 
 // Addr is host:port.
@@ -122,6 +149,11 @@ type Item struct {
 	Timestamp uint32
 	// At is when a heartbeat arrived.
 	At time.Time
+	// Executed is the executed GTID set after a commit or progress item
+	// ("" when not known); ServerID, when not 0, is the server the stream
+	// reads since a reconnect went to another one.
+	Executed string
+	ServerID uint32
 }
 
 // HaltError is an error that reconnecting cannot fix.
@@ -139,6 +171,10 @@ type Streamer struct {
 	// startGTID, when set, starts the stream after these transactions
 	// until the first commit gives it a position to resume from.
 	startGTID mysql.GTIDSet
+	// serverID is the server the start position belongs to, executed the
+	// GTID set at it (see SetSource).
+	serverID uint32
+	executed mysql.GTIDSet
 }
 
 // StartAfterGTID makes Run start after the transactions of a GTID set
@@ -169,6 +205,9 @@ func NewStreamer(cfg Config, flavor string, registry *schema.Registry) *Streamer
 // part or twice.
 func (s *Streamer) Run(ctx context.Context, from event.Position, out chan<- Item) error {
 	h := &handler{s: s, ctx: ctx, out: out, pos: from, committed: from, tables: make(map[uint64]*schema.Table)}
+	if s.executed != nil {
+		h.executed = s.executed.Clone()
+	}
 	backoff := 100 * time.Millisecond
 	var failingSince time.Time
 	for {
@@ -177,7 +216,8 @@ func (s *Streamer) Run(ctx context.Context, from event.Position, out chan<- Item
 			return ctx.Err()
 		}
 		var halt *HaltError
-		if errors.As(err, &halt) || !retryable(err) {
+		var pe *PreflightError
+		if errors.As(err, &halt) || errors.As(err, &pe) || !retryable(err) {
 			return fmt.Errorf("read binlog at %s: %w", h.pos, err)
 		}
 		if progressed {
@@ -213,13 +253,30 @@ func (s *Streamer) session(ctx context.Context, h *handler) (progressed bool, er
 	}
 	h.events = 0
 	h.halt = nil
+	t, err := s.pick(ctx)
+	if err != nil {
+		return false, err
+	}
+	gset, err := s.startSet(t, h)
+	if err != nil {
+		return false, err
+	}
+	host, port, err := splitAddr(t.addr)
+	if err != nil {
+		return false, err
+	}
+	password, err := s.cfg.password(ctx, t.addr)
+	if err != nil {
+		return false, err
+	}
 	syncer := replication.NewBinlogSyncer(replication.BinlogSyncerConfig{
 		ServerID:                serverID,
 		Flavor:                  s.flavor,
-		Host:                    s.cfg.Host,
-		Port:                    s.cfg.Port,
+		Host:                    host,
+		Port:                    port,
 		User:                    s.cfg.User,
-		Password:                s.cfg.Password,
+		Password:                password,
+		TLSConfig:               t.tls,
 		Charset:                 "utf8mb4",
 		TimestampStringLocation: time.UTC,
 		HeartbeatPeriod:         s.cfg.HeartbeatPeriod,
@@ -232,17 +289,22 @@ func (s *Streamer) session(ctx context.Context, h *handler) (progressed bool, er
 	})
 	var st *replication.BinlogStreamer
 
-	if h.committed.IsZero() && s.startGTID != nil {
-		// No position yet: start (again) from the GTID set. The fake
-		// rotation the server sends first names the file.
+	if gset != nil {
+		// No position on this server yet: start (again) after the GTID
+		// set. The fake rotation the server sends first names the file.
+		if t.serverID != s.serverID && s.serverID != 0 {
+			s.log.Warn("the source is another server: resuming after the executed GTID set", "addr", t.addr, "server_id", t.serverID, "was", s.serverID, "gtids", gset.String())
+		}
+		s.serverID = t.serverID
+		h.serverID = t.serverID
 		h.gtidStart = true
-		st, err = syncer.StartSyncGTID(s.startGTID)
+		st, err = syncer.StartSyncGTID(gset)
 	} else {
 		st, err = syncer.StartSync(mysql.Position{Name: h.pos.File, Pos: uint32(h.pos.Offset)})
 	}
 	if err != nil {
 		syncer.Close()
-		return false, fmt.Errorf("start replication: %w", err)
+		return false, fmt.Errorf("start replication on %s: %w", t.addr, s.cfg.TLS.classifyConnectError(t.addr, t.tls != nil, err))
 	}
 	// With a synchronous handler, GetEvent only ever returns the error that
 	// ended the stream (or ctx's).
@@ -291,6 +353,11 @@ type handler struct {
 	events    int
 	gtidStart bool // streaming from a GTID set, no commit seen yet
 	halt      error
+	// executed is the executed GTID set at committed (nil: not known),
+	// txGTID the open transaction's GTID.
+	executed mysql.GTIDSet
+	txGTID   string
+	serverID uint32 // the server read now, when it changed during Run
 }
 
 func (h *handler) send(it Item) error {
@@ -319,7 +386,7 @@ func (h *handler) HandleEvent(e *replication.BinlogEvent) error {
 		}
 		if !h.inTx {
 			h.committed = h.pos
-			return h.send(Item{Kind: ItemProgress, Pos: h.pos, Timestamp: e.Header.Timestamp})
+			return h.send(h.progress(e.Header.Timestamp))
 		}
 		return nil
 	}
@@ -334,6 +401,7 @@ func (h *handler) HandleEvent(e *replication.BinlogEvent) error {
 }
 
 func (h *handler) handle(hdr *replication.EventHeader, ev replication.Event, start event.Position) error {
+	h.trackGTIDs(ev)
 	switch ev := ev.(type) {
 	case *replication.MariadbGTIDEvent:
 		return h.begin(ev.GTID.String(), hdr)
@@ -422,7 +490,7 @@ func (h *handler) handle(hdr *replication.EventHeader, ev replication.Event, sta
 	}
 	if !h.inTx && !h.gtidStart && h.pos.Compare(h.committed) > 0 {
 		h.committed = h.pos
-		return h.send(Item{Kind: ItemProgress, Pos: h.pos, Timestamp: hdr.Timestamp})
+		return h.send(h.progress(hdr.Timestamp))
 	}
 	return nil
 }
@@ -475,6 +543,7 @@ func (h *handler) takeGTID() string {
 
 func (h *handler) begin(gtid string, hdr *replication.EventHeader) error {
 	h.inTx = true
+	h.txGTID = gtid
 	return h.send(Item{Kind: ItemBegin, Tx: event.Tx{ServerID: hdr.ServerID, GTID: gtid}, Timestamp: hdr.Timestamp})
 }
 
@@ -482,7 +551,9 @@ func (h *handler) commit(xid uint64, hdr *replication.EventHeader) error {
 	h.inTx = false
 	h.gtidStart = false
 	h.committed = h.pos
-	return h.send(Item{Kind: ItemCommit, Commit: event.Commit{Timestamp: hdr.Timestamp, Xid: xid, Pos: h.pos}, Pos: h.pos, Timestamp: hdr.Timestamp})
+	h.committedGTID()
+	return h.send(Item{Kind: ItemCommit, Commit: event.Commit{Timestamp: hdr.Timestamp, Xid: xid, Pos: h.pos}, Pos: h.pos, Timestamp: hdr.Timestamp,
+		Executed: h.executedString(), ServerID: h.serverID})
 }
 
 // quietHandler logs go-mysql's errors as warnings and its chatter as debug:
@@ -520,4 +591,9 @@ func (q quietHandler) WithGroup(name string) slog.Handler {
 // silentLogger drops go-mysql's chatter for short-lived connections.
 func silentLogger() *slog.Logger {
 	return slog.New(quietHandler{slog.DiscardHandler})
+}
+
+// progress is an ItemProgress at the handler's position.
+func (h *handler) progress(ts uint32) Item {
+	return Item{Kind: ItemProgress, Pos: h.pos, Timestamp: ts, Executed: h.executedString(), ServerID: h.serverID}
 }

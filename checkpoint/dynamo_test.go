@@ -100,7 +100,7 @@ func TestDynamoRoundTrip(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if *got != *cp {
+	if !reflect.DeepEqual(got, cp) {
 		t.Fatalf("Load = %+v\nwant   %+v", got, cp)
 	}
 
@@ -117,7 +117,7 @@ func TestDynamoRoundTrip(t *testing.T) {
 	}
 	want := *cp2
 	want.UpdatedAt = time.Date(2026, 5, 1, 23, 0, 0, 0, time.UTC)
-	if *got != want {
+	if !reflect.DeepEqual(*got, want) {
 		t.Fatalf("Load = %+v\nwant   %+v", got, want)
 	}
 

@@ -37,6 +37,7 @@ type encoder struct {
 	// transaction boundary.
 	boundary *checkpoint.Checkpoint
 	gtid     string // of the last committed transaction
+	executed string // executed GTID set at the last boundary ("" unknown)
 	// heartbeatTable is Config.HeartbeatTable: rows of it are not emitted.
 	heartbeatTable string
 	// free holds batches every sink has released, for reuse.
@@ -81,6 +82,7 @@ func newEncoder(p *Pipeline, serverID uint32, out chan<- delivery) *encoder {
 		txbuf:    newTxBuffer(p.cfg.TxMemoryBytes, p.cfg.spillDir()),
 		keys:     event.NewKeys(),
 		gtid:     p.saved.GTID,
+		executed: p.saved.GTIDSet,
 		free:     make(chan *emit.Batch, 4),
 
 		heartbeatTable: p.cfg.HeartbeatTable,
@@ -146,6 +148,7 @@ func (e *encoder) handle(ctx context.Context, it *binlog.Item) error {
 	case binlog.ItemQuery:
 		return e.addDDLs(it)
 	case binlog.ItemCommit:
+		e.source(it)
 		return e.commit(ctx, &it.Commit)
 	case binlog.ItemAbort:
 		e.inTx = false
@@ -153,7 +156,8 @@ func (e *encoder) handle(ctx context.Context, it *binlog.Item) error {
 		return e.txbuf.reset()
 	case binlog.ItemProgress:
 		if !e.inTx {
-			e.boundary = &checkpoint.Checkpoint{Position: it.Pos, GTID: e.gtid, ServerID: e.serverID, Timestamp: e.lastCommit, Snapshot: e.snapCommitted}
+			e.source(it)
+			e.boundary = &checkpoint.Checkpoint{Position: it.Pos, GTID: e.gtid, GTIDSet: e.executed, ServerID: e.serverID, Timestamp: e.lastCommit, Snapshot: e.snapCommitted}
 		}
 	case binlog.ItemHeartbeat:
 		if !e.inTx {
@@ -292,7 +296,7 @@ func (e *encoder) commit(ctx context.Context, c *event.Commit) error {
 		if err := e.txbuf.reset(); err != nil { // before a replay's start
 			return err
 		}
-		e.boundary = &checkpoint.Checkpoint{Position: c.Pos, GTID: e.gtid, ServerID: e.serverID, Timestamp: c.Timestamp, Snapshot: e.snapCommitted}
+		e.boundary = &checkpoint.Checkpoint{Position: c.Pos, GTID: e.gtid, GTIDSet: e.executed, ServerID: e.serverID, Timestamp: c.Timestamp, Snapshot: e.snapCommitted}
 		return nil
 	}
 	n := e.txbuf.Len()
@@ -325,7 +329,7 @@ func (e *encoder) commit(ctx context.Context, c *event.Commit) error {
 		e.gtid = e.tx.GTID
 	}
 	e.commitSnap()
-	e.boundary = &checkpoint.Checkpoint{Position: c.Pos, GTID: e.gtid, ServerID: e.serverID, Timestamp: c.Timestamp, Snapshot: e.snapCommitted}
+	e.boundary = &checkpoint.Checkpoint{Position: c.Pos, GTID: e.gtid, GTIDSet: e.executed, ServerID: e.serverID, Timestamp: c.Timestamp, Snapshot: e.snapCommitted}
 	e.lastCommit = c.Timestamp
 	now := time.Now()
 	e.p.cfg.Metrics.committed(c.Timestamp, now)
@@ -425,4 +429,15 @@ func (p *Pipeline) deliver(ctx context.Context, in <-chan delivery) error {
 		}
 	}
 	return nil
+}
+
+// source takes the executed GTID set and, after a failover, the server
+// from a commit or progress item, for the checkpoint.
+func (e *encoder) source(it *binlog.Item) {
+	if it.Executed != "" {
+		e.executed = it.Executed
+	}
+	if it.ServerID != 0 {
+		e.serverID = it.ServerID
+	}
 }

@@ -203,12 +203,21 @@ func (p *Pipeline) Run(ctx context.Context) (err error) {
 	if cp != nil {
 		from = cp.Position
 	}
-	srv, err := binlog.Preflight(ctx, &p.cfg.Source, from)
+	srv, err := binlog.Preflight(ctx, &p.cfg.Source, event.Position{})
+	if err != nil {
+		if ctx.Err() != nil {
+			return nil // stopped while checking the source: nothing was read
+		}
+		return err
+	}
+	resumeGTIDs, err := p.resumeGTIDs(cp, srv)
 	if err != nil {
 		return err
 	}
-	if cp != nil && cp.ServerID != 0 && cp.ServerID != srv.ServerID {
-		return fmt.Errorf("checkpoint was taken on server_id %d but the source is server_id %d: positions do not carry over between servers; point sluice at the original server or remove the checkpoint", cp.ServerID, srv.ServerID)
+	if resumeGTIDs == "" {
+		if err := srv.CheckFrom(from); err != nil {
+			return err
+		}
 	}
 	var initial *checkpoint.Snapshot
 	if cp == nil {
@@ -238,6 +247,9 @@ func (p *Pipeline) Run(ctx context.Context) (err error) {
 			from = srv.Head
 		}
 		cp = &checkpoint.Checkpoint{Pipeline: p.cfg.Name, Position: from, ServerID: srv.ServerID, UpdatedAt: time.Now().UTC(), Snapshot: initial}
+		if from == srv.Head {
+			cp.GTIDSet = srv.GTIDs
+		}
 		// Record where we begin, so a restart continues from here even if
 		// nothing arrives before it.
 		if err := p.store.Save(ctx, cp); err != nil {
@@ -254,20 +266,28 @@ func (p *Pipeline) Run(ctx context.Context) (err error) {
 	if !p.cfg.StopAt.IsZero() {
 		target = p.cfg.StopAt
 	}
-	return p.stream(ctx, srv, from, target)
+	return p.stream(ctx, srv, from, target, resumeGTIDs)
 }
 
 // errCaughtUp ends the stream when ExitWhenCaughtUp is satisfied.
 var errCaughtUp = errors.New("caught up")
 
-func (p *Pipeline) stream(ctx context.Context, srv *binlog.Server, from, target event.Position) error {
+func (p *Pipeline) stream(ctx context.Context, srv *binlog.Server, from, target event.Position, resumeGTIDs string) error {
 	registry, err := p.loadRegistry(ctx, srv)
 	if err != nil {
 		return err
 	}
 	streamer := binlog.NewStreamer(p.cfg.Source, srv.Flavor, registry)
-	if p.cfg.StartGTID != "" {
-		if err := streamer.StartAfterGTID(p.cfg.StartGTID); err != nil {
+	executed := p.saved.GTIDSet
+	startGTID := p.cfg.StartGTID
+	if startGTID == "" && resumeGTIDs != "" {
+		startGTID, executed = resumeGTIDs, resumeGTIDs
+	}
+	if err := streamer.SetSource(srv.ServerID, executed); err != nil {
+		return err
+	}
+	if startGTID != "" {
+		if err := streamer.StartAfterGTID(startGTID); err != nil {
 			return err
 		}
 		from = event.Position{} // the GTID set says where
@@ -387,6 +407,9 @@ func (p *Pipeline) syncAndSave(ctx context.Context, force bool) error {
 	}
 	next.Pipeline = p.cfg.Name
 	next.UpdatedAt = time.Now().UTC()
+	if next.History == nil && p.saved != nil {
+		next.History = p.saved.History
+	}
 	if err := p.store.Save(ctx, next); err != nil {
 		p.cfg.Metrics.saveFailed()
 		p.mu.Lock()
