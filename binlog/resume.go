@@ -173,3 +173,30 @@ func gtidHead(conn *client.Conn, flavor string, at event.Position) (string, even
 	}
 	return "", at, nil // the server writes too fast to pair them; learnt from the stream later
 }
+
+// GTIDsAt returns the executed GTID set at pos on the server: MariaDB's
+// BINLOG_GTID_POS; "" for MySQL, which has no such function.
+func GTIDsAt(ctx context.Context, cfg *Config, flavor string, pos event.Position) (string, error) {
+	if flavor != mysql.MariaDBFlavor {
+		return "", nil
+	}
+	conn, err := Connect(ctx, cfg)
+	if err != nil {
+		return "", err
+	}
+	defer func() { _ = conn.Close() }()
+	r, err := conn.Execute("SELECT BINLOG_GTID_POS(?, ?)", pos.File, pos.Offset)
+	if err != nil {
+		return "", fmt.Errorf("executed GTID set at %s: %w", pos, err)
+	}
+	set, _ := r.GetString(0, 0)
+	return set, nil
+}
+
+// ValidGTIDSet checks a GTID set's syntax for the flavor.
+func ValidGTIDSet(flavor, set string) error {
+	if _, err := mysql.ParseGTIDSet(flavor, set); err != nil {
+		return fmt.Errorf("GTID set %q for %s: %w (MariaDB: domain-server-seq[,...]; MySQL: uuid:1-N[,...])", set, flavor, err)
+	}
+	return nil
+}

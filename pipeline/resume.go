@@ -28,6 +28,9 @@ func (p *Pipeline) resumeGTIDs(cp *checkpoint.Checkpoint, srv *binlog.Server) (s
 	mode := p.cfg.Source.Resume
 	moved := cp.ServerID != 0 && cp.ServerID != srv.ServerID
 	switch {
+	case cp.ServerID == 0 && cp.GTIDSet != "":
+		// `checkpoint set --gtid`: the set is the place, on any server.
+		return cp.GTIDSet, nil
 	case moved && mode == binlog.ResumePosition:
 		return "", fmt.Errorf("checkpoint was taken on server_id %d but the source %s is server_id %d: positions do not carry over between servers (source.resume is position); set source.resume: auto to resume by GTID, point sluice at the original server, or re-point the checkpoint with `sluice checkpoint set`", cp.ServerID, srv.Addr, srv.ServerID)
 	case moved && set == "":
