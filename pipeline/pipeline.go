@@ -278,10 +278,20 @@ func (p *Pipeline) stream(ctx context.Context, srv *binlog.Server, from, target 
 		return err
 	}
 	streamer := binlog.NewStreamer(p.cfg.Source, srv.Flavor, registry)
-	executed := p.saved.GTIDSet
-	startGTID := p.cfg.StartGTID
-	if startGTID == "" && resumeGTIDs != "" {
+	executed, startGTID := p.saved.GTIDSet, p.cfg.StartGTID
+	switch {
+	case startGTID != "":
+		executed = startGTID // a replay's start
+	case resumeGTIDs != "":
 		startGTID, executed = resumeGTIDs, resumeGTIDs
+	case executed == "" && !from.IsZero():
+		// A checkpoint without the set (older, or the start of a binlog):
+		// MariaDB can tell it, so a failover can be followed from here.
+		set, err := binlog.GTIDsAt(ctx, &p.cfg.Source, srv.Flavor, from)
+		if err != nil {
+			p.log.Warn("executed GTID set at the start not known; a failover can be followed once the next binlog file starts", "at", from.String(), "err", err.Error())
+		}
+		executed = set
 	}
 	if err := streamer.SetSource(srv.ServerID, executed); err != nil {
 		return err
