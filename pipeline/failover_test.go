@@ -260,3 +260,37 @@ func gtidSeq(t *testing.T, g string) int64 {
 	}
 	return n
 }
+
+// TestResumeByGTIDSameServer: with source.resume: gtid every session,
+// first and after each restart, starts after the executed GTID set: every
+// transaction arrives once, in order.
+func TestResumeByGTIDSameServer(t *testing.T) {
+	s := mysqltest.StartT(t, mysqltest.Options{})
+	s.RequireOwned(t)
+	s.Exec(t, "CREATE DATABASE gtid_init")
+	h := newHarness(t, s)
+	h.cfg.Source.Resume = binlog.ResumeGTID
+	cp := h.checkpoint()
+	if err := s.DB(t).QueryRow("SELECT @@server_id, @@gtid_binlog_pos").Scan(&cp.ServerID, &cp.GTIDSet); err != nil {
+		t.Fatal(err)
+	}
+	if err := h.store.Save(context.Background(), cp); err != nil {
+		t.Fatal(err)
+	}
+	w := startWorkload(t, s, "gtid_same")
+	for range 3 {
+		stop := h.background()
+		w.waitFor(t, 30)
+		stop()
+		w.waitFor(t, 10)
+	}
+	n := w.finish(t)
+	h.catchUp()
+	if log := s.ErrorLog(); !strings.Contains(log, "using_gtid(1)") || strings.Contains(log, "using_gtid(0)") {
+		t.Fatalf("binlog dumps not all started by GTID; server log:\n%s", log)
+	}
+	checkExactlyOnce(t, h.events(), "gtid_same", n)
+	if cp := h.checkpoint(); gtidSeq(t, cp.GTIDSet) < n {
+		t.Fatalf("checkpoint gtid_set %s: want a sequence number of at least %d", cp.GTIDSet, n)
+	}
+}

@@ -186,6 +186,11 @@ func New(cfg Config, store checkpoint.Store, openSinks OpenSinks) (*Pipeline, er
 // or (with ExitWhenCaughtUp) it has caught up. It always tries to leave a
 // checkpoint covering everything the sinks acknowledged.
 func (p *Pipeline) Run(ctx context.Context) (err error) {
+	defer func() {
+		if err != nil && ctx.Err() != nil && errors.Is(err, context.Canceled) {
+			err = nil // stopped while connecting (preflight, registry): a stop, not a failure
+		}
+	}()
 	if fs, ok := p.store.(checkpoint.FencingStore); ok {
 		// Claim the pipeline first: from here on a process that held it
 		// before can no longer move the checkpoint.
@@ -205,9 +210,6 @@ func (p *Pipeline) Run(ctx context.Context) (err error) {
 	}
 	srv, err := binlog.Preflight(ctx, &p.cfg.Source, event.Position{})
 	if err != nil {
-		if ctx.Err() != nil {
-			return nil // stopped while checking the source: nothing was read
-		}
 		return err
 	}
 	resumeGTIDs, err := p.resumeGTIDs(cp, srv)
