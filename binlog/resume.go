@@ -25,9 +25,9 @@ func (s *Streamer) SetSource(serverID uint32, executed string) error {
 	if executed == "" {
 		return nil
 	}
-	g, err := mysql.ParseGTIDSet(s.flavor, executed)
+	g, err := ParseExecutedSet(s.flavor, executed)
 	if err != nil {
-		return fmt.Errorf("executed GTID set %q for %s: %w", executed, s.flavor, err)
+		return err
 	}
 	s.executed = g
 	return nil
@@ -67,7 +67,7 @@ func (s *Streamer) startSet(t target, h *handler) (mysql.GTIDSet, error) {
 	}
 	if h.gtidStart && h.executed != nil {
 		// Started after a GTID set and no commit since: start there again.
-		return h.executed.Clone(), nil
+		return h.executed.set.Clone(), nil
 	}
 	moved := s.serverID != 0 && t.serverID != s.serverID
 	switch {
@@ -76,7 +76,7 @@ func (s *Streamer) startSet(t target, h *handler) (mysql.GTIDSet, error) {
 	case moved && h.executed == nil:
 		return nil, &HaltError{Err: fmt.Errorf("the source at %s is server_id %d, not %d the stream was reading, and the executed GTID set at %s is not known yet (it is learnt at the start of the next binlog file): point sluice at server_id %d, or re-point the checkpoint with `sluice checkpoint set --gtid`", t.addr, t.serverID, s.serverID, h.committed, s.serverID)}
 	case moved, s.cfg.Resume == ResumeGTID && h.executed != nil:
-		return h.executed.Clone(), nil
+		return h.executed.set.Clone(), nil
 	}
 	return nil, nil
 }
@@ -111,31 +111,30 @@ func (h *handler) trackGTIDs(ev replication.Event) {
 				set.Sets[g.DomainID] = g.Clone()
 			}
 		}
-		h.executed = set
+		h.executed = &ExecutedSet{set: set}
+		h.seed = set.String()
 	case *replication.PreviousGTIDsEvent:
 		if set, err := mysql.ParseMysqlGTIDSet(ev.GTIDSets); err == nil {
-			h.executed = set
+			h.executed = &ExecutedSet{set: set}
+			h.seed = set.String()
 		}
 	}
 }
 
 // committedGTID adds the committing transaction's GTID to the executed set.
 func (h *handler) committedGTID() {
-	if h.executed != nil && h.txGTID != "" {
-		if err := h.executed.Update(h.txGTID); err != nil {
-			h.s.log.Warn("GTID not added to the executed set; resuming by GTID is off until the next binlog file", "gtid", h.txGTID, "err", err.Error())
-			h.executed = nil
-		}
+	if h.executed != nil {
+		h.executed.Add(h.txID)
 	}
-	h.txGTID = ""
+	h.txID = GTID{}
 }
 
-// executedString is the executed set for an Item, "" when unknown.
-func (h *handler) executedString() string {
-	if h.executed == nil {
-		return ""
-	}
-	return h.executed.String()
+// takeSeed returns the executed set learnt since the last item ("" for
+// none), for the consumer of the items to start its own copy from.
+func (h *handler) takeSeed() string {
+	s := h.seed
+	h.seed = ""
+	return s
 }
 
 // gtidHead reads the server's executed GTID set at its binlog head: it

@@ -149,11 +149,15 @@ type Item struct {
 	Timestamp uint32
 	// At is when a heartbeat arrived.
 	At time.Time
-	// Executed is the executed GTID set after a commit or progress item
-	// ("" when not known); ServerID, when not 0, is the server the stream
-	// reads since a reconnect went to another one.
-	Executed string
-	ServerID uint32
+	// TxGTID is a begun transaction's GTID, for an ExecutedSet.
+	TxGTID GTID
+	// ExecutedSeed, on a commit or progress item, is the executed GTID
+	// set the stream just learnt (at the start of a binlog file, when it
+	// started without one), before that item's transaction: the consumer
+	// starts its own ExecutedSet from it. ServerID, when not 0, is the
+	// server the stream reads since a reconnect went to another one.
+	ExecutedSeed string
+	ServerID     uint32
 }
 
 // HaltError is an error that reconnecting cannot fix.
@@ -174,7 +178,7 @@ type Streamer struct {
 	// serverID is the server the start position belongs to, executed the
 	// GTID set at it (see SetSource).
 	serverID uint32
-	executed mysql.GTIDSet
+	executed *ExecutedSet
 }
 
 // StartAfterGTID makes Run start after the transactions of a GTID set
@@ -354,10 +358,12 @@ type handler struct {
 	gtidStart bool // streaming from a GTID set, no commit seen yet
 	halt      error
 	// executed is the executed GTID set at committed (nil: not known),
-	// txGTID the open transaction's GTID.
-	executed mysql.GTIDSet
-	txGTID   string
-	serverID uint32 // the server read now, when it changed during Run
+	// seed the set when it was just learnt, txID the open transaction's
+	// GTID and nextID the one announced for the next (MySQL).
+	executed     *ExecutedSet
+	seed         string
+	txID, nextID GTID
+	serverID     uint32 // the server read now, when it changed during Run
 }
 
 func (h *handler) send(it Item) error {
@@ -404,11 +410,14 @@ func (h *handler) handle(hdr *replication.EventHeader, ev replication.Event, sta
 	h.trackGTIDs(ev)
 	switch ev := ev.(type) {
 	case *replication.MariadbGTIDEvent:
+		g := ev.GTID
+		h.nextID = GTID{MariaDB: &g}
 		return h.begin(ev.GTID.String(), hdr)
 	case *replication.GTIDEvent:
 		u, err := uuid.FromBytes(ev.SID)
 		if err == nil {
 			h.gtid = u.String() + ":" + strconv.FormatInt(ev.GNO, 10)
+			h.nextID = GTID{SID: u, GNO: ev.GNO}
 		}
 		return nil
 	case *replication.QueryEvent:
@@ -543,8 +552,8 @@ func (h *handler) takeGTID() string {
 
 func (h *handler) begin(gtid string, hdr *replication.EventHeader) error {
 	h.inTx = true
-	h.txGTID = gtid
-	return h.send(Item{Kind: ItemBegin, Tx: event.Tx{ServerID: hdr.ServerID, GTID: gtid}, Timestamp: hdr.Timestamp})
+	h.txID, h.nextID = h.nextID, GTID{}
+	return h.send(Item{Kind: ItemBegin, Tx: event.Tx{ServerID: hdr.ServerID, GTID: gtid}, TxGTID: h.txID, Timestamp: hdr.Timestamp})
 }
 
 func (h *handler) commit(xid uint64, hdr *replication.EventHeader) error {
@@ -553,7 +562,7 @@ func (h *handler) commit(xid uint64, hdr *replication.EventHeader) error {
 	h.committed = h.pos
 	h.committedGTID()
 	return h.send(Item{Kind: ItemCommit, Commit: event.Commit{Timestamp: hdr.Timestamp, Xid: xid, Pos: h.pos}, Pos: h.pos, Timestamp: hdr.Timestamp,
-		Executed: h.executedString(), ServerID: h.serverID})
+		ExecutedSeed: h.takeSeed(), ServerID: h.serverID})
 }
 
 // quietHandler logs go-mysql's errors as warnings and its chatter as debug:
@@ -595,5 +604,5 @@ func silentLogger() *slog.Logger {
 
 // progress is an ItemProgress at the handler's position.
 func (h *handler) progress(ts uint32) Item {
-	return Item{Kind: ItemProgress, Pos: h.pos, Timestamp: ts, Executed: h.executedString(), ServerID: h.serverID}
+	return Item{Kind: ItemProgress, Pos: h.pos, Timestamp: ts, ExecutedSeed: h.takeSeed(), ServerID: h.serverID}
 }

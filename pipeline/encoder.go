@@ -37,7 +37,12 @@ type encoder struct {
 	// transaction boundary.
 	boundary *checkpoint.Checkpoint
 	gtid     string // of the last committed transaction
-	executed string // executed GTID set at the last boundary ("" unknown)
+	// executed is the executed GTID set at the last boundary (nil: not
+	// known), spelled into the boundary's checkpoint only at flush;
+	// txGTID is the open transaction's GTID.
+	executed *binlog.ExecutedSet
+	flavor   string
+	txGTID   binlog.GTID
 	// heartbeatTable is Config.HeartbeatTable: rows of it are not emitted.
 	heartbeatTable string
 	// free holds batches every sink has released, for reuse.
@@ -82,7 +87,6 @@ func newEncoder(p *Pipeline, serverID uint32, out chan<- delivery) *encoder {
 		txbuf:    newTxBuffer(p.cfg.TxMemoryBytes, p.cfg.spillDir()),
 		keys:     event.NewKeys(),
 		gtid:     p.saved.GTID,
-		executed: p.saved.GTIDSet,
 		free:     make(chan *emit.Batch, 4),
 
 		heartbeatTable: p.cfg.HeartbeatTable,
@@ -141,6 +145,7 @@ func (e *encoder) handle(ctx context.Context, it *binlog.Item) error {
 	switch it.Kind {
 	case binlog.ItemBegin:
 		e.tx = it.Tx
+		e.txGTID = it.TxGTID
 		e.inTx = true
 		return e.txbuf.reset()
 	case binlog.ItemRows:
@@ -157,7 +162,7 @@ func (e *encoder) handle(ctx context.Context, it *binlog.Item) error {
 	case binlog.ItemProgress:
 		if !e.inTx {
 			e.source(it)
-			e.boundary = &checkpoint.Checkpoint{Position: it.Pos, GTID: e.gtid, GTIDSet: e.executed, ServerID: e.serverID, Timestamp: e.lastCommit, Snapshot: e.snapCommitted}
+			e.boundary = &checkpoint.Checkpoint{Position: it.Pos, GTID: e.gtid, ServerID: e.serverID, Timestamp: e.lastCommit, Snapshot: e.snapCommitted}
 		}
 	case binlog.ItemHeartbeat:
 		if !e.inTx {
@@ -296,7 +301,8 @@ func (e *encoder) commit(ctx context.Context, c *event.Commit) error {
 		if err := e.txbuf.reset(); err != nil { // before a replay's start
 			return err
 		}
-		e.boundary = &checkpoint.Checkpoint{Position: c.Pos, GTID: e.gtid, GTIDSet: e.executed, ServerID: e.serverID, Timestamp: c.Timestamp, Snapshot: e.snapCommitted}
+		e.addExecuted()
+		e.boundary = &checkpoint.Checkpoint{Position: c.Pos, GTID: e.gtid, ServerID: e.serverID, Timestamp: c.Timestamp, Snapshot: e.snapCommitted}
 		return nil
 	}
 	n := e.txbuf.Len()
@@ -328,8 +334,9 @@ func (e *encoder) commit(ctx context.Context, c *event.Commit) error {
 	if e.tx.GTID != "" {
 		e.gtid = e.tx.GTID
 	}
+	e.addExecuted()
 	e.commitSnap()
-	e.boundary = &checkpoint.Checkpoint{Position: c.Pos, GTID: e.gtid, GTIDSet: e.executed, ServerID: e.serverID, Timestamp: c.Timestamp, Snapshot: e.snapCommitted}
+	e.boundary = &checkpoint.Checkpoint{Position: c.Pos, GTID: e.gtid, ServerID: e.serverID, Timestamp: c.Timestamp, Snapshot: e.snapCommitted}
 	e.lastCommit = c.Timestamp
 	now := time.Now()
 	e.p.cfg.Metrics.committed(c.Timestamp, now)
@@ -389,6 +396,9 @@ func (e *encoder) flush(ctx context.Context) error {
 	e.seq++
 	b.Seq = e.seq
 	b.Hold(len(e.p.sinks), e.recycle)
+	if e.boundary != nil && e.executed != nil {
+		e.boundary.GTIDSet = e.executed.String()
+	}
 	d := delivery{batch: b, boundary: e.boundary}
 	if !e.inTx && e.watermark.After(e.sentWatermark) {
 		d.watermark = e.watermark
@@ -431,13 +441,36 @@ func (p *Pipeline) deliver(ctx context.Context, in <-chan delivery) error {
 	return nil
 }
 
-// source takes the executed GTID set and, after a failover, the server
-// from a commit or progress item, for the checkpoint.
+// source takes the executed GTID set the stream learnt and, after a
+// failover, the server from a commit or progress item, for the checkpoint.
 func (e *encoder) source(it *binlog.Item) {
-	if it.Executed != "" {
-		e.executed = it.Executed
+	if it.ExecutedSeed != "" {
+		set, err := binlog.ParseExecutedSet(e.flavor, it.ExecutedSeed)
+		if err != nil {
+			e.p.log.Warn("executed GTID set from the stream not understood; checkpoints go without one", "set", it.ExecutedSeed, "err", err.Error())
+		}
+		e.executed = set
 	}
 	if it.ServerID != 0 {
 		e.serverID = it.ServerID
 	}
+}
+
+// setExecuted starts the executed GTID set ("" : not known).
+func (e *encoder) setExecuted(flavor, set string) error {
+	e.flavor = flavor
+	if set == "" {
+		return nil
+	}
+	var err error
+	e.executed, err = binlog.ParseExecutedSet(flavor, set)
+	return err
+}
+
+// addExecuted adds the committed transaction's GTID to the executed set.
+func (e *encoder) addExecuted() {
+	if e.executed != nil {
+		e.executed.Add(e.txGTID)
+	}
+	e.txGTID = binlog.GTID{}
 }

@@ -312,6 +312,9 @@ func (p *Pipeline) stream(ctx context.Context, srv *binlog.Server, from, target 
 	deliveries := make(chan delivery, 4)
 	enc := newEncoder(p, srv.ServerID, deliveries)
 	defer enc.close()
+	if err := enc.setExecuted(srv.Flavor, executed); err != nil {
+		return err
+	}
 	if p.cfg.Snapshot.SignalTable != "" {
 		enc.snaps = newSnapshots(p.cfg.Snapshot, p.cfg.Name, enc.snapCommitted, registry)
 		if !p.cfg.Snapshot.Ignore {
