@@ -110,6 +110,7 @@ func TestSecretsNeverShown(t *testing.T) {
 		"CREATE USER sluicer@'%' IDENTIFIED BY '"+password+"'",
 		"GRANT REPLICATION SLAVE, REPLICATION CLIENT, SELECT ON *.* TO sluicer@'%'",
 		"GRANT CREATE, INSERT, UPDATE, DELETE ON secretdb.* TO sluicer@'%'",
+		"GRANT CREATE, INSERT, UPDATE, DELETE, SELECT ON sluice.* TO sluicer@'%'",
 		"CREATE DATABASE secretdb", "CREATE TABLE secretdb.t (id INT PRIMARY KEY)",
 		"INSERT INTO secretdb.t VALUES (1)")
 	var outputs []string
@@ -126,7 +127,7 @@ func TestSecretsNeverShown(t *testing.T) {
 	}
 	listen := testport.Loopback(t, 1)[0]
 	cfg := writeSourceConfig(t, dir, s, "    user: sluicer\n    password_file: "+pwFile+"\n"+tlsYAML,
-		"http:\n  listen: \""+listen+"\"\nheartbeat:\n  table: secretdb.hb\n")
+		"http:\n  listen: \""+listen+"\"\nheartbeat:\n  table: secretdb.hb\nsnapshot:\n  mode: initial\n  tables: [secretdb.t]\n")
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
 	cmd := exec.CommandContext(ctx, binary, "run", "--config", cfg)
@@ -158,6 +159,15 @@ func TestSecretsNeverShown(t *testing.T) {
 	events, err := os.ReadFile(filepath.Join(dir, "out", "events.jsonl"))
 	if err != nil || !bytes.Contains(events, []byte(`"database":"secretdb","table":"t","type":"insert"`)) {
 		t.Fatalf("the run over TLS with password_file delivered no rows (%v):\n%s", err, stderr.String())
+	}
+	// The server refuses plaintext: the snapshot reader and the heartbeat
+	// writer connected over TLS too.
+	if !bytes.Contains(events, []byte(`"database":"secretdb","table":"t","type":"bootstrap-insert"`)) {
+		t.Fatalf("no snapshot rows: the snapshot reader did not connect\n%s", stderr.String())
+	}
+	var beats int
+	if err := s.DB(t).QueryRow("SELECT COUNT(*) FROM secretdb.hb WHERE pipeline = 'clitest'").Scan(&beats); err != nil || beats != 1 {
+		t.Fatalf("heartbeat row: %d, %v: the heartbeat writer did not connect\n%s", beats, err, stderr.String())
 	}
 	outputs = append(outputs, metrics, stdout.String(), stderr.String(), string(events))
 	r := sluice(t, nil, "checkpoint", "show", "--config", cfg)
