@@ -182,11 +182,15 @@ func (c *Config) connectAddr(ctx context.Context, addr string) (*client.Conn, *t
 }
 
 // DriverConfig returns a go-sql-driver config for the source (the first
-// of Addrs) with the same TLS config and per-connection credentials as
-// every other connection: the password (file, IAM token) is fetched
-// again before each connection the pool opens.
-func (c *Config) DriverConfig() (*drv.Config, error) {
-	addr := c.Addrs()[0]
+// of Addrs that answers now) with the same TLS config and per-connection
+// credentials as every other connection: the password (file, IAM token)
+// is fetched again before each connection the pool opens.
+func (c *Config) DriverConfig(ctx context.Context) (*drv.Config, error) {
+	conn, addr, _, err := c.connectAny(ctx)
+	if err != nil {
+		return nil, err
+	}
+	_ = conn.Close()
 	tlsConf, err := c.tlsFor(addr)
 	if err != nil {
 		return nil, err

@@ -86,7 +86,7 @@ func TestPasswordPerConnection(t *testing.T) {
 	if calls[0] != s.Addr() {
 		t.Fatalf("password asked for %q, want the address %s", calls[0], s.Addr())
 	}
-	dc, err := cfg.DriverConfig()
+	dc, err := cfg.DriverConfig(ctx)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -147,7 +147,7 @@ func TestTLSMatrix(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		dc, err := cfg.DriverConfig()
+		dc, err := cfg.DriverConfig(ctx)
 		if err != nil {
 			t.Fatal(err)
 		}

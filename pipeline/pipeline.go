@@ -259,7 +259,7 @@ func (p *Pipeline) Run(ctx context.Context) (err error) {
 		}
 	}
 	p.saved = cp
-	p.log.Info("streaming", "source", p.cfg.Source.Addr(), "flavor", srv.Flavor, "version", srv.Version, "from", from.String(), "head", srv.Head.String())
+	p.log.Info("streaming", "source", srv.Addr, "flavor", srv.Flavor, "version", srv.Version, "from", from.String(), "head", srv.Head.String())
 
 	var target event.Position
 	if p.cfg.ExitWhenCaughtUp {

@@ -63,12 +63,23 @@ func TestVerifyAfterFailover(t *testing.T) {
 	if rep := r.compact(); rep == nil {
 		t.Fatal("no compaction report")
 	}
+	var rep *verify.Report
 	cfg := verify.DefaultConfig()
-	cfg.SourceDSN = replica.DSN("")
+	// As `sluice verify` connects: the first of source.hosts that
+	// answers (the dead primary is first), TLS and credentials as the
+	// pipeline's.
+	dc, err := lake.Source().DriverConfig(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if dc.Addr != replica.Addr() {
+		t.Fatalf("verify connects to %s, want the promoted replica %s", dc.Addr, replica.Addr())
+	}
+	cfg.Source = dc
 	cfg.Catalog = r.catalog()
 	cfg.Tables = []string{"fo.items"}
 	cfg.Logger = laketest.Logger(t)
-	rep, err := verify.Run(context.Background(), cfg)
+	rep, err = verify.Run(context.Background(), cfg)
 	if err != nil {
 		t.Fatalf("verify: %v", err)
 	}

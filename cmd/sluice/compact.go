@@ -149,7 +149,7 @@ difference.`,
 			}
 			vc := verify.DefaultConfig()
 			pc := cfg.pipelineConfig(nil)
-			if vc.Source, err = pc.Source.DriverConfig(); err != nil {
+			if vc.Source, err = pc.Source.DriverConfig(cmd.Context()); err != nil {
 				return err
 			}
 			vc.Catalog, vc.Namespace, vc.Tables = cfg.catalog(), cfg.Compact.Namespace, tables
