@@ -95,9 +95,11 @@ func splitAddr(addr string) (string, uint16, error) {
 
 // trackGTIDs keeps h.executed, the executed GTID set at h.committed. A
 // stream that starts without one learns it from the list of earlier
-// GTIDs the server writes at the start of every binlog file.
-func (h *handler) trackGTIDs(ev replication.Event) {
-	if h.executed != nil || h.inTx {
+// GTIDs the server writes at the start of every binlog file. Artificial
+// copies (log position 0) a server may send when a dump starts are not
+// taken: they tell the state at some other place.
+func (h *handler) trackGTIDs(hdr *replication.EventHeader, ev replication.Event) {
+	if h.executed != nil || h.inTx || hdr.LogPos == 0 {
 		return
 	}
 	switch ev := ev.(type) {

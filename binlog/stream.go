@@ -407,7 +407,7 @@ func (h *handler) HandleEvent(e *replication.BinlogEvent) error {
 }
 
 func (h *handler) handle(hdr *replication.EventHeader, ev replication.Event, start event.Position) error {
-	h.trackGTIDs(ev)
+	h.trackGTIDs(hdr, ev)
 	switch ev := ev.(type) {
 	case *replication.MariadbGTIDEvent:
 		g := ev.GTID

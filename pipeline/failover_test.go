@@ -80,8 +80,22 @@ func newFailoverHarness(t *testing.T, p *pair) *harness {
 // another server_id, and goes on after its executed GTID set: every
 // transaction of the old and the new primary arrives once, in order.
 func TestFailoverWhileRunning(t *testing.T) {
+	t.Run("checkpoint with gtid_set", func(t *testing.T) { failoverWhileRunning(t, true) })
+	// An older checkpoint, without the set: MariaDB's BINLOG_GTID_POS
+	// gives it at the start.
+	t.Run("checkpoint without gtid_set", func(t *testing.T) { failoverWhileRunning(t, false) })
+}
+
+func failoverWhileRunning(t *testing.T, withSet bool) {
 	p := startPair(t)
 	h := newFailoverHarness(t, p)
+	if !withSet {
+		cp := h.checkpoint()
+		cp.GTIDSet = ""
+		if err := h.store.Save(context.Background(), cp); err != nil {
+			t.Fatal(err)
+		}
+	}
 	w := startWorkload(t, p.primary, "fo_run")
 	stop := h.background()
 	w.waitFor(t, 60)
