@@ -163,12 +163,15 @@ func (c *Config) connectAddr(ctx context.Context, addr string) (*client.Conn, *t
 		return nil, nil, err
 	}
 	dial := func(tc *tls.Config) (*client.Conn, error) {
-		return client.ConnectWithContext(ctx, addr, c.User, pw, "", c.DialTimeout, func(conn *client.Conn) error {
+		dialer, authenticated := guardedDialer(&net.Dialer{Timeout: c.DialTimeout})
+		conn, err := client.ConnectWithDialer(ctx, "", addr, c.User, pw, "", dialer, func(conn *client.Conn) error {
 			if tc != nil {
 				conn.SetTLSConfig(tc)
 			}
 			return conn.SetCharset("utf8mb4")
 		})
+		authenticated()
+		return conn, err
 	}
 	conn, err := dial(tlsConf)
 	if err != nil && c.TLS.Mode == TLSPreferred && strings.Contains(err.Error(), errServerWithoutTLS) {

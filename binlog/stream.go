@@ -273,6 +273,7 @@ func (s *Streamer) session(ctx context.Context, h *handler) (progressed bool, er
 	if err != nil {
 		return false, err
 	}
+	dialer, authenticated := guardedDialer(&net.Dialer{Timeout: s.cfg.DialTimeout})
 	syncer := replication.NewBinlogSyncer(replication.BinlogSyncerConfig{
 		ServerID:                serverID,
 		Flavor:                  s.flavor,
@@ -289,7 +290,7 @@ func (s *Streamer) session(ctx context.Context, h *handler) (progressed bool, er
 		DiscardGTIDSet:          true,
 		Logger:                  slog.New(quietHandler{s.log.Handler()}).With("component", "go-mysql"),
 		SynchronousEventHandler: h,
-		Dialer:                  (&net.Dialer{Timeout: s.cfg.DialTimeout}).DialContext,
+		Dialer:                  dialer,
 	})
 	var st *replication.BinlogStreamer
 
@@ -306,6 +307,7 @@ func (s *Streamer) session(ctx context.Context, h *handler) (progressed bool, er
 	} else {
 		st, err = syncer.StartSync(mysql.Position{Name: h.pos.File, Pos: uint32(h.pos.Offset)})
 	}
+	authenticated() // the replication connection is logged in: what follows is the binlog
 	if err != nil {
 		syncer.Close()
 		return false, fmt.Errorf("start replication on %s: %w", t.addr, s.cfg.TLS.classifyConnectError(t.addr, t.tls != nil, err))

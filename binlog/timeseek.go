@@ -53,13 +53,15 @@ func fileCreated(ctx context.Context, cfg *Config, srv *Server, file string) (ti
 	if err != nil {
 		return time.Time{}, err
 	}
+	dialer, authenticated := guardedDialer(&net.Dialer{Timeout: cfg.DialTimeout})
 	syncer := replication.NewBinlogSyncer(replication.BinlogSyncerConfig{
 		ServerID: 1_000_000 + rand.Uint32N(1<<30), Flavor: srv.Flavor, Host: host, Port: port,
 		User: cfg.User, Password: password, TLSConfig: tc, ReadTimeout: cfg.ReadTimeout,
-		Logger: silentLogger(), Dialer: (&net.Dialer{Timeout: cfg.DialTimeout}).DialContext,
+		Logger: silentLogger(), Dialer: dialer,
 	})
 	defer syncer.Close()
 	st, err := syncer.StartSync(mysql.Position{Name: file, Pos: 4})
+	authenticated()
 	if err != nil {
 		return time.Time{}, fmt.Errorf("read binlog %s: %w", file, err)
 	}
