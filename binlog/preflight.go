@@ -31,6 +31,11 @@ type Server struct {
 	Head event.Position
 	// Binlogs are the binlog files the server still has, oldest first.
 	Binlogs []string
+	// GTIDs is the executed GTID set at Head ("" when the server writes
+	// no GTIDs).
+	GTIDs string
+	// Addr is the server of Config.Addrs that answered.
+	Addr string
 }
 
 // HasBinlog reports whether the server still has the named binlog file.
@@ -43,28 +48,22 @@ func (s *Server) HasBinlog(name string) bool {
 	return false
 }
 
-// Connect opens a plain SQL connection to the source (utf8mb4).
-func Connect(ctx context.Context, cfg *Config) (*client.Conn, error) {
-	conn, err := client.ConnectWithContext(ctx, cfg.Addr(), cfg.User, cfg.Password, "", cfg.DialTimeout, func(c *client.Conn) error {
-		return c.SetCharset("utf8mb4")
-	})
-	if err != nil {
-		return nil, fmt.Errorf("connect to source %s as %s: %w", cfg.Addr(), cfg.User, err)
-	}
-	return conn, nil
-}
-
 // Preflight checks that the source can be streamed from with full fidelity:
 // binlog on, ROW format, FULL row image and metadata, replication grants, and
 // (when from is set) that the binlog file of from still exists. It returns a
 // *PreflightError naming the setting and its fix for the first failure.
 func Preflight(ctx context.Context, cfg *Config, from event.Position) (*Server, error) {
-	conn, err := Connect(ctx, cfg)
+	conn, addr, _, err := cfg.connectAny(ctx)
 	if err != nil {
 		return nil, err
 	}
 	defer func() { _ = conn.Close() }()
-	return preflight(conn, cfg.User, from)
+	srv, err := preflight(conn, cfg.User, from)
+	if err != nil {
+		return nil, err
+	}
+	srv.Addr = addr
+	return srv, nil
 }
 
 // querier runs one SQL statement on the source: a *client.Conn, or a
@@ -127,12 +126,11 @@ func preflight(conn querier, user string, from event.Position) (*Server, error) 
 	if srv.Head, err = head(conn); err != nil {
 		return nil, err
 	}
-	if !from.IsZero() && !srv.HasBinlog(from.File) {
-		oldest := "none"
-		if len(srv.Binlogs) > 0 {
-			oldest = srv.Binlogs[0]
-		}
-		return nil, &PreflightError{Check: "checkpoint", Msg: fmt.Sprintf("the checkpoint is at %s but the server no longer has binlog file %s (oldest is %s): the changes in between are lost to sluice. Raise binlog retention (binlog_expire_logs_seconds, or on RDS: CALL mysql.rds_set_configuration('binlog retention hours', 72)), then re-snapshot the tables or remove the checkpoint to start from `start`", from, from.File, oldest)}
+	if srv.GTIDs, srv.Head, err = gtidHead(conn, srv.Flavor, srv.Head); err != nil {
+		return nil, err
+	}
+	if err := srv.CheckFrom(from); err != nil {
+		return nil, err
 	}
 	return srv, nil
 }
@@ -152,6 +150,19 @@ func checkRowValueOptions(conn querier) error {
 	v, _ := r.GetString(0, 0)
 	if strings.Contains(strings.ToUpper(v), "PARTIAL_JSON") {
 		return &PreflightError{Check: "binlog_row_value_options", Msg: "binlog_row_value_options is PARTIAL_JSON: updates of JSON columns would be logged as changes, not whole values; SET GLOBAL binlog_row_value_options='' (and binlog_row_value_options='' in my.cnf or the RDS parameter group)"}
+	}
+	return nil
+}
+
+// CheckFrom checks that the server still has the binlog file of from
+// (zero: nothing to check).
+func (s *Server) CheckFrom(from event.Position) error {
+	if !from.IsZero() && !s.HasBinlog(from.File) {
+		oldest := "none"
+		if len(s.Binlogs) > 0 {
+			oldest = s.Binlogs[0]
+		}
+		return &PreflightError{Check: "checkpoint", Msg: fmt.Sprintf("the checkpoint is at %s but the server no longer has binlog file %s (oldest is %s): the changes in between are lost to sluice. Raise binlog retention (binlog_expire_logs_seconds, or on RDS: CALL mysql.rds_set_configuration('binlog retention hours', 72)), then re-snapshot the tables or remove the checkpoint to start from `start`", from, from.File, oldest)}
 	}
 	return nil
 }

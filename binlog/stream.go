@@ -5,6 +5,7 @@ package binlog
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -28,6 +29,25 @@ type Config struct {
 	Port     uint16
 	User     string
 	Password string
+	// PasswordFile, when set, holds the password; it is read again for
+	// every connection, so a rotated password takes effect at the next
+	// reconnect.
+	PasswordFile string
+	// Auth is password (default) or iam; with iam, Passwords makes the
+	// token.
+	Auth Auth
+	// Passwords, when set, gives the password of every new connection
+	// instead of Password and PasswordFile (an IAM token maker).
+	Passwords PasswordFunc
+	// TLS says how connections are encrypted and what is verified.
+	TLS TLSConfig
+	// Hosts, when set, are the servers tried in order at every
+	// (re)connect instead of Host: a promoted replica needs no change.
+	Hosts []string
+	// Resume says how a stream resumes on a server: by position, by
+	// GTID set, or (auto) by position on the server the checkpoint was
+	// taken on and by GTID set on any other.
+	Resume Resume
 	// ServerID is the id sluice registers with; it must differ from every
 	// other replica of the source. 0 picks a random one per connection.
 	ServerID uint32
@@ -40,6 +60,8 @@ type Config struct {
 	// stream gives up.
 	RetryTimeout time.Duration
 	Logger       *slog.Logger
+
+	tlsBase *tls.Config // TLS.Load's result, shared by copies of the Config
 }
 
 // DefaultConfig returns a config for a local server with sensible timeouts.
@@ -48,6 +70,8 @@ func DefaultConfig() Config {
 		Host:            "127.0.0.1",
 		Port:            3306,
 		User:            "root",
+		TLS:             TLSConfig{Mode: TLSPreferred},
+		Resume:          ResumeAuto,
 		HeartbeatPeriod: 2 * time.Second,
 		ReadTimeout:     10 * time.Second,
 		DialTimeout:     10 * time.Second,
@@ -69,7 +93,10 @@ func (c *Config) Validate() error {
 	case c.ReadTimeout <= c.HeartbeatPeriod:
 		return fmt.Errorf("source read timeout (%s) must exceed the heartbeat period (%s)", c.ReadTimeout, c.HeartbeatPeriod)
 	}
-	return nil
+	if err := c.Resume.validate(); err != nil {
+		return err
+	}
+	return c.validateCredentials()
 }
 
 // Addr is host:port.
@@ -128,6 +155,18 @@ type Item struct {
 	// from before its prepare after a restart, so this boundary must not be
 	// checkpointed (the last one without Held is).
 	Held bool
+	// TxGTID is a begun transaction's GTID, for an ExecutedSet; on an
+	// ItemProgress, the GTID of a transaction that emitted nothing (rolled
+	// back, or an XA PREPARE whose rows wait for XA COMMIT) but counts as
+	// executed all the same.
+	TxGTID GTID
+	// ExecutedSeed, on a commit or progress item, is the executed GTID
+	// set the stream just learnt (at the start of a binlog file, when it
+	// started without one), before that item's transaction: the consumer
+	// starts its own ExecutedSet from it. ServerID, when not 0, is the
+	// server the stream reads since a reconnect went to another one.
+	ExecutedSeed string
+	ServerID     uint32
 }
 
 // HaltError is an error that reconnecting cannot fix.
@@ -145,6 +184,10 @@ type Streamer struct {
 	// startGTID, when set, starts the stream after these transactions
 	// until the first commit gives it a position to resume from.
 	startGTID mysql.GTIDSet
+	// serverID is the server the start position belongs to, executed the
+	// GTID set at it (see SetSource).
+	serverID uint32
+	executed *ExecutedSet
 }
 
 // StartAfterGTID makes Run start after the transactions of a GTID set
@@ -175,6 +218,9 @@ func NewStreamer(cfg Config, flavor string, registry *schema.Registry) *Streamer
 // part or twice.
 func (s *Streamer) Run(ctx context.Context, from event.Position, out chan<- Item) error {
 	h := &handler{s: s, ctx: ctx, out: out, pos: from, committed: from, tables: make(map[uint64]*schema.Table), prepared: make(map[string]*heldTx)}
+	if s.executed != nil {
+		h.executed = s.executed.Clone()
+	}
 	backoff := 100 * time.Millisecond
 	var failingSince time.Time
 	for {
@@ -183,7 +229,8 @@ func (s *Streamer) Run(ctx context.Context, from event.Position, out chan<- Item
 			return ctx.Err()
 		}
 		var halt *HaltError
-		if errors.As(err, &halt) || !retryable(err) {
+		var pe *PreflightError
+		if errors.As(err, &halt) || errors.As(err, &pe) || !retryable(err) {
 			return fmt.Errorf("read binlog at %s: %w", h.pos, err)
 		}
 		if progressed {
@@ -219,13 +266,31 @@ func (s *Streamer) session(ctx context.Context, h *handler) (progressed bool, er
 	}
 	h.events = 0
 	h.halt = nil
+	t, err := s.pick(ctx)
+	if err != nil {
+		return false, err
+	}
+	gset, err := s.startSet(t, h)
+	if err != nil {
+		return false, err
+	}
+	host, port, err := splitAddr(t.addr)
+	if err != nil {
+		return false, err
+	}
+	password, err := s.cfg.password(ctx, t.addr)
+	if err != nil {
+		return false, err
+	}
+	dialer, authenticated := guardedDialer(&net.Dialer{Timeout: s.cfg.DialTimeout})
 	syncer := replication.NewBinlogSyncer(replication.BinlogSyncerConfig{
 		ServerID:                serverID,
 		Flavor:                  s.flavor,
-		Host:                    s.cfg.Host,
-		Port:                    s.cfg.Port,
+		Host:                    host,
+		Port:                    port,
 		User:                    s.cfg.User,
-		Password:                s.cfg.Password,
+		Password:                password,
+		TLSConfig:               t.tls,
 		Charset:                 "utf8mb4",
 		TimestampStringLocation: time.UTC,
 		// MySQL JSON columns as MySQL prints them: decimals inside JSON
@@ -237,21 +302,27 @@ func (s *Streamer) session(ctx context.Context, h *handler) (progressed bool, er
 		DiscardGTIDSet:          true,
 		Logger:                  slog.New(quietHandler{s.log.Handler()}).With("component", "go-mysql"),
 		SynchronousEventHandler: h,
-		Dialer:                  (&net.Dialer{Timeout: s.cfg.DialTimeout}).DialContext,
+		Dialer:                  dialer,
 	})
 	var st *replication.BinlogStreamer
 
-	if h.committed.IsZero() && s.startGTID != nil {
-		// No position yet: start (again) from the GTID set. The fake
-		// rotation the server sends first names the file.
+	if gset != nil {
+		// No position on this server yet: start (again) after the GTID
+		// set. The fake rotation the server sends first names the file.
+		if t.serverID != s.serverID && s.serverID != 0 {
+			s.log.Warn("the source is another server: resuming after the executed GTID set", "addr", t.addr, "server_id", t.serverID, "was", s.serverID, "gtids", gset.String())
+		}
+		s.serverID = t.serverID
+		h.serverID = t.serverID
 		h.gtidStart = true
-		st, err = syncer.StartSyncGTID(s.startGTID)
+		st, err = syncer.StartSyncGTID(gset)
 	} else {
 		st, err = syncer.StartSync(mysql.Position{Name: h.pos.File, Pos: uint32(h.pos.Offset)})
 	}
+	authenticated() // the replication connection is logged in: what follows is the binlog
 	if err != nil {
 		syncer.Close()
-		return false, fmt.Errorf("start replication: %w", err)
+		return false, fmt.Errorf("start replication on %s: %w", t.addr, s.cfg.TLS.classifyConnectError(t.addr, t.tls != nil, err))
 	}
 	// With a synchronous handler, GetEvent only ever returns the error that
 	// ended the stream (or ctx's).
@@ -309,6 +380,13 @@ type handler struct {
 	events    int
 	gtidStart bool // streaming from a GTID set, no commit seen yet
 	halt      error
+	// executed is the executed GTID set at committed (nil: not known),
+	// seed the set when it was just learnt, txID the open transaction's
+	// GTID and nextID the one announced for the next (MySQL).
+	executed     *ExecutedSet
+	seed         string
+	txID, nextID GTID
+	serverID     uint32 // the server read now, when it changed during Run
 }
 
 func (h *handler) send(it Item) error {
@@ -323,6 +401,7 @@ func (h *handler) send(it Item) error {
 // heldTx is the body of an XA transaction.
 type heldTx struct {
 	tx    event.Tx
+	gtid  GTID // of the XA START ... XA PREPARE part
 	items []Item
 }
 
@@ -353,7 +432,7 @@ func (h *handler) HandleEvent(e *replication.BinlogEvent) error {
 		}
 		if !h.inTx {
 			h.committed = h.pos
-			return h.send(Item{Kind: ItemProgress, Pos: h.pos, Timestamp: e.Header.Timestamp, Held: len(h.prepared) > 0})
+			return h.send(h.progress(e.Header.Timestamp))
 		}
 		return nil
 	}
@@ -368,8 +447,11 @@ func (h *handler) HandleEvent(e *replication.BinlogEvent) error {
 }
 
 func (h *handler) handle(hdr *replication.EventHeader, ev replication.Event, start event.Position) error {
+	h.trackGTIDs(hdr, ev)
 	switch ev := ev.(type) {
 	case *replication.MariadbGTIDEvent:
+		g := ev.GTID
+		h.nextID = GTID{MariaDB: &g}
 		if ev.Flags&mariadbFlPreparedXA != 0 {
 			// XA START ... XA END, XA PREPARE: held until XA COMMIT.
 			h.beginHeld(ev.GTID.String(), hdr)
@@ -381,6 +463,7 @@ func (h *handler) handle(hdr *replication.EventHeader, ev replication.Event, sta
 		u, err := uuid.FromBytes(ev.SID)
 		if err == nil {
 			h.gtid = u.String() + ":" + strconv.FormatInt(ev.GNO, 10)
+			h.nextID = GTID{SID: u, GNO: ev.GNO}
 		}
 		return nil
 	case *replication.QueryEvent:
@@ -451,7 +534,7 @@ func (h *handler) handle(hdr *replication.EventHeader, ev replication.Event, sta
 	}
 	if !h.inTx && !h.gtidStart && h.pos.Compare(h.committed) > 0 {
 		h.committed = h.pos
-		return h.send(Item{Kind: ItemProgress, Pos: h.pos, Timestamp: hdr.Timestamp, Held: len(h.prepared) > 0})
+		return h.send(h.progress(hdr.Timestamp))
 	}
 	return nil
 }
@@ -505,14 +588,16 @@ func (h *handler) takeGTID() string {
 func (h *handler) begin(gtid string, hdr *replication.EventHeader) error {
 	h.inTx = true
 	h.hold = nil
-	return h.send(Item{Kind: ItemBegin, Tx: event.Tx{ServerID: hdr.ServerID, GTID: gtid}, Timestamp: hdr.Timestamp})
+	h.txID, h.nextID = h.nextID, GTID{}
+	return h.send(Item{Kind: ItemBegin, Tx: event.Tx{ServerID: hdr.ServerID, GTID: gtid}, TxGTID: h.txID, Timestamp: hdr.Timestamp})
 }
 
 // beginHeld starts an XA transaction: nothing of it goes out before its
 // XA COMMIT.
 func (h *handler) beginHeld(gtid string, hdr *replication.EventHeader) {
 	h.inTx, h.standalone = true, false
-	h.hold = &heldTx{tx: event.Tx{ServerID: hdr.ServerID, GTID: gtid}}
+	h.hold = &heldTx{tx: event.Tx{ServerID: hdr.ServerID, GTID: gtid}, gtid: h.nextID}
+	h.nextID = GTID{}
 }
 
 func (h *handler) commit(xid uint64, hdr *replication.EventHeader) error {
@@ -528,7 +613,9 @@ func (h *handler) commit(xid uint64, hdr *replication.EventHeader) error {
 	h.inTx, h.standalone = false, false
 	h.gtidStart = false
 	h.committed = h.pos
-	return h.send(Item{Kind: ItemCommit, Commit: event.Commit{Timestamp: hdr.Timestamp, Xid: xid, Pos: h.pos}, Pos: h.pos, Timestamp: hdr.Timestamp, Held: len(h.prepared) > 0})
+	h.committedGTID()
+	return h.send(Item{Kind: ItemCommit, Commit: event.Commit{Timestamp: hdr.Timestamp, Xid: xid, Pos: h.pos}, Pos: h.pos, Timestamp: hdr.Timestamp,
+		ExecutedSeed: h.takeSeed(), ServerID: h.serverID, Held: len(h.prepared) > 0})
 }
 
 // quietHandler logs go-mysql's errors as warnings and its chatter as debug:
@@ -644,6 +731,13 @@ func (h *handler) query(hdr *replication.EventHeader, ev *replication.QueryEvent
 // rollback ends the open transaction without its rows.
 func (h *handler) rollback(hdr *replication.EventHeader) error {
 	wasOpen := h.inTx && h.hold == nil
+	// The transaction (or the XA ROLLBACK statement) took a GTID all the
+	// same: the executed set has it.
+	done := h.txID
+	if !wasOpen {
+		done = h.nextID
+	}
+	h.txID, h.nextID = GTID{}, GTID{}
 	h.inTx, h.standalone, h.hold = false, false, nil
 	h.gtidStart = false
 	h.committed = h.pos
@@ -652,7 +746,7 @@ func (h *handler) rollback(hdr *replication.EventHeader) error {
 			return err
 		}
 	}
-	return h.send(Item{Kind: ItemProgress, Pos: h.pos, Timestamp: hdr.Timestamp, Held: len(h.prepared) > 0})
+	return h.send(h.progressExecuted(hdr.Timestamp, done))
 }
 
 // xaPrepared ends the first part of an XA transaction: its rows wait in
@@ -669,14 +763,16 @@ func (h *handler) xaPrepared(hdr *replication.EventHeader, data []byte, start ev
 		return h.commit(0, hdr)
 	}
 	h.prepared[xid] = h.hold
+	done := h.hold.gtid
 	h.hold, h.inTx = nil, false
 	h.committed = h.pos
-	return h.send(Item{Kind: ItemProgress, Pos: h.pos, Timestamp: hdr.Timestamp, Held: len(h.prepared) > 0})
+	return h.send(h.progressExecuted(hdr.Timestamp, done))
 }
 
 // sendHeld sends a held XA transaction's items as an open transaction.
 func (h *handler) sendHeld(held *heldTx, hdr *replication.EventHeader) error {
-	if err := h.send(Item{Kind: ItemBegin, Tx: held.tx, Timestamp: hdr.Timestamp}); err != nil {
+	h.txID = held.gtid
+	if err := h.send(Item{Kind: ItemBegin, Tx: held.tx, TxGTID: held.gtid, Timestamp: hdr.Timestamp}); err != nil {
 		return err
 	}
 	for _, it := range held.items {
@@ -722,4 +818,21 @@ func fullImages(ev *replication.RowsEvent, t *schema.Table, update bool) error {
 		}
 	}
 	return nil
+}
+
+// progress is an ItemProgress at the handler's position.
+func (h *handler) progress(ts uint32) Item {
+	return Item{Kind: ItemProgress, Pos: h.pos, Timestamp: ts, ExecutedSeed: h.takeSeed(), ServerID: h.serverID, Held: len(h.prepared) > 0}
+}
+
+// progressExecuted is an ItemProgress past a transaction that emits
+// nothing but took GTID done (a rollback, an XA PREPARE): the executed
+// sets, the handler's and the consumer's, take it.
+func (h *handler) progressExecuted(ts uint32, done GTID) Item {
+	if h.executed != nil {
+		h.executed.Add(done)
+	}
+	it := h.progress(ts)
+	it.TxGTID = done
+	return it
 }

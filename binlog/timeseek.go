@@ -18,7 +18,7 @@ import (
 // A binlog file's format description event carries its creation time.
 func FileBefore(ctx context.Context, cfg *Config, srv *Server, t time.Time) (event.Position, error) {
 	for i := len(srv.Binlogs) - 1; i >= 0; i-- {
-		created, err := fileCreated(ctx, cfg, srv.Flavor, srv.Binlogs[i])
+		created, err := fileCreated(ctx, cfg, srv, srv.Binlogs[i])
 		if err != nil {
 			return event.Position{}, err
 		}
@@ -32,15 +32,36 @@ func FileBefore(ctx context.Context, cfg *Config, srv *Server, t time.Time) (eve
 	return event.Position{}, fmt.Errorf("the oldest binlog the server has (%s) was created after %s: the changes before it are gone", srv.Binlogs[0], t.UTC().Format(time.RFC3339))
 }
 
-// fileCreated reads the creation time of one binlog file.
-func fileCreated(ctx context.Context, cfg *Config, flavor, file string) (time.Time, error) {
+// fileCreated reads the creation time of one binlog file of srv (the
+// server preflight reached), over TLS and with credentials as configured.
+func fileCreated(ctx context.Context, cfg *Config, srv *Server, file string) (time.Time, error) {
+	addr := srv.Addr
+	if addr == "" {
+		addr = cfg.Addrs()[0]
+	}
+	// A probe finds out whether mode preferred gets TLS from this server.
+	conn, tc, err := cfg.connectAddr(ctx, addr)
+	if err != nil {
+		return time.Time{}, err
+	}
+	_ = conn.Close()
+	host, port, err := splitAddr(addr)
+	if err != nil {
+		return time.Time{}, err
+	}
+	password, err := cfg.password(ctx, addr)
+	if err != nil {
+		return time.Time{}, err
+	}
+	dialer, authenticated := guardedDialer(&net.Dialer{Timeout: cfg.DialTimeout})
 	syncer := replication.NewBinlogSyncer(replication.BinlogSyncerConfig{
-		ServerID: 1_000_000 + rand.Uint32N(1<<30), Flavor: flavor, Host: cfg.Host, Port: cfg.Port,
-		User: cfg.User, Password: cfg.Password, ReadTimeout: cfg.ReadTimeout,
-		Logger: silentLogger(), Dialer: (&net.Dialer{Timeout: cfg.DialTimeout}).DialContext,
+		ServerID: 1_000_000 + rand.Uint32N(1<<30), Flavor: srv.Flavor, Host: host, Port: port,
+		User: cfg.User, Password: password, TLSConfig: tc, ReadTimeout: cfg.ReadTimeout,
+		Logger: silentLogger(), Dialer: dialer,
 	})
 	defer syncer.Close()
 	st, err := syncer.StartSync(mysql.Position{Name: file, Pos: 4})
+	authenticated()
 	if err != nil {
 		return time.Time{}, fmt.Errorf("read binlog %s: %w", file, err)
 	}

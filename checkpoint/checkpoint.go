@@ -23,6 +23,11 @@ type Checkpoint struct {
 	// GTID is the id of the last transaction at or before Position, when the
 	// server writes GTIDs.
 	GTID string `json:"gtid,omitempty"`
+	// GTIDSet is the executed GTID set at Position (MariaDB
+	// "domain-server-seq,..."; MySQL "uuid:1-N,..."): where a stream
+	// resumes on another server after a failover. Empty when the server
+	// writes no GTIDs or the set is not known yet.
+	GTIDSet string `json:"gtid_set,omitempty"`
 	// ServerID is the source server's @@server_id.
 	ServerID uint32 `json:"server_id"`
 	// Timestamp is the commit time (seconds) of the last delivered transaction.
@@ -32,6 +37,33 @@ type Checkpoint struct {
 	// with the binlog position, so a restart resumes both together. Nil
 	// when no snapshot is queued or running.
 	Snapshot *Snapshot `json:"snapshot,omitempty"`
+	// History lists the times the checkpoint was re-pointed by hand
+	// (`sluice checkpoint set`) or moved to another server, most recent
+	// last, at most MaxHistory. It carries over from save to save.
+	History []Change `json:"history,omitempty"`
+}
+
+// MaxHistory bounds Checkpoint.History.
+const MaxHistory = 20
+
+// Change is one entry of a checkpoint's history.
+type Change struct {
+	At time.Time `json:"at"`
+	// What happened: "set" (checkpoint set) or "failover".
+	What string `json:"what"`
+	// From and To are the places before and after ("file:offset",
+	// "gtid SET", "server_id N").
+	From string `json:"from"`
+	To   string `json:"to"`
+}
+
+// WithChange returns history with c appended, trimmed to MaxHistory.
+func WithChange(history []Change, c Change) []Change {
+	out := append(append([]Change(nil), history...), c)
+	if len(out) > MaxHistory {
+		out = out[len(out)-MaxHistory:]
+	}
+	return out
 }
 
 // Snapshot is the progress of the table snapshots a pipeline runs

@@ -72,6 +72,8 @@ const (
 	attrTerm      = "term"     // Raft term of the last claim, in a cluster
 	attrSavedBy   = "saved_by" // owner of the store that last saved
 	attrSnapshot  = "snapshot" // JSON of Checkpoint.Snapshot
+	attrGTIDSet   = "gtid_set"
+	attrHistory   = "history" // JSON of Checkpoint.History
 )
 
 // DynamoStore keeps a pipeline's checkpoint in one DynamoDB item, with
@@ -349,7 +351,7 @@ func (s *DynamoStore) Save(ctx context.Context, cp *Checkpoint) error {
 	names := map[string]string{
 		"#epoch": attrEpoch, "#file": attrFile, "#file_seq": attrFileSeq, "#offset": attrOffset,
 		"#server_id": attrServerID, "#updated_at": attrUpdatedAt, "#gtid": attrGTID, "#ts": attrTS,
-		"#saved_by": attrSavedBy, "#snapshot": attrSnapshot,
+		"#saved_by": attrSavedBy, "#snapshot": attrSnapshot, "#gtid_set": attrGTIDSet, "#history": attrHistory,
 	}
 	values := map[string]types.AttributeValue{
 		":saved_by":   str(owner),
@@ -367,6 +369,22 @@ func (s *DynamoStore) Save(ctx context.Context, cp *Checkpoint) error {
 		values[":gtid"] = str(cp.GTID)
 	} else {
 		remove = append(remove, "#gtid")
+	}
+	if cp.GTIDSet != "" {
+		set = append(set, "#gtid_set = :gtid_set")
+		values[":gtid_set"] = str(cp.GTIDSet)
+	} else {
+		remove = append(remove, "#gtid_set")
+	}
+	if len(cp.History) > 0 {
+		b, err := json.Marshal(cp.History)
+		if err != nil {
+			return fmt.Errorf("save checkpoint at %s: history: %w", cp.Position, err)
+		}
+		set = append(set, "#history = :history")
+		values[":history"] = str(string(b))
+	} else {
+		remove = append(remove, "#history")
 	}
 	if cp.Timestamp != 0 {
 		set = append(set, "#ts = :ts")
@@ -390,8 +408,13 @@ func (s *DynamoStore) Save(ctx context.Context, cp *Checkpoint) error {
 	}
 	// The stored position must not be after the new one, ordered as
 	// event.Position.Compare orders them: file sequence number, then file
-	// name, then offset.
-	cond := "#epoch = :epoch AND (attribute_not_exists(#file_seq) OR #file_seq < :file_seq OR " +
+	// name, then offset. Positions of another server (after a failover,
+	// resumed by GTID) are not ordered with them.
+	other := ""
+	if cp.ServerID != 0 {
+		other = "#server_id <> :server_id OR "
+	}
+	cond := "#epoch = :epoch AND (attribute_not_exists(#file_seq) OR " + other + "#file_seq < :file_seq OR " +
 		"(#file_seq = :file_seq AND (#file < :file OR (#file = :file AND #offset <= :offset))))"
 	_, err := s.api.UpdateItem(ctx, &dynamodb.UpdateItemInput{
 		TableName:                           aws.String(s.cfg.Table),
@@ -404,7 +427,7 @@ func (s *DynamoStore) Save(ctx context.Context, cp *Checkpoint) error {
 	})
 	var ccf *types.ConditionalCheckFailedException
 	if errors.As(err, &ccf) {
-		return s.refused(ctx, cp.Position, epoch, owner, ccf.Item)
+		return s.refused(ctx, cp.Position, cp.ServerID, epoch, owner, ccf.Item)
 	}
 	if err != nil {
 		return s.wrap(fmt.Sprintf("save checkpoint at %s", cp.Position), err)
@@ -415,7 +438,7 @@ func (s *DynamoStore) Save(ctx context.Context, cp *Checkpoint) error {
 // refused explains a Save whose condition failed, from the item as it was
 // (returned with the failure by DynamoDB; read again when the server did
 // not return it).
-func (s *DynamoStore) refused(ctx context.Context, pos event.Position, epoch uint64, owner string, item map[string]types.AttributeValue) error {
+func (s *DynamoStore) refused(ctx context.Context, pos event.Position, serverID uint32, epoch uint64, owner string, item map[string]types.AttributeValue) error {
 	if item == nil {
 		var err error
 		if item, err = s.get(ctx); err != nil {
@@ -438,7 +461,7 @@ func (s *DynamoStore) refused(ctx context.Context, pos event.Position, epoch uin
 		if err != nil {
 			return fmt.Errorf("%s: stored position: %v: %w", prefix, err, ErrCorrupt)
 		}
-		if pos.Compare(cur.Position) < 0 {
+		if (serverID == 0 || cur.ServerID == serverID) && pos.Compare(cur.Position) < 0 {
 			return fmt.Errorf("%s: %w: stored position is %s", prefix, ErrPositionBackwards, cur.Position)
 		}
 		return fmt.Errorf("%s: refused by the table's condition, though the stored epoch is ours and the stored position %s is not ahead: %w", prefix, cur.Position, ErrCorrupt)
@@ -500,6 +523,14 @@ func (s *DynamoStore) decode(item map[string]types.AttributeValue) (*Checkpoint,
 	}
 	if g, ok := item[attrGTID].(*types.AttributeValueMemberS); ok {
 		cp.GTID = g.Value
+	}
+	if g, ok := item[attrGTIDSet].(*types.AttributeValueMemberS); ok {
+		cp.GTIDSet = g.Value
+	}
+	if h, ok := item[attrHistory].(*types.AttributeValueMemberS); ok {
+		if err := json.Unmarshal([]byte(h.Value), &cp.History); err != nil {
+			return nil, fmt.Errorf("attribute %s: %w", attrHistory, err)
+		}
 	}
 	if u, ok := item[attrUpdatedAt].(*types.AttributeValueMemberS); ok {
 		if cp.UpdatedAt, err = time.Parse(time.RFC3339Nano, u.Value); err != nil {

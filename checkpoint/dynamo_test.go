@@ -72,9 +72,11 @@ func TestDynamoRoundTrip(t *testing.T) {
 		Pipeline:  "p",
 		Position:  pos("mysql-bin.000003:4711"),
 		GTID:      "0-1-42",
+		GTIDSet:   "0-1-42,1-9-7",
 		ServerID:  7,
 		Timestamp: 1700000000,
 		UpdatedAt: time.Date(2026, 5, 1, 12, 0, 0, 123456789, time.UTC),
+		History:   []Change{{At: time.Date(2026, 4, 30, 0, 0, 0, 0, time.UTC), What: "set", From: "none", To: "gtid 0-1-40"}},
 	}
 	if err := s.Save(ctx, cp); !errors.Is(err, ErrFenced) || !strings.Contains(err.Error(), "Acquire") {
 		t.Fatalf("Save before Acquire: %v, want ErrFenced naming Acquire", err)
@@ -100,7 +102,7 @@ func TestDynamoRoundTrip(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if *got != *cp {
+	if !reflect.DeepEqual(got, cp) {
 		t.Fatalf("Load = %+v\nwant   %+v", got, cp)
 	}
 
@@ -117,7 +119,7 @@ func TestDynamoRoundTrip(t *testing.T) {
 	}
 	want := *cp2
 	want.UpdatedAt = time.Date(2026, 5, 1, 23, 0, 0, 0, time.UTC)
-	if *got != want {
+	if !reflect.DeepEqual(*got, want) {
 		t.Fatalf("Load = %+v\nwant   %+v", got, want)
 	}
 
@@ -161,6 +163,18 @@ func TestDynamoRoundTrip(t *testing.T) {
 	}
 	if got, err = s.Load(ctx); err != nil || got.Snapshot != nil {
 		t.Fatalf("Load after a save without snapshot progress = %+v, %v", got, err)
+	}
+
+	// After a failover the positions are another server's: not ordered
+	// with the stored ones. Within that server they are again.
+	moved := &Checkpoint{Pipeline: "p", Position: pos("mysql-bin.000001:900"), ServerID: 8, GTIDSet: "0-7-99", UpdatedAt: want.UpdatedAt}
+	if err := s.Save(ctx, moved); err != nil {
+		t.Fatalf("Save on another server at a lower position: %v", err)
+	}
+	back := *moved
+	back.Position = pos("mysql-bin.000001:400")
+	if err := s.Save(ctx, &back); !errors.Is(err, ErrPositionBackwards) {
+		t.Fatalf("Save backwards on the same server: %v, want ErrPositionBackwards", err)
 	}
 
 	// Creating the table again is a no-op.

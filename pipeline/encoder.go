@@ -40,6 +40,12 @@ type encoder struct {
 	// for its commit, so no boundary may be checkpointed now.
 	held bool
 	gtid string // of the last committed transaction
+	// executed is the executed GTID set at the last boundary (nil: not
+	// known), spelled into the boundary's checkpoint only at flush;
+	// txGTID is the open transaction's GTID.
+	executed *binlog.ExecutedSet
+	flavor   string
+	txGTID   binlog.GTID
 	// heartbeatTable is Config.HeartbeatTable: rows of it are not emitted.
 	heartbeatTable string
 	// free holds batches every sink has released, for reuse.
@@ -139,10 +145,17 @@ func (e *encoder) loop(ctx context.Context, items <-chan binlog.Item, from, targ
 }
 
 func (e *encoder) handle(ctx context.Context, it *binlog.Item) error {
+	if it.Held && !e.held && e.boundary != nil && e.executed != nil && e.boundary.GTIDSet == "" {
+		// An XA transaction is prepared from here on: the boundary not
+		// yet flushed stays the checkpoint for a while, with the executed
+		// set it has now (the set moves on with what commits meanwhile).
+		e.boundary.GTIDSet = e.executed.String()
+	}
 	e.held = it.Held
 	switch it.Kind {
 	case binlog.ItemBegin:
 		e.tx = it.Tx
+		e.txGTID = it.TxGTID
 		e.inTx = true
 		return e.txbuf.reset()
 	case binlog.ItemRows:
@@ -150,6 +163,7 @@ func (e *encoder) handle(ctx context.Context, it *binlog.Item) error {
 	case binlog.ItemQuery:
 		return e.addDDLs(it)
 	case binlog.ItemCommit:
+		e.source(it)
 		return e.commit(ctx, &it.Commit)
 	case binlog.ItemAbort:
 		e.inTx = false
@@ -157,6 +171,10 @@ func (e *encoder) handle(ctx context.Context, it *binlog.Item) error {
 		return e.txbuf.reset()
 	case binlog.ItemProgress:
 		if !e.inTx {
+			e.source(it)
+			if e.executed != nil {
+				e.executed.Add(it.TxGTID) // a rollback's or an XA PREPARE's
+			}
 			e.setBoundary(checkpoint.Checkpoint{Position: it.Pos, GTID: e.gtid, ServerID: e.serverID, Timestamp: e.lastCommit, Snapshot: e.snapCommitted})
 		}
 	case binlog.ItemHeartbeat:
@@ -296,6 +314,7 @@ func (e *encoder) commit(ctx context.Context, c *event.Commit) error {
 		if err := e.txbuf.reset(); err != nil { // before a replay's start
 			return err
 		}
+		e.addExecuted()
 		e.setBoundary(checkpoint.Checkpoint{Position: c.Pos, GTID: e.gtid, ServerID: e.serverID, Timestamp: c.Timestamp, Snapshot: e.snapCommitted})
 		return nil
 	}
@@ -328,6 +347,7 @@ func (e *encoder) commit(ctx context.Context, c *event.Commit) error {
 	if e.tx.GTID != "" {
 		e.gtid = e.tx.GTID
 	}
+	e.addExecuted()
 	e.commitSnap()
 	e.setBoundary(checkpoint.Checkpoint{Position: c.Pos, GTID: e.gtid, ServerID: e.serverID, Timestamp: c.Timestamp, Snapshot: e.snapCommitted})
 	e.lastCommit = c.Timestamp
@@ -389,6 +409,9 @@ func (e *encoder) flush(ctx context.Context) error {
 	e.seq++
 	b.Seq = e.seq
 	b.Hold(len(e.p.sinks), e.recycle)
+	if e.boundary != nil && e.executed != nil && e.boundary.GTIDSet == "" {
+		e.boundary.GTIDSet = e.executed.String()
+	}
 	d := delivery{batch: b, boundary: e.boundary}
 	if !e.inTx && e.watermark.After(e.sentWatermark) {
 		d.watermark = e.watermark
@@ -437,4 +460,38 @@ func (e *encoder) setBoundary(cp checkpoint.Checkpoint) {
 	if !e.held {
 		e.boundary = &cp
 	}
+}
+
+// source takes the executed GTID set the stream learnt and, after a
+// failover, the server from a commit or progress item, for the checkpoint.
+func (e *encoder) source(it *binlog.Item) {
+	if it.ExecutedSeed != "" {
+		set, err := binlog.ParseExecutedSet(e.flavor, it.ExecutedSeed)
+		if err != nil {
+			e.p.log.Warn("executed GTID set from the stream not understood; checkpoints go without one", "set", it.ExecutedSeed, "err", err.Error())
+		}
+		e.executed = set
+	}
+	if it.ServerID != 0 {
+		e.serverID = it.ServerID
+	}
+}
+
+// setExecuted starts the executed GTID set ("" : not known).
+func (e *encoder) setExecuted(flavor, set string) error {
+	e.flavor = flavor
+	if set == "" {
+		return nil
+	}
+	var err error
+	e.executed, err = binlog.ParseExecutedSet(flavor, set)
+	return err
+}
+
+// addExecuted adds the committed transaction's GTID to the executed set.
+func (e *encoder) addExecuted() {
+	if e.executed != nil {
+		e.executed.Add(e.txGTID)
+	}
+	e.txGTID = binlog.GTID{}
 }

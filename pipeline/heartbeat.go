@@ -7,6 +7,8 @@ import (
 	"time"
 
 	"github.com/go-mysql-org/go-mysql/client"
+
+	"github.com/sluicecdc/sluice/binlog"
 )
 
 // heartbeats writes the current time, with microseconds, into
@@ -57,8 +59,7 @@ func (p *Pipeline) heartbeats(ctx context.Context) error {
 }
 
 func (p *Pipeline) heartbeatConn(ctx context.Context, db, table string) (*client.Conn, error) {
-	src := &p.cfg.Source
-	conn, err := client.ConnectWithContext(ctx, src.Addr(), src.User, src.Password, "", src.DialTimeout)
+	conn, err := binlog.Connect(ctx, &p.cfg.Source)
 	if err != nil {
 		return nil, fmt.Errorf("heartbeat connection: %w", err)
 	}

@@ -186,6 +186,11 @@ func New(cfg Config, store checkpoint.Store, openSinks OpenSinks) (*Pipeline, er
 // or (with ExitWhenCaughtUp) it has caught up. It always tries to leave a
 // checkpoint covering everything the sinks acknowledged.
 func (p *Pipeline) Run(ctx context.Context) (err error) {
+	defer func() {
+		if err != nil && ctx.Err() != nil && errors.Is(err, context.Canceled) {
+			err = nil // stopped while connecting (preflight, registry): a stop, not a failure
+		}
+	}()
 	if fs, ok := p.store.(checkpoint.FencingStore); ok {
 		// Claim the pipeline first: from here on a process that held it
 		// before can no longer move the checkpoint.
@@ -203,12 +208,18 @@ func (p *Pipeline) Run(ctx context.Context) (err error) {
 	if cp != nil {
 		from = cp.Position
 	}
-	srv, err := binlog.Preflight(ctx, &p.cfg.Source, from)
+	srv, err := binlog.Preflight(ctx, &p.cfg.Source, event.Position{})
 	if err != nil {
 		return err
 	}
-	if cp != nil && cp.ServerID != 0 && cp.ServerID != srv.ServerID {
-		return fmt.Errorf("checkpoint was taken on server_id %d but the source is server_id %d: positions do not carry over between servers; point sluice at the original server or remove the checkpoint", cp.ServerID, srv.ServerID)
+	resumeGTIDs, err := p.resumeGTIDs(cp, srv)
+	if err != nil {
+		return err
+	}
+	if resumeGTIDs == "" {
+		if err := srv.CheckFrom(from); err != nil {
+			return err
+		}
 	}
 	var initial *checkpoint.Snapshot
 	if cp == nil {
@@ -238,6 +249,9 @@ func (p *Pipeline) Run(ctx context.Context) (err error) {
 			from = srv.Head
 		}
 		cp = &checkpoint.Checkpoint{Pipeline: p.cfg.Name, Position: from, ServerID: srv.ServerID, UpdatedAt: time.Now().UTC(), Snapshot: initial}
+		if from == srv.Head {
+			cp.GTIDSet = srv.GTIDs
+		}
 		// Record where we begin, so a restart continues from here even if
 		// nothing arrives before it.
 		if err := p.store.Save(ctx, cp); err != nil {
@@ -245,7 +259,7 @@ func (p *Pipeline) Run(ctx context.Context) (err error) {
 		}
 	}
 	p.saved = cp
-	p.log.Info("streaming", "source", p.cfg.Source.Addr(), "flavor", srv.Flavor, "version", srv.Version, "from", from.String(), "head", srv.Head.String())
+	p.log.Info("streaming", "source", srv.Addr, "flavor", srv.Flavor, "version", srv.Version, "from", from.String(), "head", srv.Head.String())
 
 	var target event.Position
 	if p.cfg.ExitWhenCaughtUp {
@@ -254,20 +268,38 @@ func (p *Pipeline) Run(ctx context.Context) (err error) {
 	if !p.cfg.StopAt.IsZero() {
 		target = p.cfg.StopAt
 	}
-	return p.stream(ctx, srv, from, target)
+	return p.stream(ctx, srv, from, target, resumeGTIDs)
 }
 
 // errCaughtUp ends the stream when ExitWhenCaughtUp is satisfied.
 var errCaughtUp = errors.New("caught up")
 
-func (p *Pipeline) stream(ctx context.Context, srv *binlog.Server, from, target event.Position) error {
+func (p *Pipeline) stream(ctx context.Context, srv *binlog.Server, from, target event.Position, resumeGTIDs string) error {
 	registry, err := p.loadRegistry(ctx, srv)
 	if err != nil {
 		return err
 	}
 	streamer := binlog.NewStreamer(p.cfg.Source, srv.Flavor, registry)
-	if p.cfg.StartGTID != "" {
-		if err := streamer.StartAfterGTID(p.cfg.StartGTID); err != nil {
+	executed, startGTID := p.saved.GTIDSet, p.cfg.StartGTID
+	switch {
+	case startGTID != "":
+		executed = startGTID // a replay's start
+	case resumeGTIDs != "":
+		startGTID, executed = resumeGTIDs, resumeGTIDs
+	case executed == "" && !from.IsZero():
+		// A checkpoint without the set (older, or the start of a binlog):
+		// MariaDB can tell it, so a failover can be followed from here.
+		set, err := binlog.GTIDsAt(ctx, &p.cfg.Source, srv.Flavor, from)
+		if err != nil {
+			p.log.Warn("executed GTID set at the start not known; a failover can be followed once the next binlog file starts", "at", from.String(), "err", err.Error())
+		}
+		executed = set
+	}
+	if err := streamer.SetSource(srv.ServerID, executed); err != nil {
+		return err
+	}
+	if startGTID != "" {
+		if err := streamer.StartAfterGTID(startGTID); err != nil {
 			return err
 		}
 		from = event.Position{} // the GTID set says where
@@ -280,6 +312,9 @@ func (p *Pipeline) stream(ctx context.Context, srv *binlog.Server, from, target 
 	deliveries := make(chan delivery, 4)
 	enc := newEncoder(p, srv.ServerID, deliveries)
 	defer enc.close()
+	if err := enc.setExecuted(srv.Flavor, executed); err != nil {
+		return err
+	}
 	if p.cfg.Snapshot.SignalTable != "" {
 		enc.snaps = newSnapshots(p.cfg.Snapshot, p.cfg.Name, enc.snapCommitted, registry)
 		if !p.cfg.Snapshot.Ignore {
@@ -387,6 +422,9 @@ func (p *Pipeline) syncAndSave(ctx context.Context, force bool) error {
 	}
 	next.Pipeline = p.cfg.Name
 	next.UpdatedAt = time.Now().UTC()
+	if next.History == nil && p.saved != nil {
+		next.History = p.saved.History
+	}
 	if err := p.store.Save(ctx, next); err != nil {
 		p.cfg.Metrics.saveFailed()
 		p.mu.Lock()

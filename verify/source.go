@@ -15,11 +15,16 @@ import (
 
 // openSource opens the source for reading: server-side prepared statements
 // (the binary protocol gives FLOAT and DOUBLE exactly), TIMESTAMP in UTC as
-// sluice writes it.
-func openSource(dsn string) (*sql.DB, error) {
-	cfg, err := mysql.ParseDSN(dsn)
-	if err != nil {
-		return nil, fmt.Errorf("source DSN: %w", err)
+// sluice writes it. A driver config, when given, is used instead of dsn.
+func openSource(dsn string, dc *mysql.Config) (*sql.DB, error) {
+	cfg := dc
+	if cfg == nil {
+		var err error
+		if cfg, err = mysql.ParseDSN(dsn); err != nil {
+			return nil, fmt.Errorf("source DSN: %w", err)
+		}
+	} else {
+		cfg = cfg.Clone()
 	}
 	cfg.InterpolateParams = false
 	cfg.ParseTime = false

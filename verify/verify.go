@@ -30,6 +30,7 @@ import (
 	"time"
 
 	"github.com/apache/iceberg-go/table"
+	"github.com/go-sql-driver/mysql"
 
 	"github.com/sluicecdc/sluice/compact"
 	"github.com/sluicecdc/sluice/event/position"
@@ -41,6 +42,10 @@ type Config struct {
 	// ("user:pw@tcp(host:3306)/"); the user needs SELECT on the tables and
 	// REPLICATION SLAVE (for SHOW BINLOG EVENTS).
 	SourceDSN string
+	// Source, when set, is used instead of SourceDSN: a driver config
+	// with the pipeline's TLS config and per-connection credentials
+	// (binlog.Config.DriverConfig).
+	Source *mysql.Config
 	// Catalog and Namespace locate the snapshot tables, as for compact.
 	Catalog   compact.CatalogConfig
 	Namespace string
@@ -73,7 +78,7 @@ func DefaultConfig() Config {
 
 // Validate checks the config.
 func (c *Config) Validate() error {
-	if c.SourceDSN == "" {
+	if c.SourceDSN == "" && c.Source == nil {
 		return errors.New("verify: source DSN is empty")
 	}
 	for _, t := range append(slices.Clone(c.Tables), c.IgnoreTables...) {
@@ -103,7 +108,7 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 	if log == nil {
 		log = slog.Default()
 	}
-	db, err := openSource(cfg.SourceDSN)
+	db, err := openSource(cfg.SourceDSN, cfg.Source)
 	if err != nil {
 		return nil, fmt.Errorf("verify: %w", err)
 	}

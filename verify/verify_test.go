@@ -189,7 +189,7 @@ func TestVerify(t *testing.T) {
 // found (verify reports MOVED), unless it only touches ignored tables.
 func TestSourceMoved(t *testing.T) {
 	srv.Exec(t, "DROP DATABASE IF EXISTS vm", "CREATE DATABASE vm", "CREATE TABLE vm.t (id INT PRIMARY KEY)", "CREATE TABLE vm.hb (id INT PRIMARY KEY)")
-	db, err := verify.OpenSource(srv.DSN(""))
+	db, err := verify.OpenSource(srv.DSN(""), nil)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -36,6 +36,9 @@ func newCheckpointCommand(load func() (*fileConfig, error), stdout io.Writer) *c
 			if cp.GTID != "" {
 				fmt.Fprintf(stdout, "gtid:      %s\n", cp.GTID)
 			}
+			if cp.GTIDSet != "" {
+				fmt.Fprintf(stdout, "gtid_set:  %s\n", cp.GTIDSet)
+			}
 			fmt.Fprintf(stdout, "server_id: %d\n", cp.ServerID)
 			if cp.Timestamp != 0 {
 				fmt.Fprintf(stdout, "commit_ts: %d\n", cp.Timestamp)
@@ -53,8 +56,12 @@ func newCheckpointCommand(load func() (*fileConfig, error), stdout io.Writer) *c
 					}
 				}
 			}
+			for _, h := range cp.History {
+				fmt.Fprintf(stdout, "history:   %s %s: %s -> %s\n", h.At.Format("2006-01-02T15:04:05Z"), h.What, h.From, h.To)
+			}
 			return nil
 		},
 	})
+	cmd.AddCommand(newCheckpointSetCommand(load, stdout))
 	return cmd
 }

@@ -16,7 +16,6 @@ import (
 	"strings"
 	"time"
 
-	"github.com/go-sql-driver/mysql"
 	"github.com/spf13/cobra"
 
 	"github.com/sluicecdc/sluice/compact"
@@ -149,9 +148,10 @@ difference.`,
 				return err
 			}
 			vc := verify.DefaultConfig()
-			dsn := mysql.NewConfig()
-			dsn.User, dsn.Passwd, dsn.Net, dsn.Addr = cfg.Source.User, cfg.Source.Password, "tcp", fmt.Sprintf("%s:%d", cfg.Source.Host, cfg.Source.Port)
-			vc.SourceDSN = dsn.FormatDSN()
+			pc := cfg.pipelineConfig(nil)
+			if vc.Source, err = pc.Source.DriverConfig(cmd.Context()); err != nil {
+				return err
+			}
 			vc.Catalog, vc.Namespace, vc.Tables = cfg.catalog(), cfg.Compact.Namespace, tables
 			if err := localCatalogDirs(vc.Catalog); err != nil {
 				return err

@@ -18,6 +18,7 @@ import (
 	"github.com/knadh/koanf/v2"
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/sluicecdc/sluice/binlog"
 	"github.com/sluicecdc/sluice/checkpoint"
 	"github.com/sluicecdc/sluice/emit"
 	"github.com/sluicecdc/sluice/pipeline"
@@ -49,10 +50,18 @@ type fileConfig struct {
 }
 
 type sourceConfig struct {
-	Host        string        `koanf:"host"`
-	Port        uint16        `koanf:"port"`
-	User        string        `koanf:"user"`
-	Password    string        `koanf:"password"`
+	Host     string `koanf:"host"`
+	Port     uint16 `koanf:"port"`
+	User     string `koanf:"user"`
+	Password string `koanf:"password"`
+	// PasswordFile is read at every connection; Auth is password or iam.
+	PasswordFile string          `koanf:"password_file"`
+	Auth         string          `koanf:"auth"`
+	TLS          sourceTLSConfig `koanf:"tls"`
+	// Hosts are tried in order at every (re)connect instead of Host.
+	Hosts []string `koanf:"hosts"`
+	// Resume is auto, position or gtid.
+	Resume      string        `koanf:"resume"`
 	ServerID    uint32        `koanf:"server_id"`
 	Heartbeat   time.Duration `koanf:"heartbeat"`
 	ReadTimeout time.Duration `koanf:"read_timeout"`
@@ -99,6 +108,8 @@ func defaultFileConfig() fileConfig {
 		Source: sourceConfig{
 			Host: d.Source.Host, Port: d.Source.Port, User: d.Source.User,
 			Heartbeat: d.Source.HeartbeatPeriod, ReadTimeout: d.Source.ReadTimeout,
+			Auth: string(binlog.AuthPassword), TLS: sourceTLSConfig{Mode: string(d.Source.TLS.Mode)},
+			Resume: string(d.Source.Resume),
 		},
 		Checkpoint: checkpointConfig{Store: "file", Dir: "./sluice-data", Interval: d.CheckpointInterval},
 		Sinks:      []map[string]any{{"type": "file", "path": "./sluice-data/events.jsonl"}},
@@ -230,13 +241,7 @@ func (c *fileConfig) pipelineConfig(log *slog.Logger) pipeline.Config {
 	pc.Name = c.Pipeline
 	pc.Start = pipeline.Start(c.Start)
 	pc.SchemaPath = c.schemaPath()
-	pc.Source.Host = c.Source.Host
-	pc.Source.Port = c.Source.Port
-	pc.Source.User = c.Source.User
-	pc.Source.Password = c.Source.Password
-	pc.Source.ServerID = c.Source.ServerID
-	pc.Source.HeartbeatPeriod = c.Source.Heartbeat
-	pc.Source.ReadTimeout = c.Source.ReadTimeout
+	c.sourceBinlogConfig(&pc.Source)
 	pc.CheckpointInterval = c.Checkpoint.Interval
 	pc.HeartbeatTable, pc.HeartbeatInterval = c.Heartbeat.Table, c.Heartbeat.Interval
 	pc.Format = pipeline.Format(c.Output.Format)

@@ -231,6 +231,10 @@ func TestConfigErrors(t *testing.T) {
 		{name: "bad sink", args: []string{"--config", write("sink.yaml", "sinks:\n  - type: kafka\n")}, code: 2, want: []string{`sinks[0].type "kafka"`}},
 		{name: "file sink without path", args: []string{"--config", write("nopath.yaml", "sinks:\n  - type: file\n")}, code: 2, want: []string{"sinks[0]: a file sink needs a path"}},
 		{name: "bad port", args: []string{"--config", write("port.yaml", "source:\n  port: seventy\n")}, code: 2, want: []string{"port"}},
+		{name: "bad resume", args: []string{"--config", write("resume.yaml", "source:\n  resume: sideways\n")}, code: 2, want: []string{`source.resume "sideways"`, "auto, position or gtid"}},
+		{name: "bad tls mode", args: []string{"--config", write("tls.yaml", "source:\n  tls:\n    mode: on\n")}, code: 2, want: []string{"source.tls.mode", "verify_identity"}},
+		{name: "password and file", args: []string{"--config", write("pwf.yaml", "source:\n  password: x\n  password_file: /run/pw\n")}, code: 2, want: []string{"password and source.password_file"}},
+		{name: "bad auth", args: []string{"--config", write("auth.yaml", "source:\n  auth: kerberos\n")}, code: 2, want: []string{`source.auth "kerberos"`}},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {

@@ -114,6 +114,19 @@ func (l *Lake) Checkpoint() event.Position {
 	return cp.Position
 }
 
+// Source is the pipeline's source configuration, for tests to change
+// (source.hosts, TLS) before the next CatchUp.
+func (l *Lake) Source() *binlog.Config { return &l.cfg.Source }
+
+// SaveCheckpoint replaces the pipeline's checkpoint.
+func (l *Lake) SaveCheckpoint(cp *checkpoint.Checkpoint) {
+	l.t.Helper()
+	cp.Pipeline = "lake"
+	if err := l.store.Save(context.Background(), cp); err != nil {
+		l.t.Fatal(err)
+	}
+}
+
 // Rewind moves the pipeline's checkpoint back to pos: the next CatchUp
 // delivers everything after pos again, as after a crash.
 func (l *Lake) Rewind(pos event.Position) {

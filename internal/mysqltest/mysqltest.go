@@ -100,6 +100,11 @@ type Options struct {
 	// overriding them (e.g. "--binlog-format=STATEMENT", "--skip-log-bin",
 	// "--binlog-row-metadata=MINIMAL").
 	Args []string
+	// TLS, when set, starts the server with these certificates
+	// (--ssl-ca, --ssl-cert, --ssl-key) and require_secure_transport=ON:
+	// it refuses plaintext TCP connections. DSN then asks for TLS
+	// without verifying the certificate.
+	TLS *Certs
 }
 
 // Server is a running MariaDB server, owned by the test (started by Start) or
@@ -112,6 +117,7 @@ type Server struct {
 	External bool   // true when SLUICE_TEST_MYSQL_DSN is used
 
 	extCfg *mysql.Config // External only
+	tls    bool          // started with Options.TLS
 
 	bin     string
 	args    []string // full mariadbd command line after the binary, port included
@@ -148,7 +154,12 @@ func Start(opts Options) (*Server, error) {
 		return nil, fmt.Errorf("mysqltest: copy template: %w", err)
 	}
 	copied := time.Now()
-	s := &Server{Host: "127.0.0.1", User: "root", bin: bin, datadir: dir}
+	s := &Server{Host: "127.0.0.1", User: "root", bin: bin, datadir: dir, tls: opts.TLS != nil}
+	extra := opts.Args
+	if c := opts.TLS; c != nil {
+		extra = append([]string{"--ssl-ca=" + c.CA, "--ssl-cert=" + c.ServerCert, "--ssl-key=" + c.ServerKey,
+			"--require-secure-transport=ON"}, extra...)
+	}
 	var lastErr error
 	for attempt := 0; attempt < startAttempts; attempt++ {
 		port, err := pickPort()
@@ -157,7 +168,7 @@ func Start(opts Options) (*Server, error) {
 			return nil, fmt.Errorf("mysqltest: %w", err)
 		}
 		s.Port = port
-		s.args = serverArgs(dir, port, opts.Args)
+		s.args = serverArgs(dir, port, extra)
 		err = s.launch()
 		if err == nil {
 			if verbose {
@@ -239,7 +250,11 @@ func (s *Server) DSN(db string) string {
 		cfg.InterpolateParams = true
 		return cfg.FormatDSN()
 	}
-	return fmt.Sprintf("%s:%s@tcp(%s)/%s?%s", s.User, s.Password, s.Addr(), db, dsnParams)
+	params := dsnParams
+	if s.tls {
+		params += "&tls=skip-verify"
+	}
+	return fmt.Sprintf("%s:%s@tcp(%s)/%s?%s", s.User, s.Password, s.Addr(), db, params)
 }
 
 // DB opens a *sql.DB on DSN("") and closes it when the test ends.
