@@ -2,6 +2,7 @@ package event
 
 import (
 	"errors"
+	"fmt"
 	"strconv"
 
 	"github.com/sluicecdc/sluice/schema"
@@ -29,14 +30,15 @@ import (
 // puts them, because the commit time is known only at commit and the
 // encoding leaves one gap for it (see Format).
 //
-// Column values are rendered exactly as in the Maxwell format, not with
-// Debezium's default converters: temporal types are strings
-// ("2024-02-29 23:59:59.5"), DECIMAL is a JSON number with the column's
-// scale, BIT an unsigned integer, binary strings base64, ENUM a string, SET
-// an array of strings, GEOMETRY WKT. Consumers moving from Debezium mostly
-// read before, after, op and source, which keep Debezium's meaning.
+// Column values are rendered as the Debezium MySQL connector renders them,
+// with its time.precision.mode, decimal.handling.mode,
+// bigint.unsigned.handling.mode and binary.handling.mode (DebeziumOptions;
+// the type table is in docs/debezium.md). With SchemasEnable each event is
+// {"schema":{...},"payload":{...}} as Kafka Connect's JsonConverter writes
+// it with schemas.enable=true.
 type Debezium struct {
 	name    string
+	opts    DebeziumOptions
 	tables  map[*schema.Table]*debeziumTable
 	scratch []byte
 }
@@ -44,25 +46,37 @@ type Debezium struct {
 var _ Format = (*Debezium)(nil)
 
 type debeziumTable struct {
-	cols []columnCodec
+	cols []dbzColumn
+	// head is `{"schema":{...},"payload":` with SchemasEnable, else empty.
+	head []byte
 	// source is `"db":"d","table":"t",`
 	source []byte
 }
 
-// NewDebezium returns a Debezium encoder whose events name the pipeline
-// name in source.name. It caches per-table encodings and is not safe for
-// concurrent use.
+// NewDebezium returns a Debezium encoder with the connector's default
+// options whose events name the pipeline name in source.name. It caches
+// per-table encodings and is not safe for concurrent use.
 func NewDebezium(name string) *Debezium {
-	return &Debezium{name: name, tables: make(map[*schema.Table]*debeziumTable)}
+	return NewDebeziumWith(name, DefaultDebeziumOptions())
+}
+
+// NewDebeziumWith returns a Debezium encoder with the given options, which
+// must be valid (DebeziumOptions.Validate).
+func NewDebeziumWith(name string, opts DebeziumOptions) *Debezium {
+	return &Debezium{name: name, opts: opts, tables: make(map[*schema.Table]*debeziumTable)}
 }
 
 func (d *Debezium) codec(t *schema.Table) (*debeziumTable, error) {
 	if dt, ok := d.tables[t]; ok {
 		return dt, nil
 	}
-	cols, err := newColumnCodecs(t)
-	if err != nil {
-		return nil, err
+	cols := make([]dbzColumn, len(t.Columns))
+	for i := range t.Columns {
+		dc, err := newDbzColumn(&t.Columns[i], &d.opts)
+		if err != nil {
+			return nil, fmt.Errorf("table %s: %w", t.QualifiedName(), err)
+		}
+		cols[i] = dc
 	}
 	src := append([]byte(nil), `"db":`...)
 	src = appendString(src, t.Database)
@@ -70,6 +84,10 @@ func (d *Debezium) codec(t *schema.Table) (*debeziumTable, error) {
 	src = appendString(src, t.Name)
 	src = append(src, ',')
 	dt := &debeziumTable{cols: cols, source: src}
+	if d.opts.SchemasEnable {
+		dt.head = append([]byte(`{"schema":`), appendEnvelopeSchema(nil, d.name, t, cols, d.opts.TransactionMetadata)...)
+		dt.head = append(dt.head, `,"payload":`...)
+	}
 	if len(d.tables) > 4096 {
 		clear(d.tables) // tables re-created by DDL churn: keep the cache bounded
 	}
@@ -89,6 +107,7 @@ func (d *Debezium) AppendRow(dst []byte, tx *Tx, r *Row) ([]byte, int, error) {
 	if err != nil {
 		return dst, 0, err
 	}
+	dst = append(dst, dt.head...)
 	dst = append(dst, `{"before":`...)
 	if r.Type == Update || r.Type == Delete {
 		if dst, err = d.appendImage(dst, dt, r.Before); err != nil {
@@ -113,7 +132,11 @@ func (d *Debezium) AppendRow(dst []byte, tx *Tx, r *Row) ([]byte, int, error) {
 	dst = append(dst, dt.source...)
 	dst = appendSourceTail(dst, tx, r.Pos, r.Index)
 	split := len(dst)
-	return append(dst, debeziumOps[r.Type]...), split, nil
+	dst = append(dst, debeziumOps[r.Type]...)
+	if d.opts.SchemasEnable {
+		dst = append(dst, '}')
+	}
+	return dst, split, nil
 }
 
 // appendSourceTail appends the source fields after db and table, up to the
@@ -140,6 +163,11 @@ func appendSourceTail(dst []byte, tx *Tx, pos Position, index int) []byte {
 // of Debezium's schema change topic (databaseName, ddl), with sluice's
 // change type and table names, tableChanges left empty.
 func (d *Debezium) AppendDDL(dst []byte, tx *Tx, c *DDL) ([]byte, int, error) {
+	if d.opts.SchemasEnable {
+		dst = append(dst, `{"schema":`...)
+		dst = append(dst, debeziumSchemaChangeSchema...)
+		dst = append(dst, `,"payload":`...)
+	}
 	dst = append(dst, `{"source":{"version":"sluice","connector":"mysql","name":`...)
 	dst = appendString(dst, d.name)
 	dst = append(dst, `,"snapshot":"false","db":`...)
@@ -157,12 +185,17 @@ func (d *Debezium) AppendDDL(dst []byte, tx *Tx, c *DDL) ([]byte, int, error) {
 	dst = appendString(dst, c.Database)
 	dst = append(dst, `,"type":"`...)
 	dst = append(dst, c.Kind...)
-	dst = append(dst, `","ddl":`...)
+	dst = append(dst, `","schemaName":null,"ddl":`...)
 	dst = appendString(dst, c.SQL)
-	return append(dst, `,"tableChanges":[]}`...), split, nil
+	dst = append(dst, `,"tableChanges":[]}`...)
+	if d.opts.SchemasEnable {
+		dst = append(dst, '}')
+	}
+	return dst, split, nil
 }
 
 func (d *Debezium) appendImage(dst []byte, dt *debeziumTable, image []any) ([]byte, error) {
+
 	dst = append(dst, '{')
 	for i := range dt.cols {
 		if i > 0 {
@@ -175,7 +208,7 @@ func (d *Debezium) appendImage(dst []byte, dt *debeziumTable, image []any) ([]by
 			v = image[i]
 		}
 		var err error
-		if dst, d.scratch, err = cc.appendValue(dst, v, d.scratch); err != nil {
+		if dst, d.scratch, err = cc.appendDbz(dst, v, d.scratch); err != nil {
 			return dst, err
 		}
 	}

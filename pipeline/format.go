@@ -15,7 +15,7 @@ const (
 	// Config.Maxwell.
 	FormatMaxwell Format = "maxwell"
 	// FormatDebezium is the value of a Debezium MySQL connector change
-	// event with schemas disabled (see event.Debezium).
+	// event, rendered as Config.Debezium says (see event.Debezium).
 	FormatDebezium Format = "debezium"
 )
 
@@ -30,7 +30,7 @@ func (f Format) validate() error {
 // newFormat returns the encoder the config asks for.
 func (c *Config) newFormat() event.Format {
 	if c.Format == FormatDebezium {
-		return event.NewDebezium(c.Name)
+		return event.NewDebeziumWith(c.Name, c.Debezium)
 	}
 	return event.NewMaxwell(c.Maxwell)
 }

@@ -53,6 +53,9 @@ type Config struct {
 	Format Format
 	// Maxwell chooses the optional fields of events in the Maxwell format.
 	Maxwell event.MaxwellOptions
+	// Debezium chooses how the Debezium format renders values and whether
+	// it carries schemas.
+	Debezium event.DebeziumOptions
 	// SchemaPath is where the table-version registry is kept, next to the
 	// checkpoint; empty keeps it in memory only. SchemaStore, when set,
 	// keeps it there instead (the lake, for a cluster).
@@ -108,6 +111,7 @@ func DefaultConfig() Config {
 		TxMemoryBytes:      4 << 20,
 		Format:             FormatMaxwell,
 		Maxwell:            event.DefaultMaxwellOptions(),
+		Debezium:           event.DefaultDebeziumOptions(),
 		Owner:              defaultOwner(),
 		Snapshot:           SnapshotConfig{ChunkSize: 2000},
 	}
@@ -134,6 +138,11 @@ func (c *Config) Validate() error {
 	}
 	if err := c.Format.validate(); err != nil {
 		return err
+	}
+	if c.Format == FormatDebezium {
+		if err := c.Debezium.Validate(); err != nil {
+			return err
+		}
 	}
 	if err := c.Snapshot.validate(); err != nil {
 		return err

@@ -81,7 +81,8 @@ type snapshotConfig struct {
 }
 
 type outputConfig struct {
-	Format string `koanf:"format"`
+	Format   string         `koanf:"format"`
+	Debezium debeziumConfig `koanf:"debezium"`
 }
 
 type logConfig struct {
@@ -102,7 +103,7 @@ func defaultFileConfig() fileConfig {
 		},
 		Checkpoint: checkpointConfig{Store: "file", Dir: "./sluice-data", Interval: d.CheckpointInterval},
 		Sinks:      []map[string]any{{"type": "file", "path": "./sluice-data/events.jsonl"}},
-		Output:     outputConfig{Format: "maxwell"},
+		Output:     outputConfig{Format: "maxwell", Debezium: defaultDebeziumConfig()},
 		HTTP:       httpConfig{StallTimeout: 30 * time.Second},
 		Heartbeat:  heartbeatConfig{Interval: time.Second},
 		Log:        logConfig{Level: "info", Format: "text"},
@@ -184,6 +185,9 @@ func (c *fileConfig) validate() error {
 	if c.Output.Format != "maxwell" && c.Output.Format != "debezium" {
 		return fmt.Errorf("output.format %q: want maxwell or debezium", c.Output.Format)
 	}
+	if err := c.Output.Debezium.validate(); err != nil {
+		return err
+	}
 	if _, err := parseLevel(c.Log.Level); err != nil {
 		return err
 	}
@@ -240,6 +244,7 @@ func (c *fileConfig) pipelineConfig(log *slog.Logger) pipeline.Config {
 	pc.CheckpointInterval = c.Checkpoint.Interval
 	pc.HeartbeatTable, pc.HeartbeatInterval = c.Heartbeat.Table, c.Heartbeat.Interval
 	pc.Format = pipeline.Format(c.Output.Format)
+	pc.Debezium = c.Output.Debezium.options()
 	pc.Snapshot.SignalTable, pc.Snapshot.ChunkSize = c.Snapshot.SignalTable, c.Snapshot.ChunkSize
 	if c.Snapshot.Mode == "initial" {
 		pc.Snapshot.Initial = c.Snapshot.Tables
