@@ -85,7 +85,7 @@ func (d *Debezium) codec(t *schema.Table) (*debeziumTable, error) {
 	src = append(src, ',')
 	dt := &debeziumTable{cols: cols, source: src}
 	if d.opts.SchemasEnable {
-		dt.head = append([]byte(`{"schema":`), appendEnvelopeSchema(nil, d.name, t, cols, d.opts.TransactionMetadata)...)
+		dt.head = append([]byte(`{"schema":`), appendEnvelopeSchema(nil, d.name, t, cols)...)
 		dt.head = append(dt.head, `,"payload":`...)
 	}
 	if len(d.tables) > 4096 {

@@ -1,6 +1,9 @@
 package event
 
-import "fmt"
+import (
+	"errors"
+	"fmt"
+)
 
 // DebeziumOptions choose how the Debezium format renders values and what it
 // wraps them in, with the meanings of the Debezium MySQL connector's
@@ -21,8 +24,8 @@ type DebeziumOptions struct {
 	// SchemasEnable wraps each event as Kafka Connect's JsonConverter
 	// does with schemas.enable=true: {"schema":{...},"payload":{...}}.
 	SchemasEnable bool
-	// TransactionMetadata is provide.transaction.metadata: each change
-	// event carries a transaction block.
+	// TransactionMetadata is provide.transaction.metadata. sluice does not
+	// write transaction blocks or BEGIN/END events yet: Validate refuses it.
 	TransactionMetadata bool
 }
 
@@ -73,5 +76,11 @@ func (o DebeziumOptions) Validate() error {
 	if err := check("bigint.unsigned.handling.mode", o.BigintUnsignedHandlingMode, BigintLong, BigintPrecise); err != nil {
 		return err
 	}
-	return check("binary.handling.mode", o.BinaryHandlingMode, BinaryBytes, BinaryBase64, BinaryBase64URLSafe, BinaryHex)
+	if err := check("binary.handling.mode", o.BinaryHandlingMode, BinaryBytes, BinaryBase64, BinaryBase64URLSafe, BinaryHex); err != nil {
+		return err
+	}
+	if o.TransactionMetadata {
+		return errors.New("debezium provide.transaction.metadata is not supported yet: leave it off")
+	}
+	return nil
 }

@@ -90,14 +90,6 @@ const debeziumSourceSchema = `{"type":"struct","fields":[` +
 	`{"type":"string","optional":true,"field":"query"}` +
 	`],"optional":false,"name":"io.debezium.connector.mysql.Source","field":"source"}`
 
-// debeziumTransactionSchema is the schema of the transaction block
-// (provide.transaction.metadata).
-const debeziumTransactionSchema = `{"type":"struct","fields":[` +
-	`{"type":"string","optional":false,"field":"id"},` +
-	`{"type":"int64","optional":false,"field":"total_order"},` +
-	`{"type":"int64","optional":false,"field":"data_collection_order"}` +
-	`],"optional":true,"name":"event.block","version":1,"field":"transaction"}`
-
 // debeziumSchemaChangeSchema is the schema of a schema change event
 // (io.debezium.connector.mysql.SchemaChangeValue). sluice leaves
 // tableChanges empty; its items are declared as Debezium's
@@ -115,25 +107,11 @@ const debeziumSchemaChangeSchema = `{"type":"struct","fields":[` +
 	`],"optional":false,"name":"io.debezium.connector.schema.Change","version":1},"optional":false,"field":"tableChanges"}` +
 	`],"optional":false,"name":"io.debezium.connector.mysql.SchemaChangeValue","version":1}`
 
-// avroName makes s a valid Avro name part, as Debezium does for schema
-// names: characters other than letters, digits and '_' become '_', and a
-// leading digit gets a '_' in front.
-func avroName(s string) string {
-	b := []byte(s)
-	for i, c := range b {
-		if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '_') {
-			b[i] = '_'
-		}
-	}
-	if len(b) > 0 && b[0] >= '0' && b[0] <= '9' {
-		b = append([]byte{'_'}, b...)
-	}
-	return string(b)
-}
-
-// debeziumSchemaName is <topic.prefix>.<db>.<table>.<suffix>.
+// debeziumSchemaName is <topic.prefix>.<db>.<table>.<suffix>, the names as
+// they are: schema.name.adjustment.mode none, Debezium 2's default (the
+// documentation's examples keep "mysql-server-1").
 func debeziumSchemaName(prefix string, t *schema.Table, suffix string) string {
-	return avroName(prefix) + "." + avroName(t.Database) + "." + avroName(t.Name) + "." + suffix
+	return prefix + "." + t.Database + "." + t.Name + "." + suffix
 }
 
 // appendRowSchema appends the struct schema of t's rows, named
@@ -152,7 +130,7 @@ func appendRowSchema(dst []byte, name string, cols []dbzColumn) []byte {
 }
 
 // appendEnvelopeSchema appends the schema of a change event's value for t.
-func appendEnvelopeSchema(dst []byte, prefix string, t *schema.Table, cols []dbzColumn, txMeta bool) []byte {
+func appendEnvelopeSchema(dst []byte, prefix string, t *schema.Table, cols []dbzColumn) []byte {
 	value := appendRowSchema(nil, debeziumSchemaName(prefix, t, "Value"), cols)
 	fields := []byte{'['}
 	fields = appendField(fields, value, "before")
@@ -160,10 +138,6 @@ func appendEnvelopeSchema(dst []byte, prefix string, t *schema.Table, cols []dbz
 	fields = appendField(fields, value, "after")
 	fields = append(fields, ',')
 	fields = append(fields, debeziumSourceSchema...)
-	if txMeta {
-		fields = append(fields, ',')
-		fields = append(fields, debeziumTransactionSchema...)
-	}
 	fields = append(fields, `,{"type":"string","optional":false,"field":"op"},{"type":"int64","optional":true,"field":"ts_ms"}]`...)
 	s := connectSchema{typ: "struct", fields: fields, name: debeziumSchemaName(prefix, t, "Envelope")}
 	return append(s.append(dst), '}')
