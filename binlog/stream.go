@@ -189,6 +189,7 @@ func (s *Streamer) Run(ctx context.Context, from event.Position, out chan<- Item
 			return fmt.Errorf("read binlog at %s: giving up after %s of failures: %w", h.committed, s.cfg.RetryTimeout, err)
 		}
 		if h.inTx {
+			h.pendingBegin = nil
 			if err := h.send(Item{Kind: ItemAbort}); err != nil {
 				return err
 			}
@@ -291,6 +292,16 @@ type handler struct {
 	events    int
 	gtidStart bool // streaming from a GTID set, no commit seen yet
 	halt      error
+	// pendingBegin is a MariaDB GTID event's transaction start, sent with
+	// the next event so it carries the thread id of the BEGIN that follows.
+	pendingBegin *pendingBegin
+}
+
+type pendingBegin struct {
+	gtid     string
+	serverID uint32
+	ts       uint32
+	pos      event.Position
 }
 
 func (h *handler) send(it Item) error {
@@ -334,9 +345,22 @@ func (h *handler) HandleEvent(e *replication.BinlogEvent) error {
 }
 
 func (h *handler) handle(hdr *replication.EventHeader, ev replication.Event, start event.Position) error {
+	if pb := h.pendingBegin; pb != nil {
+		h.pendingBegin = nil
+		var thread uint32
+		if q, ok := ev.(*replication.QueryEvent); ok {
+			thread = q.SlaveProxyID
+		}
+		tx := event.Tx{ServerID: pb.serverID, GTID: pb.gtid, Thread: thread, Begin: pb.pos}
+		if err := h.send(Item{Kind: ItemBegin, Tx: tx, Timestamp: pb.ts}); err != nil {
+			return err
+		}
+	}
 	switch ev := ev.(type) {
 	case *replication.MariadbGTIDEvent:
-		return h.begin(ev.GTID.String(), hdr)
+		h.inTx = true
+		h.pendingBegin = &pendingBegin{gtid: ev.GTID.String(), serverID: hdr.ServerID, ts: hdr.Timestamp, pos: start}
+		return nil
 	case *replication.GTIDEvent:
 		u, err := uuid.FromBytes(ev.SID)
 		if err == nil {
@@ -350,12 +374,12 @@ func (h *handler) handle(hdr *replication.EventHeader, ev replication.Event, sta
 			if h.inTx {
 				return nil // MariaDB: the GTID event began it
 			}
-			return h.begin(h.takeGTID(), hdr)
+			return h.begin(h.takeGTID(), hdr, ev.SlaveProxyID, start)
 		case strings.EqualFold(q, "COMMIT"):
 			return h.commit(0, hdr)
 		}
 		if !h.inTx {
-			if err := h.begin(h.takeGTID(), hdr); err != nil {
+			if err := h.begin(h.takeGTID(), hdr, ev.SlaveProxyID, start); err != nil {
 				return err
 			}
 		}
@@ -392,7 +416,7 @@ func (h *handler) handle(hdr *replication.EventHeader, ev replication.Event, sta
 			return h.fail(fmt.Errorf("rows event at %s of unknown kind %d", start, hdr.EventType))
 		}
 		if !h.inTx {
-			if err := h.begin(h.takeGTID(), hdr); err != nil {
+			if err := h.begin(h.takeGTID(), hdr, 0, start); err != nil {
 				return err
 			}
 		}
@@ -473,9 +497,12 @@ func (h *handler) takeGTID() string {
 	return g
 }
 
-func (h *handler) begin(gtid string, hdr *replication.EventHeader) error {
+// begin starts a transaction at pos, the event that begins it, by the
+// client thread the server names (0 when unknown).
+func (h *handler) begin(gtid string, hdr *replication.EventHeader, thread uint32, pos event.Position) error {
 	h.inTx = true
-	return h.send(Item{Kind: ItemBegin, Tx: event.Tx{ServerID: hdr.ServerID, GTID: gtid}, Timestamp: hdr.Timestamp})
+	tx := event.Tx{ServerID: hdr.ServerID, GTID: gtid, Thread: thread, Begin: pos}
+	return h.send(Item{Kind: ItemBegin, Tx: tx, Timestamp: hdr.Timestamp})
 }
 
 func (h *handler) commit(xid uint64, hdr *replication.EventHeader) error {

@@ -41,6 +41,7 @@ type Debezium struct {
 	opts    DebeziumOptions
 	tables  map[*schema.Table]*debeziumTable
 	scratch []byte
+	tx      txOrder // with TransactionMetadata: the open transaction's counts
 }
 
 var _ Format = (*Debezium)(nil)
@@ -85,7 +86,7 @@ func (d *Debezium) codec(t *schema.Table) (*debeziumTable, error) {
 	src = append(src, ',')
 	dt := &debeziumTable{cols: cols, source: src}
 	if d.opts.SchemasEnable {
-		dt.head = append([]byte(`{"schema":`), appendEnvelopeSchema(nil, d.name, t, cols)...)
+		dt.head = append([]byte(`{"schema":`), appendEnvelopeSchema(nil, d.name, t, cols, d.opts.TransactionMetadata)...)
 		dt.head = append(dt.head, `,"payload":`...)
 	}
 	if len(d.tables) > 4096 {
@@ -130,8 +131,11 @@ func (d *Debezium) AppendRow(dst []byte, tx *Tx, r *Row) ([]byte, int, error) {
 		dst = append(dst, `,"snapshot":"false",`...)
 	}
 	dst = append(dst, dt.source...)
-	dst = appendSourceTail(dst, tx, r.Pos, r.Index)
+	dst = appendSourceTail(dst, tx, r.Pos, r.Index, r.Type != BootstrapInsert)
 	split := len(dst)
+	if d.opts.TransactionMetadata {
+		dst = d.appendTransaction(dst, tx, r)
+	}
 	dst = append(dst, debeziumOps[r.Type]...)
 	if d.opts.SchemasEnable {
 		dst = append(dst, '}')
@@ -140,8 +144,9 @@ func (d *Debezium) AppendRow(dst []byte, tx *Tx, r *Row) ([]byte, int, error) {
 }
 
 // appendSourceTail appends the source fields after db and table, up to the
-// commit-time gap: server_id, gtid, file, pos, row, thread, query.
-func appendSourceTail(dst []byte, tx *Tx, pos Position, index int) []byte {
+// commit-time gap: server_id, gtid, file, pos, row, thread, query. thread is
+// the transaction's client thread when streamed and known, else null.
+func appendSourceTail(dst []byte, tx *Tx, pos Position, index int, streamed bool) []byte {
 	dst = append(dst, `"server_id":`...)
 	dst = strconv.AppendUint(dst, uint64(tx.ServerID), 10)
 	dst = append(dst, `,"gtid":`...)
@@ -156,7 +161,13 @@ func appendSourceTail(dst []byte, tx *Tx, pos Position, index int) []byte {
 	dst = strconv.AppendUint(dst, pos.Offset, 10)
 	dst = append(dst, `,"row":`...)
 	dst = strconv.AppendInt(dst, int64(index), 10)
-	return append(dst, `,"thread":null,"query":null,`...)
+	dst = append(dst, `,"thread":`...)
+	if streamed && tx.Thread != 0 {
+		dst = strconv.AppendUint(dst, uint64(tx.Thread), 10)
+	} else {
+		dst = append(dst, "null"...)
+	}
+	return append(dst, `,"query":null,`...)
 }
 
 // AppendDDL implements Format: a schema change event shaped like the value
@@ -179,7 +190,7 @@ func (d *Debezium) AppendDDL(dst []byte, tx *Tx, c *DDL) ([]byte, int, error) {
 		dst = append(dst, "null"...)
 	}
 	dst = append(dst, ',')
-	dst = appendSourceTail(dst, tx, c.Pos, c.Index)
+	dst = appendSourceTail(dst, tx, c.Pos, c.Index, true)
 	split := len(dst)
 	dst = append(dst, `"databaseName":`...)
 	dst = appendString(dst, c.Database)

@@ -1,9 +1,6 @@
 package event
 
-import (
-	"errors"
-	"fmt"
-)
+import "fmt"
 
 // DebeziumOptions choose how the Debezium format renders values and what it
 // wraps them in, with the meanings of the Debezium MySQL connector's
@@ -24,8 +21,10 @@ type DebeziumOptions struct {
 	// SchemasEnable wraps each event as Kafka Connect's JsonConverter
 	// does with schemas.enable=true: {"schema":{...},"payload":{...}}.
 	SchemasEnable bool
-	// TransactionMetadata is provide.transaction.metadata. sluice does not
-	// write transaction blocks or BEGIN/END events yet: Validate refuses it.
+	// TransactionMetadata is provide.transaction.metadata: each change
+	// event read from the binlog carries a transaction block, and each
+	// transaction with change events is framed by BEGIN and END events
+	// (TxEvents).
 	TransactionMetadata bool
 }
 
@@ -76,11 +75,5 @@ func (o DebeziumOptions) Validate() error {
 	if err := check("bigint.unsigned.handling.mode", o.BigintUnsignedHandlingMode, BigintLong, BigintPrecise); err != nil {
 		return err
 	}
-	if err := check("binary.handling.mode", o.BinaryHandlingMode, BinaryBytes, BinaryBase64, BinaryBase64URLSafe, BinaryHex); err != nil {
-		return err
-	}
-	if o.TransactionMetadata {
-		return errors.New("debezium provide.transaction.metadata is not supported yet: leave it off")
-	}
-	return nil
+	return check("binary.handling.mode", o.BinaryHandlingMode, BinaryBytes, BinaryBase64, BinaryBase64URLSafe, BinaryHex)
 }

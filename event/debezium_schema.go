@@ -90,6 +90,26 @@ const debeziumSourceSchema = `{"type":"struct","fields":[` +
 	`{"type":"string","optional":true,"field":"query"}` +
 	`],"optional":false,"name":"io.debezium.connector.mysql.Source","field":"source"}`
 
+// debeziumTransactionSchema is the schema of the transaction block
+// (provide.transaction.metadata).
+const debeziumTransactionSchema = `{"type":"struct","fields":[` +
+	`{"type":"string","optional":false,"field":"id"},` +
+	`{"type":"int64","optional":false,"field":"total_order"},` +
+	`{"type":"int64","optional":false,"field":"data_collection_order"}` +
+	`],"optional":true,"name":"event.block","version":1,"field":"transaction"}`
+
+// debeziumTxEventSchema is the schema of a transaction boundary event.
+const debeziumTxEventSchema = `{"type":"struct","fields":[` +
+	`{"type":"string","optional":false,"field":"status"},` +
+	`{"type":"string","optional":false,"field":"id"},` +
+	`{"type":"int64","optional":true,"field":"event_count"},` +
+	`{"type":"array","items":{"type":"struct","fields":[` +
+	`{"type":"string","optional":false,"field":"data_collection"},` +
+	`{"type":"int64","optional":false,"field":"event_count"}` +
+	`],"optional":false,"name":"event.collection","version":1},"optional":true,"field":"data_collections"},` +
+	`{"type":"int64","optional":false,"field":"ts_ms"}` +
+	`],"optional":false,"name":"io.debezium.connector.common.TransactionMetadataValue","version":1}`
+
 // debeziumSchemaChangeSchema is the schema of a schema change event
 // (io.debezium.connector.mysql.SchemaChangeValue). sluice leaves
 // tableChanges empty; its items are declared as Debezium's
@@ -130,7 +150,7 @@ func appendRowSchema(dst []byte, name string, cols []dbzColumn) []byte {
 }
 
 // appendEnvelopeSchema appends the schema of a change event's value for t.
-func appendEnvelopeSchema(dst []byte, prefix string, t *schema.Table, cols []dbzColumn) []byte {
+func appendEnvelopeSchema(dst []byte, prefix string, t *schema.Table, cols []dbzColumn, txMeta bool) []byte {
 	value := appendRowSchema(nil, debeziumSchemaName(prefix, t, "Value"), cols)
 	fields := []byte{'['}
 	fields = appendField(fields, value, "before")
@@ -138,6 +158,10 @@ func appendEnvelopeSchema(dst []byte, prefix string, t *schema.Table, cols []dbz
 	fields = appendField(fields, value, "after")
 	fields = append(fields, ',')
 	fields = append(fields, debeziumSourceSchema...)
+	if txMeta {
+		fields = append(fields, ',')
+		fields = append(fields, debeziumTransactionSchema...)
+	}
 	fields = append(fields, `,{"type":"string","optional":false,"field":"op"},{"type":"int64","optional":true,"field":"ts_ms"}]`...)
 	s := connectSchema{typ: "struct", fields: fields, name: debeziumSchemaName(prefix, t, "Envelope")}
 	return append(s.append(dst), '}')

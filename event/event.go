@@ -57,6 +57,11 @@ type Tx struct {
 	ServerID uint32
 	// GTID is the transaction's global id, when the server writes them.
 	GTID string
+	// Thread is the id of the client connection that ran the transaction
+	// (0 when the binlog does not say), Begin the position of the event
+	// that began it.
+	Thread uint32
+	Begin  Position
 }
 
 // Commit holds the facts about a transaction that are known only when it commits.

@@ -140,6 +140,7 @@ func (e *encoder) handle(ctx context.Context, it *binlog.Item) error {
 	case binlog.ItemBegin:
 		e.tx = it.Tx
 		e.inTx = true
+		e.startTxEvents()
 		return e.txbuf.reset()
 	case binlog.ItemRows:
 		return e.addRows(it)
@@ -297,6 +298,7 @@ func (e *encoder) commit(ctx context.Context, c *event.Commit) error {
 	}
 	n := e.txbuf.Len()
 	i := 0
+	e.appendTxEvent(c, true)
 	err := e.txbuf.each(func(head, tail []byte, rec *txRec) error {
 		b := e.current()
 		off := len(b.Data)
@@ -318,6 +320,7 @@ func (e *encoder) commit(ctx context.Context, c *event.Commit) error {
 	if err != nil {
 		return err
 	}
+	e.appendTxEvent(c, false)
 	if err := e.txbuf.reset(); err != nil {
 		return err
 	}

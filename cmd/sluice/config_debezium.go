@@ -1,7 +1,6 @@
 package main
 
 import (
-	"errors"
 	"fmt"
 	"slices"
 	"strings"
@@ -43,9 +42,6 @@ func (d *debeziumConfig) validate() error {
 		if !slices.Contains(f.allowed, f.v) {
 			return fmt.Errorf("output.debezium.%s %q: want %s", f.key, f.v, strings.Join(f.allowed, ", "))
 		}
-	}
-	if d.ProvideTransactionMetadata {
-		return errors.New("output.debezium.provide_transaction_metadata: transaction blocks and BEGIN/END events are not supported yet; remove the key or set it false")
 	}
 	return nil
 }
