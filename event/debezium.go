@@ -171,8 +171,11 @@ func appendSourceTail(dst []byte, tx *Tx, pos Position, index int, streamed bool
 }
 
 // AppendDDL implements Format: a schema change event shaped like the value
-// of Debezium's schema change topic (databaseName, ddl), with sluice's
-// change type and table names, tableChanges left empty.
+// of Debezium's schema change topic (databaseName, schemaName, ddl,
+// tableChanges). A table's change names its type (CREATE, ALTER, DROP; a
+// rename is an ALTER of "old","new") and id; its table is null: sluice does
+// not keep the column metadata Debezium writes there. A database's change
+// and a TRUNCATE have no tableChanges.
 func (d *Debezium) AppendDDL(dst []byte, tx *Tx, c *DDL) ([]byte, int, error) {
 	if d.opts.SchemasEnable {
 		dst = append(dst, `{"schema":`...)
@@ -194,15 +197,34 @@ func (d *Debezium) AppendDDL(dst []byte, tx *Tx, c *DDL) ([]byte, int, error) {
 	split := len(dst)
 	dst = append(dst, `"databaseName":`...)
 	dst = appendString(dst, c.Database)
-	dst = append(dst, `,"type":"`...)
-	dst = append(dst, c.Kind...)
-	dst = append(dst, `","schemaName":null,"ddl":`...)
+	dst = append(dst, `,"schemaName":null,"ddl":`...)
 	dst = appendString(dst, c.SQL)
-	dst = append(dst, `,"tableChanges":[]}`...)
+	dst = append(dst, `,"tableChanges":[`...)
+	dst = appendTableChange(dst, &c.DDL)
+	dst = append(dst, "]}"...)
 	if d.opts.SchemasEnable {
 		dst = append(dst, '}')
 	}
 	return dst, split, nil
+}
+
+var tableChangeTypes = map[schema.DDLKind]string{schema.TableCreate: "CREATE", schema.TableAlter: "ALTER", schema.TableRename: "ALTER", schema.TableDrop: "DROP"}
+
+// appendTableChange appends c's entry of tableChanges, if it has one.
+func appendTableChange(dst []byte, c *schema.DDL) []byte {
+	typ, ok := tableChangeTypes[c.Kind]
+	if !ok || c.Table == "" {
+		return dst
+	}
+	id := `"` + c.Database + `"."` + c.Table + `"`
+	if c.Kind == schema.TableRename {
+		id = `"` + c.OldDatabase + `"."` + c.OldTable + `",` + id
+	}
+	dst = append(dst, `{"type":"`...)
+	dst = append(dst, typ...)
+	dst = append(dst, `","id":`...)
+	dst = appendString(dst, id)
+	return append(dst, `,"table":null}`...)
 }
 
 func (d *Debezium) appendImage(dst []byte, dt *debeziumTable, image []any) ([]byte, error) {

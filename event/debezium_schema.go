@@ -111,19 +111,19 @@ const debeziumTxEventSchema = `{"type":"struct","fields":[` +
 	`],"optional":false,"name":"io.debezium.connector.common.TransactionMetadataValue","version":1}`
 
 // debeziumSchemaChangeSchema is the schema of a schema change event
-// (io.debezium.connector.mysql.SchemaChangeValue). sluice leaves
-// tableChanges empty; its items are declared as Debezium's
-// io.debezium.connector.schema.Change without the table's column list.
+// (io.debezium.connector.mysql.SchemaChangeValue). tableChanges' items are
+// Debezium's io.debezium.connector.schema.Change with table always null,
+// declared as an optional struct without fields.
 const debeziumSchemaChangeSchema = `{"type":"struct","fields":[` +
 	debeziumSourceSchema + `,` +
 	`{"type":"int64","optional":false,"field":"ts_ms"},` +
 	`{"type":"string","optional":true,"field":"databaseName"},` +
 	`{"type":"string","optional":true,"field":"schemaName"},` +
-	`{"type":"string","optional":true,"field":"type"},` +
 	`{"type":"string","optional":true,"field":"ddl"},` +
 	`{"type":"array","items":{"type":"struct","fields":[` +
 	`{"type":"string","optional":false,"field":"type"},` +
-	`{"type":"string","optional":false,"field":"id"}` +
+	`{"type":"string","optional":false,"field":"id"},` +
+	`{"type":"struct","fields":[],"optional":true,"name":"io.debezium.connector.schema.Table","version":1,"field":"table"}` +
 	`],"optional":false,"name":"io.debezium.connector.schema.Change","version":1},"optional":false,"field":"tableChanges"}` +
 	`],"optional":false,"name":"io.debezium.connector.mysql.SchemaChangeValue","version":1}`
 
