@@ -212,7 +212,7 @@ func (p *Pipeline) Run(ctx context.Context) (err error) {
 	if cp != nil {
 		from = cp.Position
 	}
-	srv, err := binlog.Preflight(ctx, &p.cfg.Source, from)
+	srv, resnap, err := p.preflight(ctx, cp)
 	if err != nil {
 		return err
 	}
@@ -220,7 +220,7 @@ func (p *Pipeline) Run(ctx context.Context) (err error) {
 		return fmt.Errorf("checkpoint was taken on server_id %d but the source is server_id %d: positions do not carry over between servers; point sluice at the original server or remove the checkpoint", cp.ServerID, srv.ServerID)
 	}
 	var initial *checkpoint.Snapshot
-	if cp == nil {
+	if cp == nil || resnap {
 		// A table that cannot be snapshotted is refused before anything is written.
 		if initial, err = p.initialSnapshot(ctx, srv); err != nil {
 			return err
@@ -239,6 +239,13 @@ func (p *Pipeline) Run(ctx context.Context) (err error) {
 			}
 		}
 	}()
+	if resnap {
+		from = srv.Head
+		cp = &checkpoint.Checkpoint{Pipeline: p.cfg.Name, Position: from, ServerID: srv.ServerID, UpdatedAt: time.Now().UTC(), Snapshot: initial}
+		if err := p.store.Save(ctx, cp); err != nil {
+			return fmt.Errorf("save the checkpoint of the new snapshot: %w", err)
+		}
+	}
 	if cp == nil {
 		switch p.cfg.Start {
 		case StartEarliest:

@@ -32,6 +32,10 @@ type SnapshotConfig struct {
 	// primary key instead.
 	Initial    []string
 	InitialAll bool
+	// WhenNeeded also takes the initial snapshot when the checkpoint's
+	// binlog is purged, from the server's head, instead of refusing to
+	// start (snapshot.mode when_needed).
+	WhenNeeded bool
 	// ChunkSize is the number of rows read per chunk.
 	ChunkSize int
 	// Ignore skips signal rows without acting on them: a replay re-reads

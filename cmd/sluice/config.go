@@ -70,8 +70,10 @@ type checkpointConfig struct {
 
 // snapshotConfig configures table snapshots (see docs/snapshot.md).
 type snapshotConfig struct {
-	// Mode is never (default) or initial: snapshot Tables when the
-	// pipeline starts without a checkpoint.
+	// Mode is Debezium's snapshot.mode (docs/snapshot.md): never (default)
+	// or no_data, initial (snapshot Tables when the pipeline starts without
+	// a checkpoint), when_needed (also when the checkpoint's binlog is
+	// purged) or initial_only (then stop once caught up).
 	Mode string `koanf:"mode"`
 	// Tables ("db.table") for the initial snapshot; empty: every table
 	// with a primary key.
@@ -199,11 +201,8 @@ func (c *fileConfig) validate() error {
 			return err
 		}
 	}
-	if c.Snapshot.Mode != "never" && c.Snapshot.Mode != "initial" {
-		return fmt.Errorf("snapshot.mode %q: want never or initial", c.Snapshot.Mode)
-	}
-	if c.Snapshot.Mode == "never" && len(c.Snapshot.Tables) > 0 {
-		return errors.New("snapshot.tables lists tables for the initial snapshot, but snapshot.mode is never: set snapshot.mode: initial, or request snapshots with `sluice snapshot --table`")
+	if err := c.Snapshot.validateMode(c.haEnabled()); err != nil {
+		return err
 	}
 	if c.Log.Format != "text" && c.Log.Format != "json" {
 		return fmt.Errorf("log.format %q: want text or json", c.Log.Format)
@@ -246,10 +245,12 @@ func (c *fileConfig) pipelineConfig(log *slog.Logger) pipeline.Config {
 	pc.Format = pipeline.Format(c.Output.Format)
 	pc.Debezium = c.Output.Debezium.options()
 	pc.Snapshot.SignalTable, pc.Snapshot.ChunkSize = c.Snapshot.SignalTable, c.Snapshot.ChunkSize
-	if c.Snapshot.Mode == "initial" {
+	if c.Snapshot.takesInitial() {
 		pc.Snapshot.Initial = c.Snapshot.Tables
 		pc.Snapshot.InitialAll = len(c.Snapshot.Tables) == 0
 	}
+	pc.Snapshot.WhenNeeded = c.Snapshot.Mode == snapshotWhenNeeded
+	pc.ExitWhenCaughtUp = c.Snapshot.Mode == snapshotInitialOnly
 	pc.Logger = log
 	pc.Source.Logger = log
 	return pc
