@@ -61,6 +61,9 @@ type encoder struct {
 	// winResult the chunk the open transaction ends, emitted or not.
 	win, winResult *window
 	winEmitted     bool
+	// heartbeat is the open transaction's heartbeat row, for formats
+	// that emit heartbeat records.
+	heartbeat *pendingHeartbeat
 }
 
 // delivery is a batch on its way to the sinks, with the checkpoint it
@@ -140,6 +143,7 @@ func (e *encoder) handle(ctx context.Context, it *binlog.Item) error {
 	case binlog.ItemBegin:
 		e.tx = it.Tx
 		e.inTx = true
+		e.heartbeat = nil
 		e.startTxEvents()
 		return e.txbuf.reset()
 	case binlog.ItemRows:
@@ -263,7 +267,7 @@ func (e *encoder) heartbeatRows(it *binlog.Item) {
 	if col < 0 {
 		return
 	}
-	for _, row := range it.Rows {
+	for n, row := range it.Rows {
 		s, ok := row[col].(string)
 		if !ok {
 			continue
@@ -272,6 +276,13 @@ func (e *encoder) heartbeatRows(it *binlog.Item) {
 		// with NOW(6) in the server's time zone; sluice requires UTC there
 		// for lag to be exact (the test servers and RDS default to UTC).
 		if t, err := time.ParseInLocation("2006-01-02 15:04:05.000000", s, time.UTC); err == nil {
+			if it.Type != event.Delete && (it.Type != event.Update || n%2 == 1) {
+				index := it.IndexBase + n
+				if it.Type == event.Update {
+					index = it.IndexBase + n/2
+				}
+				e.noteHeartbeat(row, func(i int) string { return it.Table.Columns[i].Name }, t, it.Pos, index)
+			}
 			now := time.Now()
 			e.p.cfg.Metrics.heartbeatLag(now.Sub(t), now)
 			if e.p.cfg.OnProgress != nil {
@@ -321,6 +332,7 @@ func (e *encoder) commit(ctx context.Context, c *event.Commit) error {
 		return err
 	}
 	e.appendTxEvent(c, false)
+	e.appendHeartbeat(c)
 	if err := e.txbuf.reset(); err != nil {
 		return err
 	}

@@ -191,10 +191,19 @@ func (e *encoder) signalRows(it *binlog.Item) error {
 			continue
 		}
 		sig, ok := snapshot.ReadSignal(names, it.Rows[i+step-1])
-		if !ok || sig.Pipeline != s.pipeline {
+		if !ok || sig.Pipeline != s.pipeline && sig.Pipeline != "" {
 			continue
 		}
 		switch sig.Kind {
+		case snapshot.KindExecuteSnapshot:
+			tables, err := snapshot.ExecuteSnapshot(sig.Data)
+			if err != nil {
+				e.p.log.Warn("snapshot signal ignored", "err", err.Error())
+				continue
+			}
+			for _, t := range tables {
+				e.stageSnap(withRequest(e.snapState(), t))
+			}
 		case snapshot.KindRequest:
 			if _, _, err := snapshot.SplitTable(sig.Data); err != nil {
 				e.p.log.Warn("snapshot request ignored", "err", err.Error())
