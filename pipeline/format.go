@@ -1,10 +1,6 @@
 package pipeline
 
-import (
-	"fmt"
-
-	"github.com/sluicecdc/sluice/event"
-)
+import "fmt"
 
 // Format names the JSON encoding of events.
 type Format string
@@ -25,12 +21,4 @@ func (f Format) validate() error {
 		return nil
 	}
 	return fmt.Errorf("format is %q: want maxwell or debezium", f)
-}
-
-// newFormat returns the encoder the config asks for.
-func (c *Config) newFormat() event.Format {
-	if c.Format == FormatDebezium {
-		return event.NewDebeziumWith(c.Name, c.Debezium)
-	}
-	return event.NewMaxwell(c.Maxwell)
 }

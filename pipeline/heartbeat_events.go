@@ -22,9 +22,6 @@ type pendingHeartbeat struct {
 
 // noteHeartbeat records a heartbeat row of this pipeline written at at.
 func (e *encoder) noteHeartbeat(row []any, names func(int) string, at time.Time, pos event.Position, index int) {
-	if _, ok := e.format.(event.Heartbeats); !ok {
-		return
-	}
 	for i, v := range row {
 		if names(i) == "pipeline" {
 			if s, ok := v.(string); !ok || s != e.p.cfg.Name {
@@ -35,16 +32,13 @@ func (e *encoder) noteHeartbeat(row []any, names func(int) string, at time.Time,
 	e.heartbeat = &pendingHeartbeat{at: at, pos: pos, index: index}
 }
 
-// appendHeartbeat adds the open transaction's heartbeat record, if any, to
-// the current batch.
-func (e *encoder) appendHeartbeat(c *event.Commit) {
-	hb := e.heartbeat
-	e.heartbeat = nil
-	f, ok := e.format.(event.Heartbeats)
+// appendHeartbeat adds the heartbeat record hb, if any, in format f to
+// batch b, if f writes them.
+func (e *encoder) appendHeartbeat(format event.Format, b *emit.Batch, c *event.Commit, hb *pendingHeartbeat) {
+	f, ok := format.(event.Heartbeats)
 	if hb == nil || !ok {
 		return
 	}
-	b := e.current()
 	off := len(b.Data)
 	b.Data = f.AppendHeartbeat(b.Data, hb.at)
 	b.Data = append(b.Data, '\n')

@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"log/slog"
 	"os"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -56,6 +57,10 @@ type Config struct {
 	// Debezium chooses how the Debezium format renders values and whether
 	// it carries schemas.
 	Debezium event.DebeziumOptions
+	// SinkFormats, when set, gives the format of each sink OpenSinks opens,
+	// in order; "" (or a sink past its end) takes Format. At most two
+	// formats are in use.
+	SinkFormats []Format
 	// SchemaPath is where the table-version registry is kept, next to the
 	// checkpoint; empty keeps it in memory only. SchemaStore, when set,
 	// keeps it there instead (the lake, for a cluster).
@@ -139,7 +144,10 @@ func (c *Config) Validate() error {
 	if err := c.Format.validate(); err != nil {
 		return err
 	}
-	if c.Format == FormatDebezium {
+	if err := c.validateSinkFormats(); err != nil {
+		return err
+	}
+	if c.Format == FormatDebezium || slices.Contains(c.SinkFormats, FormatDebezium) {
 		if err := c.Debezium.Validate(); err != nil {
 			return err
 		}
@@ -169,6 +177,9 @@ type Pipeline struct {
 	saved   *checkpoint.Checkpoint
 
 	delivered atomic.Uint64 // events handed to every sink
+	// takesTwin says, per sink, whether it takes the batches in the second
+	// format (see sinkformat.go).
+	takesTwin []bool
 }
 
 type pendingCheckpoint struct {

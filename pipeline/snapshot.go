@@ -294,6 +294,9 @@ func (e *encoder) closeWindow(w *window, it *binlog.Item, index int) error {
 		if err := e.txbuf.added(start, split, w.db, w.name, e.key, r.Pos, r.Index); err != nil {
 			return err
 		}
+		if err := e.twinRow(&r, w.db, w.name, e.key); err != nil {
+			return err
+		}
 		emitted++
 	}
 	e.stageSnap(afterChunk(st, emitted, chunk.Last, final, nil))

@@ -11,21 +11,25 @@ import (
 // are the transaction's first event's position with row -1 (BEGIN) and -2
 // (END): no row has a negative index.
 
-// startTxEvents tells the format a transaction began.
+// startTxEvents tells the formats a transaction began.
 func (e *encoder) startTxEvents() {
 	if te, ok := e.format.(event.TxEvents); ok {
 		te.StartTx(&e.tx)
 	}
+	if e.twin != nil {
+		if te, ok := e.twin.format.(event.TxEvents); ok {
+			te.StartTx(&e.tx)
+		}
+	}
 }
 
-// appendTxEvent adds the open transaction's BEGIN (begin) or END event to
-// the current batch, if the format writes them for it.
-func (e *encoder) appendTxEvent(c *event.Commit, begin bool) {
-	te, ok := e.format.(event.TxEvents)
+// appendTxEvent adds the open transaction's BEGIN (begin) or END event in
+// format f to batch b, if f writes them for it.
+func (e *encoder) appendTxEvent(f event.Format, b *emit.Batch, c *event.Commit, begin bool) {
+	te, ok := f.(event.TxEvents)
 	if !ok || te.TxEventCount(&e.tx) == 0 {
 		return
 	}
-	b := e.current()
 	off := len(b.Data)
 	index := -2
 	if begin {

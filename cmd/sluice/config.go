@@ -46,6 +46,9 @@ type fileConfig struct {
 	sinks   []any // decoded Sinks: *fileSinkConfig, *s3SinkConfig, ...
 	aws     *awsClients
 	metrics prometheus.Registerer // where sinks register metrics; nil for none
+
+	// sinkFormats is each decoded sink's format ("": output.format).
+	sinkFormats map[any]pipeline.Format
 }
 
 type sourceConfig struct {
@@ -177,12 +180,18 @@ func (c *fileConfig) validate() error {
 		return errors.New("sinks: configure at least one sink ({type: file, path: ...}, {type: stdout} or {type: s3, bucket: ...})")
 	}
 	c.sinks = c.sinks[:0]
+	c.sinkFormats = map[any]pipeline.Format{}
 	for i, raw := range c.Sinks {
+		format, raw, err := popSinkFormat(i, raw)
+		if err != nil {
+			return err
+		}
 		spec, err := decodeSink(i, raw)
 		if err != nil {
 			return err
 		}
 		c.sinks = append(c.sinks, spec)
+		c.sinkFormats[spec] = format
 	}
 	if c.Output.Format != "maxwell" && c.Output.Format != "debezium" {
 		return fmt.Errorf("output.format %q: want maxwell or debezium", c.Output.Format)
@@ -244,6 +253,7 @@ func (c *fileConfig) pipelineConfig(log *slog.Logger) pipeline.Config {
 	pc.HeartbeatTable, pc.HeartbeatInterval = c.Heartbeat.Table, c.Heartbeat.Interval
 	pc.Format = pipeline.Format(c.Output.Format)
 	pc.Debezium = c.Output.Debezium.options()
+	pc.SinkFormats = c.sinkFormatList()
 	pc.Snapshot.SignalTable, pc.Snapshot.ChunkSize = c.Snapshot.SignalTable, c.Snapshot.ChunkSize
 	if c.Snapshot.takesInitial() {
 		pc.Snapshot.Initial = c.Snapshot.Tables
