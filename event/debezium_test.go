@@ -2,9 +2,11 @@ package event
 
 import (
 	"encoding/json"
+	"math/big"
 	"os"
 	"path/filepath"
 	"reflect"
+	"strings"
 	"testing"
 
 	"github.com/go-mysql-org/go-mysql/mysql"
@@ -185,6 +187,27 @@ func TestDebeziumValues(t *testing.T) {
 		got, _, err := dc.appendDbz(nil, tt.v, nil)
 		if err != nil || string(got) != tt.want {
 			t.Errorf("%s %v: got %s, %v; want %s", tt.col.TypeName(), tt.v, got, err, tt.want)
+		}
+	}
+}
+
+// TestUnscaledSmallMatchesBig: the allocation-free path for short decimals
+// writes exactly what the big.Int path does.
+func TestUnscaledSmallMatchesBig(t *testing.T) {
+	for _, s := range []string{"0", "0.00", "-0.01", "1.27", "1.28", "-1.28", "-1.29", "127", "128", "-128", "-129",
+		"32767", "32768", "-32768", "-32769", "999999999999999999", "-999999999999999999", "12345678.90", "-12345678.90",
+		"9223372036854775807", "-0.000000000000000001"} {
+		small, ok := appendUnscaledSmall(nil, s)
+		n, _ := new(big.Int).SetString(strings.Replace(s, ".", "", 1), 10)
+		want := appendUnscaled(nil, n)
+		if len(strings.Replace(strings.TrimPrefix(s, "-"), ".", "", 1)) > 18 {
+			if ok {
+				t.Errorf("%s: the small path took %d digits", s, len(s))
+			}
+			continue
+		}
+		if !ok || string(small) != string(want) {
+			t.Errorf("%s: small path %s, big.Int path %s", s, small, want)
 		}
 	}
 }

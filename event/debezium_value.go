@@ -212,6 +212,9 @@ func (dc *dbzColumn) appendDbz(dst []byte, v any, scratch []byte) ([]byte, []byt
 			}
 			return appendFloat(dst, f, 64), scratch, nil
 		}
+		if out, ok := appendUnscaledSmall(dst, x); ok {
+			return out, scratch, nil
+		}
 		n, ok := new(big.Int).SetString(strings.Replace(x, ".", "", 1), 10)
 		if !ok {
 			break
@@ -246,8 +249,13 @@ func (dc *dbzColumn) appendDbz(dst []byte, v any, scratch []byte) ([]byte, []byt
 			dst = t.AppendFormat(dst, "2006-01-02T15:04:05")
 			if dc.col.Fsp > 0 {
 				dst = append(dst, '.')
-				frac := strconv.AppendInt(nil, int64(t.Nanosecond()/1000)+1e6, 10)[1:] // six digits
-				dst = append(dst, frac[:dc.col.Fsp]...)
+				var frac [6]byte
+				us := t.Nanosecond() / 1000
+				for i := 5; i >= 0; i-- {
+					frac[i] = byte('0' + us%10)
+					us /= 10
+				}
+				dst = append(dst, frac[:min(dc.col.Fsp, 6)]...)
 			}
 			return append(dst, 'Z', '"'), scratch, nil
 		}
@@ -361,6 +369,38 @@ func appendUnscaled(dst []byte, n *big.Int) []byte {
 		twos.FillBytes(b)
 	}
 	return appendBase64(dst, b)
+}
+
+// appendUnscaledSmall is appendUnscaled for a decimal text of at most 18
+// digits, without allocating; it reports false for a longer one.
+func appendUnscaledSmall(dst []byte, s string) ([]byte, bool) {
+	neg := strings.HasPrefix(s, "-")
+	if neg {
+		s = s[1:]
+	}
+	var n int64
+	digits := 0
+	for i := 0; i < len(s); i++ {
+		if s[i] == '.' {
+			continue
+		}
+		if digits++; digits > 18 {
+			return dst, false
+		}
+		n = n*10 + int64(s[i]-'0')
+	}
+	if neg {
+		n = -n
+	}
+	var b [8]byte
+	binary.BigEndian.PutUint64(b[:], uint64(n))
+	// the fewest bytes whose sign bit still tells n's sign, as Java's
+	// BigInteger.toByteArray writes them
+	i := 0
+	for i < 7 && (b[i] == 0 && b[i+1]&0x80 == 0 || b[i] == 0xff && b[i+1]&0x80 != 0) {
+		i++
+	}
+	return appendBase64(dst, b[i:]), true
 }
 
 func appendBinary(dst, b []byte, mode string) []byte {
