@@ -9,20 +9,23 @@ import (
 )
 
 // Debezium encodes events as the value of a Debezium MySQL connector change
-// event with schemas disabled (value.converter.schemas.enable=false):
+// event; with schemas disabled (value.converter.schemas.enable=false):
 //
 //	{"before":{...}|null,"after":{...}|null,
 //	 "source":{"version":"sluice","connector":"mysql","name":P,"snapshot":"false",
 //	           "db":D,"table":T,"server_id":N,"gtid":G|null,"file":F,"pos":N,"row":N,
-//	           "thread":null,"query":null,"ts_ms":MS},
-//	 "ts_ms":MS,"op":"c"}
+//	           "thread":N|null,"query":null,"ts_ms":MS},
+//	 "ts_ms":MS,["transaction":{...},]"op":"c"}
 //
 // op is "c" for an insert, "u" for an update, "d" for a delete and "r" for a
 // row read by a snapshot (whose source.snapshot is "true"). before is the
 // whole row before an update or delete, after the whole row after an insert
 // or update. source.name is the pipeline's name (Debezium's topic.prefix);
 // file and pos are the binlog file and the offset of the rows event, row the
-// row's index in it; thread and query are always null.
+// row's index in it; thread is the client connection the binlog names for
+// the transaction (null when it names none, and for snapshot rows); query
+// is always null. The transaction block is there with
+// DebeziumOptions.TransactionMetadata (see TxEvents).
 //
 // Both ts_ms fields are the transaction's commit time in milliseconds (whole
 // seconds, as the binlog records it): sluice knows no separate processing

@@ -17,10 +17,10 @@ import (
 // transaction over several batches), so a checkpoint still covers exactly
 // what every sink acknowledged.
 
-// formats returns the encoders' formats: the one most sinks... the first is
-// the pipeline's format unless no sink uses it, the second the other
-// format some sink asks for ("" when none does); and for each sink
-// whether it takes the second.
+// formats returns the encoders' formats and who takes which: first is the
+// pipeline's format, or the first sink's when no sink takes the pipeline's;
+// second is the other format some sink asks for ("" when none does);
+// takesSecond says for each sink whether it takes the second.
 func (c *Config) formats(nsinks int) (first, second Format, takesSecond []bool) {
 	first = c.Format
 	used := false
