@@ -18,7 +18,8 @@ import (
 //	 "ts_ms":MS,["transaction":{...},]"op":"c"}
 //
 // op is "c" for an insert, "u" for an update, "d" for a delete and "r" for a
-// row read by a snapshot (whose source.snapshot is "true"). before is the
+// row read by a snapshot (whose source.snapshot is "true", "last" for the
+// snapshot's last row). before is the
 // whole row before an update or delete, after the whole row after an insert
 // or update. source.name is the pipeline's name (Debezium's topic.prefix);
 // file and pos are the binlog file and the offset of the rows event, row the
@@ -128,7 +129,9 @@ func (d *Debezium) AppendRow(dst []byte, tx *Tx, r *Row) ([]byte, int, error) {
 	}
 	dst = append(dst, `,"source":{"version":"sluice","connector":"mysql","name":`...)
 	dst = appendString(dst, d.name)
-	if r.Type == BootstrapInsert {
+	if r.Type == BootstrapInsert && r.Last {
+		dst = append(dst, `,"snapshot":"last",`...)
+	} else if r.Type == BootstrapInsert {
 		dst = append(dst, `,"snapshot":"true",`...)
 	} else {
 		dst = append(dst, `,"snapshot":"false",`...)

@@ -50,6 +50,10 @@ type Row struct {
 	// dedupe key, which a replay of the same binlog reproduces exactly.
 	Pos   Position
 	Index int
+	// Last marks a snapshot's last row: the last that goes out of the
+	// final chunk of the last table queued (source.snapshot "last" in the
+	// Debezium format).
+	Last bool
 }
 
 // Tx holds the facts about a transaction that are known when it begins.

@@ -228,6 +228,26 @@ func (e *encoder) signalRows(it *binlog.Item) error {
 	return nil
 }
 
+// lastSnapshotRow is the index in rows of the snapshot's last row, -1 when
+// it is not in this chunk: the final chunk's last row that goes out, of the
+// last table queued.
+func (e *encoder) lastSnapshotRow(w *window, st *checkpoint.Snapshot, rows [][]any, shape *schema.Table, final bool) int {
+	if !final || len(st.Queue) != 1 {
+		return -1
+	}
+	for k := len(rows) - 1; k >= 0; k-- {
+		key, err := e.keys.AppendKey(e.key[:0], &event.Row{Table: shape, Type: event.BootstrapInsert, After: rows[k]})
+		e.key = key
+		if err != nil {
+			return -1 // the encoding loop reports it
+		}
+		if _, changed := w.keys[string(key)]; !changed {
+			return k
+		}
+	}
+	return -1
+}
+
 // snapState is the snapshot state as of the transaction being read.
 func (e *encoder) snapState() *checkpoint.Snapshot {
 	if e.snapStaged != nil {
@@ -275,8 +295,9 @@ func (e *encoder) closeWindow(w *window, it *binlog.Item, index int) error {
 		shape = s.stableShape(shape)
 	}
 	var emitted int64
+	last := e.lastSnapshotRow(w, st, chunk.Rows, shape, final)
 	for k, row := range chunk.Rows {
-		r := event.Row{Table: shape, Type: event.BootstrapInsert, After: row, Pos: it.Pos, Index: index + 1 + k}
+		r := event.Row{Table: shape, Type: event.BootstrapInsert, After: row, Pos: it.Pos, Index: index + 1 + k, Last: k == last}
 		var err error
 		if e.key, err = e.keys.AppendKey(e.key[:0], &r); err != nil {
 			return fmt.Errorf("snapshot %s: key of row %d: %w", w.table, k, err)
