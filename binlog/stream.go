@@ -86,7 +86,7 @@ const (
 	// ItemRows carries the rows of one rows event; Table, Type, Rows, Pos are set.
 	ItemRows
 	// ItemQuery is a schema change logged as a statement; Schema, Query,
-	// DDLs and Pos are set.
+	// DDLs and Pos are set, and Tx.Thread is the statement's client thread.
 	ItemQuery
 	// ItemCommit ends a transaction; Commit is set.
 	ItemCommit
@@ -189,7 +189,6 @@ func (s *Streamer) Run(ctx context.Context, from event.Position, out chan<- Item
 			return fmt.Errorf("read binlog at %s: giving up after %s of failures: %w", h.committed, s.cfg.RetryTimeout, err)
 		}
 		if h.inTx {
-			h.pendingBegin = nil
 			if err := h.send(Item{Kind: ItemAbort}); err != nil {
 				return err
 			}
@@ -292,19 +291,21 @@ type handler struct {
 	events    int
 	gtidStart bool // streaming from a GTID set, no commit seen yet
 	halt      error
-	// pendingBegin is a MariaDB GTID event's transaction start, sent with
-	// the next event so it carries the thread id of the BEGIN that follows.
-	pendingBegin *pendingBegin
-}
 
-type pendingBegin struct {
-	gtid     string
-	serverID uint32
-	ts       uint32
-	pos      event.Position
+	// cur is the position of the event being handled, curThread the
+	// client thread a query event names (0 for other events): what
+	// send stamps on a transaction's start and on a schema change.
+	cur       event.Position
+	curThread uint32
 }
 
 func (h *handler) send(it Item) error {
+	switch it.Kind {
+	case ItemBegin:
+		it.Tx.Thread, it.Tx.Begin = h.curThread, h.cur
+	case ItemQuery:
+		it.Tx.Thread = h.curThread
+	}
 	select {
 	case h.out <- it:
 		return nil
@@ -345,22 +346,10 @@ func (h *handler) HandleEvent(e *replication.BinlogEvent) error {
 }
 
 func (h *handler) handle(hdr *replication.EventHeader, ev replication.Event, start event.Position) error {
-	if pb := h.pendingBegin; pb != nil {
-		h.pendingBegin = nil
-		var thread uint32
-		if q, ok := ev.(*replication.QueryEvent); ok {
-			thread = q.SlaveProxyID
-		}
-		tx := event.Tx{ServerID: pb.serverID, GTID: pb.gtid, Thread: thread, Begin: pb.pos}
-		if err := h.send(Item{Kind: ItemBegin, Tx: tx, Timestamp: pb.ts}); err != nil {
-			return err
-		}
-	}
+	h.cur, h.curThread = start, threadOf(ev)
 	switch ev := ev.(type) {
 	case *replication.MariadbGTIDEvent:
-		h.inTx = true
-		h.pendingBegin = &pendingBegin{gtid: ev.GTID.String(), serverID: hdr.ServerID, ts: hdr.Timestamp, pos: start}
-		return nil
+		return h.begin(ev.GTID.String(), hdr)
 	case *replication.GTIDEvent:
 		u, err := uuid.FromBytes(ev.SID)
 		if err == nil {
@@ -374,12 +363,12 @@ func (h *handler) handle(hdr *replication.EventHeader, ev replication.Event, sta
 			if h.inTx {
 				return nil // MariaDB: the GTID event began it
 			}
-			return h.begin(h.takeGTID(), hdr, ev.SlaveProxyID, start)
+			return h.begin(h.takeGTID(), hdr)
 		case strings.EqualFold(q, "COMMIT"):
 			return h.commit(0, hdr)
 		}
 		if !h.inTx {
-			if err := h.begin(h.takeGTID(), hdr, ev.SlaveProxyID, start); err != nil {
+			if err := h.begin(h.takeGTID(), hdr); err != nil {
 				return err
 			}
 		}
@@ -416,7 +405,7 @@ func (h *handler) handle(hdr *replication.EventHeader, ev replication.Event, sta
 			return h.fail(fmt.Errorf("rows event at %s of unknown kind %d", start, hdr.EventType))
 		}
 		if !h.inTx {
-			if err := h.begin(h.takeGTID(), hdr, 0, start); err != nil {
+			if err := h.begin(h.takeGTID(), hdr); err != nil {
 				return err
 			}
 		}
@@ -497,12 +486,9 @@ func (h *handler) takeGTID() string {
 	return g
 }
 
-// begin starts a transaction at pos, the event that begins it, by the
-// client thread the server names (0 when unknown).
-func (h *handler) begin(gtid string, hdr *replication.EventHeader, thread uint32, pos event.Position) error {
+func (h *handler) begin(gtid string, hdr *replication.EventHeader) error {
 	h.inTx = true
-	tx := event.Tx{ServerID: hdr.ServerID, GTID: gtid, Thread: thread, Begin: pos}
-	return h.send(Item{Kind: ItemBegin, Tx: tx, Timestamp: hdr.Timestamp})
+	return h.send(Item{Kind: ItemBegin, Tx: event.Tx{ServerID: hdr.ServerID, GTID: gtid}, Timestamp: hdr.Timestamp})
 }
 
 func (h *handler) commit(xid uint64, hdr *replication.EventHeader) error {
@@ -547,4 +533,12 @@ func (q quietHandler) WithGroup(name string) slog.Handler {
 // silentLogger drops go-mysql's chatter for short-lived connections.
 func silentLogger() *slog.Logger {
 	return slog.New(quietHandler{slog.DiscardHandler})
+}
+
+// threadOf is the client thread a query event names, 0 for other events.
+func threadOf(ev replication.Event) uint32 {
+	if q, ok := ev.(*replication.QueryEvent); ok {
+		return q.SlaveProxyID
+	}
+	return 0
 }

@@ -62,8 +62,8 @@ type Tx struct {
 	// GTID is the transaction's global id, when the server writes them.
 	GTID string
 	// Thread is the id of the client connection that ran the transaction
-	// (0 when the binlog does not say), Begin the position of the event
-	// that began it.
+	// (0 when the binlog does not say: MariaDB names none for rows), Begin
+	// the position of the event that began it.
 	Thread uint32
 	Begin  Position
 }

@@ -237,6 +237,9 @@ func (e *encoder) addRows(it *binlog.Item) error {
 }
 
 func (e *encoder) addDDLs(it *binlog.Item) error {
+	if it.Tx.Thread != 0 {
+		e.tx.Thread = it.Tx.Thread // the statement's own client thread
+	}
 	for i := range it.DDLs {
 		d := &it.DDLs[i]
 		if e.ownDDL(d) {
