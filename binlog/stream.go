@@ -319,6 +319,14 @@ func (h *handler) fail(err error) error {
 	return h.halt
 }
 
+// threadOf is the client thread a query event names, 0 for other events.
+func threadOf(ev replication.Event) uint32 {
+	if q, ok := ev.(*replication.QueryEvent); ok {
+		return q.SlaveProxyID
+	}
+	return 0
+}
+
 // HandleEvent implements replication.EventHandler.
 func (h *handler) HandleEvent(e *replication.BinlogEvent) error {
 	h.events++
@@ -533,12 +541,4 @@ func (q quietHandler) WithGroup(name string) slog.Handler {
 // silentLogger drops go-mysql's chatter for short-lived connections.
 func silentLogger() *slog.Logger {
 	return slog.New(quietHandler{slog.DiscardHandler})
-}
-
-// threadOf is the client thread a query event names, 0 for other events.
-func threadOf(ev replication.Event) uint32 {
-	if q, ok := ev.(*replication.QueryEvent); ok {
-		return q.SlaveProxyID
-	}
-	return 0
 }
