@@ -6,11 +6,13 @@ import (
 	"encoding/json"
 	"os"
 	"path/filepath"
+	"reflect"
 	"testing"
 	"time"
 
 	"github.com/sluicecdc/sluice/binlog"
 	"github.com/sluicecdc/sluice/emit"
+	"github.com/sluicecdc/sluice/event"
 	"github.com/sluicecdc/sluice/pipeline"
 )
 
@@ -96,4 +98,71 @@ func normalizedLines(t *testing.T, path string, drop func(map[string]any)) []byt
 		out.WriteByte('\n')
 	}
 	return out.Bytes()
+}
+
+// TestSinkFormatsTransactionEvents: with the lake in Maxwell's format and a
+// stream sink in Debezium's with transaction metadata, only the Debezium
+// sink gets the BEGIN and END events and the heartbeat records, and both
+// sinks get every row.
+func TestSinkFormatsTransactionEvents(t *testing.T) {
+	srv.Exec(t, "DROP DATABASE IF EXISTS sfmt", "CREATE DATABASE sfmt",
+		"CREATE TABLE sfmt.t (id INT PRIMARY KEY)",
+		"CREATE TABLE sfmt.heartbeat (pipeline VARCHAR(64) PRIMARY KEY, ts DATETIME(6) NOT NULL)")
+	h := newHarness(t, srv)
+	h.cfg.Format = pipeline.FormatMaxwell
+	h.cfg.SinkFormats = []pipeline.Format{"", pipeline.FormatDebezium}
+	h.cfg.Debezium = event.DefaultDebeziumOptions()
+	h.cfg.Debezium.TransactionMetadata = true
+	h.cfg.HeartbeatTable, h.cfg.HeartbeatInterval = "sfmt.heartbeat", time.Second
+	srv.Exec(t, "BEGIN", "INSERT INTO sfmt.t VALUES (1), (2)", "INSERT INTO sfmt.t VALUES (3)", "COMMIT",
+		"REPLACE INTO sfmt.heartbeat VALUES ('test', '2026-01-02 03:04:05.000000')")
+	lake, stream := filepath.Join(h.dir, "lake.jsonl"), filepath.Join(h.dir, "stream.jsonl")
+	cfg := h.cfg
+	cfg.ExitWhenCaughtUp = true
+	p, err := pipeline.New(cfg, h.store, func() ([]emit.Sink, error) {
+		a, err := emit.OpenFile(lake)
+		if err != nil {
+			return nil, err
+		}
+		b, err := emit.OpenFile(stream)
+		if err != nil {
+			_ = a.Close()
+			return nil, err
+		}
+		return []emit.Sink{a, b}, nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	if err := p.Run(ctx); err != nil {
+		t.Fatal(err)
+	}
+	kinds := func(path string) (out []string) {
+		b, err := os.ReadFile(path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for i, l := range bytes.Split(bytes.TrimSuffix(b, []byte("\n")), []byte("\n")) {
+			ev := decodeEvent(t, i, l)
+			switch {
+			case ev["status"] != nil:
+				out = append(out, ev["status"].(string))
+			case ev["type"] == "insert":
+				out = append(out, "maxwell-insert")
+			case ev["op"] == "c":
+				out = append(out, "debezium-insert")
+			case len(ev) == 1 && ev["ts_ms"] != nil:
+				out = append(out, "heartbeat")
+			}
+		}
+		return out
+	}
+	if got, want := kinds(lake), []string{"maxwell-insert", "maxwell-insert", "maxwell-insert"}; !reflect.DeepEqual(got, want) {
+		t.Errorf("lake: %v, want %v", got, want)
+	}
+	if got, want := kinds(stream), []string{"BEGIN", "debezium-insert", "debezium-insert", "debezium-insert", "END", "heartbeat"}; !reflect.DeepEqual(got, want) {
+		t.Errorf("stream: %v, want %v", got, want)
+	}
 }
