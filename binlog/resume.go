@@ -3,6 +3,7 @@ package binlog
 import (
 	"context"
 	"crypto/tls"
+	"errors"
 	"fmt"
 	"net"
 	"strconv"
@@ -148,8 +149,11 @@ func gtidHead(conn querier, flavor string, at event.Position) (string, event.Pos
 		q = "SELECT @@GLOBAL.gtid_binlog_pos"
 	} else {
 		r, err := conn.Execute("SELECT @@GLOBAL.gtid_mode")
-		if err != nil {
+		var me *mysql.MyError
+		if errors.As(err, &me) && me.Code == mysql.ER_UNKNOWN_SYSTEM_VARIABLE {
 			return "", at, nil // before GTIDs existed
+		} else if err != nil {
+			return "", at, fmt.Errorf("read gtid_mode: %w", err)
 		}
 		if mode, _ := r.GetString(0, 0); !strings.EqualFold(mode, "ON") {
 			return "", at, nil

@@ -113,7 +113,7 @@ const (
 	// ItemRows carries the rows of one rows event; Table, Type, Rows, Pos are set.
 	ItemRows
 	// ItemQuery is a schema change logged as a statement; Schema, Query,
-	// DDLs and Pos are set.
+	// DDLs and Pos are set, and Tx.Thread is the statement's client thread.
 	ItemQuery
 	// ItemCommit ends a transaction; Commit is set.
 	ItemCommit
@@ -387,9 +387,21 @@ type handler struct {
 	seed         string
 	txID, nextID GTID
 	serverID     uint32 // the server read now, when it changed during Run
+
+	// cur is the position of the event being handled, curThread the
+	// client thread a query event names (0 for other events): what
+	// send stamps on a transaction's start and on a schema change.
+	cur       event.Position
+	curThread uint32
 }
 
 func (h *handler) send(it Item) error {
+	switch it.Kind {
+	case ItemBegin:
+		it.Tx.Thread, it.Tx.Begin = h.curThread, h.cur
+	case ItemQuery:
+		it.Tx.Thread = h.curThread
+	}
 	select {
 	case h.out <- it:
 		return nil
@@ -420,6 +432,14 @@ func (h *handler) fail(err error) error {
 	return h.halt
 }
 
+// threadOf is the client thread a query event names, 0 for other events.
+func threadOf(ev replication.Event) uint32 {
+	if q, ok := ev.(*replication.QueryEvent); ok {
+		return q.SlaveProxyID
+	}
+	return 0
+}
+
 // HandleEvent implements replication.EventHandler.
 func (h *handler) HandleEvent(e *replication.BinlogEvent) error {
 	h.events++
@@ -448,6 +468,7 @@ func (h *handler) HandleEvent(e *replication.BinlogEvent) error {
 
 func (h *handler) handle(hdr *replication.EventHeader, ev replication.Event, start event.Position) error {
 	h.trackGTIDs(hdr, ev)
+	h.cur, h.curThread = start, threadOf(ev)
 	switch ev := ev.(type) {
 	case *replication.MariadbGTIDEvent:
 		g := ev.GTID

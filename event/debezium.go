@@ -2,26 +2,31 @@ package event
 
 import (
 	"errors"
+	"fmt"
 	"strconv"
 
 	"github.com/sluicecdc/sluice/schema"
 )
 
 // Debezium encodes events as the value of a Debezium MySQL connector change
-// event with schemas disabled (value.converter.schemas.enable=false):
+// event; with schemas disabled (value.converter.schemas.enable=false):
 //
 //	{"before":{...}|null,"after":{...}|null,
 //	 "source":{"version":"sluice","connector":"mysql","name":P,"snapshot":"false",
 //	           "db":D,"table":T,"server_id":N,"gtid":G|null,"file":F,"pos":N,"row":N,
-//	           "thread":null,"query":null,"ts_ms":MS},
-//	 "ts_ms":MS,"op":"c"}
+//	           "thread":N|null,"query":null,"ts_ms":MS},
+//	 "ts_ms":MS,["transaction":{...},]"op":"c"}
 //
 // op is "c" for an insert, "u" for an update, "d" for a delete and "r" for a
-// row read by a snapshot (whose source.snapshot is "true"). before is the
+// row read by a snapshot (whose source.snapshot is "true", "last" for the
+// snapshot's last row). before is the
 // whole row before an update or delete, after the whole row after an insert
 // or update. source.name is the pipeline's name (Debezium's topic.prefix);
 // file and pos are the binlog file and the offset of the rows event, row the
-// row's index in it; thread and query are always null.
+// row's index in it; thread is the client connection the binlog names for
+// the transaction (null when it names none, and for snapshot rows); query
+// is always null. The transaction block is there with
+// DebeziumOptions.TransactionMetadata (see TxEvents).
 //
 // Both ts_ms fields are the transaction's commit time in milliseconds (whole
 // seconds, as the binlog records it): sluice knows no separate processing
@@ -29,40 +34,54 @@ import (
 // puts them, because the commit time is known only at commit and the
 // encoding leaves one gap for it (see Format).
 //
-// Column values are rendered exactly as in the Maxwell format, not with
-// Debezium's default converters: temporal types are strings
-// ("2024-02-29 23:59:59.5"), DECIMAL is a JSON number with the column's
-// scale, BIT an unsigned integer, binary strings base64, ENUM a string, SET
-// an array of strings, GEOMETRY WKT. Consumers moving from Debezium mostly
-// read before, after, op and source, which keep Debezium's meaning.
+// Column values are rendered as the Debezium MySQL connector renders them,
+// with its time.precision.mode, decimal.handling.mode,
+// bigint.unsigned.handling.mode and binary.handling.mode (DebeziumOptions;
+// the type table is in docs/debezium.md). With SchemasEnable each event is
+// {"schema":{...},"payload":{...}} as Kafka Connect's JsonConverter writes
+// it with schemas.enable=true.
 type Debezium struct {
 	name    string
+	opts    DebeziumOptions
 	tables  map[*schema.Table]*debeziumTable
 	scratch []byte
+	tx      txOrder // with TransactionMetadata: the open transaction's counts
 }
 
 var _ Format = (*Debezium)(nil)
 
 type debeziumTable struct {
-	cols []columnCodec
+	cols []dbzColumn
+	// head is `{"schema":{...},"payload":` with SchemasEnable, else empty.
+	head []byte
 	// source is `"db":"d","table":"t",`
 	source []byte
 }
 
-// NewDebezium returns a Debezium encoder whose events name the pipeline
-// name in source.name. It caches per-table encodings and is not safe for
-// concurrent use.
+// NewDebezium returns a Debezium encoder with the connector's default
+// options whose events name the pipeline name in source.name. It caches
+// per-table encodings and is not safe for concurrent use.
 func NewDebezium(name string) *Debezium {
-	return &Debezium{name: name, tables: make(map[*schema.Table]*debeziumTable)}
+	return NewDebeziumWith(name, DefaultDebeziumOptions())
+}
+
+// NewDebeziumWith returns a Debezium encoder with the given options, which
+// must be valid (DebeziumOptions.Validate).
+func NewDebeziumWith(name string, opts DebeziumOptions) *Debezium {
+	return &Debezium{name: name, opts: opts, tables: make(map[*schema.Table]*debeziumTable)}
 }
 
 func (d *Debezium) codec(t *schema.Table) (*debeziumTable, error) {
 	if dt, ok := d.tables[t]; ok {
 		return dt, nil
 	}
-	cols, err := newColumnCodecs(t)
-	if err != nil {
-		return nil, err
+	cols := make([]dbzColumn, len(t.Columns))
+	for i := range t.Columns {
+		dc, err := newDbzColumn(&t.Columns[i], &d.opts)
+		if err != nil {
+			return nil, fmt.Errorf("table %s: %w", t.QualifiedName(), err)
+		}
+		cols[i] = dc
 	}
 	src := append([]byte(nil), `"db":`...)
 	src = appendString(src, t.Database)
@@ -70,6 +89,10 @@ func (d *Debezium) codec(t *schema.Table) (*debeziumTable, error) {
 	src = appendString(src, t.Name)
 	src = append(src, ',')
 	dt := &debeziumTable{cols: cols, source: src}
+	if d.opts.SchemasEnable {
+		dt.head = append([]byte(`{"schema":`), appendEnvelopeSchema(nil, d.name, t, cols, d.opts.TransactionMetadata)...)
+		dt.head = append(dt.head, `,"payload":`...)
+	}
 	if len(d.tables) > 4096 {
 		clear(d.tables) // tables re-created by DDL churn: keep the cache bounded
 	}
@@ -89,6 +112,7 @@ func (d *Debezium) AppendRow(dst []byte, tx *Tx, r *Row) ([]byte, int, error) {
 	if err != nil {
 		return dst, 0, err
 	}
+	dst = append(dst, dt.head...)
 	dst = append(dst, `{"before":`...)
 	if r.Type == Update || r.Type == Delete {
 		if dst, err = d.appendImage(dst, dt, r.Before); err != nil {
@@ -105,20 +129,30 @@ func (d *Debezium) AppendRow(dst []byte, tx *Tx, r *Row) ([]byte, int, error) {
 	}
 	dst = append(dst, `,"source":{"version":"sluice","connector":"mysql","name":`...)
 	dst = appendString(dst, d.name)
-	if r.Type == BootstrapInsert {
+	if r.Type == BootstrapInsert && r.Last {
+		dst = append(dst, `,"snapshot":"last",`...)
+	} else if r.Type == BootstrapInsert {
 		dst = append(dst, `,"snapshot":"true",`...)
 	} else {
 		dst = append(dst, `,"snapshot":"false",`...)
 	}
 	dst = append(dst, dt.source...)
-	dst = appendSourceTail(dst, tx, r.Pos, r.Index)
+	dst = appendSourceTail(dst, tx, r.Pos, r.Index, r.Type != BootstrapInsert)
 	split := len(dst)
-	return append(dst, debeziumOps[r.Type]...), split, nil
+	if d.opts.TransactionMetadata {
+		dst = d.appendTransaction(dst, tx, r)
+	}
+	dst = append(dst, debeziumOps[r.Type]...)
+	if d.opts.SchemasEnable {
+		dst = append(dst, '}')
+	}
+	return dst, split, nil
 }
 
 // appendSourceTail appends the source fields after db and table, up to the
-// commit-time gap: server_id, gtid, file, pos, row, thread, query.
-func appendSourceTail(dst []byte, tx *Tx, pos Position, index int) []byte {
+// commit-time gap: server_id, gtid, file, pos, row, thread, query. thread is
+// the transaction's client thread when streamed and known, else null.
+func appendSourceTail(dst []byte, tx *Tx, pos Position, index int, streamed bool) []byte {
 	dst = append(dst, `"server_id":`...)
 	dst = strconv.AppendUint(dst, uint64(tx.ServerID), 10)
 	dst = append(dst, `,"gtid":`...)
@@ -133,13 +167,27 @@ func appendSourceTail(dst []byte, tx *Tx, pos Position, index int) []byte {
 	dst = strconv.AppendUint(dst, pos.Offset, 10)
 	dst = append(dst, `,"row":`...)
 	dst = strconv.AppendInt(dst, int64(index), 10)
-	return append(dst, `,"thread":null,"query":null,`...)
+	dst = append(dst, `,"thread":`...)
+	if streamed && tx.Thread != 0 {
+		dst = strconv.AppendUint(dst, uint64(tx.Thread), 10)
+	} else {
+		dst = append(dst, "null"...)
+	}
+	return append(dst, `,"query":null,`...)
 }
 
 // AppendDDL implements Format: a schema change event shaped like the value
-// of Debezium's schema change topic (databaseName, ddl), with sluice's
-// change type and table names, tableChanges left empty.
+// of Debezium's schema change topic (databaseName, schemaName, ddl,
+// tableChanges). A table's change names its type (CREATE, ALTER, DROP; a
+// rename is an ALTER of "old","new") and id; its table is null: sluice does
+// not keep the column metadata Debezium writes there. A database's change
+// and a TRUNCATE have no tableChanges.
 func (d *Debezium) AppendDDL(dst []byte, tx *Tx, c *DDL) ([]byte, int, error) {
+	if d.opts.SchemasEnable {
+		dst = append(dst, `{"schema":`...)
+		dst = append(dst, debeziumSchemaChangeSchema...)
+		dst = append(dst, `,"payload":`...)
+	}
 	dst = append(dst, `{"source":{"version":"sluice","connector":"mysql","name":`...)
 	dst = appendString(dst, d.name)
 	dst = append(dst, `,"snapshot":"false","db":`...)
@@ -151,18 +199,42 @@ func (d *Debezium) AppendDDL(dst []byte, tx *Tx, c *DDL) ([]byte, int, error) {
 		dst = append(dst, "null"...)
 	}
 	dst = append(dst, ',')
-	dst = appendSourceTail(dst, tx, c.Pos, c.Index)
+	dst = appendSourceTail(dst, tx, c.Pos, c.Index, true)
 	split := len(dst)
 	dst = append(dst, `"databaseName":`...)
 	dst = appendString(dst, c.Database)
-	dst = append(dst, `,"type":"`...)
-	dst = append(dst, c.Kind...)
-	dst = append(dst, `","ddl":`...)
+	dst = append(dst, `,"schemaName":null,"ddl":`...)
 	dst = appendString(dst, c.SQL)
-	return append(dst, `,"tableChanges":[]}`...), split, nil
+	dst = append(dst, `,"tableChanges":[`...)
+	dst = appendTableChange(dst, &c.DDL)
+	dst = append(dst, "]}"...)
+	if d.opts.SchemasEnable {
+		dst = append(dst, '}')
+	}
+	return dst, split, nil
+}
+
+var tableChangeTypes = map[schema.DDLKind]string{schema.TableCreate: "CREATE", schema.TableAlter: "ALTER", schema.TableRename: "ALTER", schema.TableDrop: "DROP"}
+
+// appendTableChange appends c's entry of tableChanges, if it has one.
+func appendTableChange(dst []byte, c *schema.DDL) []byte {
+	typ, ok := tableChangeTypes[c.Kind]
+	if !ok || c.Table == "" {
+		return dst
+	}
+	id := `"` + c.Database + `"."` + c.Table + `"`
+	if c.Kind == schema.TableRename {
+		id = `"` + c.OldDatabase + `"."` + c.OldTable + `",` + id
+	}
+	dst = append(dst, `{"type":"`...)
+	dst = append(dst, typ...)
+	dst = append(dst, `","id":`...)
+	dst = appendString(dst, id)
+	return append(dst, `,"table":null}`...)
 }
 
 func (d *Debezium) appendImage(dst []byte, dt *debeziumTable, image []any) ([]byte, error) {
+
 	dst = append(dst, '{')
 	for i := range dt.cols {
 		if i > 0 {
@@ -175,7 +247,7 @@ func (d *Debezium) appendImage(dst []byte, dt *debeziumTable, image []any) ([]by
 			v = image[i]
 		}
 		var err error
-		if dst, d.scratch, err = cc.appendValue(dst, v, d.scratch); err != nil {
+		if dst, d.scratch, err = cc.appendDbz(dst, v, d.scratch); err != nil {
 			return dst, err
 		}
 	}

@@ -50,6 +50,10 @@ type Row struct {
 	// dedupe key, which a replay of the same binlog reproduces exactly.
 	Pos   Position
 	Index int
+	// Last marks a snapshot's last row: the last that goes out of the
+	// final chunk of the last table queued (source.snapshot "last" in the
+	// Debezium format).
+	Last bool
 }
 
 // Tx holds the facts about a transaction that are known when it begins.
@@ -57,6 +61,11 @@ type Tx struct {
 	ServerID uint32
 	// GTID is the transaction's global id, when the server writes them.
 	GTID string
+	// Thread is the id of the client connection that ran the transaction
+	// (0 when the binlog does not say: MariaDB names none for rows), Begin
+	// the position of the event that began it.
+	Thread uint32
+	Begin  Position
 }
 
 // Commit holds the facts about a transaction that are known only when it commits.

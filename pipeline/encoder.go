@@ -70,12 +70,19 @@ type encoder struct {
 	// winResult the chunk the open transaction ends, emitted or not.
 	win, winResult *window
 	winEmitted     bool
+	// heartbeat is the open transaction's heartbeat row, for formats
+	// that emit heartbeat records.
+	heartbeat *pendingHeartbeat
+	// twin encodes for the sinks that take the second format (nil: none).
+	twin *twin
 }
 
 // delivery is a batch on its way to the sinks, with the checkpoint it
 // completes, if any.
 type delivery struct {
-	batch    *emit.Batch
+	batch *emit.Batch
+	// twin is batch in the second format, when some sinks take it.
+	twin     *emit.Batch
 	boundary *checkpoint.Checkpoint
 	// watermark: every event committed before it is in this batch or an
 	// earlier one (zero when unknown).
@@ -83,9 +90,16 @@ type delivery struct {
 }
 
 func newEncoder(p *Pipeline, serverID uint32, out chan<- delivery) *encoder {
+	first, second, takesTwin := p.cfg.formats(len(p.sinks))
+	var tw *twin
+	if second != "" {
+		tw = &twin{format: p.cfg.encoderFormat(second), txbuf: newTxBuffer(p.cfg.TxMemoryBytes, p.cfg.spillDir())}
+	}
+	p.takesTwin = takesTwin
 	return &encoder{
 		p:        p,
-		format:   p.cfg.newFormat(),
+		twin:     tw,
+		format:   p.cfg.encoderFormat(first),
 		serverID: serverID,
 		txbuf:    newTxBuffer(p.cfg.TxMemoryBytes, p.cfg.spillDir()),
 		keys:     event.NewKeys(),
@@ -98,7 +112,12 @@ func newEncoder(p *Pipeline, serverID uint32, out chan<- delivery) *encoder {
 	}
 }
 
-func (e *encoder) close() { e.txbuf.close() }
+func (e *encoder) close() {
+	e.txbuf.close()
+	if e.twin != nil {
+		e.twin.txbuf.close()
+	}
+}
 
 // loop consumes items until ctx is done or, with a target, the stream has
 // passed it outside a transaction; then it sets caughtUp and returns nil.
@@ -157,7 +176,9 @@ func (e *encoder) handle(ctx context.Context, it *binlog.Item) error {
 		e.tx = it.Tx
 		e.txGTID = it.TxGTID
 		e.inTx = true
-		return e.txbuf.reset()
+		e.heartbeat = nil
+		e.startTxEvents()
+		return e.resetTx()
 	case binlog.ItemRows:
 		return e.addRows(it)
 	case binlog.ItemQuery:
@@ -168,7 +189,7 @@ func (e *encoder) handle(ctx context.Context, it *binlog.Item) error {
 	case binlog.ItemAbort:
 		e.inTx = false
 		e.abortSnap()
-		return e.txbuf.reset()
+		return e.resetTx()
 	case binlog.ItemProgress:
 		if !e.inTx {
 			e.source(it)
@@ -222,6 +243,9 @@ func (e *encoder) addRows(it *binlog.Item) error {
 		if e.key, err = e.keys.AppendKey(e.key[:0], &r); err != nil {
 			return fmt.Errorf("encode %s row %d key at %s: %w", it.Table.QualifiedName(), r.Index, it.Pos, err)
 		}
+		if err := e.twinRow(&r, it.Table.Database, it.Table.Name, e.key); err != nil {
+			return err
+		}
 		if e.win != nil {
 			if err := e.windowRows(it, &r); err != nil {
 				return fmt.Errorf("encode %s row %d key at %s: %w", it.Table.QualifiedName(), r.Index, it.Pos, err)
@@ -235,6 +259,9 @@ func (e *encoder) addRows(it *binlog.Item) error {
 }
 
 func (e *encoder) addDDLs(it *binlog.Item) error {
+	if it.Tx.Thread != 0 {
+		e.tx.Thread = it.Tx.Thread // the statement's own client thread
+	}
 	for i := range it.DDLs {
 		d := &it.DDLs[i]
 		if e.ownDDL(d) {
@@ -249,6 +276,9 @@ func (e *encoder) addDDLs(it *binlog.Item) error {
 		}
 		e.txbuf.arena = append(out, '\n')
 		if err := e.txbuf.added(start, split, d.Database, d.Table, nil, d.Pos, d.Index); err != nil {
+			return err
+		}
+		if err := e.twinDDL(d); err != nil {
 			return err
 		}
 	}
@@ -284,7 +314,7 @@ func (e *encoder) heartbeatRows(it *binlog.Item) {
 	if col < 0 {
 		return
 	}
-	for _, row := range it.Rows {
+	for n, row := range it.Rows {
 		s, ok := row[col].(string)
 		if !ok {
 			continue
@@ -293,6 +323,13 @@ func (e *encoder) heartbeatRows(it *binlog.Item) {
 		// with NOW(6) in the server's time zone; sluice requires UTC there
 		// for lag to be exact (the test servers and RDS default to UTC).
 		if t, err := time.ParseInLocation("2006-01-02 15:04:05.000000", s, time.UTC); err == nil {
+			if it.Type != event.Delete && (it.Type != event.Update || n%2 == 1) {
+				index := it.IndexBase + n
+				if it.Type == event.Update {
+					index = it.IndexBase + n/2
+				}
+				e.noteHeartbeat(row, func(i int) string { return it.Table.Columns[i].Name }, t, it.Pos, index)
+			}
 			now := time.Now()
 			e.p.cfg.Metrics.heartbeatLag(now.Sub(t), now)
 			if e.p.cfg.OnProgress != nil {
@@ -308,10 +345,10 @@ func (e *encoder) commit(ctx context.Context, c *event.Commit) error {
 	when := time.Unix(int64(c.Timestamp), 0)
 	if na := e.p.cfg.NotAfter; !na.IsZero() && when.After(na) {
 		e.pastEnd = true // a replay's end: this transaction is not emitted
-		return e.txbuf.reset()
+		return e.resetTx()
 	}
 	if nb := e.p.cfg.NotBefore; !nb.IsZero() && when.Before(nb) {
-		if err := e.txbuf.reset(); err != nil { // before a replay's start
+		if err := e.resetTx(); err != nil { // before a replay's start
 			return err
 		}
 		e.addExecuted()
@@ -320,6 +357,7 @@ func (e *encoder) commit(ctx context.Context, c *event.Commit) error {
 	}
 	n := e.txbuf.Len()
 	i := 0
+	e.appendTxEvent(e.format, e.current(), c, true)
 	err := e.txbuf.each(func(head, tail []byte, rec *txRec) error {
 		b := e.current()
 		off := len(b.Data)
@@ -341,7 +379,14 @@ func (e *encoder) commit(ctx context.Context, c *event.Commit) error {
 	if err != nil {
 		return err
 	}
-	if err := e.txbuf.reset(); err != nil {
+	e.appendTxEvent(e.format, e.current(), c, false)
+	hb := e.heartbeat
+	e.heartbeat = nil
+	e.appendHeartbeat(e.format, e.current(), c, hb)
+	if err := e.twinCommit(c, hb); err != nil {
+		return err
+	}
+	if err := e.resetTx(); err != nil {
 		return err
 	}
 	if e.tx.GTID != "" {
@@ -408,11 +453,25 @@ func (e *encoder) flush(ctx context.Context) error {
 	e.batch = nil
 	e.seq++
 	b.Seq = e.seq
-	b.Hold(len(e.p.sinks), e.recycle)
 	if e.boundary != nil && e.executed != nil && e.boundary.GTIDSet == "" {
 		e.boundary.GTIDSet = e.executed.String()
 	}
 	d := delivery{batch: b, boundary: e.boundary}
+	if e.twin != nil {
+		d.twin = e.twin.current()
+		e.twin.batch = nil
+		d.twin.Seq = b.Seq
+		n := 0
+		for _, t := range e.p.takesTwin {
+			if t {
+				n++
+			}
+		}
+		d.twin.Hold(n, nil)
+		b.Hold(len(e.p.sinks)-n, e.recycle)
+	} else {
+		b.Hold(len(e.p.sinks), e.recycle)
+	}
 	if !e.inTx && e.watermark.After(e.sentWatermark) {
 		d.watermark = e.watermark
 	}
@@ -432,8 +491,12 @@ func (e *encoder) flush(ctx context.Context) error {
 // boundaries for checkpointing, until in is closed.
 func (p *Pipeline) deliver(ctx context.Context, in <-chan delivery) error {
 	for d := range in {
-		for _, s := range p.sinks {
-			if err := s.Write(ctx, d.batch); err != nil {
+		for i, s := range p.sinks {
+			b := d.batch
+			if d.twin != nil && p.takesTwin[i] {
+				b = d.twin
+			}
+			if err := s.Write(ctx, b); err != nil {
 				p.cfg.Metrics.sinkFailed(sinkName(s))
 				return err
 			}

@@ -147,7 +147,7 @@ func TestFailoverFromCheckpoint(t *testing.T) {
 
 	h.cfg.Source.Resume = binlog.ResumePosition
 	err := h.pipeline(true).Run(context.Background())
-	if err == nil || !contains(err.Error(), "server_id 1", "server_id 2", "source.resume: auto") {
+	if err == nil || !containsAll(err.Error(), "server_id 1", "server_id 2", "source.resume: auto") {
 		t.Fatalf("resume by position on another server: %v, want a refusal naming both server ids and the fix", err)
 	}
 	h.cfg.Source.Resume = binlog.ResumeAuto
@@ -161,7 +161,7 @@ func TestFailoverFromCheckpoint(t *testing.T) {
 	}
 }
 
-func contains(s string, subs ...string) bool {
+func containsAll(s string, subs ...string) bool {
 	for _, sub := range subs {
 		if !strings.Contains(s, sub) {
 			return false

@@ -1,10 +1,6 @@
 package pipeline
 
-import (
-	"fmt"
-
-	"github.com/sluicecdc/sluice/event"
-)
+import "fmt"
 
 // Format names the JSON encoding of events.
 type Format string
@@ -15,7 +11,7 @@ const (
 	// Config.Maxwell.
 	FormatMaxwell Format = "maxwell"
 	// FormatDebezium is the value of a Debezium MySQL connector change
-	// event with schemas disabled (see event.Debezium).
+	// event, rendered as Config.Debezium says (see event.Debezium).
 	FormatDebezium Format = "debezium"
 )
 
@@ -25,12 +21,4 @@ func (f Format) validate() error {
 		return nil
 	}
 	return fmt.Errorf("format is %q: want maxwell or debezium", f)
-}
-
-// newFormat returns the encoder the config asks for.
-func (c *Config) newFormat() event.Format {
-	if c.Format == FormatDebezium {
-		return event.NewDebezium(c.Name)
-	}
-	return event.NewMaxwell(c.Maxwell)
 }

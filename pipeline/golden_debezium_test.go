@@ -15,7 +15,7 @@ import (
 // to run, at the top level and in source.
 var (
 	debeziumVolatile       = []string{"ts_ms"}
-	debeziumSourceVolatile = []string{"ts_ms", "file", "pos", "gtid", "server_id"}
+	debeziumSourceVolatile = []string{"ts_ms", "file", "pos", "gtid", "server_id", "thread"}
 )
 
 // TestGoldenDebezium runs the same testdata/golden/NAME.sql fixtures as

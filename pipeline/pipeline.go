@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"log/slog"
 	"os"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -53,6 +54,13 @@ type Config struct {
 	Format Format
 	// Maxwell chooses the optional fields of events in the Maxwell format.
 	Maxwell event.MaxwellOptions
+	// Debezium chooses how the Debezium format renders values and whether
+	// it carries schemas.
+	Debezium event.DebeziumOptions
+	// SinkFormats, when set, gives the format of each sink OpenSinks opens,
+	// in order; "" (or a sink past its end) takes Format. At most two
+	// formats are in use.
+	SinkFormats []Format
 	// SchemaPath is where the table-version registry is kept, next to the
 	// checkpoint; empty keeps it in memory only. SchemaStore, when set,
 	// keeps it there instead (the lake, for a cluster).
@@ -108,6 +116,7 @@ func DefaultConfig() Config {
 		TxMemoryBytes:      4 << 20,
 		Format:             FormatMaxwell,
 		Maxwell:            event.DefaultMaxwellOptions(),
+		Debezium:           event.DefaultDebeziumOptions(),
 		Owner:              defaultOwner(),
 		Snapshot:           SnapshotConfig{ChunkSize: 2000},
 	}
@@ -135,6 +144,14 @@ func (c *Config) Validate() error {
 	if err := c.Format.validate(); err != nil {
 		return err
 	}
+	if err := c.validateSinkFormats(); err != nil {
+		return err
+	}
+	if c.Format == FormatDebezium || slices.Contains(c.SinkFormats, FormatDebezium) {
+		if err := c.Debezium.Validate(); err != nil {
+			return err
+		}
+	}
 	if err := c.Snapshot.validate(); err != nil {
 		return err
 	}
@@ -160,6 +177,9 @@ type Pipeline struct {
 	saved   *checkpoint.Checkpoint
 
 	delivered atomic.Uint64 // events handed to every sink
+	// takesTwin says, per sink, whether it takes the batches in the second
+	// format (see sinkformat.go).
+	takesTwin []bool
 }
 
 type pendingCheckpoint struct {
@@ -208,21 +228,12 @@ func (p *Pipeline) Run(ctx context.Context) (err error) {
 	if cp != nil {
 		from = cp.Position
 	}
-	srv, err := binlog.Preflight(ctx, &p.cfg.Source, event.Position{})
+	srv, resumeGTIDs, resnap, err := p.preflight(ctx, cp)
 	if err != nil {
 		return err
-	}
-	resumeGTIDs, err := p.resumeGTIDs(cp, srv)
-	if err != nil {
-		return err
-	}
-	if resumeGTIDs == "" {
-		if err := srv.CheckFrom(from); err != nil {
-			return err
-		}
 	}
 	var initial *checkpoint.Snapshot
-	if cp == nil {
+	if cp == nil || resnap {
 		// A table that cannot be snapshotted is refused before anything is written.
 		if initial, err = p.initialSnapshot(ctx, srv); err != nil {
 			return err
@@ -241,6 +252,13 @@ func (p *Pipeline) Run(ctx context.Context) (err error) {
 			}
 		}
 	}()
+	if resnap {
+		from = srv.Head
+		cp = &checkpoint.Checkpoint{Pipeline: p.cfg.Name, Position: from, ServerID: srv.ServerID, UpdatedAt: time.Now().UTC(), Snapshot: initial}
+		if err := p.store.Save(ctx, cp); err != nil {
+			return fmt.Errorf("save the checkpoint of the new snapshot: %w", err)
+		}
+	}
 	if cp == nil {
 		switch p.cfg.Start {
 		case StartEarliest:

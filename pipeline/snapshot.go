@@ -32,6 +32,10 @@ type SnapshotConfig struct {
 	// primary key instead.
 	Initial    []string
 	InitialAll bool
+	// WhenNeeded also takes the initial snapshot when the checkpoint's
+	// binlog is purged, from the server's head, instead of refusing to
+	// start (snapshot.mode when_needed).
+	WhenNeeded bool
 	// ChunkSize is the number of rows read per chunk.
 	ChunkSize int
 	// Ignore skips signal rows without acting on them: a replay re-reads
@@ -187,10 +191,19 @@ func (e *encoder) signalRows(it *binlog.Item) error {
 			continue
 		}
 		sig, ok := snapshot.ReadSignal(names, it.Rows[i+step-1])
-		if !ok || sig.Pipeline != s.pipeline {
+		if !ok || sig.Pipeline != s.pipeline && sig.Pipeline != "" {
 			continue
 		}
 		switch sig.Kind {
+		case snapshot.KindExecuteSnapshot:
+			tables, err := snapshot.ExecuteSnapshot(sig.Data)
+			if err != nil {
+				e.p.log.Warn("snapshot signal ignored", "err", err.Error())
+				continue
+			}
+			for _, t := range tables {
+				e.stageSnap(withRequest(e.snapState(), t))
+			}
 		case snapshot.KindRequest:
 			if _, _, err := snapshot.SplitTable(sig.Data); err != nil {
 				e.p.log.Warn("snapshot request ignored", "err", err.Error())
@@ -213,6 +226,26 @@ func (e *encoder) signalRows(it *binlog.Item) error {
 		}
 	}
 	return nil
+}
+
+// lastSnapshotRow is the index in rows of the snapshot's last row, -1 when
+// it is not in this chunk: the final chunk's last row that goes out, of the
+// last table queued.
+func (e *encoder) lastSnapshotRow(w *window, st *checkpoint.Snapshot, rows [][]any, shape *schema.Table, final bool) int {
+	if !final || len(st.Queue) != 1 {
+		return -1
+	}
+	for k := len(rows) - 1; k >= 0; k-- {
+		key, err := e.keys.AppendKey(e.key[:0], &event.Row{Table: shape, Type: event.BootstrapInsert, After: rows[k]})
+		e.key = key
+		if err != nil {
+			return -1 // the encoding loop reports it
+		}
+		if _, changed := w.keys[string(key)]; !changed {
+			return k
+		}
+	}
+	return -1
 }
 
 // snapState is the snapshot state as of the transaction being read.
@@ -262,8 +295,9 @@ func (e *encoder) closeWindow(w *window, it *binlog.Item, index int) error {
 		shape = s.stableShape(shape)
 	}
 	var emitted int64
+	last := e.lastSnapshotRow(w, st, chunk.Rows, shape, final)
 	for k, row := range chunk.Rows {
-		r := event.Row{Table: shape, Type: event.BootstrapInsert, After: row, Pos: it.Pos, Index: index + 1 + k}
+		r := event.Row{Table: shape, Type: event.BootstrapInsert, After: row, Pos: it.Pos, Index: index + 1 + k, Last: k == last}
 		var err error
 		if e.key, err = e.keys.AppendKey(e.key[:0], &r); err != nil {
 			return fmt.Errorf("snapshot %s: key of row %d: %w", w.table, k, err)
@@ -279,6 +313,9 @@ func (e *encoder) closeWindow(w *window, it *binlog.Item, index int) error {
 		}
 		e.txbuf.arena = append(out, '\n')
 		if err := e.txbuf.added(start, split, w.db, w.name, e.key, r.Pos, r.Index); err != nil {
+			return err
+		}
+		if err := e.twinRow(&r, w.db, w.name, e.key); err != nil {
 			return err
 		}
 		emitted++

@@ -1,6 +1,8 @@
 package snapshot
 
 import (
+	"encoding/json"
+	"errors"
 	"fmt"
 	"slices"
 	"strings"
@@ -13,6 +15,9 @@ const (
 	KindLow     = "low"      // a chunk's low watermark; data is its id
 	KindHigh    = "high"     // a chunk's high watermark; data is its id
 	KindRequest = "snapshot" // a request to snapshot the table named in data
+	// KindExecuteSnapshot is Debezium's execute-snapshot signal: data is
+	// {"data-collections": ["db.table", ...], "type": "incremental"}.
+	KindExecuteSnapshot = "execute-snapshot"
 )
 
 // Signal is one signal-table row as the binlog shows it.
@@ -44,12 +49,15 @@ func (s SignalTable) quoted() string { return quoteName(s.Database) + "." + quot
 func (s SignalTable) Ensure(conn *client.Conn) error {
 	for _, q := range []string{
 		"CREATE DATABASE IF NOT EXISTS " + quoteName(s.Database),
+		// type and the defaults take Debezium's signal rows as they are
+		// written: INSERT INTO t (id, type, data) VALUES (...).
 		"CREATE TABLE IF NOT EXISTS " + s.quoted() + ` (
 			id VARCHAR(100) NOT NULL PRIMARY KEY,
-			pipeline VARCHAR(64) NOT NULL,
-			kind VARCHAR(16) NOT NULL,
-			data VARCHAR(1024) NOT NULL,
-			ts DATETIME(6) NOT NULL
+			pipeline VARCHAR(64) NOT NULL DEFAULT '',
+			kind VARCHAR(32) NOT NULL DEFAULT '',
+			type VARCHAR(32) NULL,
+			data VARCHAR(2048) NOT NULL,
+			ts DATETIME(6) NOT NULL DEFAULT CURRENT_TIMESTAMP(6)
 		) DEFAULT CHARSET = utf8mb4`,
 	} {
 		if _, err := conn.Execute(q); err != nil {
@@ -84,9 +92,12 @@ func (s SignalTable) Request(conn *client.Conn, pipeline, table, id string) erro
 }
 
 // ReadSignal reads a signal-table row from a binlog row image, by column
-// name (the table may have been created with more columns).
+// name (the table may have been created with more columns). A row with no
+// kind takes it from a type column, as Debezium's signal rows carry it; a
+// row with no pipeline is for every pipeline reading the table.
 func ReadSignal(names []string, row []any) (Signal, bool) {
 	var sig Signal
+	var typ string
 	for i, n := range names {
 		if i >= len(row) {
 			break
@@ -107,9 +118,45 @@ func ReadSignal(names []string, row []any) (Signal, bool) {
 			sig.Kind = v
 		case "data":
 			sig.Data = v
+		case "type":
+			typ = v
 		}
 	}
+	if sig.Kind == "" {
+		sig.Kind = typ
+	}
 	return sig, sig.Kind != ""
+}
+
+// ExecuteSnapshot reads the data of Debezium's execute-snapshot signal and
+// returns the tables it names. sluice's snapshots are Debezium's
+// incremental ones: other types, additional conditions and names that are
+// patterns rather than "db.table" are refused with the reason.
+func ExecuteSnapshot(data string) ([]string, error) {
+	var d struct {
+		Collections []string `json:"data-collections"`
+		Type        string   `json:"type"`
+		Condition   any      `json:"additional-condition"`
+		Conditions  any      `json:"additional-conditions"`
+	}
+	if err := json.Unmarshal([]byte(data), &d); err != nil {
+		return nil, fmt.Errorf("execute-snapshot data %q: %w", data, err)
+	}
+	if d.Type != "" && !strings.EqualFold(d.Type, "incremental") {
+		return nil, fmt.Errorf("execute-snapshot type %q: sluice takes incremental snapshots only", d.Type)
+	}
+	if d.Condition != nil || d.Conditions != nil {
+		return nil, errors.New("execute-snapshot with additional conditions: sluice snapshots whole tables only")
+	}
+	if len(d.Collections) == 0 {
+		return nil, fmt.Errorf("execute-snapshot data %q names no data-collections", data)
+	}
+	for _, t := range d.Collections {
+		if _, _, err := SplitTable(t); err != nil || strings.ContainsAny(t, `*?[]()|+^$\`) {
+			return nil, fmt.Errorf("execute-snapshot data-collection %q: want DATABASE.TABLE (patterns are not supported)", t)
+		}
+	}
+	return d.Collections, nil
 }
 
 // ListTables lists the base tables ("db.table") of every database but the

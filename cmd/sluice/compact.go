@@ -19,6 +19,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/sluicecdc/sluice/compact"
+	"github.com/sluicecdc/sluice/pipeline"
 	"github.com/sluicecdc/sluice/verify"
 )
 
@@ -70,6 +71,9 @@ func localCatalogDirs(cc compact.CatalogConfig) error {
 func (c *fileConfig) lake() (*s3SinkConfig, error) {
 	for _, s := range c.sinks {
 		if s3c, ok := s.(*s3SinkConfig); ok {
+			if c.sinkFormats[s] == pipeline.FormatDebezium {
+				return nil, &configError{errors.New("the s3 sink writes the lake in the debezium format, and the compactor reads Maxwell lines: leave format out of the s3 sink (it defaults to maxwell)")}
+			}
 			return s3c, nil
 		}
 	}

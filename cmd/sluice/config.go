@@ -47,6 +47,9 @@ type fileConfig struct {
 	sinks   []any // decoded Sinks: *fileSinkConfig, *s3SinkConfig, ...
 	aws     *awsClients
 	metrics prometheus.Registerer // where sinks register metrics; nil for none
+
+	// sinkFormats is each decoded sink's format ("": output.format).
+	sinkFormats map[any]pipeline.Format
 }
 
 type sourceConfig struct {
@@ -79,8 +82,10 @@ type checkpointConfig struct {
 
 // snapshotConfig configures table snapshots (see docs/snapshot.md).
 type snapshotConfig struct {
-	// Mode is never (default) or initial: snapshot Tables when the
-	// pipeline starts without a checkpoint.
+	// Mode is Debezium's snapshot.mode (docs/snapshot.md): never (default)
+	// or no_data, initial (snapshot Tables when the pipeline starts without
+	// a checkpoint), when_needed (also when the checkpoint's binlog is
+	// purged) or initial_only (then stop once caught up).
 	Mode string `koanf:"mode"`
 	// Tables ("db.table") for the initial snapshot; empty: every table
 	// with a primary key.
@@ -90,7 +95,8 @@ type snapshotConfig struct {
 }
 
 type outputConfig struct {
-	Format string `koanf:"format"`
+	Format   string         `koanf:"format"`
+	Debezium debeziumConfig `koanf:"debezium"`
 }
 
 type logConfig struct {
@@ -113,7 +119,7 @@ func defaultFileConfig() fileConfig {
 		},
 		Checkpoint: checkpointConfig{Store: "file", Dir: "./sluice-data", Interval: d.CheckpointInterval},
 		Sinks:      []map[string]any{{"type": "file", "path": "./sluice-data/events.jsonl"}},
-		Output:     outputConfig{Format: "maxwell"},
+		Output:     outputConfig{Format: "maxwell", Debezium: defaultDebeziumConfig()},
 		HTTP:       httpConfig{StallTimeout: 30 * time.Second},
 		Heartbeat:  heartbeatConfig{Interval: time.Second},
 		Log:        logConfig{Level: "info", Format: "text"},
@@ -185,15 +191,24 @@ func (c *fileConfig) validate() error {
 		return errors.New("sinks: configure at least one sink ({type: file, path: ...}, {type: stdout} or {type: s3, bucket: ...})")
 	}
 	c.sinks = c.sinks[:0]
+	c.sinkFormats = map[any]pipeline.Format{}
 	for i, raw := range c.Sinks {
+		format, raw, err := popSinkFormat(i, raw)
+		if err != nil {
+			return err
+		}
 		spec, err := decodeSink(i, raw)
 		if err != nil {
 			return err
 		}
 		c.sinks = append(c.sinks, spec)
+		c.sinkFormats[spec] = format
 	}
 	if c.Output.Format != "maxwell" && c.Output.Format != "debezium" {
 		return fmt.Errorf("output.format %q: want maxwell or debezium", c.Output.Format)
+	}
+	if err := c.Output.Debezium.validate(); err != nil {
+		return err
 	}
 	if _, err := parseLevel(c.Log.Level); err != nil {
 		return err
@@ -206,11 +221,8 @@ func (c *fileConfig) validate() error {
 			return err
 		}
 	}
-	if c.Snapshot.Mode != "never" && c.Snapshot.Mode != "initial" {
-		return fmt.Errorf("snapshot.mode %q: want never or initial", c.Snapshot.Mode)
-	}
-	if c.Snapshot.Mode == "never" && len(c.Snapshot.Tables) > 0 {
-		return errors.New("snapshot.tables lists tables for the initial snapshot, but snapshot.mode is never: set snapshot.mode: initial, or request snapshots with `sluice snapshot --table`")
+	if err := c.Snapshot.validateMode(c.haEnabled()); err != nil {
+		return err
 	}
 	if c.Log.Format != "text" && c.Log.Format != "json" {
 		return fmt.Errorf("log.format %q: want text or json", c.Log.Format)
@@ -245,11 +257,15 @@ func (c *fileConfig) pipelineConfig(log *slog.Logger) pipeline.Config {
 	pc.CheckpointInterval = c.Checkpoint.Interval
 	pc.HeartbeatTable, pc.HeartbeatInterval = c.Heartbeat.Table, c.Heartbeat.Interval
 	pc.Format = pipeline.Format(c.Output.Format)
+	pc.Debezium = c.Output.Debezium.options()
+	pc.SinkFormats = c.sinkFormatList()
 	pc.Snapshot.SignalTable, pc.Snapshot.ChunkSize = c.Snapshot.SignalTable, c.Snapshot.ChunkSize
-	if c.Snapshot.Mode == "initial" {
+	if c.Snapshot.takesInitial() {
 		pc.Snapshot.Initial = c.Snapshot.Tables
 		pc.Snapshot.InitialAll = len(c.Snapshot.Tables) == 0
 	}
+	pc.Snapshot.WhenNeeded = c.Snapshot.Mode == snapshotWhenNeeded
+	pc.ExitWhenCaughtUp = c.Snapshot.Mode == snapshotInitialOnly
 	pc.Logger = log
 	pc.Source.Logger = log
 	return pc

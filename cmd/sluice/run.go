@@ -27,7 +27,7 @@ func newRunCommand(load func() (*fileConfig, error), stdout, stderr io.Writer) *
 			}
 			log := cfg.logger(stderr)
 			pc := cfg.pipelineConfig(log)
-			pc.ExitWhenCaughtUp = exitWhenCaughtUp
+			pc.ExitWhenCaughtUp = pc.ExitWhenCaughtUp || exitWhenCaughtUp // snapshot.mode initial_only sets it
 			if pc.SchemaStore, err = cfg.schemaStore(cmd.Context()); err != nil {
 				return err
 			}

@@ -197,7 +197,8 @@ func TestSnapshotBadInput(t *testing.T) {
 		{"no such table", "snapshot: {mode: initial, tables: [snap.nope]}", "no such table"},
 		{"no primary key", "snapshot: {mode: initial, tables: [snap.nokey]}", "no primary key"},
 		{"tables without mode", "snapshot: {tables: [snap.big]}", "snapshot.mode is never"},
-		{"bad mode", "snapshot: {mode: sometimes}", "want never or initial"},
+		{"bad mode", "snapshot: {mode: sometimes}", "want never, no_data, initial, when_needed or initial_only"},
+		{"tables with no_data", "snapshot: {mode: no_data, tables: [snap.big]}", "snapshot.mode is no_data"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			r := newSnapRig(t, 10, tc.yaml)

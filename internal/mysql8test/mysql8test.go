@@ -187,6 +187,10 @@ func (h *handler) HandleQuery(q string) (*mysql.Result, error) {
 		return nil, nil
 	case uq == "SELECT @@VERSION, @@SERVER_ID, @@LOG_BIN, @@BINLOG_FORMAT, @@BINLOG_ROW_IMAGE":
 		return result([]string{"@@version", "@@server_id", "@@log_bin", "@@binlog_format", "@@binlog_row_image"}, []any{h.p.Version, 1, 1, "ROW", "FULL"})
+	case uq == "SELECT @@SERVER_ID":
+		return result([]string{"@@server_id"}, []any{1})
+	case uq == "SELECT @@GLOBAL.GTID_MODE":
+		return result([]string{"@@GLOBAL.gtid_mode"}, []any{"OFF"})
 	case uq == "SELECT @@BINLOG_ROW_METADATA":
 		return result([]string{"@@binlog_row_metadata"}, []any{"FULL"})
 	case uq == "SELECT @@BINLOG_ROW_VALUE_OPTIONS":
