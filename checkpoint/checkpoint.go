@@ -32,6 +32,9 @@ type Checkpoint struct {
 	// with the binlog position, so a restart resumes both together. Nil
 	// when no snapshot is queued or running.
 	Snapshot *Snapshot `json:"snapshot,omitempty"`
+	// Filter is the filter definition (filter.Config's String) the
+	// pipeline ran with, so a start with another one can say what changed.
+	Filter string `json:"filter,omitempty"`
 }
 
 // Snapshot is the progress of the table snapshots a pipeline runs

@@ -72,6 +72,7 @@ const (
 	attrTerm      = "term"     // Raft term of the last claim, in a cluster
 	attrSavedBy   = "saved_by" // owner of the store that last saved
 	attrSnapshot  = "snapshot" // JSON of Checkpoint.Snapshot
+	attrFilter    = "filter"   // Checkpoint.Filter
 )
 
 // DynamoStore keeps a pipeline's checkpoint in one DynamoDB item, with
@@ -349,7 +350,7 @@ func (s *DynamoStore) Save(ctx context.Context, cp *Checkpoint) error {
 	names := map[string]string{
 		"#epoch": attrEpoch, "#file": attrFile, "#file_seq": attrFileSeq, "#offset": attrOffset,
 		"#server_id": attrServerID, "#updated_at": attrUpdatedAt, "#gtid": attrGTID, "#ts": attrTS,
-		"#saved_by": attrSavedBy, "#snapshot": attrSnapshot,
+		"#saved_by": attrSavedBy, "#snapshot": attrSnapshot, "#filter": attrFilter,
 	}
 	values := map[string]types.AttributeValue{
 		":saved_by":   str(owner),
@@ -383,6 +384,12 @@ func (s *DynamoStore) Save(ctx context.Context, cp *Checkpoint) error {
 		values[":snapshot"] = str(string(b))
 	} else {
 		remove = append(remove, "#snapshot")
+	}
+	if cp.Filter != "" {
+		set = append(set, "#filter = :filter")
+		values[":filter"] = str(cp.Filter)
+	} else {
+		remove = append(remove, "#filter")
 	}
 	update := "SET " + strings.Join(set, ", ")
 	if len(remove) > 0 {
@@ -505,6 +512,9 @@ func (s *DynamoStore) decode(item map[string]types.AttributeValue) (*Checkpoint,
 		if cp.UpdatedAt, err = time.Parse(time.RFC3339Nano, u.Value); err != nil {
 			return nil, fmt.Errorf("attribute %s: %w", attrUpdatedAt, err)
 		}
+	}
+	if f, ok := item[attrFilter].(*types.AttributeValueMemberS); ok {
+		cp.Filter = f.Value
 	}
 	if sn, ok := item[attrSnapshot].(*types.AttributeValueMemberS); ok {
 		if err := json.Unmarshal([]byte(sn.Value), &cp.Snapshot); err != nil {

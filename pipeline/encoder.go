@@ -176,6 +176,9 @@ func (e *encoder) addRows(it *binlog.Item) error {
 	if e.snaps != nil && it.Table.Database == e.snaps.signal.Database && it.Table.Name == e.snaps.signal.Table {
 		return e.signalRows(it)
 	}
+	if !e.p.filter.Table(it.Table.Database, it.Table.Name) {
+		return nil // filtered out: the transaction's position still moves the checkpoint
+	}
 	step := 1
 	if it.Type == event.Update {
 		step = 2
@@ -189,6 +192,9 @@ func (e *encoder) addRows(it *binlog.Item) error {
 			r.Before = it.Rows[i]
 		case event.Update:
 			r.Before, r.After = it.Rows[i], it.Rows[i+1]
+		}
+		if err := e.p.filter.Row(&r); err != nil {
+			return fmt.Errorf("filter %s row %d at %s: %w", it.Table.QualifiedName(), r.Index, it.Pos, err)
 		}
 		start := len(e.txbuf.arena)
 		out, split, err := e.format.AppendRow(e.txbuf.arena, &e.tx, &r)
@@ -219,6 +225,9 @@ func (e *encoder) addDDLs(it *binlog.Item) error {
 			continue
 		}
 		e.windowDDL(d)
+		if !e.p.filter.DDL(&d.DDL) {
+			continue
+		}
 		start := len(e.txbuf.arena)
 		out, split, err := e.format.AppendDDL(e.txbuf.arena, &e.tx, d)
 		if err != nil {

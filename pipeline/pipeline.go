@@ -21,6 +21,7 @@ import (
 	"github.com/sluicecdc/sluice/checkpoint"
 	"github.com/sluicecdc/sluice/emit"
 	"github.com/sluicecdc/sluice/event"
+	"github.com/sluicecdc/sluice/filter"
 	"github.com/sluicecdc/sluice/schema"
 )
 
@@ -90,6 +91,11 @@ type Config struct {
 	// Snapshot configures table snapshots.
 	Snapshot SnapshotConfig
 
+	// Filter chooses the tables that stream and the columns dropped or
+	// hashed, for the stream, snapshots and replays alike. The zero value
+	// streams every table but those of the system databases.
+	Filter filter.Config
+
 	// Metrics, when set, records the pipeline's metrics.
 	Metrics *Metrics
 	// OnProgress, when set, is called whenever a transaction or a
@@ -138,6 +144,9 @@ func (c *Config) Validate() error {
 	if err := c.Snapshot.validate(); err != nil {
 		return err
 	}
+	if err := c.Filter.Validate(); err != nil {
+		return err
+	}
 	return c.Source.Validate()
 }
 
@@ -153,6 +162,7 @@ type Pipeline struct {
 	openSinks OpenSinks
 	sinks     []emit.Sink
 	log       *slog.Logger
+	filter    *filter.Filter
 
 	mu      sync.Mutex
 	pending []pendingCheckpoint    // batches carrying a transaction boundary, not yet checkpointed
@@ -179,7 +189,11 @@ func New(cfg Config, store checkpoint.Store, openSinks OpenSinks) (*Pipeline, er
 	if cfg.Source.Logger == nil {
 		cfg.Source.Logger = log
 	}
-	return &Pipeline{cfg: cfg, store: store, openSinks: openSinks, log: log.With("pipeline", cfg.Name)}, nil
+	f, err := filter.New(cfg.Filter)
+	if err != nil {
+		return nil, err
+	}
+	return &Pipeline{cfg: cfg, store: store, openSinks: openSinks, log: log.With("pipeline", cfg.Name), filter: f}, nil
 }
 
 // Run checks the source, then streams until ctx is done, an error halts it,
@@ -210,6 +224,9 @@ func (p *Pipeline) Run(ctx context.Context) (err error) {
 	if cp != nil && cp.ServerID != 0 && cp.ServerID != srv.ServerID {
 		return fmt.Errorf("checkpoint was taken on server_id %d but the source is server_id %d: positions do not carry over between servers; point sluice at the original server or remove the checkpoint", cp.ServerID, srv.ServerID)
 	}
+	if err := p.checkFilter(ctx, cp); err != nil {
+		return err
+	}
 	var initial *checkpoint.Snapshot
 	if cp == nil {
 		// A table that cannot be snapshotted is refused before anything is written.
@@ -237,7 +254,7 @@ func (p *Pipeline) Run(ctx context.Context) (err error) {
 		default:
 			from = srv.Head
 		}
-		cp = &checkpoint.Checkpoint{Pipeline: p.cfg.Name, Position: from, ServerID: srv.ServerID, UpdatedAt: time.Now().UTC(), Snapshot: initial}
+		cp = &checkpoint.Checkpoint{Pipeline: p.cfg.Name, Position: from, ServerID: srv.ServerID, UpdatedAt: time.Now().UTC(), Snapshot: initial, Filter: p.cfg.Filter.String()}
 		// Record where we begin, so a restart continues from here even if
 		// nothing arrives before it.
 		if err := p.store.Save(ctx, cp); err != nil {
@@ -387,6 +404,7 @@ func (p *Pipeline) syncAndSave(ctx context.Context, force bool) error {
 	}
 	next.Pipeline = p.cfg.Name
 	next.UpdatedAt = time.Now().UTC()
+	next.Filter = p.cfg.Filter.String()
 	if err := p.store.Save(ctx, next); err != nil {
 		p.cfg.Metrics.saveFailed()
 		p.mu.Lock()

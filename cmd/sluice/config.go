@@ -42,6 +42,7 @@ type fileConfig struct {
 	Heartbeat  heartbeatConfig  `koanf:"heartbeat"`
 	Compact    compactConfig    `koanf:"compact"`
 	Snapshot   snapshotConfig   `koanf:"snapshot"`
+	Filter     filterConfig     `koanf:"filter"`
 
 	sinks   []any // decoded Sinks: *fileSinkConfig, *s3SinkConfig, ...
 	aws     *awsClients
@@ -204,6 +205,9 @@ func (c *fileConfig) validate() error {
 	if c.Log.Format != "text" && c.Log.Format != "json" {
 		return fmt.Errorf("log.format %q: want text or json", c.Log.Format)
 	}
+	if err := c.Filter.load(); err != nil {
+		return err
+	}
 	pc := c.pipelineConfig(nil)
 	return pc.Validate()
 }
@@ -245,6 +249,7 @@ func (c *fileConfig) pipelineConfig(log *slog.Logger) pipeline.Config {
 		pc.Snapshot.Initial = c.Snapshot.Tables
 		pc.Snapshot.InitialAll = len(c.Snapshot.Tables) == 0
 	}
+	pc.Filter = c.Filter.filter()
 	pc.Logger = log
 	pc.Source.Logger = log
 	return pc

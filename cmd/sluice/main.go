@@ -38,10 +38,11 @@ func exitCode(err error) int {
 	var pe *binlog.PreflightError
 	var ce *configError
 	var se *pipeline.SnapshotError
+	var fe *pipeline.FilterError
 	switch {
 	case errors.As(err, &pe):
 		return 3
-	case errors.As(err, &ce), errors.As(err, &se):
+	case errors.As(err, &ce), errors.As(err, &se), errors.As(err, &fe):
 		return 2
 	}
 	return 1
