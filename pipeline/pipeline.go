@@ -260,6 +260,15 @@ func (p *Pipeline) Run(ctx context.Context) (err error) {
 		if err := p.store.Save(ctx, cp); err != nil {
 			return fmt.Errorf("save initial checkpoint: %w", err)
 		}
+	} else if f := p.cfg.Filter.String(); cp.Filter != f {
+		// Record the filter now: the change is logged once, even if
+		// nothing streams before the next start.
+		next := *cp
+		next.Filter, next.UpdatedAt = f, time.Now().UTC()
+		if err := p.store.Save(ctx, &next); err != nil {
+			return fmt.Errorf("save checkpoint with the new filter: %w", err)
+		}
+		cp = &next
 	}
 	p.saved = cp
 	p.log.Info("streaming", "source", p.cfg.Source.Addr(), "flavor", srv.Flavor, "version", srv.Version, "from", from.String(), "head", srv.Head.String())

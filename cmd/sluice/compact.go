@@ -102,6 +102,7 @@ func newCompactCommand(load func() (*fileConfig, error), stdout, stderr io.Write
 				cc.Layout = lake.Layout
 			}
 			cc.Catalog, cc.Namespace, cc.Tables = cfg.catalog(), cfg.Compact.Namespace, tables
+			cc.Filter = cfg.Filter.filter()
 			if err := localCatalogDirs(cc.Catalog); err != nil {
 				return err
 			}
@@ -153,6 +154,7 @@ difference.`,
 			dsn.User, dsn.Passwd, dsn.Net, dsn.Addr = cfg.Source.User, cfg.Source.Password, "tcp", fmt.Sprintf("%s:%d", cfg.Source.Host, cfg.Source.Port)
 			vc.SourceDSN = dsn.FormatDSN()
 			vc.Catalog, vc.Namespace, vc.Tables = cfg.catalog(), cfg.Compact.Namespace, tables
+			vc.Filter = cfg.Filter.filter()
 			if err := localCatalogDirs(vc.Catalog); err != nil {
 				return err
 			}
