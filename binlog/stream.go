@@ -39,7 +39,11 @@ type Config struct {
 	// RetryTimeout is how long reconnecting may fail in a row before the
 	// stream gives up.
 	RetryTimeout time.Duration
-	Logger       *slog.Logger
+	// RowQuery asks a MariaDB source for its annotate rows events, so rows
+	// carry the statement that wrote them (MySQL sends rows query events
+	// whenever binlog_rows_query_log_events is on).
+	RowQuery bool
+	Logger   *slog.Logger
 }
 
 // DefaultConfig returns a config for a local server with sensible timeouts.
@@ -118,6 +122,9 @@ type Item struct {
 	Schema    string
 	Query     string
 	DDLs      []event.DDL
+	// RowQuery is the statement that wrote an ItemRows' rows, when the
+	// binlog carries it.
+	RowQuery string
 	// Timestamp is the event header's time, seconds.
 	Timestamp uint32
 	// At is when a heartbeat arrived.
@@ -229,6 +236,7 @@ func (s *Streamer) session(ctx context.Context, h *handler) (progressed bool, er
 		Logger:                  slog.New(quietHandler{s.log.Handler()}).With("component", "go-mysql"),
 		SynchronousEventHandler: h,
 		Dialer:                  (&net.Dialer{Timeout: s.cfg.DialTimeout}).DialContext,
+		DumpCommandFlag:         s.dumpFlags(),
 	})
 	var st *replication.BinlogStreamer
 
@@ -254,6 +262,15 @@ func (s *Streamer) session(ctx context.Context, h *handler) (progressed bool, er
 		err = h.halt
 	}
 	return h.events > 0, err
+}
+
+// dumpFlags are the binlog dump command's flags: MariaDB sends annotate
+// rows events only when asked.
+func (s *Streamer) dumpFlags() uint16 {
+	if s.cfg.RowQuery && s.flavor == mysql.MariaDBFlavor {
+		return replication.BINLOG_SEND_ANNOTATE_ROWS_EVENT
+	}
+	return 0
 }
 
 func retryable(err error) bool {
@@ -286,6 +303,7 @@ type handler struct {
 	committed event.Position // after the last transaction boundary
 	inTx      bool
 	gtid      string // GTID announced for the next transaction (MySQL)
+	rowQuery  string // the statement of the rows events that follow
 	tables    map[uint64]*schema.Table
 	indexBase int
 	events    int
@@ -350,12 +368,12 @@ func (h *handler) handle(hdr *replication.EventHeader, ev replication.Event, sta
 			if h.inTx {
 				return nil // MariaDB: the GTID event began it
 			}
-			return h.begin(h.takeGTID(), hdr)
+			return h.beginThread(h.takeGTID(), hdr, ev.SlaveProxyID)
 		case strings.EqualFold(q, "COMMIT"):
 			return h.commit(0, hdr)
 		}
 		if !h.inTx {
-			if err := h.begin(h.takeGTID(), hdr); err != nil {
+			if err := h.beginThread(h.takeGTID(), hdr, ev.SlaveProxyID); err != nil {
 				return err
 			}
 		}
@@ -396,7 +414,13 @@ func (h *handler) handle(hdr *replication.EventHeader, ev replication.Event, sta
 				return err
 			}
 		}
-		return h.send(Item{Kind: ItemRows, Table: t, Type: typ, Rows: ev.Rows, IndexBase: h.indexBase, Pos: start, Timestamp: hdr.Timestamp})
+		return h.send(Item{Kind: ItemRows, Table: t, Type: typ, Rows: ev.Rows, IndexBase: h.indexBase, Pos: start, Timestamp: hdr.Timestamp, RowQuery: h.rowQuery})
+	case *replication.MariadbAnnotateRowsEvent:
+		h.rowQuery = string(ev.Query)
+		return nil
+	case *replication.RowsQueryEvent:
+		h.rowQuery = string(ev.Query)
+		return nil
 	case *replication.XIDEvent:
 		return h.commit(ev.XID, hdr)
 	case *replication.HeartbeatEvent:
@@ -474,8 +498,14 @@ func (h *handler) takeGTID() string {
 }
 
 func (h *handler) begin(gtid string, hdr *replication.EventHeader) error {
+	return h.beginThread(gtid, hdr, 0)
+}
+
+// beginThread begins a transaction whose writing session is known.
+func (h *handler) beginThread(gtid string, hdr *replication.EventHeader, thread uint32) error {
 	h.inTx = true
-	return h.send(Item{Kind: ItemBegin, Tx: event.Tx{ServerID: hdr.ServerID, GTID: gtid}, Timestamp: hdr.Timestamp})
+	h.rowQuery = ""
+	return h.send(Item{Kind: ItemBegin, Tx: event.Tx{ServerID: hdr.ServerID, GTID: gtid, ThreadID: thread}, Timestamp: hdr.Timestamp})
 }
 
 func (h *handler) commit(xid uint64, hdr *replication.EventHeader) error {

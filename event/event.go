@@ -50,6 +50,9 @@ type Row struct {
 	// dedupe key, which a replay of the same binlog reproduces exactly.
 	Pos   Position
 	Index int
+	// Query is the statement that wrote the row, when the binlog carries
+	// it (MariaDB annotate rows, MySQL rows query events).
+	Query string
 }
 
 // Tx holds the facts about a transaction that are known when it begins.
@@ -57,6 +60,9 @@ type Tx struct {
 	ServerID uint32
 	// GTID is the transaction's global id, when the server writes them.
 	GTID string
+	// ThreadID is the id of the session that wrote the transaction, when
+	// the binlog carries it (its BEGIN or statement query events).
+	ThreadID uint32
 }
 
 // Commit holds the facts about a transaction that are known only when it commits.

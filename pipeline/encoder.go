@@ -37,6 +37,8 @@ type encoder struct {
 	// transaction boundary.
 	boundary *checkpoint.Checkpoint
 	gtid     string // of the last committed transaction
+	// noDDL: schema changes are not emitted (output.maxwell.ddl: false).
+	noDDL bool
 	// heartbeatTable is Config.HeartbeatTable: rows of it are not emitted.
 	heartbeatTable string
 	// free holds batches every sink has released, for reuse.
@@ -84,6 +86,7 @@ func newEncoder(p *Pipeline, serverID uint32, out chan<- delivery) *encoder {
 		free:     make(chan *emit.Batch, 4),
 
 		heartbeatTable: p.cfg.HeartbeatTable,
+		noDDL:          p.cfg.Format == FormatMaxwell && p.cfg.Maxwell.NoDDL,
 		out:            out,
 		snapCommitted:  p.saved.Snapshot,
 	}
@@ -184,7 +187,7 @@ func (e *encoder) addRows(it *binlog.Item) error {
 		step = 2
 	}
 	for i := 0; i+step <= len(it.Rows); i += step {
-		r := event.Row{Table: it.Table, Type: it.Type, Pos: it.Pos, Index: it.IndexBase + i/step}
+		r := event.Row{Table: it.Table, Type: it.Type, Pos: it.Pos, Index: it.IndexBase + i/step, Query: it.RowQuery}
 		switch it.Type {
 		case event.Insert:
 			r.After = it.Rows[i]
@@ -225,7 +228,7 @@ func (e *encoder) addDDLs(it *binlog.Item) error {
 			continue
 		}
 		e.windowDDL(d)
-		if !e.p.filter.DDL(&d.DDL) {
+		if e.noDDL || !e.p.filter.DDL(&d.DDL) {
 			continue
 		}
 		start := len(e.txbuf.arena)

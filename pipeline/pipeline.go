@@ -189,6 +189,9 @@ func New(cfg Config, store checkpoint.Store, openSinks OpenSinks) (*Pipeline, er
 	if cfg.Source.Logger == nil {
 		cfg.Source.Logger = log
 	}
+	if cfg.Format == FormatMaxwell && cfg.Maxwell.RowQuery {
+		cfg.Source.RowQuery = true // ask MariaDB for the statements
+	}
 	f, err := filter.New(cfg.Filter)
 	if err != nil {
 		return nil, err

@@ -82,7 +82,8 @@ type snapshotConfig struct {
 }
 
 type outputConfig struct {
-	Format string `koanf:"format"`
+	Format  string              `koanf:"format"`
+	Maxwell maxwellOutputConfig `koanf:"maxwell"`
 }
 
 type logConfig struct {
@@ -103,7 +104,7 @@ func defaultFileConfig() fileConfig {
 		},
 		Checkpoint: checkpointConfig{Store: "file", Dir: "./sluice-data", Interval: d.CheckpointInterval},
 		Sinks:      []map[string]any{{"type": "file", "path": "./sluice-data/events.jsonl"}},
-		Output:     outputConfig{Format: "maxwell"},
+		Output:     outputConfig{Format: "maxwell", Maxwell: defaultMaxwellOutput()},
 		HTTP:       httpConfig{StallTimeout: 30 * time.Second},
 		Heartbeat:  heartbeatConfig{Interval: time.Second},
 		Log:        logConfig{Level: "info", Format: "text"},
@@ -185,6 +186,9 @@ func (c *fileConfig) validate() error {
 	if c.Output.Format != "maxwell" && c.Output.Format != "debezium" {
 		return fmt.Errorf("output.format %q: want maxwell or debezium", c.Output.Format)
 	}
+	if err := c.Output.Maxwell.validate(); err != nil {
+		return err
+	}
 	if _, err := parseLevel(c.Log.Level); err != nil {
 		return err
 	}
@@ -244,6 +248,7 @@ func (c *fileConfig) pipelineConfig(log *slog.Logger) pipeline.Config {
 	pc.CheckpointInterval = c.Checkpoint.Interval
 	pc.HeartbeatTable, pc.HeartbeatInterval = c.Heartbeat.Table, c.Heartbeat.Interval
 	pc.Format = pipeline.Format(c.Output.Format)
+	pc.Maxwell = c.Output.Maxwell.options()
 	pc.Snapshot.SignalTable, pc.Snapshot.ChunkSize = c.Snapshot.SignalTable, c.Snapshot.ChunkSize
 	if c.Snapshot.Mode == "initial" {
 		pc.Snapshot.Initial = c.Snapshot.Tables
