@@ -71,3 +71,17 @@ func TestFilterChangeIsLogged(t *testing.T) {
 		t.Errorf("an unchanged filter is logged as changed:\n%s", log)
 	}
 }
+
+// TestSnapshotOfExcludedTableRefused: `sluice snapshot` of a table the
+// filter excludes exits 2 before writing a request.
+func TestSnapshotOfExcludedTableRefused(t *testing.T) {
+	s := mysqltest.StartT(t, mysqltest.Options{})
+	s.Exec(t, "CREATE DATABASE shop", "CREATE TABLE shop.audit (id INT PRIMARY KEY)")
+	dir := t.TempDir()
+	cfg := writeConfig(t, dir, s, s.User, "filter: {exclude: [shop.audit]}\n")
+	r := sluice(t, nil, "snapshot", "--no-wait", "--table", "shop.audit", "--config", cfg)
+	if r.code != 2 || !strings.Contains(r.stderr, "the filter excludes it") {
+		t.Fatalf("exit %d, want 2:\n%s", r.code, r.stderr)
+	}
+	assertNothingWritten(t, dir)
+}
