@@ -317,7 +317,7 @@ func (e *encoder) commit(ctx context.Context, c *event.Commit) error {
 		b.Data = append(b.Data, tail...)
 		b.Events = append(b.Events, emit.Ref{
 			Off: off, Len: len(b.Data) - off - 1, Database: rec.database, Table: rec.table, Key: e.keepKey(rec.key),
-			Timestamp: c.Timestamp, Pos: rec.pos, Index: rec.index, ServerID: e.tx.ServerID,
+			Timestamp: c.Timestamp, Pos: rec.pos, Index: rec.index, ServerID: e.tx.ServerID, Commit: c.Pos,
 		})
 		i++
 		if len(b.Data) >= e.p.cfg.BatchBytes && i < n {

@@ -83,6 +83,7 @@ type kinesisSinkConfig struct {
 	Type              string        `koanf:"type"`
 	Stream            string        `koanf:"stream"`
 	PartitionKey      string        `koanf:"partition_key"`
+	Columns           []string      `koanf:"columns"`  // partition_key: columns
 	Ordering          string        `koanf:"ordering"` // strict (default) | relaxed
 	Aggregate         bool          `koanf:"aggregate"`
 	AggregateMaxBytes int           `koanf:"aggregate_max_bytes"`
@@ -101,6 +102,7 @@ func (c *kinesisSinkConfig) emitConfig() emit.KinesisConfig {
 	if c.PartitionKey != "" {
 		e.PartitionKey = emit.KinesisPartitionKey(c.PartitionKey)
 	}
+	e.Columns = c.Columns
 	e.Aggregate = c.Aggregate
 	if c.Ordering != "" {
 		e.Ordering = emit.KinesisOrdering(c.Ordering)
