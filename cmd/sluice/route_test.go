@@ -190,3 +190,75 @@ func TestKinesisRouting(t *testing.T) {
 		t.Errorf("by-tx: %d keys for %d transactions (%d xids)", len(byTx), txs, len(xids))
 	}
 }
+
+// TestKinesisStreamTemplate routes events to a stream per table
+// ("cdc-{database}-{table}", database-level changes to "cdc-{database}"):
+// each stream holds its table's events only, every row is there, and each
+// row's events are in binlog order (strict ordering).
+func TestKinesisStreamTemplate(t *testing.T) {
+	r := newDeliveryRig(t, awstest.S3, awstest.Kinesis, awstest.DynamoDB)
+	for _, s := range []string{"cdc-tmpl-a", "cdc-tmpl-b", "cdc-tmpl"} {
+		r.createStream(s, 2)
+	}
+	b, err := os.ReadFile(r.cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg := strings.Replace(string(b), "start: earliest", "start: latest", 1) +
+		"  - {type: kinesis, stream: \"cdc-{database}-{table}\", database_stream: \"cdc-{database}\"}\n" +
+		"filter: {include: [\"tmpl.*\"]}\n"
+	if err := os.WriteFile(r.cfg, []byte(cfg), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	r.catchUp() // starts at the head: only what follows streams
+	r.src.Exec(t, "CREATE DATABASE tmpl", "USE tmpl",
+		"CREATE TABLE a (id INT PRIMARY KEY, v INT)", "CREATE TABLE b (id INT PRIMARY KEY, v INT)")
+	db := r.src.DB(t)
+	const n = 40
+	for i := range n {
+		for _, stmt := range []string{
+			fmt.Sprintf("INSERT INTO tmpl.a VALUES (%d, 0)", i%10+100*(i/10)),
+			fmt.Sprintf("INSERT INTO tmpl.b VALUES (%d, 0)", i),
+			fmt.Sprintf("UPDATE tmpl.b SET v = v + 1 WHERE id = %d", i/2),
+		} {
+			if _, err := db.Exec(stmt); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	r.catchUp()
+	for stream, want := range map[string]struct {
+		table string
+		rows  int
+	}{"cdc-tmpl-a": {"a", n}, "cdc-tmpl-b": {"b", 2 * n}, "cdc-tmpl": {"", 0}} {
+		recs := r.streamRecords(stream)
+		last := map[string]string{}
+		rows, ddl := 0, 0
+		for _, rec := range recs {
+			var ev struct {
+				Database, Table, Type string
+				DedupeKey             string `json:"dedupe_key"`
+				Data                  map[string]any
+			}
+			if err := json.Unmarshal(rec.data, &ev); err != nil {
+				t.Fatalf("%s: %v", stream, err)
+			}
+			if ev.Database != "tmpl" || ev.Table != want.table {
+				t.Errorf("%s holds an event of %s.%s: %s", stream, ev.Database, ev.Table, rec.data)
+			}
+			if ev.Data == nil {
+				ddl++
+				continue
+			}
+			rows++
+			pos := ev.DedupeKey[strings.IndexByte(ev.DedupeKey, ':')+1:]
+			if prev, ok := last[rec.key]; ok && compareDedupe(t, pos, prev) <= 0 {
+				t.Errorf("%s: key %s: %s after %s", stream, rec.key, pos, prev)
+			}
+			last[rec.key] = pos
+		}
+		if rows != want.rows || ddl != 1 {
+			t.Errorf("%s: %d rows and %d schema changes, want %d and 1", stream, rows, ddl, want.rows)
+		}
+	}
+}
