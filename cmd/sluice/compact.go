@@ -20,6 +20,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/sluicecdc/sluice/compact"
+	"github.com/sluicecdc/sluice/emit"
 	"github.com/sluicecdc/sluice/verify"
 )
 
@@ -71,6 +72,9 @@ func localCatalogDirs(cc compact.CatalogConfig) error {
 func (c *fileConfig) lake() (*s3SinkConfig, error) {
 	for _, s := range c.sinks {
 		if s3c, ok := s.(*s3SinkConfig); ok {
+			if emit.PrefixTemplate(s3c.Prefix) {
+				return nil, &configError{fmt.Errorf("the s3 sink's prefix %q is a template: each database has its own lake: compact one with a config whose s3 sink's prefix is that database's (e.g. raw/shop)", s3c.Prefix)}
+			}
 			return s3c, nil
 		}
 	}

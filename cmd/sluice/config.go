@@ -277,7 +277,8 @@ func (c *fileConfig) schemaStore(ctx context.Context) (schema.Store, error) {
 				if err != nil {
 					return nil, err
 				}
-				key := path.Join(s3c.Prefix, "_schemas", c.Pipeline+".json")
+				prefix, _, _ := strings.Cut(s3c.Prefix, "{") // a template's fixed part
+				key := path.Join(prefix, "_schemas", c.Pipeline+".json")
 				return emit.NewS3Object(clients.s3(), s3c.Bucket, key), nil
 			}
 		}

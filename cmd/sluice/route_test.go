@@ -1,9 +1,12 @@
 package main
 
 import (
+	"bytes"
+	"compress/gzip"
 	"context"
 	"encoding/json"
 	"fmt"
+	"io"
 	"math/rand/v2"
 	"os"
 	"strings"
@@ -13,6 +16,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/kinesis"
 	ktypes "github.com/aws/aws-sdk-go-v2/service/kinesis/types"
+	"github.com/aws/aws-sdk-go-v2/service/s3"
 
 	"github.com/sluicecdc/sluice/internal/awstest"
 )
@@ -259,6 +263,81 @@ func TestKinesisStreamTemplate(t *testing.T) {
 		}
 		if rows != want.rows || ddl != 1 {
 			t.Errorf("%s: %d rows and %d schema changes, want %d and 1", stream, rows, ddl, want.rows)
+		}
+	}
+}
+
+// lakeEventsUnder reads every object the manifests under prefix list.
+func (r *deliveryRig) lakeEventsUnder(prefix string) []string {
+	r.t.Helper()
+	ctx := context.Background()
+	c := r.aws.S3Client()
+	var lines []string
+	p := s3.NewListObjectsV2Paginator(c, &s3.ListObjectsV2Input{Bucket: aws.String("lake"), Prefix: aws.String(prefix + "/_manifests/")})
+	for p.HasMorePages() {
+		page, err := p.NextPage(ctx)
+		if err != nil {
+			r.t.Fatal(err)
+		}
+		for _, o := range page.Contents {
+			var m struct{ Objects []struct{ Key string } }
+			if err := json.Unmarshal(r.get(*o.Key), &m); err != nil {
+				r.t.Fatalf("manifest %s: %v", *o.Key, err)
+			}
+			for _, obj := range m.Objects {
+				if !strings.HasPrefix(obj.Key, prefix+"/") {
+					r.t.Errorf("manifest %s lists %s, outside its prefix", *o.Key, obj.Key)
+				}
+				zr, err := gzip.NewReader(bytes.NewReader(r.get(obj.Key)))
+				if err != nil {
+					r.t.Fatalf("object %s: %v", obj.Key, err)
+				}
+				b, err := io.ReadAll(zr)
+				if err != nil {
+					r.t.Fatal(err)
+				}
+				lines = append(lines, strings.Split(strings.TrimSpace(string(b)), "\n")...)
+			}
+		}
+	}
+	return lines
+}
+
+// TestS3PrefixTemplate writes each database's events under its own prefix
+// ("raw/{database}"), each a whole lake with its own manifests.
+func TestS3PrefixTemplate(t *testing.T) {
+	r := newDeliveryRig(t, awstest.S3, awstest.DynamoDB)
+	b, err := os.ReadFile(r.cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg := strings.Replace(strings.Replace(string(b), "prefix: raw,", "prefix: \"raw/{database}\",", 1), "start: earliest", "start: latest", 1)
+	if !strings.Contains(cfg, "raw/{database}") {
+		t.Fatalf("config not templated:\n%s", cfg)
+	}
+	if err := os.WriteFile(r.cfg, []byte(cfg), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	r.catchUp()
+	r.src.Exec(t, "CREATE DATABASE pa", "CREATE TABLE pa.t (id INT PRIMARY KEY)", "CREATE DATABASE pb", "CREATE TABLE pb.t (id INT PRIMARY KEY)",
+		"USE pa", "INSERT INTO pa.t SELECT seq FROM seq_1_to_30", "INSERT INTO pb.t SELECT seq FROM seq_1_to_20", "UPDATE pa.t SET id = id + 100 WHERE id <= 5")
+	r.catchUp()
+	for db, want := range map[string]int{"pa": 35, "pb": 20} {
+		rows := 0
+		for _, l := range r.lakeEventsUnder("raw/" + db) {
+			var ev struct{ Database, Type string }
+			if err := json.Unmarshal([]byte(l), &ev); err != nil {
+				t.Fatalf("%s: %v: %s", db, err, l)
+			}
+			if ev.Database != db {
+				t.Errorf("raw/%s holds an event of %s: %s", db, ev.Database, l)
+			}
+			if ev.Type == "insert" || ev.Type == "update" {
+				rows++
+			}
+		}
+		if rows != want {
+			t.Errorf("raw/%s: %d row events, want %d", db, rows, want)
 		}
 	}
 }

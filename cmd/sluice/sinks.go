@@ -175,6 +175,11 @@ func decodeSink(i int, raw map[string]any) (any, error) {
 		if err := ec.Validate(); err != nil {
 			return nil, fmt.Errorf("sinks[%d] (s3): %w", i, err)
 		}
+		if emit.PrefixTemplate(s.Prefix) {
+			if _, err := emit.NewS3Router(nil, ec, nil); err != nil {
+				return nil, fmt.Errorf("sinks[%d] (s3): %w", i, err)
+			}
+		}
 	case *kinesisSinkConfig:
 		ec := s.emitConfig()
 		if err := ec.Validate(); err != nil {
@@ -216,6 +221,15 @@ func (c *fileConfig) openSinks(ctx context.Context, stdout io.Writer, log *slog.
 			clients, err := c.awsClients(ctx)
 			if err != nil {
 				return nil, fmt.Errorf("sinks[%d] (s3): %w", i, err)
+			}
+			if emit.PrefixTemplate(sc.Prefix) {
+				// one lake per database, opened as events come
+				r, err := emit.NewS3Router(clients.s3(), sc.emitConfig(), log.With("sink", "s3"))
+				if err != nil {
+					return nil, fmt.Errorf("sinks[%d] (s3): %w", i, err)
+				}
+				sinks = append(sinks, r)
+				continue
 			}
 			s3s, err := emit.NewS3Sink(clients.s3(), sc.emitConfig(), log.With("sink", "s3"))
 			if err != nil {
