@@ -43,6 +43,9 @@ type Config struct {
 	HashColumns []string `json:"columns_hash,omitempty"`
 	// HashKey is the HMAC key; required when HashColumns is set.
 	HashKey []byte `json:"-"`
+	// KeyID identifies HashKey without revealing it (String sets it), so
+	// a changed key shows as a changed filter: every hash changes with it.
+	KeyID string `json:"key_id,omitempty"`
 }
 
 // ErrNoHashKey: hashing without a key would be a plain digest anyone can
@@ -79,7 +82,12 @@ func (c *Config) IsZero() bool {
 // String is the definition without the key, as kept in the checkpoint to
 // notice a change at the next start.
 func (c *Config) String() string {
-	b, _ := json.Marshal(c)
+	d := *c
+	d.KeyID = ""
+	if len(c.HashColumns) > 0 && len(c.HashKey) > 0 {
+		d.KeyID = HashText(c.HashKey, []byte("sluice filter key id"))[:16]
+	}
+	b, _ := json.Marshal(&d)
 	return string(b)
 }
 

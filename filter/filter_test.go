@@ -94,8 +94,13 @@ func TestValidate(t *testing.T) {
 	if err := ok.Validate(); err != nil {
 		t.Errorf("Validate(%+v) = %v", ok, err)
 	}
-	if s := ok.String(); strings.Contains(s, `"k"`) || !strings.Contains(s, "shop.users.email") {
-		t.Errorf("String() = %s: want the definition without the key", s)
+	if s := ok.String(); strings.Contains(s, `"k"`) || !strings.Contains(s, "shop.users.email") || !strings.Contains(s, `"key_id":"`) {
+		t.Errorf("String() = %s: want the definition and a key id, without the key", s)
+	}
+	other := ok
+	other.HashKey = []byte("k2")
+	if ok.String() == other.String() {
+		t.Errorf("a changed key leaves the definition the same: %s", ok.String())
 	}
 }
 
