@@ -264,6 +264,9 @@ func (s *Streamer) session(ctx context.Context, h *handler) (progressed bool, er
 	return h.events > 0, err
 }
 
+// stmtEndFlag marks a statement's last rows event (STMT_END_F).
+const stmtEndFlag = 0x0001
+
 // dumpFlags are the binlog dump command's flags: MariaDB sends annotate
 // rows events only when asked.
 func (s *Streamer) dumpFlags() uint16 {
@@ -414,7 +417,11 @@ func (h *handler) handle(hdr *replication.EventHeader, ev replication.Event, sta
 				return err
 			}
 		}
-		return h.send(Item{Kind: ItemRows, Table: t, Type: typ, Rows: ev.Rows, IndexBase: h.indexBase, Pos: start, Timestamp: hdr.Timestamp, RowQuery: h.rowQuery})
+		q := h.rowQuery
+		if ev.Flags&stmtEndFlag != 0 {
+			h.rowQuery = "" // the statement's last rows event: the next has its own
+		}
+		return h.send(Item{Kind: ItemRows, Table: t, Type: typ, Rows: ev.Rows, IndexBase: h.indexBase, Pos: start, Timestamp: hdr.Timestamp, RowQuery: q})
 	case *replication.MariadbAnnotateRowsEvent:
 		h.rowQuery = string(ev.Query)
 		return nil
