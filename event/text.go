@@ -3,6 +3,7 @@ package event
 import (
 	"encoding/json"
 	"fmt"
+	"unicode/utf8"
 
 	"github.com/sluicecdc/sluice/schema"
 )
@@ -23,6 +24,9 @@ func NewColumnText(c *schema.Column) (*ColumnText, error) {
 
 // Append appends v's text to dst.
 func (t *ColumnText) Append(dst []byte, v any) ([]byte, error) {
+	if s, ok := v.(string); ok && t.cc.kind == kindText && t.cc.decode == nil && utf8.ValidString(s) {
+		return append(dst, s...), nil // UTF-8 text shows as itself
+	}
 	enc, _, err := t.cc.appendValue(nil, v, nil)
 	if err != nil {
 		return dst, err

@@ -11,6 +11,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"hash"
 	"path"
 	"slices"
 	"strings"
@@ -144,6 +145,7 @@ type Filter struct {
 	systemIncluded     map[string]bool // system databases an include pattern names literally
 	mu                 sync.Mutex
 	plans              map[*schema.Table]*plan
+	macs               sync.Pool // of hash.Hash: HMAC-SHA256 under the key
 }
 
 // New compiles cfg; it returns Validate's error for a bad one.
@@ -409,9 +411,23 @@ func (f *Filter) image(p *plan, row []any) ([]any, error) {
 		if err != nil {
 			return nil, fmt.Errorf("hash column %s: %w", p.out.Columns[j].Name, err)
 		}
-		out[j] = HashText(f.cfg.HashKey, text)
+		out[j] = f.hash(text)
 	}
 	return out, nil
+}
+
+// hash is HashText with f's key, reusing HMAC states.
+func (f *Filter) hash(text []byte) string {
+	m, _ := f.macs.Get().(hash.Hash)
+	if m == nil {
+		m = hmac.New(sha256.New, f.cfg.HashKey)
+	}
+	m.Reset()
+	m.Write(text)
+	var sum [sha256.Size]byte
+	s := hex.EncodeToString(m.Sum(sum[:0]))
+	f.macs.Put(m)
+	return s
 }
 
 // HashText is the hex HMAC-SHA256 of text under key: the same value always
