@@ -71,6 +71,8 @@ var mysql80 = answers{
 	"SHOW BINARY LOG STATUS":                [][]any{{"mysql-bin-changelog.000102", 157, "", "", ""}},
 	"SELECT @@version_comment":              [][]any{{"Source distribution"}},
 	"SHOW VARIABLES LIKE 'binlog_checksum'": [][]any{{"binlog_checksum", "CRC32"}},
+	"SELECT @@GLOBAL.gtid_mode":             [][]any{{"ON"}},
+	"SELECT @@GLOBAL.gtid_executed":         [][]any{{"3e11fa47-71ca-11e1-9e33-c80aa9429562:1-57"}},
 }
 
 // mysql84 answers as MySQL 8.4 does: no SHOW MASTER STATUS, grants in the
@@ -82,11 +84,12 @@ var mysql84 = mysql80.with(
 )
 
 var mariadb1011 = answers{
-	settingsQuery:                    [][]any{{"10.11.19-MariaDB-0+deb12u1-log", 1, 1, "ROW", "FULL"}},
-	"SELECT @@binlog_row_metadata":   [][]any{{"FULL"}},
-	"SHOW GRANTS FOR CURRENT_USER()": [][]any{{"GRANT REPLICATION SLAVE, BINLOG MONITOR ON *.* TO `sluice`@`%`"}},
-	"SHOW BINARY LOGS":               [][]any{{"mysql-bin.000001", 1200}},
-	"SHOW MASTER STATUS":             [][]any{{"mysql-bin.000001", 1200, "", ""}},
+	settingsQuery:                     [][]any{{"10.11.19-MariaDB-0+deb12u1-log", 1, 1, "ROW", "FULL"}},
+	"SELECT @@binlog_row_metadata":    [][]any{{"FULL"}},
+	"SHOW GRANTS FOR CURRENT_USER()":  [][]any{{"GRANT REPLICATION SLAVE, BINLOG MONITOR ON *.* TO `sluice`@`%`"}},
+	"SHOW BINARY LOGS":                [][]any{{"mysql-bin.000001", 1200}},
+	"SHOW MASTER STATUS":              [][]any{{"mysql-bin.000001", 1200, "", ""}},
+	"SELECT @@GLOBAL.gtid_binlog_pos": [][]any{{"0-1-42"}},
 }
 
 func TestPreflightAnswers(t *testing.T) {
@@ -145,6 +148,10 @@ func TestPreflightAnswers(t *testing.T) {
 			}
 			if srv.Flavor != c.flavor || srv.Head != c.head || len(srv.Binlogs) == 0 {
 				t.Fatalf("got %+v, want flavor %s head %s", srv, c.flavor, c.head)
+			}
+			want := map[string]string{"mysql": "3e11fa47-71ca-11e1-9e33-c80aa9429562:1-57", "mariadb": "0-1-42"}[c.flavor]
+			if srv.GTIDs != want {
+				t.Fatalf("executed GTID set %q, want %q", srv.GTIDs, want)
 			}
 		})
 	}

@@ -59,7 +59,11 @@ type Config struct {
 	// RetryTimeout is how long reconnecting may fail in a row before the
 	// stream gives up.
 	RetryTimeout time.Duration
-	Logger       *slog.Logger
+	// RowQuery asks a MariaDB source for its annotate rows events, so rows
+	// carry the statement that wrote them (MySQL sends rows query events
+	// whenever binlog_rows_query_log_events is on).
+	RowQuery bool
+	Logger   *slog.Logger
 
 	tlsBase *tls.Config // TLS.Load's result, shared by copies of the Config
 }
@@ -146,6 +150,9 @@ type Item struct {
 	Schema    string
 	Query     string
 	DDLs      []event.DDL
+	// RowQuery is the statement that wrote an ItemRows' rows, when the
+	// binlog carries it.
+	RowQuery string
 	// Timestamp is the event header's time, seconds.
 	Timestamp uint32
 	// At is when a heartbeat arrived.
@@ -303,6 +310,7 @@ func (s *Streamer) session(ctx context.Context, h *handler) (progressed bool, er
 		Logger:                  slog.New(quietHandler{s.log.Handler()}).With("component", "go-mysql"),
 		SynchronousEventHandler: h,
 		Dialer:                  dialer,
+		DumpCommandFlag:         s.dumpFlags(),
 	})
 	var st *replication.BinlogStreamer
 
@@ -334,6 +342,18 @@ func (s *Streamer) session(ctx context.Context, h *handler) (progressed bool, er
 		err = h.halt
 	}
 	return h.events > 0, err
+}
+
+// stmtEndFlag marks a statement's last rows event (STMT_END_F).
+const stmtEndFlag = 0x0001
+
+// dumpFlags are the binlog dump command's flags: MariaDB sends annotate
+// rows events only when asked.
+func (s *Streamer) dumpFlags() uint16 {
+	if s.cfg.RowQuery && s.flavor == mysql.MariaDBFlavor {
+		return replication.BINLOG_SEND_ANNOTATE_ROWS_EVENT
+	}
+	return 0
 }
 
 func retryable(err error) bool {
@@ -375,6 +395,7 @@ type handler struct {
 	// rolled back yet, by xid.
 	prepared  map[string]*heldTx
 	gtid      string // GTID announced for the next transaction (MySQL)
+	rowQuery  string // the statement of the rows events that follow
 	tables    map[uint64]*schema.Table
 	indexBase int
 	events    int
@@ -525,7 +546,17 @@ func (h *handler) handle(hdr *replication.EventHeader, ev replication.Event, sta
 				return err
 			}
 		}
-		return h.emit(Item{Kind: ItemRows, Table: t, Type: typ, Rows: ev.Rows, IndexBase: h.indexBase, Pos: start, Timestamp: hdr.Timestamp})
+		q := h.rowQuery
+		if ev.Flags&stmtEndFlag != 0 {
+			h.rowQuery = "" // the statement's last rows event: the next has its own
+		}
+		return h.emit(Item{Kind: ItemRows, Table: t, Type: typ, Rows: ev.Rows, IndexBase: h.indexBase, Pos: start, Timestamp: hdr.Timestamp, RowQuery: q})
+	case *replication.MariadbAnnotateRowsEvent:
+		h.rowQuery = string(ev.Query)
+		return nil
+	case *replication.RowsQueryEvent:
+		h.rowQuery = string(ev.Query)
+		return nil
 	case *replication.XIDEvent:
 		return h.commit(ev.XID, hdr)
 	case *replication.GenericEvent:
@@ -608,6 +639,7 @@ func (h *handler) takeGTID() string {
 
 func (h *handler) begin(gtid string, hdr *replication.EventHeader) error {
 	h.inTx = true
+	h.rowQuery = ""
 	h.hold = nil
 	h.txID, h.nextID = h.nextID, GTID{}
 	return h.send(Item{Kind: ItemBegin, Tx: event.Tx{ServerID: hdr.ServerID, GTID: gtid}, TxGTID: h.txID, Timestamp: hdr.Timestamp})

@@ -37,6 +37,9 @@ type Checkpoint struct {
 	// with the binlog position, so a restart resumes both together. Nil
 	// when no snapshot is queued or running.
 	Snapshot *Snapshot `json:"snapshot,omitempty"`
+	// Filter is the filter definition (filter.Config's String) the
+	// pipeline ran with, so a start with another one can say what changed.
+	Filter string `json:"filter,omitempty"`
 	// History lists the times the checkpoint was re-pointed by hand
 	// (`sluice checkpoint set`) or moved to another server, most recent
 	// last, at most MaxHistory. It carries over from save to save.

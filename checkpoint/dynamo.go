@@ -74,6 +74,7 @@ const (
 	attrSnapshot  = "snapshot" // JSON of Checkpoint.Snapshot
 	attrGTIDSet   = "gtid_set"
 	attrHistory   = "history" // JSON of Checkpoint.History
+	attrFilter    = "filter"  // Checkpoint.Filter
 )
 
 // DynamoStore keeps a pipeline's checkpoint in one DynamoDB item, with
@@ -351,7 +352,7 @@ func (s *DynamoStore) Save(ctx context.Context, cp *Checkpoint) error {
 	names := map[string]string{
 		"#epoch": attrEpoch, "#file": attrFile, "#file_seq": attrFileSeq, "#offset": attrOffset,
 		"#server_id": attrServerID, "#updated_at": attrUpdatedAt, "#gtid": attrGTID, "#ts": attrTS,
-		"#saved_by": attrSavedBy, "#snapshot": attrSnapshot, "#gtid_set": attrGTIDSet, "#history": attrHistory,
+		"#saved_by": attrSavedBy, "#snapshot": attrSnapshot, "#gtid_set": attrGTIDSet, "#history": attrHistory, "#filter": attrFilter,
 	}
 	values := map[string]types.AttributeValue{
 		":saved_by":   str(owner),
@@ -401,6 +402,12 @@ func (s *DynamoStore) Save(ctx context.Context, cp *Checkpoint) error {
 		values[":snapshot"] = str(string(b))
 	} else {
 		remove = append(remove, "#snapshot")
+	}
+	if cp.Filter != "" {
+		set = append(set, "#filter = :filter")
+		values[":filter"] = str(cp.Filter)
+	} else {
+		remove = append(remove, "#filter")
 	}
 	update := "SET " + strings.Join(set, ", ")
 	if len(remove) > 0 {
@@ -536,6 +543,9 @@ func (s *DynamoStore) decode(item map[string]types.AttributeValue) (*Checkpoint,
 		if cp.UpdatedAt, err = time.Parse(time.RFC3339Nano, u.Value); err != nil {
 			return nil, fmt.Errorf("attribute %s: %w", attrUpdatedAt, err)
 		}
+	}
+	if f, ok := item[attrFilter].(*types.AttributeValueMemberS); ok {
+		cp.Filter = f.Value
 	}
 	if sn, ok := item[attrSnapshot].(*types.AttributeValueMemberS); ok {
 		if err := json.Unmarshal([]byte(sn.Value), &cp.Snapshot); err != nil {

@@ -150,18 +150,19 @@ func TestDynamoRoundTrip(t *testing.T) {
 	// Snapshot progress rides along with the position, and goes when it is nil.
 	cp3 := &Checkpoint{Pipeline: "p", Position: pos("mysql-bin.000005:4"), ServerID: 7, UpdatedAt: want.UpdatedAt,
 		Snapshot: &Snapshot{Queue: []string{"db.a", "db.b"}, After: []string{"42", "_utf8mb4 X'61'"}, Rows: 4000,
-			Done: []SnapshotDone{{Table: "db.z", Rows: 3, Finished: want.UpdatedAt, Error: "gone"}}}}
+			Done: []SnapshotDone{{Table: "db.z", Rows: 3, Finished: want.UpdatedAt, Error: "gone"}}},
+		Filter: `{"include":["shop.*"]}`}
 	if err := s.Save(ctx, cp3); err != nil {
 		t.Fatal(err)
 	}
 	if got, err = s.Load(ctx); err != nil || !reflect.DeepEqual(got, cp3) {
 		t.Fatalf("Load = %+v, %v\nwant   %+v", got, err, cp3)
 	}
-	cp3.Snapshot = nil
+	cp3.Snapshot, cp3.Filter = nil, ""
 	if err := s.Save(ctx, cp3); err != nil {
 		t.Fatal(err)
 	}
-	if got, err = s.Load(ctx); err != nil || got.Snapshot != nil {
+	if got, err = s.Load(ctx); err != nil || got.Snapshot != nil || got.Filter != "" {
 		t.Fatalf("Load after a save without snapshot progress = %+v, %v", got, err)
 	}
 

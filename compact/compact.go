@@ -37,6 +37,8 @@ import (
 	"github.com/apache/iceberg-go"
 	"github.com/apache/iceberg-go/table"
 	"golang.org/x/sync/errgroup"
+
+	"github.com/sluicecdc/sluice/filter"
 )
 
 // Compactor compacts a lake's tables into an Iceberg catalog.
@@ -45,6 +47,7 @@ type Compactor struct {
 	lake      *lake
 	cat       *Catalog
 	log       *slog.Logger
+	filter    *filter.Filter
 	closeOnce sync.Once
 	closeErr  error
 }
@@ -67,7 +70,12 @@ func New(ctx context.Context, api LakeAPI, cfg Config) (*Compactor, error) {
 	if log == nil {
 		log = slog.Default()
 	}
-	return &Compactor{cfg: cfg, lake: l, cat: cat, log: log.With("component", "compact")}, nil
+	f, err := filter.New(cfg.Filter)
+	if err != nil {
+		_ = cat.Close()
+		return nil, fmt.Errorf("compact: %w", err)
+	}
+	return &Compactor{cfg: cfg, lake: l, cat: cat, log: log.With("component", "compact"), filter: f}, nil
 }
 
 // Catalog is the compactor's catalog.
@@ -157,6 +165,7 @@ func (c *Compactor) Run(ctx context.Context) (*Report, error) {
 func (c *Compactor) target(ctx context.Context, name string, refs []manifestRef) (*target, error) {
 	database, tbl, _ := splitTable(name)
 	tg := &target{name: name, database: database, table: tbl, id: Identifier(c.cfg.Namespace, database, tbl), st: newTableState(database, tbl)}
+	tg.st.filter = c.filter
 	t, err := c.cat.loadTable(ctx, tg.id)
 	if err != nil {
 		return nil, err

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/sluicecdc/sluice/emit"
+	"github.com/sluicecdc/sluice/filter"
 )
 
 // Config configures a Compactor.
@@ -29,6 +30,10 @@ type Config struct {
 	// Tables limits a run to these "database.table" names; empty compacts
 	// every table the lake holds.
 	Tables []string
+
+	// Filter is the pipeline's filter: excluded tables are not compacted
+	// and dropped columns never reach a snapshot table (see filter.go).
+	Filter filter.Config
 
 	// Concurrency is how many lake objects and manifests are read at once.
 	Concurrency int

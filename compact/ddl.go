@@ -221,6 +221,7 @@ func (s *tableState) applySchemaChange(c *change) {
 		s.note(fmt.Sprintf("schema change at %s not understood (%v): columns follow the next row image", c.dedupe, err))
 		return
 	}
+	s.filterSchemaChange(sc)
 	if sc.create && sc.ifNot && len(s.shape) > 0 && !s.dropped {
 		return // the table existed: the statement changed nothing
 	}

@@ -39,7 +39,7 @@ func (c *Compactor) tables(ctx context.Context, refs []manifestRef, manifests ma
 	if len(c.cfg.Tables) > 0 {
 		out := slices.Clone(c.cfg.Tables)
 		slices.Sort(out)
-		return slices.Compact(out), nil
+		return slices.DeleteFunc(slices.Compact(out), c.filteredOut), nil
 	}
 	found := make(map[string]bool)
 	known, err := c.cat.SourceTables(ctx, c.cfg.Namespace)
@@ -61,7 +61,13 @@ func (c *Compactor) tables(ctx context.Context, refs []manifestRef, manifests ma
 		out = append(out, name)
 	}
 	slices.Sort(out)
-	return out, nil
+	return slices.DeleteFunc(out, c.filteredOut), nil
+}
+
+// filteredOut reports a table ("db.table") the filter excludes.
+func (c *Compactor) filteredOut(name string) bool {
+	db, tbl, _ := strings.Cut(name, ".")
+	return c.filter != nil && !c.filter.Table(db, tbl)
 }
 
 // lakeTables lists the tables the lake holds objects of: from the

@@ -112,9 +112,9 @@ var errNoDedupeKey = errors.New("event has no dedupe_key: compaction orders chan
 // only what compaction needs.
 func parseChange(line []byte) (*change, error) {
 	var (
-		c                    change
-		pk, data, old, oldTb []byte
-		err                  error
+		c                            change
+		pk, pkCols, data, old, oldTb []byte
+		err                          error
 	)
 	err = walkObject(line, func(name, v []byte) error {
 		switch string(name) {
@@ -134,6 +134,8 @@ func parseChange(line []byte) (*change, error) {
 			c.ts = uint32(n)
 		case "primary_key":
 			pk = v
+		case "primary_key_columns":
+			pkCols = v
 		case "data":
 			data = v
 		case "old":
@@ -183,7 +185,12 @@ func parseChange(line []byte) (*change, error) {
 	default:
 		return &c, nil
 	}
-	if pk != nil {
+	if len(pk) > 0 && pk[0] == '[' {
+		// Maxwell's shape: the values, named by primary_key_columns.
+		if c.pk, c.key, err = decodeKeyArray(pk, pkCols); err != nil {
+			return nil, fmt.Errorf("event %s: primary_key: %w", c.dedupe, err)
+		}
+	} else if pk != nil {
 		if c.pk, c.key, err = decodeObject(pk); err != nil {
 			return nil, fmt.Errorf("event %s: primary_key: %w", c.dedupe, err)
 		}
@@ -202,6 +209,39 @@ func parseChange(line []byte) (*change, error) {
 		}
 	}
 	return &c, nil
+}
+
+// errNoKeyColumns: a primary_key array names no columns by itself.
+var errNoKeyColumns = errors.New("an array without primary_key_columns to name its values: turn on output.maxwell.primary_key_columns (or set output.maxwell.primary_key: object)")
+
+// decodeKeyArray decodes a primary_key array and the primary_key_columns
+// array that names its values.
+func decodeKeyArray(pk, cols []byte) ([]string, []any, error) {
+	if len(cols) == 0 || cols[0] != '[' {
+		return nil, nil, errNoKeyColumns
+	}
+	var names []string
+	if err := json.Unmarshal(cols, &names); err != nil {
+		return nil, nil, fmt.Errorf("primary_key_columns: %w", err)
+	}
+	var raw []json.RawMessage
+	if err := json.Unmarshal(pk, &raw); err != nil {
+		return nil, nil, err
+	}
+	if len(raw) != len(names) {
+		return nil, nil, fmt.Errorf("%d values for %d primary_key_columns", len(raw), len(names))
+	}
+	if len(raw) == 0 {
+		return nil, nil, nil // a table without a primary key
+	}
+	vals := make([]any, len(raw))
+	for i, v := range raw {
+		var err error
+		if vals[i], err = decodeValue(v); err != nil {
+			return nil, nil, fmt.Errorf("value %d: %w", i, err)
+		}
+	}
+	return names, vals, nil
 }
 
 // number is a JSON number that is not an int64: a decimal, a float, or an

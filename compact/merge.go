@@ -8,6 +8,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/sluicecdc/sluice/filter"
 )
 
 // tableState is one table's current rows and what compaction remembers
@@ -49,6 +51,9 @@ type tableState struct {
 	types   map[string]colType
 	hints   map[string]colType
 	untyped map[string]bool
+
+	// filter, when set, is the pipeline's filter (see filter.go).
+	filter *filter.Filter
 
 	notes []string
 
@@ -152,6 +157,7 @@ func (s *tableState) apply(c *change) error {
 	if len(c.pk) == 0 {
 		return errNoPrimaryKey
 	}
+	s.dropFiltered(c)
 	if c.place.compare(s.shapeAt) > 0 && len(c.cols) > 0 {
 		s.shape, s.shapeAt = c.cols, c.place
 	}

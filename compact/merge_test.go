@@ -310,6 +310,7 @@ func TestManifestState(t *testing.T) {
 func FuzzParseChange(f *testing.F) {
 	f.Add([]byte(`{"database":"d","table":"t","type":"insert","ts":5,"dedupe_key":"1:b.000001:4:0","primary_key":{"id":1},"data":{"id":1,"s":"a\"b\\u00e9","j":{"x":[1,"}"]},"n":null,"f":1.5e3,"t":true}}`))
 	f.Add([]byte(`{"type":"update","dedupe_key":"1:b.000001:4:0","primary_key":{"id":2},"data":{"id":2},"old":{"id":1}}`))
+	f.Add([]byte(`{"type":"update","dedupe_key":"1:b.000001:4:0","primary_key":[2],"primary_key_columns":["id"],"data":{"id":2},"old":{"id":1}}`))
 	f.Add([]byte(` { "type" : "table-rename" , "dedupe_key":"1:b.1:4:0", "old":{"database":"a","table":"b"} } `))
 	f.Add([]byte(`{"type":"insert","dedupe_key":"1:b.1:4:0","data":{"a":[1,2}`))
 	f.Fuzz(func(t *testing.T, line []byte) {

@@ -9,6 +9,7 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"reflect"
 	"slices"
 	"strings"
 	"testing"
@@ -32,8 +33,6 @@ var maxwellFixtureDir = filepath.Join("..", "..", "shared", "maxwell-fixtures")
 var maxwellSkips = map[string]string{
 	"test_minimal": "needs binlog_row_image=MINIMAL; sluice's preflight refuses anything but FULL, " +
 		"because a partial row image cannot be rendered as a full Maxwell event",
-	"test_row_query_log_is_on": "expects Maxwell's output_row_query \"query\" field (the statement from " +
-		"ROWS_QUERY / ANNOTATE_ROWS events), which sluice does not emit",
 	"test_case_insensitive": "obsolete: expects column names lower-cased, which contradicts test_column_case; " +
 		"Maxwell's own suite stopped running it when Maxwell began to keep column case",
 }
@@ -96,7 +95,9 @@ func TestMaxwellFixtures(t *testing.T) {
 			if err != nil {
 				t.Fatalf("%s: %v", file, err)
 			}
-			emitted := runMaxwellFixture(t, schemaSQL, fx.Statements)
+			// Maxwell's runner turns output_row_query on for this fixture only.
+			rowQuery := name == "test_row_query_log_is_on"
+			emitted := runMaxwellFixture(t, schemaSQL, fx.Statements, rowQuery)
 			found := MatchEvents(fx.Expected, emitted)
 			passed := 0
 			var missing []string
@@ -168,7 +169,7 @@ func maxwellSchema(t *testing.T, dir string) []string {
 // runMaxwellFixture starts a server, loads the schema, runs stmts on one
 // connection and returns the events sluice emits for them, with the fields
 // Maxwell's runner ignores dropped.
-func runMaxwellFixture(t *testing.T, schemaSQL, stmts []string) []map[string]any {
+func runMaxwellFixture(t *testing.T, schemaSQL, stmts []string, rowQuery bool) []map[string]any {
 	t.Helper()
 	srv := mysqltest.StartT(t, mysqltest.Options{Args: maxwellServerArgs})
 	srv.RequireOwned(t)
@@ -185,7 +186,10 @@ func runMaxwellFixture(t *testing.T, schemaSQL, stmts []string) []map[string]any
 	cfg.Source.RetryTimeout = 30 * time.Second
 	cfg.CheckpointInterval = 50 * time.Millisecond
 	cfg.ExitWhenCaughtUp = true
-	cfg.Maxwell = event.MaxwellOptions{} // Maxwell's defaults: no optional fields
+	// Maxwell's defaults, with the primary key on in Maxwell's shape:
+	// readEvents checks it against data, then drops it as the fixtures
+	// leave it out.
+	cfg.Maxwell = event.MaxwellOptions{PrimaryKey: true, PrimaryKeyColumns: true, RowQuery: rowQuery}
 	tmp := t.TempDir()
 	cfg.SpillDir = tmp
 	cfg.Logger = slog.New(slog.NewTextHandler(testWriter{t}, &slog.HandlerOptions{Level: slog.LevelWarn}))
@@ -264,6 +268,7 @@ func readEvents(t *testing.T, path string) []map[string]any {
 		if err := d.Decode(&m); err != nil {
 			t.Fatalf("event %d is not JSON: %v\n%s", len(evs), err, sc.Bytes())
 		}
+		checkPrimaryKey(t, m)
 		for _, k := range droppedFields {
 			delete(m, k)
 		}
@@ -273,6 +278,31 @@ func readEvents(t *testing.T, path string) []map[string]any {
 		t.Fatal(err)
 	}
 	return evs
+}
+
+// checkPrimaryKey checks a row event's primary_key is Maxwell's array of
+// the key's values, named by primary_key_columns, in data; then drops both
+// (the fixtures are written without output_primary_keys).
+func checkPrimaryKey(t *testing.T, m map[string]any) {
+	t.Helper()
+	data, ok := m["data"].(map[string]any)
+	if !ok {
+		return // a schema change
+	}
+	pk, ok1 := m["primary_key"].([]any)
+	cols, ok2 := m["primary_key_columns"].([]any)
+	if !ok1 || !ok2 || len(pk) != len(cols) {
+		t.Errorf("row event without Maxwell's primary_key array and primary_key_columns: %v", m)
+		return
+	}
+	for i, c := range cols {
+		name, _ := c.(string)
+		if !reflect.DeepEqual(pk[i], data[name]) {
+			t.Errorf("primary_key[%d] = %v, but data.%s = %v: %v", i, pk[i], name, data[name], m)
+		}
+	}
+	delete(m, "primary_key")
+	delete(m, "primary_key_columns")
 }
 
 type testWriter struct{ t testing.TB }

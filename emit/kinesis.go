@@ -39,6 +39,17 @@ const (
 	PartitionByTable KinesisPartitionKey = "table"
 	// PartitionByDatabase: "db". Order is kept per database.
 	PartitionByDatabase KinesisPartitionKey = "database"
+	// PartitionByColumns: the JSON array of the values of
+	// KinesisConfig.Columns in the event's row image ("[1042]"), so the
+	// rows of, say, one customer keep their order across tables. Events
+	// without all of the columns (other tables, schema changes) fall back
+	// to PartitionByPrimaryKey.
+	PartitionByColumns KinesisPartitionKey = "columns"
+	// PartitionByTransaction: "tx:server_id:file:offset" of the end of the
+	// event's transaction: every row of a transaction on one key (and so
+	// one shard, in order); transactions are not ordered with each other.
+	// Events outside a binlog transaction fall back to PartitionByPrimaryKey.
+	PartitionByTransaction KinesisPartitionKey = "transaction"
 )
 
 // KinesisOrdering says how the sink keeps a partition key's records in
@@ -75,6 +86,8 @@ const (
 type KinesisConfig struct {
 	Stream       string
 	PartitionKey KinesisPartitionKey
+	// Columns are the columns of PartitionByColumns.
+	Columns []string
 	// Ordering is OrderStrict (the default) or OrderRelaxed. Strict
 	// without Aggregate sends one record per key per request: fine by
 	// primary key, slow by table or database (see docs/kinesis-sink.md).
@@ -129,8 +142,13 @@ func (c *KinesisConfig) Validate() error {
 	switch {
 	case c.Stream == "":
 		return errors.New("kinesis sink: stream is empty")
-	case c.PartitionKey != PartitionByPrimaryKey && c.PartitionKey != PartitionByTable && c.PartitionKey != PartitionByDatabase:
-		return fmt.Errorf("kinesis sink: partition key %q: want primary_key, table or database", c.PartitionKey)
+	case c.PartitionKey != PartitionByPrimaryKey && c.PartitionKey != PartitionByTable && c.PartitionKey != PartitionByDatabase &&
+		c.PartitionKey != PartitionByColumns && c.PartitionKey != PartitionByTransaction:
+		return fmt.Errorf("kinesis sink: partition key %q: want primary_key, table, database, columns or transaction", c.PartitionKey)
+	case c.PartitionKey == PartitionByColumns && len(c.Columns) == 0:
+		return errors.New("kinesis sink: partition_key columns needs the columns: set columns: [customer_id, ...]")
+	case c.PartitionKey != PartitionByColumns && len(c.Columns) > 0:
+		return fmt.Errorf("kinesis sink: columns %v are set but partition_key is %q: set partition_key: columns", c.Columns, c.PartitionKey)
 	case c.Ordering != OrderStrict && c.Ordering != OrderRelaxed:
 		return fmt.Errorf("kinesis sink: ordering %q: want strict or relaxed", c.Ordering)
 	case c.MaxRecordBytes < 4<<10 || c.MaxRecordBytes > kinesisMaxRecordLimit:

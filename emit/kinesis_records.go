@@ -15,8 +15,8 @@ import (
 
 // addEvent turns event i of b into records. Callers hold s.mu.
 func (s *KinesisSink) addEvent(kb *kinesisBatch, b *Batch, i int, r *Ref) {
-	key := s.partitionKey(r)
 	line := b.Data[r.Off : r.Off+r.Len]
+	key := s.routeKey(r, line)
 	limit := s.cfg.MaxRecordBytes - len(key)
 	if s.agg != nil {
 		limit = s.agg.maxData(key, s.cfg.MaxRecordBytes)

@@ -59,6 +59,10 @@ type Ref struct {
 	Pos      event.Position
 	Index    int
 	ServerID uint32
+	// Commit is the position right after the event's transaction: with
+	// ServerID it names the transaction (zero for events that do not come
+	// from a binlog transaction).
+	Commit event.Position
 }
 
 // Sink receives batches. Write and Sync may be called concurrently; Write is

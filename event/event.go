@@ -54,6 +54,9 @@ type Row struct {
 	// final chunk of the last table queued (source.snapshot "last" in the
 	// Debezium format).
 	Last bool
+	// Query is the statement that wrote the row, when the binlog carries
+	// it (MariaDB annotate rows, MySQL rows query events).
+	Query string
 }
 
 // Tx holds the facts about a transaction that are known when it begins.

@@ -23,19 +23,37 @@ type Format interface {
 }
 
 // MaxwellOptions choose the optional fields of the Maxwell format, like
-// Maxwell's output_* options. sluice turns all of them on by default.
+// Maxwell's output_* options. The zero value is Maxwell's own default
+// output; DefaultMaxwellOptions is sluice's.
 type MaxwellOptions struct {
-	Position      bool // "position": "file:offset" of the rows event
-	GTID          bool // "gtid", when the server writes GTIDs
-	ServerID      bool // "server_id"
-	PrimaryKey    bool // "primary_key": {column: value}
+	Position bool // "position": "file:offset" of the rows event (output_binlog_position)
+	GTID     bool // "gtid", when the server writes GTIDs (output_gtid_position)
+	ServerID bool // "server_id" (output_server_id)
+	ThreadID bool // "thread_id" of the writing session, when the binlog carries it (output_thread_id)
+	// PrimaryKey adds "primary_key": Maxwell's array of the key's values,
+	// [1] (output_primary_keys), or with PrimaryKeyObject sluice's earlier
+	// {"id":1}. PrimaryKeyColumns adds "primary_key_columns": ["id"]
+	// (output_primary_key_columns).
+	PrimaryKey, PrimaryKeyObject, PrimaryKeyColumns bool
+	// RowQuery adds "query", the statement that wrote the row (output_row_query):
+	// MariaDB's annotate rows events, MySQL's rows query events; the source
+	// must log them (binlog_annotate_row_events / binlog_rows_query_log_events).
+	RowQuery      bool
 	DedupeKey     bool // "dedupe_key": server_id:file:offset:row, unchanged by replay and failover
 	SchemaVersion bool // "schema_version" of the row's table shape
+
+	// The fields below turn off what Maxwell and sluice emit by default.
+
+	NoCommitInfo bool // leaves out "xid" and "commit" (output_commit_info: false)
+	NoXOffset    bool // leaves out "xoffset" (output_xoffset: false)
+	NoNulls      bool // leaves NULL columns out of "data" and "old" (output_nulls: false)
+	NoDDL        bool // emits no schema change events (output_ddl: false)
 }
 
-// DefaultMaxwellOptions returns sluice's default: every field on.
+// DefaultMaxwellOptions returns sluice's default: every field on, the
+// primary key in Maxwell's shape with its column names.
 func DefaultMaxwellOptions() MaxwellOptions {
-	return MaxwellOptions{Position: true, GTID: true, ServerID: true, PrimaryKey: true, DedupeKey: true, SchemaVersion: true}
+	return MaxwellOptions{Position: true, GTID: true, ServerID: true, PrimaryKey: true, PrimaryKeyColumns: true, DedupeKey: true, SchemaVersion: true}
 }
 
 // Maxwell encodes events in Maxwell's JSON format. It caches per-table
@@ -98,23 +116,29 @@ func (m *Maxwell) AppendRow(dst []byte, tx *Tx, r *Row) ([]byte, int, error) {
 	if r.Type == Delete {
 		image = r.Before
 	}
-	if m.opts.PrimaryKey && len(r.Table.PrimaryKey) > 0 {
-		dst = append(dst, `"primary_key":{`...)
-		for n, i := range r.Table.PrimaryKey {
-			if n > 0 {
-				dst = append(dst, ',')
-			}
-			if dst, err = m.appendColumn(dst, &tc.cols[i], image, i); err != nil {
-				return dst, 0, err
-			}
-		}
-		dst = append(dst, "},"...)
+	if m.opts.ThreadID && tx.Thread != 0 {
+		dst = append(dst, `"thread_id":`...)
+		dst = strconv.AppendUint(dst, uint64(tx.Thread), 10)
+		dst = append(dst, ',')
+	}
+	if m.opts.RowQuery && r.Query != "" {
+		dst = append(dst, `"query":`...)
+		dst = appendString(dst, r.Query)
+		dst = append(dst, ',')
+	}
+	if dst, err = m.appendPrimaryKey(dst, tc, r.Table, image); err != nil {
+		return dst, 0, err
 	}
 	dst = append(dst, `"data":{`...)
+	first := true
 	for i := range tc.cols {
-		if i > 0 {
+		if m.opts.NoNulls && (i >= len(image) || image[i] == nil) {
+			continue
+		}
+		if !first {
 			dst = append(dst, ',')
 		}
+		first = false
 		if dst, err = m.appendColumn(dst, &tc.cols[i], image, i); err != nil {
 			return dst, 0, err
 		}
@@ -125,6 +149,9 @@ func (m *Maxwell) AppendRow(dst []byte, tx *Tx, r *Row) ([]byte, int, error) {
 		first := true
 		for i := range tc.cols {
 			if i >= len(r.Before) || i >= len(r.After) || valuesEqual(r.Before[i], r.After[i]) {
+				continue
+			}
+			if m.opts.NoNulls && r.Before[i] == nil {
 				continue
 			}
 			if !first {
@@ -138,6 +165,54 @@ func (m *Maxwell) AppendRow(dst []byte, tx *Tx, r *Row) ([]byte, int, error) {
 		dst = append(dst, '}')
 	}
 	return append(dst, '}'), split, nil
+}
+
+// appendPrimaryKey appends "primary_key" (and "primary_key_columns") as
+// the options choose, each followed by a comma. In Maxwell's array shape a
+// table without a primary key has empty arrays, as Maxwell emits them.
+func (m *Maxwell) appendPrimaryKey(dst []byte, tc *tableCodec, t *schema.Table, image []any) ([]byte, error) {
+	var err error
+	if m.opts.PrimaryKey && m.opts.PrimaryKeyObject {
+		if len(t.PrimaryKey) == 0 {
+			return dst, nil
+		}
+		dst = append(dst, `"primary_key":{`...)
+		for n, i := range t.PrimaryKey {
+			if n > 0 {
+				dst = append(dst, ',')
+			}
+			if dst, err = m.appendColumn(dst, &tc.cols[i], image, i); err != nil {
+				return dst, err
+			}
+		}
+		dst = append(dst, "},"...)
+	} else if m.opts.PrimaryKey {
+		dst = append(dst, `"primary_key":[`...)
+		for n, i := range t.PrimaryKey {
+			if n > 0 {
+				dst = append(dst, ',')
+			}
+			var v any
+			if i < len(image) {
+				v = image[i]
+			}
+			if dst, m.scratch, err = tc.cols[i].appendValue(dst, v, m.scratch); err != nil {
+				return dst, err
+			}
+		}
+		dst = append(dst, "],"...)
+	}
+	if m.opts.PrimaryKeyColumns {
+		dst = append(dst, `"primary_key_columns":[`...)
+		for n, i := range t.PrimaryKey {
+			if n > 0 {
+				dst = append(dst, ',')
+			}
+			dst = appendString(dst, t.Columns[i].Name)
+		}
+		dst = append(dst, "],"...)
+	}
+	return dst, nil
 }
 
 func (m *Maxwell) appendColumn(dst []byte, cc *columnCodec, image []any, i int) ([]byte, error) {
@@ -233,12 +308,18 @@ func (m *Maxwell) AppendDDL(dst []byte, tx *Tx, d *DDL) ([]byte, int, error) {
 func (m *Maxwell) AppendCommit(dst []byte, c *Commit, xoffset int, last bool) []byte {
 	dst = append(dst, `"ts":`...)
 	dst = strconv.AppendUint(dst, uint64(c.Timestamp), 10)
-	if c.Xid != 0 { // DDL and non-transactional engines have no xid
+	if c.Xid != 0 && !m.opts.NoCommitInfo { // DDL and non-transactional engines have no xid
 		dst = append(dst, `,"xid":`...)
 		dst = strconv.AppendUint(dst, c.Xid, 10)
 	}
 	if last {
+		if m.opts.NoCommitInfo {
+			return append(dst, ',')
+		}
 		return append(dst, `,"commit":true,`...)
+	}
+	if m.opts.NoXOffset {
+		return append(dst, ',')
 	}
 	dst = append(dst, `,"xoffset":`...)
 	dst = strconv.AppendInt(dst, int64(xoffset), 10)

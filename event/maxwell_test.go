@@ -65,9 +65,26 @@ func TestMaxwellBytes(t *testing.T) {
 				`"ts":1700000000,"xid":99,"commit":true,` +
 				`"position":"mysql-bin.000003:4711","gtid":"0-7-42","server_id":7,` +
 				`"dedupe_key":"7:mysql-bin.000003:4711:1","schema_version":2,` +
+				`"primary_key":[5],"primary_key_columns":["id"],` +
+				`"data":{"id":5,"note":"new note","amount":12.50,"created":"2024-02-29 23:59:59"},` +
+				`"old":{"note":"old \"note\"","created":null}}`,
+		},
+		{
+			name: "primary key as an object", opts: MaxwellOptions{PrimaryKey: true, PrimaryKeyObject: true}, xoffset: 0, last: true,
+			want: `{"database":"shop","table":"orders","type":"update",` +
+				`"ts":1700000000,"xid":99,"commit":true,` +
 				`"primary_key":{"id":5},` +
 				`"data":{"id":5,"note":"new note","amount":12.50,"created":"2024-02-29 23:59:59"},` +
 				`"old":{"note":"old \"note\"","created":null}}`,
+		},
+		{
+			name: "thread, query; no nulls, commit info or xoffset",
+			opts: MaxwellOptions{ThreadID: true, RowQuery: true, NoNulls: true, NoCommitInfo: true, NoXOffset: true}, xoffset: 2, last: false,
+			want: `{"database":"shop","table":"orders","type":"update",` +
+				`"ts":1700000000,` +
+				`"thread_id":12,"query":"UPDATE orders SET note = 'new note'",` +
+				`"data":{"id":5,"note":"new note","amount":12.50,"created":"2024-02-29 23:59:59"},` +
+				`"old":{"note":"old \"note\""}}`,
 		},
 		{
 			name: "Maxwell's defaults", opts: MaxwellOptions{}, xoffset: 3, last: false,
@@ -77,6 +94,8 @@ func TestMaxwellBytes(t *testing.T) {
 				`"old":{"note":"old \"note\"","created":null}}`,
 		},
 	}
+	tx.Thread = 12
+	r.Query = "UPDATE orders SET note = 'new note'"
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			got := encodeEvent(t, NewMaxwell(tt.opts), tx, r, c, tt.xoffset, tt.last)
@@ -96,6 +115,21 @@ func TestBinaryRenderedAsLogged(t *testing.T) {
 	r := &Row{Table: tbl, Type: Insert, After: []any{"\x00\x01\x02\x03"}}
 	got := encodeEvent(t, NewMaxwell(MaxwellOptions{}), &Tx{}, r, &Commit{Timestamp: 1, Xid: 2}, 0, true)
 	want := `{"database":"d","table":"t","type":"insert","ts":1,"xid":2,"commit":true,"data":{"b":"AAECAw=="}}`
+	if got != want {
+		t.Errorf("got\n%s\nwant\n%s", got, want)
+	}
+}
+
+// TestMaxwellKeylessTable: in Maxwell's shape a table without a primary
+// key has empty key arrays, as Maxwell emits them; NULLs are left out of
+// data with NoNulls.
+func TestMaxwellKeylessTable(t *testing.T) {
+	tbl := &schema.Table{Database: "d", Name: "t", Columns: []schema.Column{
+		{Name: "a", Type: mysql.MYSQL_TYPE_LONG, Nullable: true}, {Name: "b", Type: mysql.MYSQL_TYPE_LONG, Nullable: true},
+	}}
+	r := &Row{Table: tbl, Type: Insert, After: []any{nil, int32(2)}}
+	got := encodeEvent(t, NewMaxwell(MaxwellOptions{PrimaryKey: true, PrimaryKeyColumns: true, NoNulls: true}), &Tx{}, r, &Commit{Timestamp: 1, Xid: 2}, 0, true)
+	want := `{"database":"d","table":"t","type":"insert","ts":1,"xid":2,"commit":true,"primary_key":[],"primary_key_columns":[],"data":{"b":2}}`
 	if got != want {
 		t.Errorf("got\n%s\nwant\n%s", got, want)
 	}

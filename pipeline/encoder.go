@@ -46,6 +46,8 @@ type encoder struct {
 	executed *binlog.ExecutedSet
 	flavor   string
 	txGTID   binlog.GTID
+	// noDDL: schema changes are not emitted (output.maxwell.ddl: false).
+	noDDL bool
 	// heartbeatTable is Config.HeartbeatTable: rows of it are not emitted.
 	heartbeatTable string
 	// free holds batches every sink has released, for reuse.
@@ -107,6 +109,7 @@ func newEncoder(p *Pipeline, serverID uint32, out chan<- delivery) *encoder {
 		free:     make(chan *emit.Batch, 4),
 
 		heartbeatTable: p.cfg.HeartbeatTable,
+		noDDL:          p.cfg.Format == FormatMaxwell && p.cfg.Maxwell.NoDDL,
 		out:            out,
 		snapCommitted:  p.saved.Snapshot,
 	}
@@ -219,12 +222,15 @@ func (e *encoder) addRows(it *binlog.Item) error {
 	if e.snaps != nil && it.Table.Database == e.snaps.signal.Database && it.Table.Name == e.snaps.signal.Table {
 		return e.signalRows(it)
 	}
+	if !e.p.filter.Table(it.Table.Database, it.Table.Name) {
+		return nil // filtered out: the transaction's position still moves the checkpoint
+	}
 	step := 1
 	if it.Type == event.Update {
 		step = 2
 	}
 	for i := 0; i+step <= len(it.Rows); i += step {
-		r := event.Row{Table: it.Table, Type: it.Type, Pos: it.Pos, Index: it.IndexBase + i/step}
+		r := event.Row{Table: it.Table, Type: it.Type, Pos: it.Pos, Index: it.IndexBase + i/step, Query: it.RowQuery}
 		switch it.Type {
 		case event.Insert:
 			r.After = it.Rows[i]
@@ -232,6 +238,9 @@ func (e *encoder) addRows(it *binlog.Item) error {
 			r.Before = it.Rows[i]
 		case event.Update:
 			r.Before, r.After = it.Rows[i], it.Rows[i+1]
+		}
+		if err := e.p.filter.Row(&r); err != nil {
+			return fmt.Errorf("filter %s row %d at %s: %w", it.Table.QualifiedName(), r.Index, it.Pos, err)
 		}
 		start := len(e.txbuf.arena)
 		out, split, err := e.format.AppendRow(e.txbuf.arena, &e.tx, &r)
@@ -268,6 +277,9 @@ func (e *encoder) addDDLs(it *binlog.Item) error {
 			continue
 		}
 		e.windowDDL(d)
+		if e.noDDL || !e.p.filter.DDL(&d.DDL) {
+			continue
+		}
 		start := len(e.txbuf.arena)
 		out, split, err := e.format.AppendDDL(e.txbuf.arena, &e.tx, d)
 		if err != nil {
@@ -366,7 +378,7 @@ func (e *encoder) commit(ctx context.Context, c *event.Commit) error {
 		b.Data = append(b.Data, tail...)
 		b.Events = append(b.Events, emit.Ref{
 			Off: off, Len: len(b.Data) - off - 1, Database: rec.database, Table: rec.table, Key: e.keepKey(rec.key),
-			Timestamp: c.Timestamp, Pos: rec.pos, Index: rec.index, ServerID: e.tx.ServerID,
+			Timestamp: c.Timestamp, Pos: rec.pos, Index: rec.index, ServerID: e.tx.ServerID, Commit: c.Pos,
 		})
 		i++
 		if len(b.Data) >= e.p.cfg.BatchBytes && i < n {

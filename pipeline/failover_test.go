@@ -101,6 +101,15 @@ func failoverWhileRunning(t *testing.T, withSet bool) {
 	w := startWorkload(t, p.primary, "fo_run")
 	stop := h.background()
 	w.waitFor(t, 60)
+	// The pipeline is past its start (preflight, JSON columns) and
+	// streaming before the primary dies: a start that fails is the
+	// supervisor's to retry, not the stream's to ride out.
+	for deadline := time.Now().Add(time.Minute); deliveredRows(t, h, "fo_run") == 0; {
+		if time.Now().After(deadline) {
+			t.Fatal("the pipeline delivered nothing of the workload within a minute")
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
 	n1 := w.finish(t)
 	p.failover(t)
 	w2 := startWorkload(t, p.replica, "fo_run2")

@@ -22,6 +22,7 @@ import (
 	"github.com/sluicecdc/sluice/checkpoint"
 	"github.com/sluicecdc/sluice/emit"
 	"github.com/sluicecdc/sluice/event"
+	"github.com/sluicecdc/sluice/filter"
 	"github.com/sluicecdc/sluice/schema"
 )
 
@@ -98,6 +99,11 @@ type Config struct {
 	// Snapshot configures table snapshots.
 	Snapshot SnapshotConfig
 
+	// Filter chooses the tables that stream and the columns dropped or
+	// hashed, for the stream, snapshots and replays alike. The zero value
+	// streams every table but those of the system databases.
+	Filter filter.Config
+
 	// Metrics, when set, records the pipeline's metrics.
 	Metrics *Metrics
 	// OnProgress, when set, is called whenever a transaction or a
@@ -155,6 +161,9 @@ func (c *Config) Validate() error {
 	if err := c.Snapshot.validate(); err != nil {
 		return err
 	}
+	if err := c.Filter.Validate(); err != nil {
+		return err
+	}
 	return c.Source.Validate()
 }
 
@@ -170,6 +179,7 @@ type Pipeline struct {
 	openSinks OpenSinks
 	sinks     []emit.Sink
 	log       *slog.Logger
+	filter    *filter.Filter
 
 	mu      sync.Mutex
 	pending []pendingCheckpoint    // batches carrying a transaction boundary, not yet checkpointed
@@ -199,7 +209,14 @@ func New(cfg Config, store checkpoint.Store, openSinks OpenSinks) (*Pipeline, er
 	if cfg.Source.Logger == nil {
 		cfg.Source.Logger = log
 	}
-	return &Pipeline{cfg: cfg, store: store, openSinks: openSinks, log: log.With("pipeline", cfg.Name)}, nil
+	if cfg.Format == FormatMaxwell && cfg.Maxwell.RowQuery {
+		cfg.Source.RowQuery = true // ask MariaDB for the statements
+	}
+	f, err := filter.New(cfg.Filter)
+	if err != nil {
+		return nil, err
+	}
+	return &Pipeline{cfg: cfg, store: store, openSinks: openSinks, log: log.With("pipeline", cfg.Name), filter: f}, nil
 }
 
 // Run checks the source, then streams until ctx is done, an error halts it,
@@ -230,6 +247,9 @@ func (p *Pipeline) Run(ctx context.Context) (err error) {
 	}
 	srv, resumeGTIDs, resnap, err := p.preflight(ctx, cp)
 	if err != nil {
+		return err
+	}
+	if err := p.checkFilter(ctx, cp); err != nil {
 		return err
 	}
 	var initial *checkpoint.Snapshot
@@ -266,7 +286,7 @@ func (p *Pipeline) Run(ctx context.Context) (err error) {
 		default:
 			from = srv.Head
 		}
-		cp = &checkpoint.Checkpoint{Pipeline: p.cfg.Name, Position: from, ServerID: srv.ServerID, UpdatedAt: time.Now().UTC(), Snapshot: initial}
+		cp = &checkpoint.Checkpoint{Pipeline: p.cfg.Name, Position: from, ServerID: srv.ServerID, UpdatedAt: time.Now().UTC(), Snapshot: initial, Filter: p.cfg.Filter.String()}
 		if from == srv.Head {
 			cp.GTIDSet = srv.GTIDs
 		}
@@ -275,6 +295,15 @@ func (p *Pipeline) Run(ctx context.Context) (err error) {
 		if err := p.store.Save(ctx, cp); err != nil {
 			return fmt.Errorf("save initial checkpoint: %w", err)
 		}
+	} else if f := p.cfg.Filter.String(); cp.Filter != f {
+		// Record the filter now: the change is logged once, even if
+		// nothing streams before the next start.
+		next := *cp
+		next.Filter, next.UpdatedAt = f, time.Now().UTC()
+		if err := p.store.Save(ctx, &next); err != nil {
+			return fmt.Errorf("save checkpoint with the new filter: %w", err)
+		}
+		cp = &next
 	}
 	p.saved = cp
 	p.log.Info("streaming", "source", srv.Addr, "flavor", srv.Flavor, "version", srv.Version, "from", from.String(), "head", srv.Head.String())
@@ -443,6 +472,7 @@ func (p *Pipeline) syncAndSave(ctx context.Context, force bool) error {
 	if next.History == nil && p.saved != nil {
 		next.History = p.saved.History
 	}
+	next.Filter = p.cfg.Filter.String()
 	if err := p.store.Save(ctx, next); err != nil {
 		p.cfg.Metrics.saveFailed()
 		p.mu.Lock()

@@ -205,8 +205,13 @@ func (e *encoder) signalRows(it *binlog.Item) error {
 				e.stageSnap(withRequest(e.snapState(), t))
 			}
 		case snapshot.KindRequest:
-			if _, _, err := snapshot.SplitTable(sig.Data); err != nil {
+			db, name, err := snapshot.SplitTable(sig.Data)
+			if err != nil {
 				e.p.log.Warn("snapshot request ignored", "err", err.Error())
+				continue
+			}
+			if !e.p.filter.Table(db, name) {
+				e.p.log.Warn("snapshot request ignored: the filter excludes the table", "table", sig.Data)
 				continue
 			}
 			e.stageSnap(withRequest(e.snapState(), sig.Data))
@@ -278,6 +283,9 @@ func (e *encoder) closeWindow(w *window, it *binlog.Item, index int) error {
 		e.winEmitted = false
 		return nil
 	}
+	if skip == nil && !e.p.filter.Table(w.db, w.name) {
+		skip = errFilteredOut // queued before the filter changed
+	}
 	if skip != nil {
 		e.stageSnap(afterChunk(st, 0, nil, true, skip))
 		e.winResult, e.winEmitted = w, true
@@ -298,6 +306,9 @@ func (e *encoder) closeWindow(w *window, it *binlog.Item, index int) error {
 	last := e.lastSnapshotRow(w, st, chunk.Rows, shape, final)
 	for k, row := range chunk.Rows {
 		r := event.Row{Table: shape, Type: event.BootstrapInsert, After: row, Pos: it.Pos, Index: index + 1 + k, Last: k == last}
+		if err := e.p.filter.Row(&r); err != nil {
+			return fmt.Errorf("snapshot %s: filter row %d: %w", w.table, k, err)
+		}
 		var err error
 		if e.key, err = e.keys.AppendKey(e.key[:0], &r); err != nil {
 			return fmt.Errorf("snapshot %s: key of row %d: %w", w.table, k, err)
@@ -562,12 +573,21 @@ func (p *Pipeline) initialSnapshot(ctx context.Context, srv *binlog.Server) (*ch
 			return nil, err
 		}
 		for _, t := range noKey {
-			p.log.Warn("snapshot: table left out: it has no primary key", "table", t)
+			if db, name, _ := snapshot.SplitTable(t); p.filter.Table(db, name) {
+				p.log.Warn("snapshot: table left out: it has no primary key", "table", t)
+			}
 		}
+		tables = slices.DeleteFunc(tables, func(t string) bool {
+			db, name, _ := snapshot.SplitTable(t)
+			return !p.filter.Table(db, name)
+		})
 	} else {
 		tables = nil
 		for _, t := range c.Initial {
 			db, name, _ := snapshot.SplitTable(t)
+			if !p.filter.Table(db, name) {
+				return nil, &SnapshotError{Err: fmt.Errorf("snapshot.tables names %s, which the filter excludes: remove it from snapshot.tables or from filter.exclude", t)}
+			}
 			shape, err := snapshot.ReadShape(conn, db, name, srv.Flavor == mysql.MariaDBFlavor)
 			if err != nil {
 				return nil, &SnapshotError{Err: fmt.Errorf("snapshot.tables: %w", err)}
@@ -582,6 +602,9 @@ func (p *Pipeline) initialSnapshot(ctx context.Context, srv *binlog.Server) (*ch
 	p.log.Info("snapshot: queued for the initial snapshot", "tables", len(tables))
 	return &checkpoint.Snapshot{Queue: slices.Clone(tables)}, nil
 }
+
+// errFilteredOut: a queued table the filter excludes is not read.
+var errFilteredOut = errors.New("the filter excludes the table")
 
 // SnapshotError is a table named for a snapshot that cannot be
 // snapshotted; the message says why.

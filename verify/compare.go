@@ -23,7 +23,9 @@ type snapshot struct {
 	snapshotColumns map[string]bool
 }
 
-func readSnapshot(ctx context.Context, tbl *table.Table, src *sourceTable) (*snapshot, error) {
+// masked names the columns the pipeline's filter drops or hashes: they are
+// not compared.
+func readSnapshot(ctx context.Context, tbl *table.Table, src *sourceTable, masked map[string]bool) (*snapshot, error) {
 	s := &snapshot{rows: make(map[string][]uint64), snapshotColumns: map[string]bool{}}
 	for _, f := range tbl.Schema().Fields() {
 		if !strings.HasPrefix(f.Name, "_sluice_") {
@@ -34,18 +36,21 @@ func readSnapshot(ctx context.Context, tbl *table.Table, src *sourceTable) (*sna
 	inSource := map[string]bool{}
 	for i, c := range src.cols {
 		inSource[c.name] = true
-		s.colInSnapshot[i] = s.snapshotColumns[c.name]
-		if !s.snapshotColumns[c.name] {
+		s.colInSnapshot[i] = s.snapshotColumns[c.name] && !masked[c.name]
+		if !s.snapshotColumns[c.name] && !masked[c.name] {
 			s.missing = append(s.missing, c.name)
 		}
 	}
 	for name := range s.snapshotColumns {
-		if !inSource[name] {
+		if !inSource[name] && !masked[name] {
 			s.extra = append(s.extra, name)
 		}
 	}
 	slices.Sort(s.extra)
 	for _, ci := range src.pk {
+		if masked[src.cols[ci].name] {
+			return nil, fmt.Errorf("primary key column %s is hashed by the filter: snapshot rows cannot be matched with the source's", src.cols[ci].name)
+		}
 		if !s.colInSnapshot[ci] {
 			return nil, fmt.Errorf("the snapshot lacks primary key column %s", src.cols[ci].name)
 		}

@@ -36,6 +36,8 @@ type TableReport struct {
 	// MissingColumns are source columns the snapshot lacks; ExtraColumns
 	// snapshot columns the source lacks.
 	MissingColumns, ExtraColumns []string
+	// MaskedColumns are source columns the filter drops or hashes: not compared.
+	MaskedColumns []string
 	// SnapshotPosition is the lake position the snapshot reflects;
 	// SourceHead the source's binlog head when verify began.
 	SnapshotPosition, SourceHead string
@@ -115,6 +117,9 @@ func columnsNote(t TableReport) string {
 	}
 	if len(t.ExtraColumns) > 0 {
 		parts = append(parts, "columns only in the snapshot: "+strings.Join(t.ExtraColumns, ", "))
+	}
+	if len(t.MaskedColumns) > 0 {
+		parts = append(parts, "columns masked by the filter, not compared: "+strings.Join(t.MaskedColumns, ", "))
 	}
 	return strings.Join(parts, "; ")
 }

@@ -34,6 +34,7 @@ import (
 
 	"github.com/sluicecdc/sluice/compact"
 	"github.com/sluicecdc/sluice/event/position"
+	"github.com/sluicecdc/sluice/filter"
 )
 
 // Config configures a verification.
@@ -62,7 +63,10 @@ type Config struct {
 	// IgnoreTables are source tables ("database.table") whose changes do
 	// not make a snapshot stale, e.g. the pipeline's heartbeat table.
 	IgnoreTables []string
-	Logger       *slog.Logger
+	// Filter is the pipeline's filter: the columns it drops or hashes are
+	// not compared (reported as masked).
+	Filter filter.Config
+	Logger *slog.Logger
 }
 
 // DefaultConfig returns the defaults; SourceDSN and the catalog must still
@@ -122,7 +126,11 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 	if err != nil {
 		return nil, fmt.Errorf("verify: %w", err)
 	}
-	v := &verifier{cfg: &cfg, db: db, cat: cat, log: log, ignore: map[string]bool{}}
+	f, err := filter.New(cfg.Filter)
+	if err != nil {
+		return nil, fmt.Errorf("verify: %w", err)
+	}
+	v := &verifier{cfg: &cfg, db: db, cat: cat, log: log, ignore: map[string]bool{}, filter: f}
 	for _, t := range cfg.IgnoreTables {
 		v.ignore[t] = true
 	}
@@ -165,6 +173,7 @@ type verifier struct {
 	cat    *compact.Catalog
 	log    *slog.Logger
 	ignore map[string]bool
+	filter *filter.Filter
 }
 
 // table verifies one table.
@@ -199,7 +208,14 @@ func (v *verifier) table(ctx context.Context, name string, id table.Identifier) 
 		tr.Status, tr.Note = StatusBehind, "the source has changes the snapshot lacks: "+behind
 		return tr
 	}
-	snap, err := readSnapshot(ctx, tbl, src)
+	masked := map[string]bool{}
+	for _, c := range src.cols {
+		if v.filter.Column(database, tblName, c.name) != filter.Keep {
+			masked[c.name] = true
+			tr.MaskedColumns = append(tr.MaskedColumns, c.name)
+		}
+	}
+	snap, err := readSnapshot(ctx, tbl, src, masked)
 	if err != nil {
 		return fail(err)
 	}

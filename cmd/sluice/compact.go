@@ -19,6 +19,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/sluicecdc/sluice/compact"
+	"github.com/sluicecdc/sluice/emit"
 	"github.com/sluicecdc/sluice/pipeline"
 	"github.com/sluicecdc/sluice/verify"
 )
@@ -74,6 +75,9 @@ func (c *fileConfig) lake() (*s3SinkConfig, error) {
 			if c.sinkFormats[s] == pipeline.FormatDebezium {
 				return nil, &configError{errors.New("the s3 sink writes the lake in the debezium format, and the compactor reads Maxwell lines: leave format out of the s3 sink (it defaults to maxwell)")}
 			}
+			if emit.PrefixTemplate(s3c.Prefix) {
+				return nil, &configError{fmt.Errorf("the s3 sink's prefix %q is a template: each database has its own lake: compact one with a config whose s3 sink's prefix is that database's (e.g. raw/shop)", s3c.Prefix)}
+			}
 			return s3c, nil
 		}
 	}
@@ -105,6 +109,7 @@ func newCompactCommand(load func() (*fileConfig, error), stdout, stderr io.Write
 				cc.Layout = lake.Layout
 			}
 			cc.Catalog, cc.Namespace, cc.Tables = cfg.catalog(), cfg.Compact.Namespace, tables
+			cc.Filter = cfg.Filter.filter()
 			if err := localCatalogDirs(cc.Catalog); err != nil {
 				return err
 			}
@@ -157,6 +162,7 @@ difference.`,
 				return err
 			}
 			vc.Catalog, vc.Namespace, vc.Tables = cfg.catalog(), cfg.Compact.Namespace, tables
+			vc.Filter = cfg.Filter.filter()
 			if err := localCatalogDirs(vc.Catalog); err != nil {
 				return err
 			}

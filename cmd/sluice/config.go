@@ -43,6 +43,7 @@ type fileConfig struct {
 	Heartbeat  heartbeatConfig  `koanf:"heartbeat"`
 	Compact    compactConfig    `koanf:"compact"`
 	Snapshot   snapshotConfig   `koanf:"snapshot"`
+	Filter     filterConfig     `koanf:"filter"`
 
 	sinks   []any // decoded Sinks: *fileSinkConfig, *s3SinkConfig, ...
 	aws     *awsClients
@@ -95,8 +96,9 @@ type snapshotConfig struct {
 }
 
 type outputConfig struct {
-	Format   string         `koanf:"format"`
-	Debezium debeziumConfig `koanf:"debezium"`
+	Format   string              `koanf:"format"`
+	Debezium debeziumConfig      `koanf:"debezium"`
+	Maxwell  maxwellOutputConfig `koanf:"maxwell"`
 }
 
 type logConfig struct {
@@ -119,7 +121,7 @@ func defaultFileConfig() fileConfig {
 		},
 		Checkpoint: checkpointConfig{Store: "file", Dir: "./sluice-data", Interval: d.CheckpointInterval},
 		Sinks:      []map[string]any{{"type": "file", "path": "./sluice-data/events.jsonl"}},
-		Output:     outputConfig{Format: "maxwell", Debezium: defaultDebeziumConfig()},
+		Output:     outputConfig{Format: "maxwell", Debezium: defaultDebeziumConfig(), Maxwell: defaultMaxwellOutput()},
 		HTTP:       httpConfig{StallTimeout: 30 * time.Second},
 		Heartbeat:  heartbeatConfig{Interval: time.Second},
 		Log:        logConfig{Level: "info", Format: "text"},
@@ -210,6 +212,9 @@ func (c *fileConfig) validate() error {
 	if err := c.Output.Debezium.validate(); err != nil {
 		return err
 	}
+	if err := c.Output.Maxwell.validate(); err != nil {
+		return err
+	}
 	if _, err := parseLevel(c.Log.Level); err != nil {
 		return err
 	}
@@ -226,6 +231,9 @@ func (c *fileConfig) validate() error {
 	}
 	if c.Log.Format != "text" && c.Log.Format != "json" {
 		return fmt.Errorf("log.format %q: want text or json", c.Log.Format)
+	}
+	if err := c.Filter.load(); err != nil {
+		return err
 	}
 	pc := c.pipelineConfig(nil)
 	return pc.Validate()
@@ -259,6 +267,7 @@ func (c *fileConfig) pipelineConfig(log *slog.Logger) pipeline.Config {
 	pc.Format = pipeline.Format(c.Output.Format)
 	pc.Debezium = c.Output.Debezium.options()
 	pc.SinkFormats = c.sinkFormatList()
+	pc.Maxwell = c.Output.Maxwell.options()
 	pc.Snapshot.SignalTable, pc.Snapshot.ChunkSize = c.Snapshot.SignalTable, c.Snapshot.ChunkSize
 	if c.Snapshot.takesInitial() {
 		pc.Snapshot.Initial = c.Snapshot.Tables
@@ -266,6 +275,7 @@ func (c *fileConfig) pipelineConfig(log *slog.Logger) pipeline.Config {
 	}
 	pc.Snapshot.WhenNeeded = c.Snapshot.Mode == snapshotWhenNeeded
 	pc.ExitWhenCaughtUp = c.Snapshot.Mode == snapshotInitialOnly
+	pc.Filter = c.Filter.filter()
 	pc.Logger = log
 	pc.Source.Logger = log
 	return pc
@@ -288,7 +298,8 @@ func (c *fileConfig) schemaStore(ctx context.Context) (schema.Store, error) {
 				if err != nil {
 					return nil, err
 				}
-				key := path.Join(s3c.Prefix, "_schemas", c.Pipeline+".json")
+				prefix, _, _ := strings.Cut(s3c.Prefix, "{") // a template's fixed part
+				key := path.Join(prefix, "_schemas", c.Pipeline+".json")
 				return emit.NewS3Object(clients.s3(), s3c.Bucket, key), nil
 			}
 		}

@@ -38,10 +38,11 @@ func exitCode(err error) int {
 	var pe *binlog.PreflightError
 	var ce *configError
 	var se *pipeline.SnapshotError
+	var fe *pipeline.FilterError
 	switch {
 	case errors.As(err, &pe):
 		return 3
-	case errors.As(err, &ce), errors.As(err, &se):
+	case errors.As(err, &ce), errors.As(err, &se), errors.As(err, &fe):
 		return 2
 	}
 	return 1
@@ -60,7 +61,9 @@ func newRootCommand(stdout, stderr io.Writer, environ func() []string) *cobra.Co
 		Short:         "Change data capture from MySQL/MariaDB binlogs to JSON change events",
 		SilenceUsage:  true,
 		SilenceErrors: true,
+		Version:       version(),
 	}
+	root.SetVersionTemplate("sluice {{.Version}}\n")
 	root.SetOut(stdout)
 	root.SetErr(stderr)
 	var configPath string
@@ -73,7 +76,7 @@ func newRootCommand(stdout, stderr io.Writer, environ func() []string) *cobra.Co
 		return cfg, nil
 	}
 	root.AddCommand(newRunCommand(load, stdout, stderr), newCheckpointCommand(load, stdout), newSchemaCommand(load, stdout), newReplayCommand(load, stdout, stderr), newClusterCommand(load, stdout),
-		newSnapshotCommand(load, stdout, stderr))
+		newSnapshotCommand(load, stdout, stderr), newConfigCommand(load, stdout))
 	lakeCommands(root, load, stdout, stderr)
 	return root
 }

@@ -81,8 +81,10 @@ func (c *s3SinkConfig) emitConfig() emit.S3Config {
 
 type kinesisSinkConfig struct {
 	Type              string        `koanf:"type"`
-	Stream            string        `koanf:"stream"`
+	Stream            string        `koanf:"stream"`          // a name, or a template of {database} and {table}
+	DatabaseStream    string        `koanf:"database_stream"` // with {table} in stream: where database-level events go
 	PartitionKey      string        `koanf:"partition_key"`
+	Columns           []string      `koanf:"columns"`  // partition_key: columns
 	Ordering          string        `koanf:"ordering"` // strict (default) | relaxed
 	Aggregate         bool          `koanf:"aggregate"`
 	AggregateMaxBytes int           `koanf:"aggregate_max_bytes"`
@@ -101,6 +103,7 @@ func (c *kinesisSinkConfig) emitConfig() emit.KinesisConfig {
 	if c.PartitionKey != "" {
 		e.PartitionKey = emit.KinesisPartitionKey(c.PartitionKey)
 	}
+	e.Columns = c.Columns
 	e.Aggregate = c.Aggregate
 	if c.Ordering != "" {
 		e.Ordering = emit.KinesisOrdering(c.Ordering)
@@ -172,10 +175,23 @@ func decodeSink(i int, raw map[string]any) (any, error) {
 		if err := ec.Validate(); err != nil {
 			return nil, fmt.Errorf("sinks[%d] (s3): %w", i, err)
 		}
+		if emit.PrefixTemplate(s.Prefix) {
+			if _, err := emit.NewS3Router(nil, ec, nil); err != nil {
+				return nil, fmt.Errorf("sinks[%d] (s3): %w", i, err)
+			}
+		}
 	case *kinesisSinkConfig:
 		ec := s.emitConfig()
 		if err := ec.Validate(); err != nil {
 			return nil, fmt.Errorf("sinks[%d] (kinesis): %w", i, err)
+		}
+		switch {
+		case emit.StreamTemplate(s.Stream):
+			if _, err := emit.NewKinesisRouter(nil, ec, s.DatabaseStream, nil); err != nil {
+				return nil, fmt.Errorf("sinks[%d] (kinesis): %w", i, err)
+			}
+		case s.DatabaseStream != "":
+			return nil, fmt.Errorf("sinks[%d] (kinesis): database_stream is set but stream %q is not a template of {database} and {table}", i, s.Stream)
 		}
 	}
 	return out, nil
@@ -206,6 +222,15 @@ func (c *fileConfig) openSinks(ctx context.Context, stdout io.Writer, log *slog.
 			if err != nil {
 				return nil, fmt.Errorf("sinks[%d] (s3): %w", i, err)
 			}
+			if emit.PrefixTemplate(sc.Prefix) {
+				// one lake per database, opened as events come
+				r, err := emit.NewS3Router(clients.s3(), sc.emitConfig(), log.With("sink", "s3"))
+				if err != nil {
+					return nil, fmt.Errorf("sinks[%d] (s3): %w", i, err)
+				}
+				sinks = append(sinks, r)
+				continue
+			}
 			s3s, err := emit.NewS3Sink(clients.s3(), sc.emitConfig(), log.With("sink", "s3"))
 			if err != nil {
 				return nil, fmt.Errorf("sinks[%d] (s3): %w", i, err)
@@ -222,6 +247,15 @@ func (c *fileConfig) openSinks(ctx context.Context, stdout io.Writer, log *slog.
 			}
 			ec := sc.emitConfig()
 			ec.Registerer = c.metrics
+			if emit.StreamTemplate(sc.Stream) {
+				// one stream per table or database, opened as events come
+				kr, err := emit.NewKinesisRouter(clients.kinesis(), ec, sc.DatabaseStream, log.With("sink", "kinesis"))
+				if err != nil {
+					return nil, fmt.Errorf("sinks[%d] (kinesis): %w", i, err)
+				}
+				sinks = append(sinks, kr)
+				continue
+			}
 			ks, err := emit.NewKinesisSink(clients.kinesis(), ec, log.With("sink", "kinesis"))
 			if err != nil {
 				return nil, fmt.Errorf("sinks[%d] (kinesis): %w", i, err)

@@ -18,6 +18,7 @@ import (
 	"github.com/sluicecdc/sluice/binlog"
 	"github.com/sluicecdc/sluice/checkpoint"
 	"github.com/sluicecdc/sluice/event"
+	"github.com/sluicecdc/sluice/filter"
 	"github.com/sluicecdc/sluice/pipeline"
 	"github.com/sluicecdc/sluice/snapshot"
 )
@@ -60,10 +61,17 @@ func newSnapshotCommand(load func() (*fileConfig, error), stdout, stderr io.Writ
 				return err
 			}
 			defer func() { _ = conn.Close() }()
+			f, err := filter.New(pc.Filter)
+			if err != nil {
+				return &configError{err}
+			}
 			for i, t := range tables {
 				db, name, err := snapshot.SplitTable(t)
 				if err != nil {
 					return &configError{fmt.Errorf("--table: %w", err)}
+				}
+				if !f.Table(db, name) {
+					return &configError{fmt.Errorf("--table %s: the filter excludes it (filter.include / filter.exclude)", t)}
 				}
 				shape, err := snapshot.ReadShape(conn, db, name, srv.Flavor == mysql.MariaDBFlavor)
 				if err != nil {

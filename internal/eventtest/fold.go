@@ -12,13 +12,43 @@ import (
 
 // Row is what tests read of a Maxwell event.
 type Row struct {
-	Database   string          `json:"database"`
-	Table      string          `json:"table"`
-	Type       string          `json:"type"`
-	Data       json.RawMessage `json:"data"`
-	Old        json.RawMessage `json:"old"`
-	PrimaryKey json.RawMessage `json:"primary_key"`
-	DedupeKey  string          `json:"dedupe_key"`
+	Database string          `json:"database"`
+	Table    string          `json:"table"`
+	Type     string          `json:"type"`
+	Data     json.RawMessage `json:"data"`
+	Old      json.RawMessage `json:"old"`
+	// PrimaryKey is the primary_key object; Read turns Maxwell's array
+	// shape into it by PrimaryKeyColumns.
+	PrimaryKey        json.RawMessage `json:"primary_key"`
+	PrimaryKeyColumns []string        `json:"primary_key_columns"`
+	DedupeKey         string          `json:"dedupe_key"`
+}
+
+// keyObject renders a primary_key array as the object it stands for.
+func keyObject(pk json.RawMessage, cols []string) (json.RawMessage, error) {
+	var vals []json.RawMessage
+	if err := json.Unmarshal(pk, &vals); err != nil {
+		return nil, err
+	}
+	if len(vals) != len(cols) {
+		return nil, fmt.Errorf("primary_key %s has %d values for columns %v", pk, len(vals), cols)
+	}
+	if len(vals) == 0 {
+		return nil, nil // a keyless table
+	}
+	var b bytes.Buffer
+	b.WriteByte('{')
+	for i, c := range cols {
+		if i > 0 {
+			b.WriteByte(',')
+		}
+		name, _ := json.Marshal(c)
+		b.Write(name)
+		b.WriteByte(':')
+		b.Write(vals[i])
+	}
+	b.WriteByte('}')
+	return b.Bytes(), nil
 }
 
 // Read decodes JSON lines.
@@ -30,6 +60,13 @@ func Read(r io.Reader) ([]Row, error) {
 		var ev Row
 		if err := json.Unmarshal(sc.Bytes(), &ev); err != nil {
 			return nil, fmt.Errorf("line %d: %w: %s", n, err, sc.Bytes())
+		}
+		if len(ev.PrimaryKey) > 0 && ev.PrimaryKey[0] == '[' {
+			obj, err := keyObject(ev.PrimaryKey, ev.PrimaryKeyColumns)
+			if err != nil {
+				return nil, fmt.Errorf("line %d: %w", n, err)
+			}
+			ev.PrimaryKey = obj
 		}
 		out = append(out, ev)
 	}
