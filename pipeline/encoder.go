@@ -407,12 +407,13 @@ func (p *Pipeline) deliver(ctx context.Context, in <-chan delivery) error {
 	for d := range in {
 		for _, s := range p.sinks {
 			if err := s.Write(ctx, d.batch); err != nil {
-				p.cfg.Metrics.sinkFailed(sinkName(s))
+				p.cfg.Metrics.sinkFailed(sinkName(s), err, true)
 				return err
 			}
 		}
 		p.delivered.Add(uint64(len(d.batch.Events)))
 		p.cfg.Metrics.delivered(len(d.batch.Events), len(d.batch.Data))
+		p.cfg.Metrics.tablesDelivered(d.batch.Events)
 		if !d.watermark.IsZero() {
 			for _, s := range p.sinks {
 				if w, ok := s.(emit.Watermarker); ok {

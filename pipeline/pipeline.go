@@ -82,6 +82,11 @@ type Config struct {
 	HeartbeatTable    string
 	HeartbeatInterval time.Duration
 
+	// BinlogPollInterval is how often SHOW BINARY LOGS is read to measure
+	// how close the checkpoint is to the oldest binlog the server keeps
+	// (metrics only); 0 never reads it.
+	BinlogPollInterval time.Duration
+
 	// SkipFinalSave, when set and true as Run stops, leaves out the final
 	// sync and checkpoint save: a node that has lost leadership must not
 	// write the checkpoint any more.
@@ -110,6 +115,7 @@ func DefaultConfig() Config {
 		Maxwell:            event.DefaultMaxwellOptions(),
 		Owner:              defaultOwner(),
 		Snapshot:           SnapshotConfig{ChunkSize: 2000},
+		BinlogPollInterval: 30 * time.Second,
 	}
 }
 
@@ -186,6 +192,8 @@ func New(cfg Config, store checkpoint.Store, openSinks OpenSinks) (*Pipeline, er
 // or (with ExitWhenCaughtUp) it has caught up. It always tries to leave a
 // checkpoint covering everything the sinks acknowledged.
 func (p *Pipeline) Run(ctx context.Context) (err error) {
+	p.cfg.Metrics.runStarted(p.cfg.Name)
+	defer func() { p.cfg.Metrics.runStopped(err) }()
 	if fs, ok := p.store.(checkpoint.FencingStore); ok {
 		// Claim the pipeline first: from here on a process that held it
 		// before can no longer move the checkpoint.
@@ -245,6 +253,8 @@ func (p *Pipeline) Run(ctx context.Context) (err error) {
 		}
 	}
 	p.saved = cp
+	p.cfg.Metrics.checkpointSaved(cp, time.Now(), 0)
+	p.cfg.Metrics.sinksOpened(p.sinks)
 	p.log.Info("streaming", "source", p.cfg.Source.Addr(), "flavor", srv.Flavor, "version", srv.Version, "from", from.String(), "head", srv.Head.String())
 
 	var target event.Position
@@ -300,6 +310,9 @@ func (p *Pipeline) stream(ctx context.Context, srv *binlog.Server, from, target 
 		return nil
 	})
 	g.Go(func() error { return p.checkpointLoop(gctx) })
+	if p.cfg.Metrics != nil && p.cfg.StopAt.IsZero() {
+		g.Go(func() error { return p.pollRetention(gctx) })
+	}
 	if p.cfg.HeartbeatTable != "" && !p.cfg.ExitWhenCaughtUp && p.cfg.StopAt.IsZero() {
 		g.Go(func() error { return p.heartbeats(gctx) })
 	}
@@ -366,9 +379,10 @@ func (p *Pipeline) syncAndSave(ctx context.Context, force bool) error {
 	for _, s := range p.sinks {
 		seq, err := s.Sync(ctx, force)
 		if err != nil {
-			p.cfg.Metrics.sinkFailed(sinkName(s))
+			p.cfg.Metrics.sinkFailed(sinkName(s), err, false)
 			return err
 		}
+		p.cfg.Metrics.sinkSynced(sinkName(s))
 		acked = min(acked, seq)
 	}
 	p.mu.Lock()
@@ -400,7 +414,7 @@ func (p *Pipeline) syncAndSave(ctx context.Context, force bool) error {
 	p.mu.Lock()
 	idle := len(p.pending) == 0
 	p.mu.Unlock()
-	p.cfg.Metrics.saved(next.Timestamp, time.Now(), idle)
+	p.cfg.Metrics.saved(next, time.Now(), idle)
 	return nil
 }
 

@@ -99,7 +99,9 @@ func (c *fileConfig) daemon(ctx context.Context, pc pipeline.Config, stdout io.W
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	c.metrics = reg
-	pc.Metrics = pipeline.NewMetrics(reg)
+	// The pipeline's metrics carry its name: the dashboard and the alert
+	// rules tell pipelines apart by it.
+	pc.Metrics = pipeline.NewMetrics(prometheus.WrapRegistererWith(prometheus.Labels{"pipeline": pc.Name}, reg))
 	stall := &observe.Stall{Timeout: c.HTTP.StallTimeout}
 	pc.OnProgress = stall.Seen
 
