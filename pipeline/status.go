@@ -89,6 +89,11 @@ type BufferReporter interface {
 	Buffered() (held, capacity int)
 }
 
+var (
+	_ BufferReporter = (*emit.S3Sink)(nil)
+	_ BufferReporter = (*emit.KinesisSink)(nil)
+)
+
 // tracker holds what Status reports; Metrics updates it.
 type tracker struct {
 	mu       sync.Mutex

@@ -204,6 +204,9 @@ func (c *fileConfig) validate() error {
 	if c.Log.Format != "text" && c.Log.Format != "json" {
 		return fmt.Errorf("log.format %q: want text or json", c.Log.Format)
 	}
+	if c.HTTP.StatusSample != 0 && c.HTTP.StatusSample < 100*time.Millisecond {
+		return fmt.Errorf("http.status_sample %s: want 100ms or more (the page keeps an hour of samples), or leave it unset for 5s", c.HTTP.StatusSample)
+	}
 	pc := c.pipelineConfig(nil)
 	return pc.Validate()
 }

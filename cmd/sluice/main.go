@@ -73,7 +73,7 @@ func newRootCommand(stdout, stderr io.Writer, environ func() []string) *cobra.Co
 		return cfg, nil
 	}
 	root.AddCommand(newRunCommand(load, stdout, stderr), newCheckpointCommand(load, stdout), newSchemaCommand(load, stdout), newReplayCommand(load, stdout, stderr), newClusterCommand(load, stdout),
-		newSnapshotCommand(load, stdout, stderr))
+		newSnapshotCommand(load, stdout, stderr), newStatusCommand(load, stdout))
 	lakeCommands(root, load, stdout, stderr)
 	return root
 }

@@ -1,0 +1,72 @@
+package main
+
+import (
+	"fmt"
+	"os"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"testing"
+	"time"
+)
+
+// TestStatusCommand: `sluice status` against a running node (its HTTP
+// API) prints the pipeline line with the checkpoint's position and a line
+// for the sink, and exits 0; with the node stopped and no http.listen it
+// reads the checkpoint store: healthy (exit 0) while the checkpoint is at
+// the source's head, unhealthy (exit 1, lag past --max-lag) once the
+// source has moved on without it.
+func TestStatusCommand(t *testing.T) {
+	r := newObservedRig(t, "")
+	r.start()
+	r.src.Exec(t, "INSERT INTO shop.orders VALUES (1, 10), (2, 20)", "INSERT INTO shop.items VALUES (1, 'pen')")
+
+	// orders standalone <epoch> <position> <gtid> <lag> <age> <events/s> <snapshot>
+	pipe := regexp.MustCompile(`(?m)^orders\s+standalone\s+0\s+(\S+:\d+)\s+\S+\s+\S+\s+\S+\s+(\d+\.\d)\s+-$`)
+	var res result
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		// Events delivered show in events/s once the page has sampled.
+		res = sluice(t, nil, "status", "--config", r.cfg)
+		if m := pipe.FindStringSubmatch(res.stdout); res.code == 0 && m != nil && m[2] != "0.0" {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("status: exit %d, no pipeline line with events/s above 0:\n%s\n%s", res.code, res.stdout, res.stderr)
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+	t.Logf("sluice status:\n%s", res.stdout)
+	if !strings.HasPrefix(res.stdout, "PIPELINE  ROLE") {
+		t.Fatalf("no header:\n%s", res.stdout)
+	}
+	if !regexp.MustCompile(`(?m)^FileSink\s+ok\s+-\s+0\s+-$`).MatchString(res.stdout) || !strings.Contains(res.stdout, "\nhealthy") {
+		t.Fatalf("no healthy FileSink line:\n%s", res.stdout)
+	}
+
+	// The node stops; the status comes from the checkpoint store now.
+	r.stop()
+	cfg, err := os.ReadFile(r.cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	noHTTP := filepath.Join(r.dir, "nohttp.yaml")
+	if err := os.WriteFile(noHTTP, []byte(strings.Replace(string(cfg), fmt.Sprintf(`http: {listen: "%s"}`, r.http), "", 1)), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	res = sluice(t, nil, "status", "--config", noHTTP, "--max-lag", "1s")
+	if res.code != 0 || !strings.Contains(res.stdout, "\nhealthy") {
+		t.Fatalf("status from the store after a clean stop: exit %d\n%s\n%s", res.code, res.stdout, res.stderr)
+	}
+	stored := regexp.MustCompile(`(?m)^orders\s+standalone\s+0\s+(\S+:\d+)`).FindStringSubmatch(res.stdout)
+	if stored == nil {
+		t.Fatalf("no pipeline line:\n%s", res.stdout)
+	}
+	// Behind: the source commits, nothing reads it.
+	r.src.Exec(t, "INSERT INTO shop.orders VALUES (3, 30)")
+	time.Sleep(1500 * time.Millisecond)
+	res = sluice(t, nil, "status", "--config", noHTTP, "--max-lag", "1s")
+	if res.code != 1 || !strings.Contains(res.stdout, "UNHEALTHY: lag") || !strings.Contains(res.stderr, "unhealthy: lag") {
+		t.Fatalf("status with the source ahead: exit %d, want 1 and a lag past 1s\n%s\n%s", res.code, res.stdout, res.stderr)
+	}
+}
