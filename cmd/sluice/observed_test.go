@@ -39,7 +39,7 @@ start: latest
 source: {host: %s, port: %d, user: root, heartbeat: 250ms, read_timeout: 3s}
 checkpoint: {store: file, dir: %s, interval: 200ms}
 heartbeat: {table: sluice_hb.heartbeat, interval: 200ms}
-http: {listen: "%s"}
+http: {listen: "%s", status_sample: 200ms}
 sinks:
   - {type: file, path: %s}
 %s`, r.src.Host, r.src.Port, filepath.Join(r.dir, "cp"), r.http, filepath.Join(r.dir, "out", "events.jsonl"), extraYAML)

@@ -51,7 +51,7 @@ func TestStatusCommand(t *testing.T) {
 		t.Fatal(err)
 	}
 	noHTTP := filepath.Join(r.dir, "nohttp.yaml")
-	if err := os.WriteFile(noHTTP, []byte(strings.Replace(string(cfg), fmt.Sprintf(`http: {listen: "%s"}`, r.http), "", 1)), 0o644); err != nil {
+	if err := os.WriteFile(noHTTP, []byte(strings.Replace(string(cfg), fmt.Sprintf(`http: {listen: "%s", status_sample: 200ms}`, r.http), "", 1)), 0o644); err != nil {
 		t.Fatal(err)
 	}
 	res = sluice(t, nil, "status", "--config", noHTTP, "--max-lag", "1s")
