@@ -22,10 +22,12 @@ func TestPage(t *testing.T) {
 	st := pipeline.Status{Pipeline: "orders", Running: true, Position: "mysql-bin.000001:4", Tables: map[string]uint64{"shop.items": 3, "shop.orders": 40},
 		Sinks: []pipeline.SinkStatus{{Name: "FileSink", State: pipeline.SinkOK}}}
 	s := New(Config{
-		Pipeline:  func() pipeline.Status { return st },
-		Readiness: func() observe.Readiness { return observe.Readiness{Ready: true, Role: "standalone", Reason: "streaming"} },
-		Step:      time.Second,
-		now:       func() time.Time { return now },
+		Pipeline: func() pipeline.Status { return st },
+		Readiness: func() observe.Readiness {
+			return observe.Readiness{Ready: true, Role: "standalone", Reason: "streaming"}
+		},
+		Step: time.Second,
+		now:  func() time.Time { return now },
 	})
 	for i := range 30 {
 		st.Events, st.LagSeconds, st.CheckpointAgeSeconds = uint64(i*10), float64(i%5), float64(i%3)
