@@ -1,8 +1,10 @@
 package main
 
 import (
+	"bytes"
 	"fmt"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"regexp"
 	"strings"
@@ -42,6 +44,22 @@ func TestStatusCommand(t *testing.T) {
 	}
 	if !regexp.MustCompile(`(?m)^FileSink\s+ok\s+-\s+0\s+-$`).MatchString(res.stdout) || !strings.Contains(res.stdout, "\nhealthy") {
 		t.Fatalf("no healthy FileSink line:\n%s", res.stdout)
+	}
+
+	// --watch redraws every second until interrupted, then exits 0.
+	watch := exec.Command(binary, "status", "--watch", "--config", r.cfg)
+	var out bytes.Buffer
+	watch.Stdout, watch.Stderr = &out, &out
+	if err := watch.Start(); err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(2500 * time.Millisecond)
+	_ = watch.Process.Signal(os.Interrupt)
+	if err := watch.Wait(); err != nil {
+		t.Fatalf("status --watch: %v\n%s", err, out.String())
+	}
+	if n := strings.Count(out.String(), "\x1b[H\x1b[2J"); n < 2 || strings.Count(out.String(), "FileSink") != n {
+		t.Fatalf("status --watch drew %d screens in 2.5s:\n%q", n, out.String())
 	}
 
 	// The node stops; the status comes from the checkpoint store now.
