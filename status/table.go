@@ -28,6 +28,11 @@ func DefaultThresholds() Thresholds {
 func (d Doc) Problems(th Thresholds) []string {
 	var out []string
 	p := d.Pipeline
+	if d.Source == "http" && !p.Running && p.Error == "" {
+		// This node does not stream (a follower, or a leader before its
+		// pipeline starts): its pipeline figures are an earlier term's.
+		return nil
+	}
 	lag := p.LagSeconds
 	if p.Running && !p.LastProgress.IsZero() {
 		lag = max(lag, d.At.Sub(p.LastProgress).Seconds())
@@ -86,6 +91,14 @@ func WriteTable(w io.Writer, d Doc, th Thresholds) error {
 	}
 	if p.Error != "" {
 		fmt.Fprintf(w, "\nstopped: %s\n", oneLine(p.Error, 200))
+	}
+	if d.Source == "http" && !p.Running && p.Error == "" {
+		fmt.Fprintf(w, "\nnot streaming on this node")
+		if d.LeaderID != "" {
+			fmt.Fprintf(w, " (the leader is %s: ask it)", d.LeaderID)
+		}
+		fmt.Fprintln(w)
+		return nil
 	}
 	if probs := d.Problems(th); len(probs) > 0 {
 		fmt.Fprintf(w, "\nUNHEALTHY: %s\n", strings.Join(probs, "; "))

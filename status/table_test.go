@@ -35,8 +35,12 @@ func docs() map[string]Doc {
 	halted.Pipeline.Error = "write events.jsonl: no space left on device"
 	stalled := healthy
 	stalled.Pipeline.LastProgress = at.Add(-10 * time.Minute) // lag gauge stands still at 0.35s
-	store := Doc{At: at, Role: "standalone", Source: "checkpoint", Pipeline: pipeline.Status{Pipeline: "orders", Position: "mysql-bin.000003:4"}}
-	return map[string]Doc{"healthy": healthy, "lagging": lagging, "halted": halted, "stalled": stalled, "store": store}
+	follower := lagging
+	follower.Role, follower.Node, follower.LeaderID = "follower", "n2", "n1"
+	follower.Pipeline.Running = false // figures of an earlier term
+	follower.Pipeline.Sinks = nil
+		store := Doc{At: at, Role: "standalone", Source: "checkpoint", Pipeline: pipeline.Status{Pipeline: "orders", Position: "mysql-bin.000003:4"}}
+	return map[string]Doc{"healthy": healthy, "lagging": lagging, "halted": halted, "stalled": stalled, "store": store, "follower": follower}
 }
 
 // TestWriteTable: the table for each document matches testdata/<name>.txt
