@@ -5,10 +5,12 @@ import (
 	"io"
 	"net/http/httptest"
 	"regexp"
+	"slices"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/sluicecdc/sluice/ha"
 	"github.com/sluicecdc/sluice/observe"
 	"github.com/sluicecdc/sluice/pipeline"
 )
@@ -66,5 +68,36 @@ func TestPage(t *testing.T) {
 	s.Handler().ServeHTTP(rec, httptest.NewRequest("GET", "/nothing", nil))
 	if rec.Code != 404 {
 		t.Errorf("GET /nothing = %d", rec.Code)
+	}
+}
+
+type replica ha.Status
+
+func (r replica) Status() ha.Status { return ha.Status(r) }
+
+// TestClusterMembers: the page lists every member, this node with its own
+// Raft state, the leader it knows as Leader; the document names the node.
+func TestClusterMembers(t *testing.T) {
+	hs := ha.Status{ID: "n2", State: "Follower", LeaderID: "n1", Servers: []ha.Server{
+		{ID: "n1", Addr: "10.0.0.1:7946", Suffrage: "Voter"},
+		{ID: "n2", Addr: "10.0.0.2:7946", Suffrage: "Voter"},
+		{ID: "n3", Addr: "10.0.0.3:7946", Suffrage: "Nonvoter"},
+	}}
+	s := New(Config{
+		Pipeline:  func() pipeline.Status { return pipeline.Status{Pipeline: "orders"} },
+		Readiness: func() observe.Readiness { return observe.Readiness{Ready: true, Role: "follower", LeaderID: "n1"} },
+		Replica:   replica(hs),
+	})
+	d := s.Doc()
+	want := []Member{{"n1", "10.0.0.1:7946", "Voter", "Leader"}, {"n2", "10.0.0.2:7946", "Voter", "Follower"}, {"n3", "10.0.0.3:7946", "Nonvoter", "member"}}
+	if d.Node != "n2" || d.Role != "follower" || !slices.Equal(d.Members, want) {
+		t.Fatalf("doc %+v", d)
+	}
+	rec := httptest.NewRecorder()
+	s.Handler().ServeHTTP(rec, httptest.NewRequest("GET", "/", nil))
+	for _, m := range want {
+		if !strings.Contains(rec.Body.String(), "<td>"+m.ID+"</td><td>"+m.Addr+"</td><td>"+m.Suffrage+"</td><td>"+m.State+"</td>") {
+			t.Errorf("the page has no row for %+v", m)
+		}
 	}
 }

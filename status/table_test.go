@@ -39,7 +39,7 @@ func docs() map[string]Doc {
 	follower.Role, follower.Node, follower.LeaderID = "follower", "n2", "n1"
 	follower.Pipeline.Running = false // figures of an earlier term
 	follower.Pipeline.Sinks = nil
-		store := Doc{At: at, Role: "standalone", Source: "checkpoint", Pipeline: pipeline.Status{Pipeline: "orders", Position: "mysql-bin.000003:4"}}
+	store := Doc{At: at, Role: "standalone", Source: "checkpoint", Pipeline: pipeline.Status{Pipeline: "orders", Position: "mysql-bin.000003:4"}}
 	return map[string]Doc{"healthy": healthy, "lagging": lagging, "halted": halted, "stalled": stalled, "store": store, "follower": follower}
 }
 
