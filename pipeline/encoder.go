@@ -405,15 +405,19 @@ func (e *encoder) flush(ctx context.Context) error {
 // boundaries for checkpointing, until in is closed.
 func (p *Pipeline) deliver(ctx context.Context, in <-chan delivery) error {
 	for d := range in {
+		// Read the batch before the sinks get it: once they release it,
+		// the encoder reuses it.
+		seq, events, size := d.batch.Seq, len(d.batch.Events), len(d.batch.Data)
+		tables := p.cfg.Metrics.countTables(d.batch.Events)
 		for _, s := range p.sinks {
 			if err := s.Write(ctx, d.batch); err != nil {
 				p.cfg.Metrics.sinkFailed(sinkName(s), err, true)
 				return err
 			}
 		}
-		p.delivered.Add(uint64(len(d.batch.Events)))
-		p.cfg.Metrics.delivered(len(d.batch.Events), len(d.batch.Data))
-		p.cfg.Metrics.tablesDelivered(d.batch.Events)
+		p.delivered.Add(uint64(events))
+		p.cfg.Metrics.delivered(events, size)
+		p.cfg.Metrics.tablesDelivered(tables)
 		if !d.watermark.IsZero() {
 			for _, s := range p.sinks {
 				if w, ok := s.(emit.Watermarker); ok {
@@ -422,7 +426,7 @@ func (p *Pipeline) deliver(ctx context.Context, in <-chan delivery) error {
 			}
 		}
 		if d.boundary != nil {
-			p.addPending(d.batch.Seq, *d.boundary)
+			p.addPending(seq, *d.boundary)
 		}
 	}
 	return nil

@@ -180,13 +180,25 @@ func (m *Metrics) sinkSynced(sink string) {
 	})
 }
 
-func (m *Metrics) tablesDelivered(refs []emit.Ref) {
+// countTables counts refs by table (before the batch goes to the sinks).
+func (m *Metrics) countTables(refs []emit.Ref) map[tableKey]uint64 {
+	if m == nil {
+		return nil
+	}
+	n := make(map[tableKey]uint64, 4)
+	for i := range refs {
+		n[tableKey{refs[i].Database, refs[i].Table}]++
+	}
+	return n
+}
+
+func (m *Metrics) tablesDelivered(n map[tableKey]uint64) {
 	m.track(func(t *tracker) {
 		if t.tables == nil {
 			t.tables = map[tableKey]uint64{}
 		}
-		for i := range refs {
-			t.tables[tableKey{refs[i].Database, refs[i].Table}]++
+		for k, c := range n {
+			t.tables[k] += c
 		}
 	})
 }
