@@ -17,7 +17,7 @@ import (
 type retentionMetrics struct {
 	oldest, newest, files, bytes     *prometheus.GaugeVec
 	cpFile, distFiles, distBytes     prometheus.Gauge
-	heartbeatInterval, heartbeatSeen prometheus.Gauge
+	heartbeatInterval, heartbeatSeen *prometheus.GaugeVec // absent while heartbeats are off
 	snapshotQueued                   prometheus.Gauge
 }
 
@@ -32,10 +32,10 @@ func newRetentionMetrics(reg prometheus.Registerer) *retentionMetrics {
 			"Binlog files the server still has before the checkpoint's file: 0 means the checkpoint is in the oldest file, the next the server purges."),
 		distBytes: g("sluice_checkpoint_binlog_bytes_from_oldest",
 			"Bytes of binlog the server still has before the checkpoint's position."),
-		heartbeatInterval: g("sluice_heartbeat_interval_seconds",
-			"How often sluice writes its heartbeat row (absent when heartbeats are off)."),
-		heartbeatSeen: g("sluice_heartbeat_seen_timestamp_seconds",
-			"When sluice last read its own heartbeat row back from the binlog (Unix seconds; set to the start of streaming before the first). Standing still: the source takes no writes, or the stream is stuck."),
+		heartbeatInterval: prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: "sluice_heartbeat_interval_seconds",
+			Help: "How often sluice writes its heartbeat row (absent when heartbeats are off)."}, nil),
+		heartbeatSeen: prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: "sluice_heartbeat_seen_timestamp_seconds",
+			Help: "When sluice last read its own heartbeat row back from the binlog (Unix seconds; set to the start of streaming before the first; absent when heartbeats are off). Standing still: the source takes no writes, or the stream is stuck."}, nil),
 		snapshotQueued: g("sluice_snapshot_queued_tables",
 			"Tables the checkpoint's snapshot still has to read, the running one included (0: no snapshot under way)."),
 	}
@@ -115,14 +115,14 @@ func (m *Metrics) retentionMeasured(r retention, cp event.Position) {
 // counts from now.
 func (m *Metrics) heartbeatEvery(d time.Duration, now time.Time) {
 	if m != nil && d > 0 {
-		m.retention.heartbeatInterval.Set(d.Seconds())
+		m.retention.heartbeatInterval.WithLabelValues().Set(d.Seconds())
 		m.heartbeatRowSeen(now)
 	}
 }
 
 func (m *Metrics) heartbeatRowSeen(now time.Time) {
 	if m != nil {
-		m.retention.heartbeatSeen.Set(float64(now.UnixMicro()) / 1e6)
+		m.retention.heartbeatSeen.WithLabelValues().Set(float64(now.UnixMicro()) / 1e6)
 	}
 }
 
