@@ -36,7 +36,8 @@ type Status struct {
 	LastProgress time.Time `json:"last_progress,omitzero"`
 	Events       uint64    `json:"events"`
 	Transactions uint64    `json:"transactions"`
-	// Tables counts the events delivered per table ("db.table").
+	// Tables counts the events delivered per table ("db.table"), its
+	// DDL included.
 	Tables   map[string]uint64 `json:"tables,omitempty"`
 	Sinks    []SinkStatus      `json:"sinks"`
 	Snapshot *SnapshotStatus   `json:"snapshot,omitempty"`
@@ -187,7 +188,9 @@ func (m *Metrics) countTables(refs []emit.Ref) map[tableKey]uint64 {
 	}
 	n := make(map[tableKey]uint64, 4)
 	for i := range refs {
-		n[tableKey{refs[i].Database, refs[i].Table}]++
+		if refs[i].Table != "" { // not a database's DDL
+			n[tableKey{refs[i].Database, refs[i].Table}]++
+		}
 	}
 	return n
 }
