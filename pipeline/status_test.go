@@ -99,7 +99,9 @@ func TestStatusSinkStates(t *testing.T) {
 	srv.Exec(t, "DROP DATABASE IF EXISTS st", "CREATE DATABASE st", "CREATE TABLE st.a (id INT PRIMARY KEY)", "CREATE TABLE st.b (id INT PRIMARY KEY)",
 		"INSERT INTO st.a VALUES (1), (2), (3)", "INSERT INTO st.b VALUES (1)")
 	// CREATE TABLE and the inserts; CREATE DATABASE is no table's.
-	st := status("events of st.a and st.b", func(s pipeline.Status) bool { return s.Tables["st.a"] == 4 && s.Tables["st.b"] == 2 && len(s.Tables) == 2 })
+	st := status("events of st.a and st.b", func(s pipeline.Status) bool {
+		return s.Tables["st.a"] == 4 && s.Tables["st.b"] == 2 && len(s.Tables) == 2
+	})
 	if !st.Running || st.Position == "" || len(st.Sinks) != 1 || st.Sinks[0].State != pipeline.SinkOK || st.Sinks[0].BufferCap != 1<<20 || st.Sinks[0].BufferedBytes == 0 {
 		t.Fatalf("status of a healthy run: %+v", st)
 	}
