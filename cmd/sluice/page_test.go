@@ -98,6 +98,11 @@ func TestStatusPageChromium(t *testing.T) {
 		}
 	}
 
+	// No scripts and nothing loaded from elsewhere: it works offline.
+	if page := r.get("/"); strings.Contains(page, "<script") || regexp.MustCompile(`(?i)\b(src|href)=|@import|url\(`).MatchString(page) {
+		t.Errorf("the page loads scripts or other assets:\n%s", page)
+	}
+
 	shot := filepath.Join(t.TempDir(), "status-page.png")
 	chromium(t, "--screenshot="+shot, "--window-size=1280,1010", url)
 	b, err := os.ReadFile(shot)
