@@ -88,3 +88,32 @@ func TestStatusCommand(t *testing.T) {
 		t.Fatalf("status with the source ahead: exit %d, want 1 and a lag past 1s\n%s\n%s", res.code, res.stdout, res.stderr)
 	}
 }
+
+// TestStatusBadInput: a status_sample too small for an hour's ring and a
+// zero threshold are refused as configuration errors (exit 2), naming the
+// fix.
+func TestStatusBadInput(t *testing.T) {
+	dir := t.TempDir()
+	cfg := filepath.Join(dir, "sluice.yaml")
+	body := `source: {host: 127.0.0.1, port: 1}
+checkpoint: {dir: %s}
+http: {listen: "127.0.0.1:1", status_sample: %s}
+sinks: [{type: stdout}]
+`
+	if err := os.WriteFile(cfg, []byte(fmt.Sprintf(body, dir, "1ms")), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if r := sluice(t, nil, "status", "--config", cfg); r.code != 2 || !strings.Contains(r.stderr, "http.status_sample 1ms: want 100ms or more") {
+		t.Fatalf("status_sample 1ms: exit %d\n%s", r.code, r.stderr)
+	}
+	if err := os.WriteFile(cfg, []byte(fmt.Sprintf(body, dir, "1s")), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if r := sluice(t, nil, "status", "--config", cfg, "--max-lag", "0s"); r.code != 2 || !strings.Contains(r.stderr, "--max-lag and --max-checkpoint-age must be more than 0") {
+		t.Fatalf("--max-lag 0s: exit %d\n%s", r.code, r.stderr)
+	}
+	// Nothing listens there: a runtime failure (exit 1) that says what to check.
+	if r := sluice(t, nil, "status", "--config", cfg); r.code != 1 || !strings.Contains(r.stderr, "is `sluice run` up with this config?") {
+		t.Fatalf("no node: exit %d\n%s", r.code, r.stderr)
+	}
+}
