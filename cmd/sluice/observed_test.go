@@ -38,7 +38,7 @@ func newObservedRig(t *testing.T, extraYAML string) *observedRig {
 start: latest
 source: {host: %s, port: %d, user: root, heartbeat: 250ms, read_timeout: 3s}
 checkpoint: {store: file, dir: %s, interval: 200ms}
-heartbeat: {table: sluice_hb.heartbeat, interval: 200ms}
+heartbeat: {table: sluice_hb.heartbeat, interval: 500ms}
 http: {listen: "%s", status_sample: 200ms}
 sinks:
   - {type: file, path: %s}

@@ -169,7 +169,7 @@ func TestPrometheusStalledAlert(t *testing.T) {
 		time.Sleep(250 * time.Millisecond)
 	}
 	r.src.Exec(t, "INSERT INTO shop.orders VALUES (1, 10), (2, 20)")
-	for range 12 { // 3s: longer than the 2s `for:` plus an evaluation
+	for range 16 { // 4s: longer than the 2s `for:` plus an evaluation
 		for _, a := range p.alerts() {
 			t.Fatalf("alert %s %s while sluice streams and heartbeats come back; log:\n%s", a.Labels["alertname"], a.State, r.log())
 		}
