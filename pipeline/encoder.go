@@ -503,18 +503,23 @@ func (e *encoder) flush(ctx context.Context) error {
 // boundaries for checkpointing, until in is closed.
 func (p *Pipeline) deliver(ctx context.Context, in <-chan delivery) error {
 	for d := range in {
+		// Read the batch before the sinks get it: once they release it,
+		// the encoder reuses it.
+		seq, events, size := d.batch.Seq, len(d.batch.Events), len(d.batch.Data)
+		tables := p.cfg.Metrics.countTables(d.batch.Events)
 		for i, s := range p.sinks {
 			b := d.batch
 			if d.twin != nil && p.takesTwin[i] {
 				b = d.twin
 			}
 			if err := s.Write(ctx, b); err != nil {
-				p.cfg.Metrics.sinkFailed(sinkName(s))
+				p.cfg.Metrics.sinkFailed(sinkName(s), err, true)
 				return err
 			}
 		}
-		p.delivered.Add(uint64(len(d.batch.Events)))
-		p.cfg.Metrics.delivered(len(d.batch.Events), len(d.batch.Data))
+		p.delivered.Add(uint64(events))
+		p.cfg.Metrics.delivered(events, size)
+		p.cfg.Metrics.tablesDelivered(tables)
 		if !d.watermark.IsZero() {
 			for _, s := range p.sinks {
 				if w, ok := s.(emit.Watermarker); ok {
@@ -523,7 +528,7 @@ func (p *Pipeline) deliver(ctx context.Context, in <-chan delivery) error {
 			}
 		}
 		if d.boundary != nil {
-			p.addPending(d.batch.Seq, *d.boundary)
+			p.addPending(seq, *d.boundary)
 		}
 	}
 	return nil

@@ -16,6 +16,7 @@ import (
 // the binlog: the pipeline reads its lag off it, and a stall shows even on
 // a quiet database. Heartbeat rows are not emitted to sinks.
 func (p *Pipeline) heartbeats(ctx context.Context) error {
+	p.cfg.Metrics.heartbeatEvery(p.cfg.HeartbeatInterval, time.Now())
 	db, table, _ := strings.Cut(p.cfg.HeartbeatTable, ".")
 	conn, err := p.heartbeatConn(ctx, db, table)
 	if err != nil {

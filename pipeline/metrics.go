@@ -4,6 +4,8 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/sluicecdc/sluice/checkpoint"
 )
 
 // Metrics are the pipeline's Prometheus metrics. A nil *Metrics records
@@ -23,6 +25,9 @@ type Metrics struct {
 	snapDropped  prometheus.Counter
 	snapChunks   prometheus.Counter
 	snapEstimate *prometheus.GaugeVec
+
+	retention *retentionMetrics
+	st        tracker // what Status reports
 }
 
 // NewMetrics registers the pipeline's metrics with reg.
@@ -57,6 +62,7 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 		Help: "The server's estimate of the rows of the table being snapshotted (progress: sluice_snapshot_rows_total against it)."}, []string{"table"})
 	reg.MustRegister(m.events, m.bytes, m.transactions, m.lag, m.lastEvent, m.checkpointAge, m.checkpointTS, m.saveErrors, m.sinkErrors,
 		m.snapRows, m.snapDropped, m.snapChunks, m.snapEstimate)
+	m.retention = newRetentionMetrics(reg)
 	return m
 }
 
@@ -93,18 +99,20 @@ func (m *Metrics) heartbeatLag(lag time.Duration, now time.Time) {
 	}
 	m.lag.Set(max(0, lag.Seconds()))
 	m.lastEvent.Set(float64(now.Unix()))
+	m.heartbeatRowSeen(now)
 }
 
-func (m *Metrics) saved(ts uint32, now time.Time, idle bool) {
+func (m *Metrics) saved(cp *checkpoint.Checkpoint, now time.Time, idle bool) {
 	if m == nil {
 		return
 	}
 	m.checkpointTS.Set(float64(now.Unix()))
-	if idle || ts == 0 {
-		m.checkpointAge.Set(0)
-		return
+	age := 0.0
+	if !idle && cp.Timestamp != 0 {
+		age = max(0, now.Sub(time.Unix(int64(cp.Timestamp), 0)).Seconds())
 	}
-	m.checkpointAge.Set(max(0, now.Sub(time.Unix(int64(ts), 0)).Seconds()))
+	m.checkpointAge.Set(age)
+	m.checkpointSaved(cp, now, age)
 }
 
 func (m *Metrics) saveFailed() {
@@ -113,9 +121,11 @@ func (m *Metrics) saveFailed() {
 	}
 }
 
-func (m *Metrics) sinkFailed(sink string) {
+// sinkFailed counts a sink's error; halted says it stops the pipeline.
+func (m *Metrics) sinkFailed(sink string, err error, halted bool) {
 	if m != nil {
 		m.sinkErrors.WithLabelValues(sink).Inc()
+		m.sinkError(sink, err, halted)
 	}
 }
 
@@ -144,6 +154,7 @@ func (m *Metrics) snapshotTable(table string, estimate int64) {
 	}
 	m.snapEstimate.Reset()
 	m.snapEstimate.WithLabelValues(table).Set(float64(estimate))
+	m.snapshotEstimated(table, estimate)
 }
 
 // SnapshotSupersededCounter exposes the count of snapshot rows the binlog

@@ -91,6 +91,11 @@ type Config struct {
 	HeartbeatTable    string
 	HeartbeatInterval time.Duration
 
+	// BinlogPollInterval is how often SHOW BINARY LOGS is read to measure
+	// how close the checkpoint is to the oldest binlog the server keeps
+	// (metrics only); 0 never reads it.
+	BinlogPollInterval time.Duration
+
 	// SkipFinalSave, when set and true as Run stops, leaves out the final
 	// sync and checkpoint save: a node that has lost leadership must not
 	// write the checkpoint any more.
@@ -125,6 +130,7 @@ func DefaultConfig() Config {
 		Debezium:           event.DefaultDebeziumOptions(),
 		Owner:              defaultOwner(),
 		Snapshot:           SnapshotConfig{ChunkSize: 2000},
+		BinlogPollInterval: 30 * time.Second,
 	}
 }
 
@@ -228,6 +234,8 @@ func (p *Pipeline) Run(ctx context.Context) (err error) {
 			err = nil // stopped while connecting (preflight, registry): a stop, not a failure
 		}
 	}()
+	p.cfg.Metrics.runStarted(p.cfg.Name)
+	defer func() { p.cfg.Metrics.runStopped(err) }()
 	if fs, ok := p.store.(checkpoint.FencingStore); ok {
 		// Claim the pipeline first: from here on a process that held it
 		// before can no longer move the checkpoint.
@@ -306,6 +314,8 @@ func (p *Pipeline) Run(ctx context.Context) (err error) {
 		cp = &next
 	}
 	p.saved = cp
+	p.cfg.Metrics.checkpointSaved(cp, time.Now(), 0)
+	p.cfg.Metrics.sinksOpened(p.sinks)
 	p.log.Info("streaming", "source", srv.Addr, "flavor", srv.Flavor, "version", srv.Version, "from", from.String(), "head", srv.Head.String())
 
 	var target event.Position
@@ -382,6 +392,9 @@ func (p *Pipeline) stream(ctx context.Context, srv *binlog.Server, from, target 
 		return nil
 	})
 	g.Go(func() error { return p.checkpointLoop(gctx) })
+	if p.cfg.Metrics != nil && p.cfg.StopAt.IsZero() {
+		g.Go(func() error { return p.pollRetention(gctx) })
+	}
 	if p.cfg.HeartbeatTable != "" && !p.cfg.ExitWhenCaughtUp && p.cfg.StopAt.IsZero() {
 		g.Go(func() error { return p.heartbeats(gctx) })
 	}
@@ -448,9 +461,10 @@ func (p *Pipeline) syncAndSave(ctx context.Context, force bool) error {
 	for _, s := range p.sinks {
 		seq, err := s.Sync(ctx, force)
 		if err != nil {
-			p.cfg.Metrics.sinkFailed(sinkName(s))
+			p.cfg.Metrics.sinkFailed(sinkName(s), err, false)
 			return err
 		}
+		p.cfg.Metrics.sinkSynced(sinkName(s))
 		acked = min(acked, seq)
 	}
 	p.mu.Lock()
@@ -486,7 +500,7 @@ func (p *Pipeline) syncAndSave(ctx context.Context, force bool) error {
 	p.mu.Lock()
 	idle := len(p.pending) == 0
 	p.mu.Unlock()
-	p.cfg.Metrics.saved(next.Timestamp, time.Now(), idle)
+	p.cfg.Metrics.saved(next, time.Now(), idle)
 	return nil
 }
 

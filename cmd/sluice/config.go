@@ -235,6 +235,9 @@ func (c *fileConfig) validate() error {
 	if err := c.Filter.load(); err != nil {
 		return err
 	}
+	if c.HTTP.StatusSample != 0 && c.HTTP.StatusSample < 100*time.Millisecond {
+		return fmt.Errorf("http.status_sample %s: want 100ms or more (the page keeps an hour of samples), or leave it unset for 5s", c.HTTP.StatusSample)
+	}
 	pc := c.pipelineConfig(nil)
 	return pc.Validate()
 }

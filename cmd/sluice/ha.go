@@ -18,6 +18,7 @@ import (
 	"github.com/sluicecdc/sluice/ha"
 	"github.com/sluicecdc/sluice/observe"
 	"github.com/sluicecdc/sluice/pipeline"
+	"github.com/sluicecdc/sluice/status"
 )
 
 // haConfig is the "ha" section: with node_id set, sluice runs as one node
@@ -53,6 +54,8 @@ type httpConfig struct {
 	Listen       string        `koanf:"listen"` // empty: no HTTP server
 	Advertise    string        `koanf:"advertise"`
 	StallTimeout time.Duration `koanf:"stall_timeout"`
+	// StatusSample is how often the status page's charts are sampled.
+	StatusSample time.Duration `koanf:"status_sample"`
 }
 
 type heartbeatConfig struct {
@@ -99,7 +102,9 @@ func (c *fileConfig) daemon(ctx context.Context, pc pipeline.Config, stdout io.W
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	c.metrics = reg
-	pc.Metrics = pipeline.NewMetrics(reg)
+	// The pipeline's metrics carry its name: the dashboard and the alert
+	// rules tell pipelines apart by it.
+	pc.Metrics = pipeline.NewMetrics(prometheus.WrapRegistererWith(prometheus.Labels{"pipeline": pc.Name}, reg))
 	stall := &observe.Stall{Timeout: c.HTTP.StallTimeout}
 	pc.OnProgress = stall.Seen
 
@@ -114,6 +119,7 @@ func (c *fileConfig) daemon(ctx context.Context, pc pipeline.Config, stdout io.W
 		}
 	}
 	var obs *observe.Server
+	var statusSvc *status.Service
 	if c.HTTP.Listen != "" {
 		oc := observe.DefaultConfig()
 		oc.Addr, oc.Registry, oc.Stall, oc.Logger = c.HTTP.Listen, reg, stall, log.With("component", "http")
@@ -132,6 +138,12 @@ func (c *fileConfig) daemon(ctx context.Context, pc pipeline.Config, stdout io.W
 		if node != nil {
 			obs.Handle("/cluster/", ha.NewAdminHandler(node))
 		}
+		sc := status.Config{Pipeline: pc.Metrics.Status, Readiness: obs.Readiness, Step: c.HTTP.StatusSample}
+		if node != nil {
+			sc.Replica = node
+		}
+		statusSvc = status.New(sc)
+		obs.Handle("/", statusSvc.Handler()) // the status page and /api/status
 	}
 
 	// lead runs one pipeline: for the whole run without a cluster, for one
@@ -148,6 +160,7 @@ func (c *fileConfig) daemon(ctx context.Context, pc pipeline.Config, stdout io.W
 		}
 		if obs != nil {
 			defer obs.SetEpoch(0) // not leading any more
+			defer statusSvc.SetEpoch(0)
 		}
 		term := pc
 		if node != nil {
@@ -158,6 +171,7 @@ func (c *fileConfig) daemon(ctx context.Context, pc pipeline.Config, stdout io.W
 			sinks, err := c.openSinks(ctx, stdout, log)
 			if ds, ok := store.(*checkpoint.DynamoStore); ok && obs != nil {
 				obs.SetEpoch(ds.Epoch())
+				statusSvc.SetEpoch(ds.Epoch())
 			}
 			return sinks, err
 		})
@@ -171,6 +185,7 @@ func (c *fileConfig) daemon(ctx context.Context, pc pipeline.Config, stdout io.W
 	defer stop()
 	g, gctx := errgroup.WithContext(runCtx)
 	if obs != nil {
+		g.Go(func() error { return statusSvc.Run(gctx) })
 		g.Go(func() error {
 			if err := obs.ListenAndServe(gctx); err != nil && !errors.Is(err, http.ErrServerClosed) {
 				return fmt.Errorf("http server on %s: %w", c.HTTP.Listen, err)

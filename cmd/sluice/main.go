@@ -76,7 +76,7 @@ func newRootCommand(stdout, stderr io.Writer, environ func() []string) *cobra.Co
 		return cfg, nil
 	}
 	root.AddCommand(newRunCommand(load, stdout, stderr), newCheckpointCommand(load, stdout), newSchemaCommand(load, stdout), newReplayCommand(load, stdout, stderr), newClusterCommand(load, stdout),
-		newSnapshotCommand(load, stdout, stderr), newConfigCommand(load, stdout))
+		newSnapshotCommand(load, stdout, stderr), newConfigCommand(load, stdout), newStatusCommand(load, stdout))
 	lakeCommands(root, load, stdout, stderr)
 	return root
 }
