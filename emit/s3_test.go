@@ -894,3 +894,42 @@ func (l *listedEvents) refresh(t testing.TB) {
 		}
 	}
 }
+
+// TestS3PermanentErrors: errors the store will repeat come out of Sync as
+// a *PermanentError naming the fix; an outage does not.
+func TestS3PermanentErrors(t *testing.T) {
+	status := func(code int, apiCode string) error {
+		return &awshttp.ResponseError{ResponseError: &smithyhttp.ResponseError{
+			Response: &smithyhttp.Response{Response: &http.Response{StatusCode: code}},
+			Err:      &smithy.GenericAPIError{Code: apiCode},
+		}}
+	}
+	cfg := testS3Config("lake")
+	cfg.WatermarkInterval = 0
+	for _, tc := range []struct {
+		name string
+		err  error
+		fix  string // "" when the error is transient
+	}{
+		{"access denied", accessDenied(), "s3:PutObject on bucket \"lake\""},
+		{"no such bucket", status(404, "NoSuchBucket"), "create bucket \"lake\""},
+		{"conflict", &ObjectConflictError{Bucket: "lake", Key: "k"}, "its own prefix"},
+		{"no answer", errors.New("dial tcp 127.0.0.1:9: connect: connection refused"), ""},
+	} {
+		s, _ := newTestSink(t, &fakeAPI{put: func(*s3.PutObjectInput) (*s3.PutObjectOutput, error) { return nil, tc.err }}, cfg)
+		write(t, s, mkBatch(1, seqEvents("d", "t", h14, 100, 1)...))
+		ctx, cancel := context.WithTimeout(context.Background(), 300*time.Millisecond)
+		_, err := s.Sync(ctx, true)
+		cancel()
+		pe, ok := errors.AsType[*PermanentError](err)
+		if tc.fix == "" {
+			if ok || !errors.Is(err, context.DeadlineExceeded) {
+				t.Errorf("%s: sync = %v, want retries until the context ends", tc.name, err)
+			}
+			continue
+		}
+		if !ok || !Permanent(err) || !strings.Contains(pe.Fix, tc.fix) || !strings.Contains(err.Error(), tc.fix) {
+			t.Errorf("%s: sync = %v, want a permanent error with the fix %q", tc.name, err, tc.fix)
+		}
+	}
+}

@@ -408,7 +408,7 @@ func (p *Pipeline) deliver(ctx context.Context, in <-chan delivery) error {
 		for _, s := range p.sinks {
 			if err := s.Write(ctx, d.batch); err != nil {
 				p.cfg.Metrics.sinkFailed(sinkName(s))
-				return err
+				return fmt.Errorf("sink %s: write: %w", sinkName(s), err)
 			}
 		}
 		p.delivered.Add(uint64(len(d.batch.Events)))

@@ -353,11 +353,12 @@ func (p *Pipeline) checkpointLoop(ctx context.Context) error {
 	}
 }
 
-// halts reports checkpoint errors after which the pipeline must stop:
-// another process owns the pipeline now, the checkpoint would move
-// backwards, the stored item is corrupt, or the store refuses for good
-// (missing table, access denied). Anything else is retried.
-func halts(err error) bool { return checkpoint.Permanent(err) }
+// halts reports errors after which the pipeline must stop: another
+// process owns the pipeline now, the checkpoint would move backwards, the
+// stored item is corrupt, the checkpoint store refuses for good (missing
+// table, access denied), or a sink does (emit.PermanentError: denied
+// access, a missing bucket, an object conflict). Anything else is retried.
+func halts(err error) bool { return checkpoint.Permanent(err) || emit.Permanent(err) }
 
 // syncAndSave asks every sink what it has made durable and checkpoints the
 // last transaction boundary all of them cover.
@@ -367,7 +368,7 @@ func (p *Pipeline) syncAndSave(ctx context.Context, force bool) error {
 		seq, err := s.Sync(ctx, force)
 		if err != nil {
 			p.cfg.Metrics.sinkFailed(sinkName(s))
-			return err
+			return fmt.Errorf("sink %s: sync: %w", sinkName(s), err)
 		}
 		acked = min(acked, seq)
 	}
