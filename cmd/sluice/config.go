@@ -268,7 +268,7 @@ func (c *fileConfig) schemaStore(ctx context.Context) (schema.Store, error) {
 					return nil, err
 				}
 				key := path.Join(s3c.Prefix, "_schemas", c.Pipeline+".json")
-				return emit.NewS3Object(clients.s3(), s3c.Bucket, key), nil
+				return emit.NewS3Object(clients.s3(), s3c.Bucket, key).WithTimeout(c.AWS.CallTimeout), nil
 			}
 		}
 	}
@@ -276,7 +276,7 @@ func (c *fileConfig) schemaStore(ctx context.Context) (schema.Store, error) {
 }
 
 func (c *fileConfig) dynamoConfig() checkpoint.DynamoConfig {
-	return checkpoint.DynamoConfig{Table: c.Checkpoint.Table, Pipeline: c.Pipeline, CreateTable: c.Checkpoint.CreateTable}
+	return checkpoint.DynamoConfig{Table: c.Checkpoint.Table, Pipeline: c.Pipeline, CreateTable: c.Checkpoint.CreateTable, CallTimeout: c.AWS.CallTimeout}
 }
 
 // awsClients builds the AWS clients on first use.
