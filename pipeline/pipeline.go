@@ -265,6 +265,9 @@ func (p *Pipeline) stream(ctx context.Context, srv *binlog.Server, from, target 
 	if err != nil {
 		return err
 	}
+	if err := os.MkdirAll(p.cfg.spillDir(), 0o755); err != nil {
+		return fmt.Errorf("spill directory: %w", err)
+	}
 	streamer := binlog.NewStreamer(p.cfg.Source, srv.Flavor, registry)
 	if p.cfg.StartGTID != "" {
 		if err := streamer.StartAfterGTID(p.cfg.StartGTID); err != nil {

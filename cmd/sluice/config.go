@@ -42,6 +42,9 @@ type fileConfig struct {
 	Heartbeat  heartbeatConfig  `koanf:"heartbeat"`
 	Compact    compactConfig    `koanf:"compact"`
 	Snapshot   snapshotConfig   `koanf:"snapshot"`
+	// SpillDir holds the spill files of large transactions (default
+	// <checkpoint.dir>/spill); leftovers of a crash are removed at start.
+	SpillDir string `koanf:"spill_dir"`
 
 	sinks   []any // decoded Sinks: *fileSinkConfig, *s3SinkConfig, ...
 	aws     *awsClients
@@ -238,6 +241,7 @@ func (c *fileConfig) pipelineConfig(log *slog.Logger) pipeline.Config {
 	pc.Source.HeartbeatPeriod = c.Source.Heartbeat
 	pc.Source.ReadTimeout = c.Source.ReadTimeout
 	pc.CheckpointInterval = c.Checkpoint.Interval
+	pc.SpillDir = c.spillDir()
 	pc.HeartbeatTable, pc.HeartbeatInterval = c.Heartbeat.Table, c.Heartbeat.Interval
 	pc.Format = pipeline.Format(c.Output.Format)
 	pc.Snapshot.SignalTable, pc.Snapshot.ChunkSize = c.Snapshot.SignalTable, c.Snapshot.ChunkSize
@@ -248,6 +252,15 @@ func (c *fileConfig) pipelineConfig(log *slog.Logger) pipeline.Config {
 	pc.Logger = log
 	pc.Source.Logger = log
 	return pc
+}
+
+// spillDir is where large transactions spill: spill_dir, or a directory
+// under the checkpoint's, which the running pipeline's lock covers.
+func (c *fileConfig) spillDir() string {
+	if c.SpillDir != "" {
+		return c.SpillDir
+	}
+	return filepath.Join(c.Checkpoint.Dir, "spill")
 }
 
 // schemaPath is where the table-version registry lives: next to the checkpoint.
