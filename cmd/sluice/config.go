@@ -81,6 +81,9 @@ type snapshotConfig struct {
 	Tables      []string `koanf:"tables"`
 	ChunkSize   int      `koanf:"chunk_size"`
 	SignalTable string   `koanf:"signal_table"`
+	// WindowTimeout bounds the wait for a chunk's watermarks to come back
+	// through the binlog (0: 5m).
+	WindowTimeout time.Duration `koanf:"window_timeout"`
 }
 
 type outputConfig struct {
@@ -245,6 +248,7 @@ func (c *fileConfig) pipelineConfig(log *slog.Logger) pipeline.Config {
 	pc.HeartbeatTable, pc.HeartbeatInterval = c.Heartbeat.Table, c.Heartbeat.Interval
 	pc.Format = pipeline.Format(c.Output.Format)
 	pc.Snapshot.SignalTable, pc.Snapshot.ChunkSize = c.Snapshot.SignalTable, c.Snapshot.ChunkSize
+	pc.Snapshot.WindowTimeout = c.Snapshot.WindowTimeout
 	if c.Snapshot.Mode == "initial" {
 		pc.Snapshot.Initial = c.Snapshot.Tables
 		pc.Snapshot.InitialAll = len(c.Snapshot.Tables) == 0
