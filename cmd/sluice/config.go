@@ -124,17 +124,24 @@ func loadConfig(path string, environ func() []string) (*fileConfig, error) {
 			return nil, fmt.Errorf("config %s: %w", path, err)
 		}
 	}
+	keys := newEnvKeys()
 	err := k.Load(env.Provider(".", env.Opt{
 		Prefix: "SLUICE_",
 		TransformFunc: func(key, v string) (string, any) {
-			key = strings.ToLower(strings.TrimPrefix(key, "SLUICE_"))
-			if key == "test_mysql_dsn" {
-				return "", nil // the test harness's variable, not a key
+			// Only known key paths count: other SLUICE_ variables (the test
+			// harness's SLUICE_TEST_MYSQL_DSN, a deploy tool's SLUICE_VERSION)
+			// are not configuration, unless they look like a misspelt key.
+			path, ok := keys.key(strings.ReplaceAll(strings.ToLower(strings.TrimPrefix(key, "SLUICE_")), "__", "."))
+			if !ok {
+				return "", nil
 			}
-			return strings.ReplaceAll(key, "__", "."), v
+			return path, v
 		},
 		EnvironFunc: environ,
 	}), nil)
+	if err == nil {
+		err = keys.err()
+	}
 	if err != nil {
 		return nil, fmt.Errorf("config from environment: %w", err)
 	}
