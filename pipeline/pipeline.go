@@ -95,6 +95,10 @@ type Config struct {
 	// OnProgress, when set, is called whenever a transaction or a
 	// heartbeat is read: a stall detector's input.
 	OnProgress func(time.Time)
+	// OnStreaming, when set, is called once the source has passed
+	// preflight, the sinks have opened (and passed their checks) and the
+	// stream begins: readiness.
+	OnStreaming func()
 }
 
 // DefaultConfig returns the defaults.
@@ -246,6 +250,9 @@ func (p *Pipeline) Run(ctx context.Context) (err error) {
 	}
 	p.saved = cp
 	p.log.Info("streaming", "source", p.cfg.Source.Addr(), "flavor", srv.Flavor, "version", srv.Version, "from", from.String(), "head", srv.Head.String())
+	if p.cfg.OnStreaming != nil {
+		p.cfg.OnStreaming()
+	}
 
 	var target event.Position
 	if p.cfg.ExitWhenCaughtUp {
