@@ -84,10 +84,10 @@ func (c *Config) Validate() error {
 
 // Server serves the observability endpoints.
 type Server struct {
-	cfg     Config
-	log     *slog.Logger
-	mux     *http.ServeMux
-	epoch   prometheus.Gauge
+	cfg   Config
+	log   *slog.Logger
+	mux   *http.ServeMux
+	epoch prometheus.Gauge
 
 	mu             sync.Mutex
 	streaming      bool
@@ -158,7 +158,7 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 		ReadTimeout:  s.cfg.ReadTimeout,
 		WriteTimeout: s.cfg.WriteTimeout,
 		IdleTimeout:  s.cfg.IdleTimeout,
-		ErrorLog:          slog.NewLogLogger(s.log.Handler(), slog.LevelWarn),
+		ErrorLog:     slog.NewLogLogger(s.log.Handler(), slog.LevelWarn),
 	}
 	served := make(chan error, 1)
 	go func() { served <- hs.Serve(ln) }()
