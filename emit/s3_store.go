@@ -284,18 +284,6 @@ func (s *S3Sink) putInput(key string, body []byte, contentType string, ifAbsent 
 	return in
 }
 
-// put writes key unconditionally, in one attempt (the SDK's own retries
-// included): for watermarks, which move forward, and which the next Sync
-// publishes again if this one fails.
-func (s *S3Sink) put(ctx context.Context, key string, body []byte) error {
-	ctx, cancel := context.WithTimeout(ctx, s.cfg.RequestTimeout)
-	defer cancel()
-	if _, err := s.api.PutObject(ctx, s.putInput(key, body, "application/json", false)); err != nil {
-		return fmt.Errorf("put %s: %w", key, err)
-	}
-	return nil
-}
-
 // retry runs op until it succeeds, fails for good, or ctx ends, waiting
 // between attempts with capped exponential backoff. Each attempt gets
 // RequestTimeout, the SDK's own retries included.

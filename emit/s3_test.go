@@ -933,3 +933,36 @@ func TestS3PermanentErrors(t *testing.T) {
 		}
 	}
 }
+
+// TestS3WatermarkNeverBackwards: a marker already further than what the
+// sink would publish (written by a newer leader) is left as it is.
+func TestS3WatermarkNeverBackwards(t *testing.T) {
+	f := newFakeS3(t)
+	cfg := testS3Config(f.bucket)
+	s, clock := newTestSink(t, f.client, cfg)
+	later := time.Date(2026, 5, 1, 16, 0, 0, 0, time.UTC)
+	for _, key := range []string{"cdc/_watermark.json", "cdc/shop/orders/_watermark.json"} {
+		if _, err := f.client.PutObject(context.Background(), s.putInput(key, s.watermarkBody(later), "application/json", false)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	write(t, s, mkBatch(1, ev{db: "shop", table: "orders", ts: h14, file: "mysql-bin.000003", off: 4}))
+	write(t, s, mkBatch(2, ev{db: "shop", table: "items", ts: h14, file: "mysql-bin.000003", off: 400}))
+	s.Watermark(time.Date(2026, 5, 1, 15, 30, 0, 0, time.UTC))
+	syncTo(t, s, true, 2)
+	clock.advance(cfg.WatermarkInterval)
+	syncTo(t, s, false, 2)
+	for key, want := range map[string]string{
+		"cdc/_watermark.json":             "2026-05-01T16:00:00Z", // kept: further than 15:20
+		"cdc/shop/orders/_watermark.json": "2026-05-01T16:00:00Z", // kept: further than 15:00
+		"cdc/shop/items/_watermark.json":  "2026-05-01T15:00:00Z", // new
+	} {
+		var d watermarkDoc
+		if err := json.Unmarshal(getObject(t, f.client, f.bucket, key, false), &d); err != nil {
+			t.Fatal(err)
+		}
+		if d.CompleteBefore != want {
+			t.Errorf("%s = %s, want %s", key, d.CompleteBefore, want)
+		}
+	}
+}
