@@ -205,6 +205,28 @@ func (s *Streamer) Run(ctx context.Context, from event.Position, out chan<- Item
 	}
 }
 
+// syncerConfig is how sluice configures go-mysql's BinlogSyncer: rows
+// decoded with these options, events handed to h on the reading goroutine.
+func syncerConfig(cfg *Config, flavor string, serverID uint32, h replication.EventHandler, log *slog.Logger) replication.BinlogSyncerConfig {
+	return replication.BinlogSyncerConfig{
+		ServerID:                serverID,
+		Flavor:                  flavor,
+		Host:                    cfg.Host,
+		Port:                    cfg.Port,
+		User:                    cfg.User,
+		Password:                cfg.Password,
+		Charset:                 "utf8mb4",
+		TimestampStringLocation: time.UTC,
+		HeartbeatPeriod:         cfg.HeartbeatPeriod,
+		ReadTimeout:             cfg.ReadTimeout,
+		DisableRetrySync:        true,
+		DiscardGTIDSet:          true,
+		Logger:                  log,
+		SynchronousEventHandler: h,
+		Dialer:                  (&net.Dialer{Timeout: cfg.DialTimeout}).DialContext,
+	}
+}
+
 // session runs one replication connection until it fails.
 func (s *Streamer) session(ctx context.Context, h *handler) (progressed bool, err error) {
 	serverID := s.cfg.ServerID
@@ -213,23 +235,8 @@ func (s *Streamer) session(ctx context.Context, h *handler) (progressed bool, er
 	}
 	h.events = 0
 	h.halt = nil
-	syncer := replication.NewBinlogSyncer(replication.BinlogSyncerConfig{
-		ServerID:                serverID,
-		Flavor:                  s.flavor,
-		Host:                    s.cfg.Host,
-		Port:                    s.cfg.Port,
-		User:                    s.cfg.User,
-		Password:                s.cfg.Password,
-		Charset:                 "utf8mb4",
-		TimestampStringLocation: time.UTC,
-		HeartbeatPeriod:         s.cfg.HeartbeatPeriod,
-		ReadTimeout:             s.cfg.ReadTimeout,
-		DisableRetrySync:        true,
-		DiscardGTIDSet:          true,
-		Logger:                  slog.New(quietHandler{s.log.Handler()}).With("component", "go-mysql"),
-		SynchronousEventHandler: h,
-		Dialer:                  (&net.Dialer{Timeout: s.cfg.DialTimeout}).DialContext,
-	})
+	syncer := replication.NewBinlogSyncer(syncerConfig(&s.cfg, s.flavor, serverID, h,
+		slog.New(quietHandler{s.log.Handler()}).With("component", "go-mysql")))
 	var st *replication.BinlogStreamer
 
 	if h.committed.IsZero() && s.startGTID != nil {
