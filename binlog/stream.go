@@ -265,6 +265,31 @@ func (s *Streamer) Run(ctx context.Context, from event.Position, out chan<- Item
 	}
 }
 
+// syncerConfig is how sluice configures go-mysql's BinlogSyncer: rows
+// decoded with these options, events handed to h on the reading goroutine.
+func syncerConfig(cfg *Config, flavor string, serverID uint32, h replication.EventHandler, log *slog.Logger) replication.BinlogSyncerConfig {
+	return replication.BinlogSyncerConfig{
+		ServerID:                serverID,
+		Flavor:                  flavor,
+		Host:                    cfg.Host,
+		Port:                    cfg.Port,
+		User:                    cfg.User,
+		Password:                cfg.Password,
+		Charset:                 "utf8mb4",
+		TimestampStringLocation: time.UTC,
+		// MySQL JSON columns as MySQL prints them: decimals inside JSON
+		// as numbers, dates as dates, keys in MySQL's order.
+		RenderJSONAsMySQLText:   true,
+		HeartbeatPeriod:         cfg.HeartbeatPeriod,
+		ReadTimeout:             cfg.ReadTimeout,
+		DisableRetrySync:        true,
+		DiscardGTIDSet:          true,
+		Logger:                  log,
+		SynchronousEventHandler: h,
+		Dialer:                  (&net.Dialer{Timeout: cfg.DialTimeout}).DialContext,
+	}
+}
+
 // session runs one replication connection until it fails.
 func (s *Streamer) session(ctx context.Context, h *handler) (progressed bool, err error) {
 	serverID := s.cfg.ServerID
@@ -290,28 +315,10 @@ func (s *Streamer) session(ctx context.Context, h *handler) (progressed bool, er
 		return false, err
 	}
 	dialer, authenticated := guardedDialer(&net.Dialer{Timeout: s.cfg.DialTimeout})
-	syncer := replication.NewBinlogSyncer(replication.BinlogSyncerConfig{
-		ServerID:                serverID,
-		Flavor:                  s.flavor,
-		Host:                    host,
-		Port:                    port,
-		User:                    s.cfg.User,
-		Password:                password,
-		TLSConfig:               t.tls,
-		Charset:                 "utf8mb4",
-		TimestampStringLocation: time.UTC,
-		// MySQL JSON columns as MySQL prints them: decimals inside JSON
-		// as numbers, dates as dates, keys in MySQL's order.
-		RenderJSONAsMySQLText:   true,
-		HeartbeatPeriod:         s.cfg.HeartbeatPeriod,
-		ReadTimeout:             s.cfg.ReadTimeout,
-		DisableRetrySync:        true,
-		DiscardGTIDSet:          true,
-		Logger:                  slog.New(quietHandler{s.log.Handler()}).With("component", "go-mysql"),
-		SynchronousEventHandler: h,
-		Dialer:                  dialer,
-		DumpCommandFlag:         s.dumpFlags(),
-	})
+	sc := syncerConfig(&s.cfg, s.flavor, serverID, h, slog.New(quietHandler{s.log.Handler()}).With("component", "go-mysql"))
+	sc.Host, sc.Port, sc.Password, sc.TLSConfig = host, port, password, t.tls
+	sc.Dialer, sc.DumpCommandFlag = dialer, s.dumpFlags()
+	syncer := replication.NewBinlogSyncer(sc)
 	var st *replication.BinlogStreamer
 
 	if gset != nil {

@@ -38,6 +38,9 @@ type DynamoConfig struct {
 	CreateTable bool
 	// CreateTimeout bounds the wait for a created table (default 5m).
 	CreateTimeout time.Duration
+	// CallTimeout bounds each call to DynamoDB, the SDK's retries
+	// included (default DefaultCallTimeout).
+	CallTimeout time.Duration
 }
 
 // Validate checks the configuration.
@@ -51,6 +54,9 @@ func (c *DynamoConfig) Validate() error {
 	}
 	if c.CreateTimeout < 0 {
 		errs = append(errs, fmt.Errorf("dynamodb checkpoint: create timeout %v is negative", c.CreateTimeout))
+	}
+	if c.CallTimeout < 0 {
+		errs = append(errs, fmt.Errorf("dynamodb checkpoint: call timeout %v is negative", c.CallTimeout))
 	}
 	return errors.Join(errs...)
 }
@@ -128,7 +134,10 @@ func NewDynamoStore(ctx context.Context, client dynamoAPI, cfg DynamoConfig) (*D
 	if cfg.CreateTimeout == 0 {
 		cfg.CreateTimeout = 5 * time.Minute
 	}
-	s := &DynamoStore{api: client, cfg: cfg, now: time.Now}
+	if cfg.CallTimeout == 0 {
+		cfg.CallTimeout = DefaultCallTimeout
+	}
+	s := &DynamoStore{api: deadlineAPI{api: client, timeout: cfg.CallTimeout}, cfg: cfg, now: time.Now}
 	if cfg.CreateTable {
 		if err := s.createTable(ctx); err != nil {
 			return nil, err

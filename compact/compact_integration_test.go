@@ -288,3 +288,26 @@ func TestCompactSchemaChanges(t *testing.T) {
 	runCompaction(t, lake, cfg)
 	checkEqual(t, cfg, "cs.t", "id")
 }
+
+// TestCompactUnderscoreDatabase: a database whose name starts with "_" is
+// found and compacted like any other; only sluice's own directories
+// (_manifests, _sluice, _schemas) are not databases.
+func TestCompactUnderscoreDatabase(t *testing.T) {
+	srv.RequireOwned(t)
+	lake := laketest.New(t, srv, env)
+	srv.Exec(t, "DROP DATABASE IF EXISTS _audit", "CREATE DATABASE _audit", "USE _audit",
+		"CREATE TABLE log (id INT PRIMARY KEY, what VARCHAR(20))",
+		"INSERT INTO log VALUES (1,'login'),(2,'logout')")
+	lake.CatchUp()
+	cfg := compactConfig(lake, t.TempDir()) // no tables: discover them
+	rep := runCompaction(t, lake, cfg)
+	if tr := tableReport(t, rep, "_audit.log"); tr.Status != compact.StatusCompacted {
+		t.Fatalf("_audit.log: %+v", tr)
+	}
+	checkEqual(t, cfg, "_audit.log", "id")
+	for _, tr := range rep.Tables {
+		if strings.HasPrefix(tr.Table, "_manifests.") || strings.HasPrefix(tr.Table, "_sluice.") || strings.HasPrefix(tr.Table, "_schemas.") {
+			t.Errorf("sluice's own directory compacted as a table: %s", tr.Table)
+		}
+	}
+}

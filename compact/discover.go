@@ -70,6 +70,11 @@ func (c *Compactor) filteredOut(name string) bool {
 	return c.filter != nil && !c.filter.Table(db, tbl)
 }
 
+// sluiceDirs are the directories sluice itself keeps beside the
+// databases under the lake's prefix; any other directory, "_" or not, is a
+// database.
+var sluiceDirs = map[string]bool{"_manifests": true, "_sluice": true, "_schemas": true}
+
 // lakeTables lists the tables the lake holds objects of: from the
 // partition directories when the layout starts with {database}/{table},
 // else from every manifest.
@@ -81,7 +86,8 @@ func (c *Compactor) lakeTables(ctx context.Context, refs []manifestRef, manifest
 			return nil, err
 		}
 		for _, db := range dbs {
-			if strings.HasPrefix(db, "_") { // _manifests, _sluice
+			if sluiceDirs[db] {
+				c.log.Debug("not a database: sluice's own directory", "dir", c.lake.prefix+db+"/")
 				continue
 			}
 			tables, err := c.listDirs(ctx, c.lake.prefix+db+"/")
@@ -90,6 +96,7 @@ func (c *Compactor) lakeTables(ctx context.Context, refs []manifestRef, manifest
 			}
 			for _, t := range tables {
 				if t == "" {
+					c.log.Info("skipping database-level events: they belong to no table", "dir", c.lake.prefix+db+"//")
 					continue
 				}
 				name, err := unescapeName(db, t)
@@ -102,9 +109,11 @@ func (c *Compactor) lakeTables(ctx context.Context, refs []manifestRef, manifest
 				if err != nil {
 					return nil, err
 				}
-				if ok {
-					out = append(out, name)
+				if !ok {
+					c.log.Info("skipping a directory that holds no partitions of a table under the configured layout", "dir", c.lake.prefix+db+"/"+t+"/", "table", name, "layout", c.cfg.Layout)
+					continue
 				}
+				out = append(out, name)
 			}
 		}
 		return out, nil

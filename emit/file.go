@@ -4,11 +4,13 @@ import (
 	"bufio"
 	"bytes"
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"os"
 	"path/filepath"
 	"sync"
+	"syscall"
 )
 
 // FileSink appends events as JSON lines to a file, fsyncing on Sync.
@@ -21,15 +23,30 @@ type FileSink struct {
 
 var _ Sink = (*FileSink)(nil)
 
+// ErrFileInUse: another process has the file sink's file open as a sink.
+var ErrFileInUse = errors.New("the file is being written by another sluice")
+
 // OpenFile opens (creating) a JSON-lines file for appending. A torn last line
 // left by a crash is cut off first, so the file holds only whole events.
+//
+// The sink is the file's one writer: it holds an flock on it until Close,
+// and OpenFile fails with ErrFileInUse while another process holds it (a
+// live pipeline, when a replay names its file). Writes use O_APPEND, so
+// they land at the end even if something else appended meanwhile.
 func OpenFile(path string) (*FileSink, error) {
 	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
 		return nil, fmt.Errorf("open file sink: %w", err)
 	}
-	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE, 0o644)
+	f, err := os.OpenFile(path, os.O_RDWR|os.O_APPEND|os.O_CREATE, 0o644)
 	if err != nil {
 		return nil, fmt.Errorf("open file sink: %w", err)
+	}
+	if err := syscall.Flock(int(f.Fd()), syscall.LOCK_EX|syscall.LOCK_NB); err != nil {
+		_ = f.Close()
+		if errors.Is(err, syscall.EWOULDBLOCK) {
+			return nil, fmt.Errorf("file sink %s: %w (the live pipeline?): stop it, or write to another file", path, ErrFileInUse)
+		}
+		return nil, fmt.Errorf("file sink %s: lock: %w", path, err)
 	}
 	if err := truncateTornLine(f); err != nil {
 		_ = f.Close()

@@ -190,7 +190,8 @@ func (s *KinesisSink) completeLocked(units []*kinesisUnit, out *kinesis.PutRecor
 		}
 		s.stats.retries.Add(int64(len(units)))
 		if kinesisPermanent(err) {
-			s.err = fmt.Errorf("kinesis sink: put records to stream %s: %w", s.cfg.Stream, err)
+			s.err = &PermanentError{Sink: "kinesis sink", Err: fmt.Errorf("put records to stream %s: %w", s.cfg.Stream, err),
+				Fix: "check that the stream exists and that sluice's credentials may kinesis:PutRecords on it (and use its KMS key)"}
 			s.log.Error("Kinesis refused the records for good; stopping", "err", err)
 			return nil
 		}

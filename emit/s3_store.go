@@ -284,18 +284,6 @@ func (s *S3Sink) putInput(key string, body []byte, contentType string, ifAbsent 
 	return in
 }
 
-// put writes key unconditionally, in one attempt (the SDK's own retries
-// included): for watermarks, which move forward, and which the next Sync
-// publishes again if this one fails.
-func (s *S3Sink) put(ctx context.Context, key string, body []byte) error {
-	ctx, cancel := context.WithTimeout(ctx, s.cfg.RequestTimeout)
-	defer cancel()
-	if _, err := s.api.PutObject(ctx, s.putInput(key, body, "application/json", false)); err != nil {
-		return fmt.Errorf("put %s: %w", key, err)
-	}
-	return nil
-}
-
 // retry runs op until it succeeds, fails for good, or ctx ends, waiting
 // between attempts with capped exponential backoff. Each attempt gets
 // RequestTimeout, the SDK's own retries included.
@@ -315,10 +303,7 @@ func (s *S3Sink) retry(ctx context.Context, what string, op func(context.Context
 			return fmt.Errorf("s3 sink: %s: %w (last error: %v)", what, context.Cause(ctx), err)
 		}
 		if !transient(err) {
-			if fix := configFix(err); fix != "" {
-				return fmt.Errorf("s3 sink: %s: %s: %w", what, fix, err)
-			}
-			return fmt.Errorf("s3 sink: %s: %w", what, err)
+			return &PermanentError{Sink: "s3 sink", Err: fmt.Errorf("%s: %w", what, err), Fix: s.permanentFix(err)}
 		}
 		// Jitter spreads the retries of concurrent uploads.
 		d := wait/2 + rand.N(wait/2+1)
@@ -332,6 +317,29 @@ func (s *S3Sink) retry(ctx context.Context, what string, op func(context.Context
 		}
 		wait = min(2*wait, s.cfg.RetryBackoffMax)
 	}
+}
+
+// permanentFix says what to change for an error transient rejects.
+func (s *S3Sink) permanentFix(err error) string {
+	if fix := configFix(err); fix != "" {
+		return fix
+	}
+	if _, ok := errors.AsType[*ObjectConflictError](err); ok {
+		return "give each source and event format its own prefix, or move the conflicting objects out of the way"
+	}
+	code := ""
+	if ae, ok := errors.AsType[smithy.APIError](err); ok {
+		code = ae.ErrorCode()
+	}
+	switch status := httpStatus(err); {
+	case code == "NoSuchBucket":
+		return fmt.Sprintf("create bucket %q, or fix the sink's bucket (and region or endpoint)", s.cfg.Bucket)
+	case code == "AccessDenied" || status == http.StatusForbidden || status == http.StatusUnauthorized:
+		return fmt.Sprintf("give sluice's credentials s3:GetObject and s3:PutObject on bucket %q", s.cfg.Bucket)
+	case status == http.StatusMovedPermanently:
+		return fmt.Sprintf("bucket %q is in another region: set the sink's region", s.cfg.Bucket)
+	}
+	return "the store refuses the request for good: check the sink's bucket, prefix, endpoint and credentials"
 }
 
 // errVanished: a conditional write was refused because the key exists,

@@ -894,3 +894,75 @@ func (l *listedEvents) refresh(t testing.TB) {
 		}
 	}
 }
+
+// TestS3PermanentErrors: errors the store will repeat come out of Sync as
+// a *PermanentError naming the fix; an outage does not.
+func TestS3PermanentErrors(t *testing.T) {
+	status := func(code int, apiCode string) error {
+		return &awshttp.ResponseError{ResponseError: &smithyhttp.ResponseError{
+			Response: &smithyhttp.Response{Response: &http.Response{StatusCode: code}},
+			Err:      &smithy.GenericAPIError{Code: apiCode},
+		}}
+	}
+	cfg := testS3Config("lake")
+	cfg.WatermarkInterval = 0
+	for _, tc := range []struct {
+		name string
+		err  error
+		fix  string // "" when the error is transient
+	}{
+		{"access denied", accessDenied(), "s3:PutObject on bucket \"lake\""},
+		{"no such bucket", status(404, "NoSuchBucket"), "create bucket \"lake\""},
+		{"conflict", &ObjectConflictError{Bucket: "lake", Key: "k"}, "its own prefix"},
+		{"no answer", errors.New("dial tcp 127.0.0.1:9: connect: connection refused"), ""},
+	} {
+		s, _ := newTestSink(t, &fakeAPI{put: func(*s3.PutObjectInput) (*s3.PutObjectOutput, error) { return nil, tc.err }}, cfg)
+		write(t, s, mkBatch(1, seqEvents("d", "t", h14, 100, 1)...))
+		ctx, cancel := context.WithTimeout(context.Background(), 300*time.Millisecond)
+		_, err := s.Sync(ctx, true)
+		cancel()
+		pe, ok := errors.AsType[*PermanentError](err)
+		if tc.fix == "" {
+			if ok || !errors.Is(err, context.DeadlineExceeded) {
+				t.Errorf("%s: sync = %v, want retries until the context ends", tc.name, err)
+			}
+			continue
+		}
+		if !ok || !Permanent(err) || !strings.Contains(pe.Fix, tc.fix) || !strings.Contains(err.Error(), tc.fix) {
+			t.Errorf("%s: sync = %v, want a permanent error with the fix %q", tc.name, err, tc.fix)
+		}
+	}
+}
+
+// TestS3WatermarkNeverBackwards: a marker already further than what the
+// sink would publish (written by a newer leader) is left as it is.
+func TestS3WatermarkNeverBackwards(t *testing.T) {
+	f := newFakeS3(t)
+	cfg := testS3Config(f.bucket)
+	s, clock := newTestSink(t, f.client, cfg)
+	later := time.Date(2026, 5, 1, 16, 0, 0, 0, time.UTC)
+	for _, key := range []string{"cdc/_watermark.json", "cdc/shop/orders/_watermark.json"} {
+		if _, err := f.client.PutObject(context.Background(), s.putInput(key, s.watermarkBody(later), "application/json", false)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	write(t, s, mkBatch(1, ev{db: "shop", table: "orders", ts: h14, file: "mysql-bin.000003", off: 4}))
+	write(t, s, mkBatch(2, ev{db: "shop", table: "items", ts: h14, file: "mysql-bin.000003", off: 400}))
+	s.Watermark(time.Date(2026, 5, 1, 15, 30, 0, 0, time.UTC))
+	syncTo(t, s, true, 2)
+	clock.advance(cfg.WatermarkInterval)
+	syncTo(t, s, false, 2)
+	for key, want := range map[string]string{
+		"cdc/_watermark.json":             "2026-05-01T16:00:00Z", // kept: further than 15:20
+		"cdc/shop/orders/_watermark.json": "2026-05-01T16:00:00Z", // kept: further than 15:00
+		"cdc/shop/items/_watermark.json":  "2026-05-01T15:00:00Z", // new
+	} {
+		var d watermarkDoc
+		if err := json.Unmarshal(getObject(t, f.client, f.bucket, key, false), &d); err != nil {
+			t.Fatal(err)
+		}
+		if d.CompleteBefore != want {
+			t.Errorf("%s = %s, want %s", key, d.CompleteBefore, want)
+		}
+	}
+}

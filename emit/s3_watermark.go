@@ -3,9 +3,16 @@ package emit
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
+	"io"
+	"net/http"
 	"sync"
 	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/s3"
+	"github.com/aws/aws-sdk-go-v2/service/s3/types"
 
 	"golang.org/x/sync/errgroup"
 )
@@ -28,9 +35,10 @@ import (
 //     or before complete_before is complete. Rewritten when the watermark
 //     crosses into a new partition period (an hour with the default layout).
 //
-// Markers only move forward within one process. They are plain overwrites:
-// a process that lost leadership and still writes could move one back
-// until the leader's next write.
+// Markers never move backwards: each write first reads the stored marker,
+// skips when it is already at or past the new time, and is conditional on
+// what it read (If-Match its ETag, or If-None-Match: * when absent), so a
+// process that lost leadership and still writes cannot undo the leader's.
 type watermarkState struct {
 	// heard is the latest time given to Watermark, publishedTS the global
 	// watermark last published (to spot late events); both under S3Sink.mu.
@@ -109,14 +117,14 @@ func (s *S3Sink) publishWatermarks(ctx context.Context, now time.Time) error {
 			key = append(key, '/')
 			key = appendKeySegment(key, t.table)
 			key = append(key, "/_watermark.json"...)
-			g.Go(func() error { return s.put(gctx, string(key), body) })
+			g.Go(func() error { return s.putWatermark(gctx, string(key), boundary, body) })
 		}
 		if err := g.Wait(); err != nil {
 			return fmt.Errorf("publish table watermarks at %s: %w", boundary.Format(time.RFC3339), err)
 		}
 		s.wm.boundary = boundary
 	}
-	if err := s.put(ctx, s.prefix+"_watermark.json", s.watermarkBody(w)); err != nil {
+	if err := s.putWatermark(ctx, s.prefix+"_watermark.json", w, s.watermarkBody(w)); err != nil {
 		return fmt.Errorf("publish watermark at %s: %w", w.Format(time.RFC3339), err)
 	}
 	s.wm.published, s.wm.publishedAt = w, now
@@ -125,4 +133,44 @@ func (s *S3Sink) publishWatermarks(ctx context.Context, now time.Time) error {
 	s.mu.Unlock()
 	s.log.Debug("watermark published", "complete_before", w, "tables_before", s.wm.boundary)
 	return nil
+}
+
+// putWatermark writes a marker saying t unless the stored one says t or
+// later, conditional on the stored marker being the one it read. A write
+// that loses the race to another writer reads again. One attempt (the
+// SDK's retries included) within RequestTimeout: what fails, the next Sync
+// publishes again.
+func (s *S3Sink) putWatermark(ctx context.Context, key string, t time.Time, body []byte) error {
+	ctx, cancel := context.WithTimeout(ctx, s.cfg.RequestTimeout)
+	defer cancel()
+	for range 3 {
+		in := s.putInput(key, body, "application/json", false)
+		out, err := s.api.GetObject(ctx, &s3.GetObjectInput{Bucket: aws.String(s.cfg.Bucket), Key: aws.String(key)})
+		_, missing := errors.AsType[*types.NoSuchKey](err)
+		switch {
+		case missing || httpStatus(err) == http.StatusNotFound:
+			in.IfNoneMatch = aws.String("*")
+		case err != nil:
+			return fmt.Errorf("read %s: %w", key, err)
+		default:
+			stored, err := io.ReadAll(io.LimitReader(out.Body, 1<<16))
+			_ = out.Body.Close()
+			if err != nil {
+				return fmt.Errorf("read %s: %w", key, err)
+			}
+			var doc watermarkDoc
+			if json.Unmarshal(stored, &doc) == nil && doc.CompleteBeforeUnix >= t.Unix() {
+				return nil // there already, or further: never backwards
+			}
+			in.IfMatch = out.ETag
+		}
+		_, err = s.api.PutObject(ctx, in)
+		if err == nil || !isPreconditionFailed(err) {
+			if err != nil {
+				return fmt.Errorf("put %s: %w", key, err)
+			}
+			return nil
+		}
+	}
+	return fmt.Errorf("put %s: other writers changed it three times while this one tried", key)
 }

@@ -4,6 +4,8 @@ package emit
 
 import (
 	"context"
+	"errors"
+	"fmt"
 	"sync/atomic"
 	"time"
 
@@ -87,4 +89,29 @@ type Watermarker interface {
 	// later Syncs publish t once everything before it is durable. A t
 	// earlier than one already given is ignored.
 	Watermark(t time.Time)
+}
+
+// PermanentError reports that a sink's store refuses for good: retrying the
+// same call cannot succeed (denied access, a missing bucket or stream, an
+// object conflict). The pipeline halts on it, naming the sink, the error
+// and Fix; any other error from Sync is taken as transient and retried.
+type PermanentError struct {
+	Sink string // e.g. "s3 sink"
+	Fix  string // what a person should change
+	Err  error
+}
+
+func (e *PermanentError) Error() string {
+	if e.Fix == "" {
+		return fmt.Sprintf("%s: %v", e.Sink, e.Err)
+	}
+	return fmt.Sprintf("%s: %v: %s", e.Sink, e.Err, e.Fix)
+}
+
+func (e *PermanentError) Unwrap() error { return e.Err }
+
+// Permanent reports whether err carries a *PermanentError.
+func Permanent(err error) bool {
+	_, ok := errors.AsType[*PermanentError](err)
+	return ok
 }

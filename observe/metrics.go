@@ -48,8 +48,8 @@ func (c *collector) Collect(ch chan<- prometheus.Metric) {
 	}
 	ch <- prometheus.MustNewConstMetric(c.ready, prometheus.GaugeValue, b2f(c.s.Readiness().Ready))
 	if c.s.cfg.Replica == nil {
-		if c.s.cfg.Stall != nil {
-			gauge(c.idle, c.s.cfg.Stall.Idle(now, c.s.started).Seconds())
+		if streaming, since := c.s.Streaming(); streaming && c.s.cfg.Stall != nil {
+			gauge(c.idle, c.s.cfg.Stall.Idle(now, since).Seconds())
 		}
 		return
 	}

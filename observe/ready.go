@@ -27,8 +27,10 @@ type Readiness struct {
 }
 
 // Readiness rules:
-//   - standalone (no Replica): ready unless stalled;
-//   - leader: ready while lead runs and the stream is not stalled;
+//   - standalone (no Replica): ready once streaming (SetStreaming: the
+//     source passed preflight and the sinks their checks), unless stalled;
+//   - leader: ready while lead runs, has passed preflight and the sinks'
+//     checks in this term (SetStreaming), and the stream is not stalled;
 //   - follower: ready when it knows a leader, heard from it within
 //     MaxLeaderContact, and has applied to within MaxApplyLag of its commit
 //     index (a follower cannot see the leader's commit index; its own is at
@@ -36,9 +38,13 @@ type Readiness struct {
 //   - candidate, shutdown: not ready.
 func (s *Server) Readiness() Readiness {
 	now := s.cfg.now()
+	streaming, since := s.Streaming()
 	if s.cfg.Replica == nil {
-		if s.stalled(now, s.started) {
-			return Readiness{Role: "standalone", Reason: s.stallReason(now, s.started)}
+		switch {
+		case !streaming:
+			return Readiness{Role: "standalone", Reason: notStreaming}
+		case s.stalled(now, since):
+			return Readiness{Role: "standalone", Reason: s.stallReason(now, since)}
 		}
 		return Readiness{Ready: true, Role: "standalone", Reason: "streaming"}
 	}
@@ -48,10 +54,10 @@ func (s *Server) Readiness() Readiness {
 	case "Leader":
 		r.Role = "leader"
 		switch {
-		case !st.Leading:
-			r.Reason = "leader, not streaming yet"
-		case s.stalled(now, st.LeadingSince):
-			r.Reason = s.stallReason(now, st.LeadingSince)
+		case !st.Leading || !streaming:
+			r.Reason = "leader, " + notStreaming
+		case s.stalled(now, later(st.LeadingSince, since)):
+			r.Reason = s.stallReason(now, later(st.LeadingSince, since))
 		default:
 			r.Ready, r.Reason = true, "leader, streaming"
 		}
@@ -75,6 +81,32 @@ func (s *Server) Readiness() Readiness {
 		r.Role, r.Reason = "shutdown", "raft is not running"
 	}
 	return r
+}
+
+func later(a, b time.Time) time.Time {
+	if a.After(b) {
+		return a
+	}
+	return b
+}
+
+const notStreaming = "not streaming yet: the source's preflight and the sinks' checks have not passed in this term"
+
+// SetStreaming tells readiness whether the pipeline streams: true once the
+// source passed preflight and the sinks their checks, false when the
+// pipeline (or the leadership term) ends.
+func (s *Server) SetStreaming(on bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.streaming = on
+	s.streamingSince = s.cfg.now()
+}
+
+// Streaming reports what SetStreaming said last, and when.
+func (s *Server) Streaming() (bool, time.Time) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.streaming, s.streamingSince
 }
 
 func (s *Server) stalled(now, since time.Time) bool {

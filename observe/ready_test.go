@@ -54,28 +54,31 @@ func TestReadiness(t *testing.T) {
 	with := func(s ha.Status, f func(*ha.Status)) ha.Status { f(&s); return s }
 
 	for _, tc := range []struct {
-		name   string
-		status *ha.Status // nil: standalone
-		stall  *Stall
-		ready  bool
-		role   string
-		reason string
+		name         string
+		status       *ha.Status // nil: standalone
+		stall        *Stall
+		ready        bool
+		role         string
+		reason       string
+		notStreaming bool // SetStreaming(true) not called: preflight or sink checks not passed yet
 	}{
-		{"standalone", nil, nil, true, "standalone", "streaming"},
-		{"standalone moving", nil, fresh, true, "standalone", "streaming"},
-		{"standalone stalled", nil, old, false, "standalone", "stalled"},
-		{"leader streaming", &leader, fresh, true, "leader", "streaming"},
-		{"leader no stall detector", &leader, nil, true, "leader", "streaming"},
-		{"leader stalled", &leader, old, false, "leader", "stalled: no event or heartbeat for 1m0s"},
-		{"leader just started", ptr(with(leader, func(s *ha.Status) { s.LeadingSince = now.Add(-time.Second) })), old, true, "leader", "streaming"},
-		{"leader not streaming", ptr(with(leader, func(s *ha.Status) { s.Leading = false })), fresh, false, "leader", "not streaming yet"},
-		{"follower in sync", &follower, old, true, "follower", "in sync with leader n1"},
-		{"follower without leader", ptr(with(follower, func(s *ha.Status) { s.LeaderID = "" })), nil, false, "follower", "no known leader"},
-		{"follower never contacted", ptr(with(follower, func(s *ha.Status) { s.LastContact = time.Time{} })), nil, false, "follower", "no contact with leader n1 yet"},
-		{"follower out of contact", ptr(with(follower, func(s *ha.Status) { s.LastContact = now.Add(-6 * time.Second) })), nil, false, "follower", "for 6s"},
-		{"follower behind", ptr(with(follower, func(s *ha.Status) { s.AppliedIndex = 10 })), nil, false, "follower", "90 behind commit index 100"},
-		{"candidate", &ha.Status{State: "Candidate"}, nil, false, "candidate", "election"},
-		{"shutdown", &ha.Status{State: "Shutdown"}, nil, false, "shutdown", "not running"},
+		{"standalone before preflight", nil, nil, false, "standalone", "not streaming yet: the source's preflight and the sinks' checks", true},
+		{"leader before preflight", &leader, fresh, false, "leader", "not streaming yet", true},
+		{"standalone", nil, nil, true, "standalone", "streaming", false},
+		{"standalone moving", nil, fresh, true, "standalone", "streaming", false},
+		{"standalone stalled", nil, old, false, "standalone", "stalled", false},
+		{"leader streaming", &leader, fresh, true, "leader", "streaming", false},
+		{"leader no stall detector", &leader, nil, true, "leader", "streaming", false},
+		{"leader stalled", &leader, old, false, "leader", "stalled: no event or heartbeat for 1m0s", false},
+		{"leader just started", ptr(with(leader, func(s *ha.Status) { s.LeadingSince = now.Add(-time.Second) })), old, true, "leader", "streaming", false},
+		{"leader not streaming", ptr(with(leader, func(s *ha.Status) { s.Leading = false })), fresh, false, "leader", "not streaming yet", false},
+		{"follower in sync", &follower, old, true, "follower", "in sync with leader n1", false},
+		{"follower without leader", ptr(with(follower, func(s *ha.Status) { s.LeaderID = "" })), nil, false, "follower", "no known leader", false},
+		{"follower never contacted", ptr(with(follower, func(s *ha.Status) { s.LastContact = time.Time{} })), nil, false, "follower", "no contact with leader n1 yet", false},
+		{"follower out of contact", ptr(with(follower, func(s *ha.Status) { s.LastContact = now.Add(-6 * time.Second) })), nil, false, "follower", "for 6s", false},
+		{"follower behind", ptr(with(follower, func(s *ha.Status) { s.AppliedIndex = 10 })), nil, false, "follower", "90 behind commit index 100", false},
+		{"candidate", &ha.Status{State: "Candidate"}, nil, false, "candidate", "election", false},
+		{"shutdown", &ha.Status{State: "Shutdown"}, nil, false, "shutdown", "not running", false},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			cfg := DefaultConfig()
@@ -89,8 +92,9 @@ func TestReadiness(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			if tc.status == nil {
-				s.started = now.Add(-time.Hour)
+			if !tc.notStreaming {
+				s.SetStreaming(true)
+				s.streamingSince = now.Add(-time.Hour)
 			}
 			r := s.Readiness()
 			if r.Ready != tc.ready || r.Role != tc.role || !strings.Contains(r.Reason, tc.reason) {

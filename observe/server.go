@@ -12,6 +12,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"sync"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -38,6 +39,10 @@ type Config struct {
 	// ShutdownTimeout bounds the graceful stop; connections still open then
 	// are closed.
 	ShutdownTimeout time.Duration
+	// ReadTimeout, WriteTimeout and IdleTimeout bound reading a request,
+	// writing its answer, and keeping an idle connection: a client that
+	// stalls or never reads cannot hold a connection forever.
+	ReadTimeout, WriteTimeout, IdleTimeout time.Duration
 	// Logger; nil means slog.Default().
 	Logger *slog.Logger
 
@@ -51,6 +56,9 @@ func DefaultConfig() Config {
 		MaxLeaderContact: 5 * time.Second,
 		MaxApplyLag:      64,
 		ShutdownTimeout:  5 * time.Second,
+		ReadTimeout:      10 * time.Second,
+		WriteTimeout:     30 * time.Second,
+		IdleTimeout:      60 * time.Second,
 	}
 }
 
@@ -61,6 +69,9 @@ func (c *Config) Validate() error {
 	}
 	if c.MaxLeaderContact <= 0 {
 		return fmt.Errorf("max leader contact %s: want more than 0", c.MaxLeaderContact)
+	}
+	if c.ReadTimeout <= 0 || c.WriteTimeout <= 0 || c.IdleTimeout <= 0 {
+		return fmt.Errorf("http read, write and idle timeouts (%s, %s, %s): want more than 0", c.ReadTimeout, c.WriteTimeout, c.IdleTimeout)
 	}
 	if c.ShutdownTimeout <= 0 {
 		return fmt.Errorf("shutdown timeout %s: want more than 0", c.ShutdownTimeout)
@@ -73,11 +84,14 @@ func (c *Config) Validate() error {
 
 // Server serves the observability endpoints.
 type Server struct {
-	cfg     Config
-	log     *slog.Logger
-	mux     *http.ServeMux
-	started time.Time
-	epoch   prometheus.Gauge
+	cfg   Config
+	log   *slog.Logger
+	mux   *http.ServeMux
+	epoch prometheus.Gauge
+
+	mu             sync.Mutex
+	streaming      bool
+	streamingSince time.Time
 }
 
 // New registers the server's metrics on cfg.Registry and builds its routes.
@@ -91,7 +105,7 @@ func New(cfg Config) (*Server, error) {
 	if cfg.now == nil {
 		cfg.now = time.Now
 	}
-	s := &Server{cfg: cfg, log: cfg.Logger, mux: http.NewServeMux(), started: cfg.now()}
+	s := &Server{cfg: cfg, log: cfg.Logger, mux: http.NewServeMux()}
 	if s.log == nil {
 		s.log = slog.Default()
 	}
@@ -138,8 +152,13 @@ func (s *Server) ListenAndServe(ctx context.Context) error {
 func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 	hs := &http.Server{
 		Handler:           s.mux,
-		ReadHeaderTimeout: 5 * time.Second,
-		ErrorLog:          slog.NewLogLogger(s.log.Handler(), slog.LevelWarn),
+		ReadHeaderTimeout: min(5*time.Second, s.cfg.ReadTimeout),
+		// A client that stalls mid-request or never reads the answer, or
+		// an idle keep-alive connection, must not hold a connection forever.
+		ReadTimeout:  s.cfg.ReadTimeout,
+		WriteTimeout: s.cfg.WriteTimeout,
+		IdleTimeout:  s.cfg.IdleTimeout,
+		ErrorLog:     slog.NewLogLogger(s.log.Handler(), slog.LevelWarn),
 	}
 	served := make(chan error, 1)
 	go func() { served <- hs.Serve(ln) }()

@@ -145,12 +145,15 @@ func TestReadyzWithCluster(t *testing.T) {
 		stall := &Stall{Timeout: 300 * time.Millisecond}
 		ocfg := DefaultConfig()
 		ocfg.Replica, ocfg.Stall, ocfg.MaxLeaderContact, ocfg.Logger = node, stall, time.Second, log
-		_, m.url = serve(t, ocfg)
+		var obs *Server
+		obs, m.url = serve(t, ocfg)
 		ctx, cancel := context.WithCancel(context.Background())
 		ran := make(chan struct{})
 		go func() {
 			defer close(ran)
 			_ = node.Run(ctx, func(ctx context.Context) error {
+				obs.SetStreaming(true) // as if preflight and the sink checks passed
+				defer obs.SetStreaming(false)
 				tick := time.NewTicker(20 * time.Millisecond)
 				defer tick.Stop()
 				for {
@@ -235,4 +238,32 @@ func TestReadyzWithCluster(t *testing.T) {
 		ok, r := ready(leader)
 		return !ok && r.Role != "leader"
 	})
+}
+
+// TestServerTimeouts: a client that leaves a kept-alive connection idle,
+// or stalls in the middle of a request, is disconnected after the timeout.
+func TestServerTimeouts(t *testing.T) {
+	cfg := DefaultConfig()
+	cfg.IdleTimeout, cfg.ReadTimeout = 300*time.Millisecond, 300*time.Millisecond
+	_, base := serve(t, cfg)
+	addr := strings.TrimPrefix(base, "http://")
+	for name, req := range map[string]string{
+		"idle after an answer": "GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n",
+		"stalled mid-request":  "GET /healthz HTTP/1.1\r\nHost: x\r\n",
+	} {
+		conn, err := net.Dial("tcp", addr)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := conn.Write([]byte(req)); err != nil {
+			t.Fatal(err)
+		}
+		_ = conn.SetReadDeadline(time.Now().Add(5 * time.Second))
+		start := time.Now()
+		_, err = io.Copy(io.Discard, conn) // until the server closes
+		_ = conn.Close()
+		if err != nil || time.Since(start) > 3*time.Second {
+			t.Errorf("%s: connection held for %v (%v), want it closed after the 300ms timeout", name, time.Since(start), err)
+		}
+	}
 }

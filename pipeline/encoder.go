@@ -514,7 +514,7 @@ func (p *Pipeline) deliver(ctx context.Context, in <-chan delivery) error {
 			}
 			if err := s.Write(ctx, b); err != nil {
 				p.cfg.Metrics.sinkFailed(sinkName(s), err, true)
-				return err
+				return fmt.Errorf("sink %s: write: %w", sinkName(s), err)
 			}
 		}
 		p.delivered.Add(uint64(events))

@@ -18,9 +18,14 @@ import (
 func (p *Pipeline) heartbeats(ctx context.Context) error {
 	p.cfg.Metrics.heartbeatEvery(p.cfg.HeartbeatInterval, time.Now())
 	db, table, _ := strings.Cut(p.cfg.HeartbeatTable, ".")
+	failing := 0
 	conn, err := p.heartbeatConn(ctx, db, table)
 	if err != nil {
-		return err
+		// Heartbeats measure lag; without them the stream still flows. A
+		// table that cannot be written is a warning, retried every tick.
+		failing = 1
+		conn = nil
+		p.log.Warn("heartbeat table cannot be written; streaming without heartbeats until it can", "table", p.cfg.HeartbeatTable, "err", err.Error())
 	}
 	defer func() {
 		if conn != nil {
@@ -30,7 +35,6 @@ func (p *Pipeline) heartbeats(ctx context.Context) error {
 	stmt := fmt.Sprintf("REPLACE INTO `%s`.`%s` (pipeline, ts) VALUES (?, NOW(6))", db, table)
 	t := time.NewTicker(p.cfg.HeartbeatInterval)
 	defer t.Stop()
-	failing := 0
 	for {
 		select {
 		case <-ctx.Done():

@@ -48,3 +48,23 @@ func TestHeartbeats(t *testing.T) {
 		t.Fatalf("replication lag %v s on an idle local server", lag)
 	}
 }
+
+// TestHeartbeatTableNotWritable: a heartbeat table that cannot be created
+// or written at start is a warning: the pipeline streams on without
+// heartbeats.
+func TestHeartbeatTableNotWritable(t *testing.T) {
+	h := newHarness(t, srv)
+	h.cfg.HeartbeatTable = "information_schema.sluice_heartbeat" // no one may create tables there
+	h.cfg.HeartbeatInterval = 100 * time.Millisecond
+	stop := h.background() // fails the test if the pipeline stops by itself
+	srv.Exec(t, "DROP DATABASE IF EXISTS hb_ro", "CREATE DATABASE hb_ro", "CREATE TABLE hb_ro.t (id INT PRIMARY KEY)", "INSERT INTO hb_ro.t VALUES (1)")
+	deadline := time.Now().Add(20 * time.Second)
+	for !bytes.Contains(bytes.Join(h.lines(), nil), []byte(`"database":"hb_ro","table":"t","type":"insert"`)) {
+		if time.Now().After(deadline) {
+			stop()
+			t.Fatal("the insert was not streamed beside a heartbeat table that cannot be written")
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	stop()
+}

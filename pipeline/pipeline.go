@@ -114,6 +114,10 @@ type Config struct {
 	// OnProgress, when set, is called whenever a transaction or a
 	// heartbeat is read: a stall detector's input.
 	OnProgress func(time.Time)
+	// OnStreaming, when set, is called once the source has passed
+	// preflight, the sinks have opened (and passed their checks) and the
+	// stream begins: readiness.
+	OnStreaming func()
 }
 
 // DefaultConfig returns the defaults.
@@ -317,6 +321,9 @@ func (p *Pipeline) Run(ctx context.Context) (err error) {
 	p.cfg.Metrics.checkpointSaved(cp, time.Now(), 0)
 	p.cfg.Metrics.sinksOpened(p.sinks)
 	p.log.Info("streaming", "source", srv.Addr, "flavor", srv.Flavor, "version", srv.Version, "from", from.String(), "head", srv.Head.String())
+	if p.cfg.OnStreaming != nil {
+		p.cfg.OnStreaming()
+	}
 
 	var target event.Position
 	if p.cfg.ExitWhenCaughtUp {
@@ -335,6 +342,9 @@ func (p *Pipeline) stream(ctx context.Context, srv *binlog.Server, from, target 
 	registry, err := p.loadRegistry(ctx, srv)
 	if err != nil {
 		return err
+	}
+	if err := os.MkdirAll(p.cfg.spillDir(), 0o755); err != nil {
+		return fmt.Errorf("spill directory: %w", err)
 	}
 	streamer := binlog.NewStreamer(p.cfg.Source, srv.Flavor, registry)
 	executed, startGTID := p.saved.GTIDSet, p.cfg.StartGTID
@@ -448,11 +458,12 @@ func (p *Pipeline) checkpointLoop(ctx context.Context) error {
 	}
 }
 
-// halts reports checkpoint errors after which the pipeline must stop:
-// another process owns the pipeline now, the checkpoint would move
-// backwards, the stored item is corrupt, or the store refuses for good
-// (missing table, access denied). Anything else is retried.
-func halts(err error) bool { return checkpoint.Permanent(err) }
+// halts reports errors after which the pipeline must stop: another
+// process owns the pipeline now, the checkpoint would move backwards, the
+// stored item is corrupt, the checkpoint store refuses for good (missing
+// table, access denied), or a sink does (emit.PermanentError: denied
+// access, a missing bucket, an object conflict). Anything else is retried.
+func halts(err error) bool { return checkpoint.Permanent(err) || emit.Permanent(err) }
 
 // syncAndSave asks every sink what it has made durable and checkpoints the
 // last transaction boundary all of them cover.
@@ -461,8 +472,8 @@ func (p *Pipeline) syncAndSave(ctx context.Context, force bool) error {
 	for _, s := range p.sinks {
 		seq, err := s.Sync(ctx, force)
 		if err != nil {
-			p.cfg.Metrics.sinkFailed(sinkName(s), err, false)
-			return err
+			p.cfg.Metrics.sinkFailed(sinkName(s), err, halts(err))
+			return fmt.Errorf("sink %s: sync: %w", sinkName(s), err)
 		}
 		p.cfg.Metrics.sinkSynced(sinkName(s))
 		acked = min(acked, seq)

@@ -36,11 +36,34 @@ type SnapshotConfig struct {
 	// binlog is purged, from the server's head, instead of refusing to
 	// start (snapshot.mode when_needed).
 	WhenNeeded bool
-	// ChunkSize is the number of rows read per chunk.
+	// ChunkSize is the number of rows read per chunk (at most
+	// MaxChunkSize: a chunk is held in memory until its window closes).
 	ChunkSize int
+	// WindowTimeout bounds the wait for a chunk's watermarks to come back
+	// through the binlog (default DefaultWindowTimeout). They never do when
+	// the signal table's database is filtered out of the binlog: the
+	// snapshot then stops with that cause instead of hanging.
+	WindowTimeout time.Duration
 	// Ignore skips signal rows without acting on them: a replay re-reads
 	// the binlog and must not start snapshots.
 	Ignore bool
+}
+
+// MaxChunkSize bounds SnapshotConfig.ChunkSize.
+const MaxChunkSize = 100_000
+
+// DefaultWindowTimeout is SnapshotConfig.WindowTimeout when it is zero.
+const DefaultWindowTimeout = 5 * time.Minute
+
+// ErrWindowTimeout: a chunk's high watermark did not come back through the
+// binlog in time.
+var ErrWindowTimeout = errors.New("the watermark rows did not come back through the binlog")
+
+func (c *SnapshotConfig) windowTimeout() time.Duration {
+	if c.WindowTimeout > 0 {
+		return c.WindowTimeout
+	}
+	return DefaultWindowTimeout
 }
 
 func (c *SnapshotConfig) validate() error {
@@ -58,8 +81,11 @@ func (c *SnapshotConfig) validate() error {
 			return fmt.Errorf("snapshot.tables: %w", err)
 		}
 	}
-	if c.ChunkSize <= 0 {
-		return errors.New("snapshot.chunk_size must be positive")
+	if c.ChunkSize <= 0 || c.ChunkSize > MaxChunkSize {
+		return fmt.Errorf("snapshot.chunk_size %d: want 1 to %d (a chunk is held in memory while its window is open)", c.ChunkSize, MaxChunkSize)
+	}
+	if c.WindowTimeout < 0 {
+		return fmt.Errorf("snapshot window timeout %v is negative", c.WindowTimeout)
 	}
 	return nil
 }
@@ -453,6 +479,9 @@ func (p *Pipeline) readChunks(ctx context.Context, s *snapshots, mariaDB bool) e
 				_ = conn.Close()
 				conn = nil
 			}
+			if errors.Is(err, ErrWindowTimeout) || errors.Is(err, snapshot.ErrNotLogged) {
+				return fmt.Errorf("snapshot of %s: %w", st.Queue[0], err)
+			}
 			if snapshot.Refused(err) {
 				return fmt.Errorf("snapshot of %s: %w (the sluice user needs SELECT on the table and CREATE, INSERT and UPDATE on %s, on a writable primary)", st.Queue[0], err, s.signal)
 			}
@@ -492,6 +521,10 @@ func (p *Pipeline) snapshotConn(ctx context.Context, s *snapshots) (*client.Conn
 		return nil, err
 	}
 	if err := s.signal.Ensure(conn); err != nil {
+		_ = conn.Close()
+		return nil, err
+	}
+	if err := s.signal.CheckLogged(conn); err != nil {
 		_ = conn.Close()
 		return nil, err
 	}
@@ -540,11 +573,22 @@ func (p *Pipeline) chunk(ctx context.Context, conn *client.Conn, s *snapshots, s
 		return false, err
 	}
 	_ = conn.SetDeadline(time.Time{})
+	timeout := time.NewTimer(s.cfg.windowTimeout())
+	defer timeout.Stop()
 	select {
 	case emitted := <-w.done:
 		return emitted, nil
 	case <-ctx.Done():
 		return false, ctx.Err()
+	case <-timeout.C:
+		s.mu.Lock()
+		if s.window == w {
+			s.window = nil // given up: the encoder never emits it
+		}
+		s.mu.Unlock()
+		return false, fmt.Errorf("%w within %v of writing them to %s: the binlog sluice reads does not log that table's database "+
+			"(binlog_do_db or binlog_ignore_db on the server, or replication filters upstream) or sluice is that far behind; "+
+			"log the signal table's database, or pick another with snapshot.signal_table", ErrWindowTimeout, s.cfg.windowTimeout(), s.signal)
 	}
 }
 

@@ -3,9 +3,11 @@ package pipeline
 import (
 	"bufio"
 	"encoding/binary"
+	"errors"
 	"fmt"
 	"io"
 	"os"
+	"path/filepath"
 
 	"github.com/sluicecdc/sluice/event"
 )
@@ -96,7 +98,7 @@ func (b *txBuffer) added(start, split int, database, table string, key []byte, p
 // spillArena moves the in-memory rows to the spill file.
 func (b *txBuffer) spillArena() error {
 	if b.spill == nil {
-		f, err := os.CreateTemp(b.dir, "sluice-tx-*.spill")
+		f, err := os.CreateTemp(b.dir, spillPattern)
 		if err != nil {
 			return fmt.Errorf("spill large transaction: %w", err)
 		}
@@ -189,4 +191,27 @@ func (b *txBuffer) each(fn func(head, tail []byte, rec *txRec) error) error {
 		}
 	}
 	return nil
+}
+
+// spillPattern names spill files (os.CreateTemp).
+const spillPattern = "sluice-tx-*.spill"
+
+// CleanSpillDir creates dir if needed and removes the spill files a
+// process that died mid-transaction left there; it returns how many. Call
+// it only while no other pipeline spills into dir (under the checkpoint
+// directory's lock).
+func CleanSpillDir(dir string) (int, error) {
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return 0, fmt.Errorf("spill directory: %w", err)
+	}
+	left, err := filepath.Glob(filepath.Join(dir, spillPattern))
+	if err != nil {
+		return 0, fmt.Errorf("spill directory %s: %w", dir, err)
+	}
+	for _, f := range left {
+		if err := os.Remove(f); err != nil && !errors.Is(err, os.ErrNotExist) {
+			return 0, fmt.Errorf("remove leftover spill file: %w", err)
+		}
+	}
+	return len(left), nil
 }

@@ -6,19 +6,42 @@
 #
 #   scripts/quickstart.sh                       # stream until Ctrl-C
 #   scripts/quickstart.sh --exit-when-caught-up # stream what is there, then stop
-#   scripts/quickstart.sh stop                  # stop the demo server
+#   scripts/quickstart.sh lake [--exit-when-caught-up]
+#                                               # the whole lake path (below)
+#   scripts/quickstart.sh stop                  # stop the demo server (and emulators)
+#
+# lake: the S3 and DynamoDB emulators (scripts/aws-emulators), an initial
+# snapshot and the binlog of shop.orders into s3://lake/cdc with the
+# checkpoint in DynamoDB, writes and an ALTER, `sluice compact` into an
+# Iceberg table, its rows read back next to SELECT * of the source, and
+# `sluice verify`; then it streams until Ctrl-C (or stops, with
+# --exit-when-caught-up).
+#
+# Environment: PORT (MariaDB, default 13306), QUICKSTART_DIR (default
+# ./sluice-data), QUICKSTART_SLUICE (a sluice binary built with -tags lake
+# to use instead of building one).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 root=$PWD
-data=$root/sluice-data
+data=${QUICKSTART_DIR:-$root/sluice-data}
 db=$data/mariadb
 PORT=${PORT:-13306}
 sock=$db/mysqld.sock
 client() { mariadb --protocol=socket -S "$sock" -uroot "$@"; }
+export QUICKSTART_DIR=$data PORT
 
 if [ "${1:-}" = stop ]; then
-	[ -f "$db/mysqld.pid" ] && kill "$(cat "$db/mysqld.pid")" && echo "demo MariaDB stopped"
+	if [ -f "$db/mysqld.pid" ] && kill "$(cat "$db/mysqld.pid")" 2>/dev/null; then
+		for _ in $(seq 100); do [ -f "$db/mysqld.pid" ] || break; sleep 0.1; done
+		echo "demo MariaDB stopped"
+	fi
+	[ -d "$data/aws" ] && "$root/scripts/aws-emulators/stop.sh" "$data/aws"
 	exit 0
+fi
+mode=file
+if [ "${1:-}" = lake ]; then
+	mode=lake
+	shift
 fi
 
 if ! command -v mariadbd >/dev/null && [ ! -x /usr/sbin/mariadbd ]; then
@@ -49,6 +72,10 @@ if ! client -e 'SELECT 1' >/dev/null 2>&1; then
 		--server-id=1 --skip-name-resolve --default-time-zone=+00:00 --character-set-server=utf8mb4 &
 	for _ in $(seq 100); do client -e 'SELECT 1' >/dev/null 2>&1 && break; sleep 0.1; done
 	client -e 'SELECT 1' >/dev/null || { echo "MariaDB did not start; see $db/error.log"; exit 1; }
+fi
+
+if [ "$mode" = lake ]; then
+	exec "$root/scripts/quickstart-lake.sh" "$@"
 fi
 
 cat >"$data/quickstart.yaml" <<YAML

@@ -209,3 +209,34 @@ func SplitTable(s string) (db, table string, err error) {
 	}
 	return db, table, nil
 }
+
+// ErrNotLogged: the server does not write the signal table's changes to
+// its binlog, so no watermark ever comes back.
+var ErrNotLogged = errors.New("the signal table's database is filtered out of the binlog")
+
+// CheckLogged fails with ErrNotLogged when the server's binlog filters
+// (binlog_do_db, binlog_ignore_db, as SHOW MASTER STATUS reports them)
+// leave the signal table's database out.
+func (s SignalTable) CheckLogged(conn *client.Conn) error {
+	r, err := conn.Execute("SHOW MASTER STATUS")
+	if err != nil {
+		return fmt.Errorf("signal table %s: read the binlog filters: %w", s, err)
+	}
+	defer r.Close()
+	if r.RowNumber() == 0 {
+		return nil // no binlog: preflight says so
+	}
+	col := func(name string) []string {
+		v, err := r.GetStringByName(0, name)
+		if err != nil || v == "" {
+			return nil
+		}
+		return strings.Split(v, ",")
+	}
+	do, ignore := col("Binlog_Do_DB"), col("Binlog_Ignore_DB")
+	if slices.Contains(ignore, s.Database) || (len(do) > 0 && !slices.Contains(do, s.Database)) {
+		return fmt.Errorf("signal table %s: %w (binlog_do_db %q, binlog_ignore_db %q): log database %s, or pick a logged one with snapshot.signal_table",
+			s, ErrNotLogged, strings.Join(do, ","), strings.Join(ignore, ","), s.Database)
+	}
+	return nil
+}

@@ -7,12 +7,11 @@ import (
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
-	"github.com/aws/aws-sdk-go-v2/aws/ratelimit"
-	"github.com/aws/aws-sdk-go-v2/aws/retry"
-	"github.com/aws/aws-sdk-go-v2/config"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 	"github.com/aws/aws-sdk-go-v2/service/kinesis"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
+
+	"github.com/sluicecdc/sluice/internal/awsconfig"
 )
 
 // awsConfig is the "aws" section, shared by the S3 and Kinesis sinks and
@@ -26,6 +25,10 @@ type awsConfig struct {
 	// S3PathStyle addresses buckets by path (http://host/bucket/key), as
 	// S3-compatible stores need; on by default when an S3 endpoint is set.
 	S3PathStyle *bool `koanf:"s3_path_style"`
+	// CallTimeout bounds each call to AWS: the wait for an answer to each
+	// HTTP request, and each DynamoDB checkpoint and registry call with the
+	// SDK's retries (defaults: 30s per request, 10s per checkpoint call).
+	CallTimeout time.Duration `koanf:"call_timeout"`
 }
 
 type endpointsConfig struct {
@@ -41,43 +44,19 @@ type awsClients struct {
 }
 
 func newAWSClients(ctx context.Context, c awsConfig) (*awsClients, error) {
-	opts := []func(*config.LoadOptions) error{
-		// A few quick attempts per request, no client-side retry quota:
-		// sinks and the checkpoint loop ride out longer outages themselves.
-		config.WithRetryer(func() aws.Retryer {
-			return retry.NewStandard(func(o *retry.StandardOptions) {
-				o.MaxAttempts = 4
-				o.MaxBackoff = 2 * time.Second
-				o.RateLimiter = ratelimit.None
-			})
-		}),
-		config.WithRequestChecksumCalculation(aws.RequestChecksumCalculationWhenRequired),
-		config.WithResponseChecksumValidation(aws.ResponseChecksumValidationWhenRequired),
-	}
-	if c.Region != "" {
-		opts = append(opts, config.WithRegion(c.Region))
-	}
-	cfg, err := config.LoadDefaultConfig(ctx, opts...)
+	cfg, err := awsconfig.Load(ctx, c.Region, c.CallTimeout)
 	if err != nil {
-		return nil, fmt.Errorf("load AWS configuration: %w", err)
-	}
-	if cfg.Region == "" {
-		return nil, fmt.Errorf("no AWS region: set aws.region in the config or AWS_REGION")
+		return nil, fmt.Errorf("%w (aws.region)", err)
 	}
 	return &awsClients{cfg: cfg, conf: c}, nil
 }
 
 func (a *awsClients) s3() *s3.Client {
-	return s3.NewFromConfig(a.cfg, func(o *s3.Options) {
-		if a.conf.Endpoints.S3 != "" {
-			o.BaseEndpoint = aws.String(a.conf.Endpoints.S3)
-		}
-		custom := a.conf.Endpoints.S3 != "" || os.Getenv("AWS_ENDPOINT_URL_S3") != "" || os.Getenv("AWS_ENDPOINT_URL") != ""
-		o.UsePathStyle = custom
-		if a.conf.S3PathStyle != nil {
-			o.UsePathStyle = *a.conf.S3PathStyle
-		}
-	})
+	pathStyle := a.conf.Endpoints.S3 != "" || os.Getenv("AWS_ENDPOINT_URL_S3") != "" || os.Getenv("AWS_ENDPOINT_URL") != ""
+	if a.conf.S3PathStyle != nil {
+		pathStyle = *a.conf.S3PathStyle
+	}
+	return awsconfig.NewS3(a.cfg, a.conf.Endpoints.S3, pathStyle)
 }
 
 func (a *awsClients) kinesis() *kinesis.Client {

@@ -32,7 +32,7 @@ var lakeCommands = addLakeCommands
 const buildTags = "lake"
 
 func addLakeCommands(root *cobra.Command, load func() (*fileConfig, error), stdout, stderr io.Writer) {
-	root.AddCommand(newCompactCommand(load, stdout, stderr), newVerifyCommand(load, stdout, stderr))
+	root.AddCommand(newCompactCommand(load, stdout, stderr), newVerifyCommand(load, stdout, stderr), newTableCommand(load, stdout))
 }
 
 func (c *fileConfig) catalog() compact.CatalogConfig {
@@ -188,5 +188,50 @@ difference.`,
 	}
 	cmd.Flags().StringSliceVar(&tables, "table", nil, "only these tables (DATABASE.TABLE; repeatable)")
 	cmd.Flags().DurationVar(&wait, "wait", 0, "how long to wait for the snapshot to reach the source's position")
+	return cmd
+}
+
+func newTableCommand(load func() (*fileConfig, error), stdout io.Writer) *cobra.Command {
+	cmd := &cobra.Command{Use: "table", Short: "Look at the snapshot tables the compactor wrote"}
+	cmd.AddCommand(&cobra.Command{
+		Use:   "show DATABASE.TABLE",
+		Short: "Print a snapshot table's rows, read back through its Iceberg table (tab-separated, NULL for null)",
+		Args:  cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			cfg, err := load()
+			if err != nil {
+				return err
+			}
+			db, name, ok := strings.Cut(args[0], ".")
+			if !ok || db == "" || name == "" {
+				return &configError{fmt.Errorf("table %q: want DATABASE.TABLE", args[0])}
+			}
+			cc := cfg.catalog()
+			if err := localCatalogDirs(cc); err != nil {
+				return err
+			}
+			cat, err := compact.OpenCatalog(cmd.Context(), cc)
+			if err != nil {
+				return &configError{err}
+			}
+			defer func() { _ = cat.Close() }()
+			rows, err := compact.ReadRows(cmd.Context(), cat, compact.Identifier(cfg.Compact.Namespace, db, name))
+			if err != nil {
+				return fmt.Errorf("%w (run sluice compact first)", err)
+			}
+			fmt.Fprintln(stdout, strings.Join(rows.Columns, "\t"))
+			for _, r := range rows.Rows {
+				vals := make([]string, len(r))
+				for i, v := range r {
+					vals[i] = "NULL"
+					if v != nil {
+						vals[i] = *v
+					}
+				}
+				fmt.Fprintln(stdout, strings.Join(vals, "\t"))
+			}
+			return nil
+		},
+	})
 	return cmd
 }

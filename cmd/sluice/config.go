@@ -44,6 +44,9 @@ type fileConfig struct {
 	Compact    compactConfig    `koanf:"compact"`
 	Snapshot   snapshotConfig   `koanf:"snapshot"`
 	Filter     filterConfig     `koanf:"filter"`
+	// SpillDir holds the spill files of large transactions (default
+	// <checkpoint.dir>/spill); leftovers of a crash are removed at start.
+	SpillDir string `koanf:"spill_dir"`
 
 	sinks   []any // decoded Sinks: *fileSinkConfig, *s3SinkConfig, ...
 	aws     *awsClients
@@ -93,6 +96,9 @@ type snapshotConfig struct {
 	Tables      []string `koanf:"tables"`
 	ChunkSize   int      `koanf:"chunk_size"`
 	SignalTable string   `koanf:"signal_table"`
+	// WindowTimeout bounds the wait for a chunk's watermarks to come back
+	// through the binlog (0: 5m).
+	WindowTimeout time.Duration `koanf:"window_timeout"`
 }
 
 type outputConfig struct {
@@ -137,17 +143,24 @@ func loadConfig(path string, environ func() []string) (*fileConfig, error) {
 			return nil, fmt.Errorf("config %s: %w", path, err)
 		}
 	}
+	keys := newEnvKeys()
 	err := k.Load(env.Provider(".", env.Opt{
 		Prefix: "SLUICE_",
 		TransformFunc: func(key, v string) (string, any) {
-			key = strings.ToLower(strings.TrimPrefix(key, "SLUICE_"))
-			if key == "test_mysql_dsn" {
-				return "", nil // the test harness's variable, not a key
+			// Only known key paths count: other SLUICE_ variables (the test
+			// harness's SLUICE_TEST_MYSQL_DSN, a deploy tool's SLUICE_VERSION)
+			// are not configuration, unless they look like a misspelt key.
+			path, ok := keys.key(strings.ReplaceAll(strings.ToLower(strings.TrimPrefix(key, "SLUICE_")), "__", "."))
+			if !ok {
+				return "", nil
 			}
-			return strings.ReplaceAll(key, "__", "."), v
+			return path, v
 		},
 		EnvironFunc: environ,
 	}), nil)
+	if err == nil {
+		err = keys.err()
+	}
 	if err != nil {
 		return nil, fmt.Errorf("config from environment: %w", err)
 	}
@@ -266,12 +279,14 @@ func (c *fileConfig) pipelineConfig(log *slog.Logger) pipeline.Config {
 	pc.SchemaPath = c.schemaPath()
 	c.sourceBinlogConfig(&pc.Source)
 	pc.CheckpointInterval = c.Checkpoint.Interval
+	pc.SpillDir = c.spillDir()
 	pc.HeartbeatTable, pc.HeartbeatInterval = c.Heartbeat.Table, c.Heartbeat.Interval
 	pc.Format = pipeline.Format(c.Output.Format)
 	pc.Debezium = c.Output.Debezium.options()
 	pc.SinkFormats = c.sinkFormatList()
 	pc.Maxwell = c.Output.Maxwell.options()
 	pc.Snapshot.SignalTable, pc.Snapshot.ChunkSize = c.Snapshot.SignalTable, c.Snapshot.ChunkSize
+	pc.Snapshot.WindowTimeout = c.Snapshot.WindowTimeout
 	if c.Snapshot.takesInitial() {
 		pc.Snapshot.Initial = c.Snapshot.Tables
 		pc.Snapshot.InitialAll = len(c.Snapshot.Tables) == 0
@@ -282,6 +297,15 @@ func (c *fileConfig) pipelineConfig(log *slog.Logger) pipeline.Config {
 	pc.Logger = log
 	pc.Source.Logger = log
 	return pc
+}
+
+// spillDir is where large transactions spill: spill_dir, or a directory
+// under the checkpoint's, which the running pipeline's lock covers.
+func (c *fileConfig) spillDir() string {
+	if c.SpillDir != "" {
+		return c.SpillDir
+	}
+	return filepath.Join(c.Checkpoint.Dir, "spill")
 }
 
 // schemaPath is where the table-version registry lives: next to the checkpoint.
@@ -303,7 +327,7 @@ func (c *fileConfig) schemaStore(ctx context.Context) (schema.Store, error) {
 				}
 				prefix, _, _ := strings.Cut(s3c.Prefix, "{") // a template's fixed part
 				key := path.Join(prefix, "_schemas", c.Pipeline+".json")
-				return emit.NewS3Object(clients.s3(), s3c.Bucket, key), nil
+				return emit.NewS3Object(clients.s3(), s3c.Bucket, key).WithTimeout(c.AWS.CallTimeout), nil
 			}
 		}
 	}
@@ -311,7 +335,7 @@ func (c *fileConfig) schemaStore(ctx context.Context) (schema.Store, error) {
 }
 
 func (c *fileConfig) dynamoConfig() checkpoint.DynamoConfig {
-	return checkpoint.DynamoConfig{Table: c.Checkpoint.Table, Pipeline: c.Pipeline, CreateTable: c.Checkpoint.CreateTable}
+	return checkpoint.DynamoConfig{Table: c.Checkpoint.Table, Pipeline: c.Pipeline, CreateTable: c.Checkpoint.CreateTable, CallTimeout: c.AWS.CallTimeout}
 }
 
 // awsClients builds the AWS clients on first use.

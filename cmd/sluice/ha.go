@@ -158,11 +158,14 @@ func (c *fileConfig) daemon(ctx context.Context, pc pipeline.Config, stdout io.W
 				ds.SetTerm(term) // a claim from an older term is refused
 			}
 		}
+		term := pc
 		if obs != nil {
 			defer obs.SetEpoch(0) // not leading any more
 			defer statusSvc.SetEpoch(0)
+			// Ready only once this term's preflight and sink checks passed.
+			term.OnStreaming = func() { obs.SetStreaming(true) }
+			defer obs.SetStreaming(false)
 		}
-		term := pc
 		if node != nil {
 			term.Owner = node.ID()
 			term.SkipFinalSave = func() bool { return errors.Is(context.Cause(ctx), ha.ErrLeadershipLost) }

@@ -12,7 +12,7 @@ import (
 // -tags lake (see compact.go); without the tag the config keys are still
 // accepted and the commands say how to get them.
 var lakeCommands = func(root *cobra.Command, load func() (*fileConfig, error), stdout, stderr io.Writer) {
-	for _, name := range []string{"compact", "verify"} {
+	for _, name := range []string{"compact", "verify", "table"} {
 		root.AddCommand(&cobra.Command{
 			Use:   name,
 			Short: name + " (in binaries built with -tags lake)",

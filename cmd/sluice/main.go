@@ -14,6 +14,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/sluicecdc/sluice/binlog"
+	"github.com/sluicecdc/sluice/emit"
 	"github.com/sluicecdc/sluice/pipeline"
 )
 
@@ -42,7 +43,7 @@ func exitCode(err error) int {
 	switch {
 	case errors.As(err, &pe):
 		return 3
-	case errors.As(err, &ce), errors.As(err, &se), errors.As(err, &fe):
+	case errors.As(err, &ce), errors.As(err, &se), errors.As(err, &fe), errors.Is(err, emit.ErrFileInUse):
 		return 2
 	}
 	return 1

@@ -226,7 +226,7 @@ func TestConfigErrors(t *testing.T) {
 		{name: "bad yaml", args: []string{"--config", write("bad.yaml", "source: [unclosed\n")}, code: 2, want: []string{"bad.yaml"}},
 		{name: "unknown top key", args: []string{"--config", write("unknown.yaml", "sorce:\n  host: x\n")}, code: 2, want: []string{"invalid keys: sorce"}},
 		{name: "unknown nested key", args: []string{"--config", write("nested.yaml", "source:\n  hots: x\n")}, code: 2, want: []string{"invalid keys: hots"}},
-		{name: "unknown env key", args: []string{"--config", write("ok.yaml", "pipeline: x\n")}, env: []string{"SLUICE_SOURCE__PASWORD=x"}, code: 2, want: []string{"invalid keys: pasword"}},
+		{name: "unknown env key", args: []string{"--config", write("ok.yaml", "pipeline: x\n")}, env: []string{"SLUICE_SOURCE__PASWORD=x"}, code: 2, want: []string{"did you mean SLUICE_SOURCE__PASSWORD"}},
 		{name: "bad start", args: []string{"--config", write("start.yaml", "start: middle\n")}, code: 2, want: []string{`start is "middle"`, "earliest or latest"}},
 		{name: "bad sink", args: []string{"--config", write("sink.yaml", "sinks:\n  - type: kafka\n")}, code: 2, want: []string{`sinks[0].type "kafka"`}},
 		{name: "file sink without path", args: []string{"--config", write("nopath.yaml", "sinks:\n  - type: file\n")}, code: 2, want: []string{"sinks[0]: a file sink needs a path"}},

@@ -4,11 +4,16 @@ import (
 	"bufio"
 	"errors"
 	"io"
+	"log/slog"
 	"os"
 	"strconv"
 	"strings"
 
 	"github.com/spf13/cobra"
+
+	"github.com/sluicecdc/sluice/internal/atomicfile"
+	"github.com/sluicecdc/sluice/internal/dirlock"
+	"github.com/sluicecdc/sluice/pipeline"
 )
 
 func newRunCommand(load func() (*fileConfig, error), stdout, stderr io.Writer) *cobra.Command {
@@ -26,8 +31,21 @@ func newRunCommand(load func() (*fileConfig, error), stdout, stderr io.Writer) *
 				return &configError{errors.New("--exit-when-caught-up runs one pipeline to the end, not a cluster node: leave ha.node_id unset for it")}
 			}
 			log := cfg.logger(stderr)
+			// One writer per checkpoint directory: a second run on the same
+			// config stops here, naming the first one's pid.
+			lock, err := dirlock.Acquire(cfg.Checkpoint.Dir)
+			if err != nil {
+				if _, held := errors.AsType[*dirlock.HeldError](err); held {
+					return &configError{err}
+				}
+				return err
+			}
+			defer func() { _ = lock.Release() }()
 			pc := cfg.pipelineConfig(log)
 			pc.ExitWhenCaughtUp = pc.ExitWhenCaughtUp || exitWhenCaughtUp // snapshot.mode initial_only sets it
+			if err := cleanLeftovers(cfg.Checkpoint.Dir, pc.SpillDir, log); err != nil {
+				return err
+			}
 			if pc.SchemaStore, err = cfg.schemaStore(cmd.Context()); err != nil {
 				return err
 			}
@@ -40,6 +58,23 @@ func newRunCommand(load func() (*fileConfig, error), stdout, stderr io.Writer) *
 	}
 	cmd.Flags().BoolVar(&exitWhenCaughtUp, "exit-when-caught-up", false, "stop once everything committed before start-up is delivered and checkpointed")
 	return cmd
+}
+
+// cleanLeftovers removes what a crashed run left: temporary files of the
+// checkpoint and registry, and spill files of a transaction under way.
+func cleanLeftovers(checkpointDir, spillDir string, log *slog.Logger) error {
+	tmp, err := atomicfile.Clean(checkpointDir)
+	if err != nil {
+		return err
+	}
+	spill, err := pipeline.CleanSpillDir(spillDir)
+	if err != nil {
+		return err
+	}
+	if tmp+spill > 0 {
+		log.Info("removed files an earlier run left behind", "temporary_files", tmp, "spill_files", spill, "spill_dir", spillDir)
+	}
+	return nil
 }
 
 // peakRSS reads the process's peak resident memory (VmHWM) on Linux. Unlike

@@ -4,21 +4,35 @@
 package atomicfile
 
 import (
+	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
+	"strings"
 )
+
+// tmpSuffix ends every temporary file's name: ".<name>.<random>.sluice-tmp".
+const tmpSuffix = ".sluice-tmp"
 
 // Write replaces path with data so that a crash leaves either the
 // old or the new content: temporary file, fsync, rename, fsync directory.
+// The temporary file has a name of its own (os.CreateTemp), so two writers
+// never write into each other's; one a crash left behind is removed by
+// Clean.
 func Write(path string, data []byte) error {
-	tmp := path + ".tmp"
-	f, err := os.OpenFile(tmp, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, 0o644)
+	dir, base := filepath.Split(path)
+	if dir == "" {
+		dir = "."
+	}
+	f, err := os.CreateTemp(dir, "."+base+".*"+tmpSuffix)
 	if err != nil {
 		return fmt.Errorf("write %s: %w", path, err)
 	}
-	if _, err = f.Write(data); err == nil {
-		err = f.Sync()
+	tmp := f.Name()
+	if err = f.Chmod(0o644); err == nil {
+		if _, err = f.Write(data); err == nil {
+			err = f.Sync()
+		}
 	}
 	if cerr := f.Close(); err == nil {
 		err = cerr
@@ -30,7 +44,7 @@ func Write(path string, data []byte) error {
 		_ = os.Remove(tmp)
 		return fmt.Errorf("write %s: %w", path, err)
 	}
-	d, err := os.Open(filepath.Dir(path))
+	d, err := os.Open(dir)
 	if err != nil {
 		return fmt.Errorf("sync directory of %s: %w", path, err)
 	}
@@ -42,4 +56,27 @@ func Write(path string, data []byte) error {
 		return fmt.Errorf("sync directory of %s: %w", path, err)
 	}
 	return nil
+}
+
+// Clean removes the temporary files that Write left in dir when its
+// process died mid-write, and returns how many it removed. Call it only
+// while no other process writes into dir (under its dirlock).
+func Clean(dir string) (int, error) {
+	entries, err := os.ReadDir(dir)
+	if errors.Is(err, os.ErrNotExist) {
+		return 0, nil
+	}
+	if err != nil {
+		return 0, fmt.Errorf("clean temporary files in %s: %w", dir, err)
+	}
+	n := 0
+	for _, e := range entries {
+		if name := e.Name(); e.Type().IsRegular() && strings.HasPrefix(name, ".") && strings.HasSuffix(name, tmpSuffix) {
+			if err := os.Remove(filepath.Join(dir, name)); err != nil && !errors.Is(err, os.ErrNotExist) {
+				return n, fmt.Errorf("clean temporary files in %s: %w", dir, err)
+			}
+			n++
+		}
+	}
+	return n, nil
 }

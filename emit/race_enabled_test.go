@@ -1,5 +1,0 @@
-//go:build race
-
-package emit
-
-const raceEnabled = true
