@@ -452,7 +452,11 @@ func (r *deliveryRig) srcHead() string {
 	var file string
 	var pos int64
 	var a, b any
-	if err := r.src.DB(r.t).QueryRow("SHOW MASTER STATUS").Scan(&file, &pos, &a, &b); err != nil {
+	// One pool per call, closed at once: callers poll this, and pools
+	// left open until the test ends used up the server's connections.
+	db := r.src.DB(r.t)
+	defer db.Close()
+	if err := db.QueryRow("SHOW MASTER STATUS").Scan(&file, &pos, &a, &b); err != nil {
 		r.t.Fatal(err)
 	}
 	return fmt.Sprintf("%s:%d", file, pos)

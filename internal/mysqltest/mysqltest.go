@@ -264,6 +264,9 @@ func (s *Server) DB(t testing.TB) *sql.DB {
 	if err != nil {
 		t.Fatalf("mysqltest: open: %v", err)
 	}
+	// Tests poll with a new pool per call: an idle connection kept until
+	// the test ends would pile up to the server's max_connections.
+	db.SetConnMaxIdleTime(2 * time.Second)
 	t.Cleanup(func() { db.Close() })
 	return db
 }
