@@ -111,7 +111,7 @@ func DefaultKafkaConfig() KafkaConfig {
 		CheckpointTopic:    DefaultCheckpointTopic,
 		TransactionTimeout: time.Minute,
 		DialTimeout:        10 * time.Second,
-		RequestTimeout:     30 * time.Second,
+		RequestTimeout:     10 * time.Second,
 	}
 }
 

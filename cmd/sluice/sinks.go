@@ -147,10 +147,12 @@ func decodeSink(i int, raw map[string]any) (any, error) {
 		out = &s3SinkConfig{CheckConditionalWrites: true, MaxBufferedBytes: 64 << 20}
 	case "kinesis":
 		out = &kinesisSinkConfig{}
+	case "kafka":
+		out = &kafkaSinkConfig{}
 	case "":
-		return nil, fmt.Errorf("sinks[%d]: no type (file, stdout, s3 or kinesis)", i)
+		return nil, fmt.Errorf("sinks[%d]: no type (file, stdout, s3, kinesis or kafka)", i)
 	default:
-		return nil, fmt.Errorf("sinks[%d].type %q: want file, stdout, s3 or kinesis", i, typ)
+		return nil, fmt.Errorf("sinks[%d].type %q: want file, stdout, s3, kinesis or kafka", i, typ)
 	}
 	d, err := mapstructure.NewDecoder(&mapstructure.DecoderConfig{
 		TagName: "koanf", ErrorUnused: true, WeaklyTypedInput: true, Result: out,
@@ -176,6 +178,10 @@ func decodeSink(i int, raw map[string]any) (any, error) {
 		ec := s.emitConfig()
 		if err := ec.Validate(); err != nil {
 			return nil, fmt.Errorf("sinks[%d] (kinesis): %w", i, err)
+		}
+	case *kafkaSinkConfig:
+		if _, err := s.emitConfig("pipeline", ""); err != nil {
+			return nil, fmt.Errorf("sinks[%d] (kafka): %w", i, err)
 		}
 	}
 	return out, nil
@@ -229,6 +235,16 @@ func (c *fileConfig) openSinks(ctx context.Context, stdout io.Writer, log *slog.
 			sinks = append(sinks, ks)
 			if err := ks.Check(ctx); err != nil {
 				return nil, fmt.Errorf("sinks[%d] (kinesis stream %s): %w", i, sc.Stream, err)
+			}
+			continue
+		case *kafkaSinkConfig:
+			ks, err := c.openKafka(ctx, sc, log)
+			if err != nil {
+				return nil, fmt.Errorf("sinks[%d] (kafka): %w", i, err)
+			}
+			sinks = append(sinks, ks)
+			if _, err := ks.Check(ctx); err != nil {
+				return nil, fmt.Errorf("sinks[%d] (kafka): %w", i, err)
 			}
 			continue
 		default:
