@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"log/slog"
 	"os"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -54,7 +55,8 @@ type KafkaConfig struct {
 	// MaxRecordBytes bounds one record (key, value and headers). A larger
 	// event is refused, naming its table and key: the pipeline halts with
 	// nothing of its transaction committed. Kafka's own limit
-	// (max.message.bytes, 1 MiB by default) must be at least this.
+	// (max.message.bytes, 1 MiB by default) must exceed it by
+	// a batch header (512 bytes will do).
 	MaxRecordBytes int
 	// TransactionalID is the producer's transactional.id: the pipeline's
 	// name, so a new process (or a new leader) fences the old one.
@@ -73,6 +75,15 @@ type KafkaConfig struct {
 
 	TLS  KafkaTLS
 	SASL KafkaSASL
+
+	// Term, when set, is the leadership term's context (in a cluster):
+	// records not yet produced when it ends are failed, and the sink with
+	// them. Kafka fences a deposed leader's producer by itself as soon as
+	// the new leader's sink starts.
+	Term context.Context
+	// Epoch, when not zero, is the term's epoch, sent with each record as
+	// the header sluice.epoch.
+	Epoch uint64
 
 	// extraOpts are appended to the client's options (tests: quicker
 	// metadata refreshes).
@@ -107,7 +118,7 @@ func DefaultKafkaConfig() KafkaConfig {
 		Topic:              "{database}.{table}",
 		Key:                KafkaKeyMaxwell,
 		Compression:        "none",
-		MaxRecordBytes:     1 << 20,
+		MaxRecordBytes:     1_000_000,
 		CheckpointTopic:    DefaultCheckpointTopic,
 		TransactionTimeout: time.Minute,
 		DialTimeout:        10 * time.Second,
@@ -281,6 +292,7 @@ type KafkaSink struct {
 	dedupe  []byte     // scratch
 	topic   topicNamer // topic per table
 	keys    []byte     // scratch for keys
+	epoch   []byte     // the sluice.epoch header's value; nil without Epoch
 	pending sync.WaitGroup
 }
 
@@ -302,7 +314,7 @@ func NewKafkaSink(cfg KafkaConfig, log *slog.Logger) (*KafkaSink, error) {
 		kgo.TransactionalID(cfg.TransactionalID),
 		kgo.TransactionTimeout(cfg.TransactionTimeout),
 		kgo.ProducerBatchCompression(codec),
-		kgo.ProducerBatchMaxBytes(int32(max(cfg.MaxRecordBytes+4096, 1<<20))),
+		kgo.ProducerBatchMaxBytes(int32(max(cfg.MaxRecordBytes+512, 1_000_012))), // a record and its batch header fit
 		kgo.RequiredAcks(kgo.AllISRAcks()),
 		// Hash keys as Kafka's own producers do, so one key's records
 		// land in one partition whoever wrote them.
@@ -317,8 +329,16 @@ func NewKafkaSink(cfg KafkaConfig, log *slog.Logger) (*KafkaSink, error) {
 	if log == nil {
 		log = slog.Default()
 	}
-	ctx, cancel := context.WithCancel(context.Background())
-	return &KafkaSink{cfg: cfg, client: client, log: log, topic: topicNamer{template: cfg.Topic}, ctx: ctx, cancel: cancel}, nil
+	parent := cfg.Term
+	if parent == nil {
+		parent = context.Background()
+	}
+	ctx, cancel := context.WithCancel(parent)
+	var epoch []byte
+	if cfg.Epoch != 0 {
+		epoch = strconv.AppendUint(nil, cfg.Epoch, 10)
+	}
+	return &KafkaSink{epoch: epoch, cfg: cfg, client: client, log: log, topic: topicNamer{template: cfg.Topic}, ctx: ctx, cancel: cancel}, nil
 }
 
 // Check connects to the brokers and claims the transactional id, which
@@ -401,6 +421,9 @@ func (s *KafkaSink) Write(ctx context.Context, b *Batch) error {
 			Value:   value,
 			Headers: []kgo.RecordHeader{{Key: kafkaDedupeHeader, Value: []byte(string(s.dedupe))}},
 		}
+		if s.epoch != nil {
+			rec.Headers = append(rec.Headers, kgo.RecordHeader{Key: kafkaEpochHeader, Value: s.epoch})
+		}
 		s.pending.Add(1)
 		s.client.Produce(s.ctx, rec, s.produced)
 		s.records++
@@ -422,6 +445,9 @@ func (s *KafkaSink) Write(ctx context.Context, b *Batch) error {
 
 // kafkaDedupeHeader carries each record's dedupe key.
 const kafkaDedupeHeader = "sluice.dedupe_key"
+
+// kafkaEpochHeader carries the leadership term's epoch, in a cluster.
+const kafkaEpochHeader = "sluice.epoch"
 
 func (s *KafkaSink) produced(r *kgo.Record, err error) {
 	defer s.pending.Done()

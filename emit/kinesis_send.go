@@ -77,6 +77,16 @@ func (s *KinesisSink) send() {
 				s.mu.Lock()
 				continue
 			}
+			if s.cfg.Lease != nil && !s.now().Before(s.cfg.Lease()) {
+				// Not sure to lead: nothing is sent until a quorum
+				// confirms it again, or the term ends.
+				s.mu.Unlock()
+				if !sleepCtx(s.ctx, leaseRecheck) {
+					return
+				}
+				s.mu.Lock()
+				continue
+			}
 			if units = s.takeLocked(units); len(units) > 0 {
 				break
 			}
@@ -103,7 +113,15 @@ func (s *KinesisSink) send() {
 		for _, u := range units {
 			entries = append(entries, u.entry)
 		}
-		actx, cancel := context.WithTimeout(s.ctx, s.cfg.RequestTimeout)
+		deadline := time.Now().Add(s.cfg.RequestTimeout)
+		if s.cfg.Lease != nil {
+			// A request still under way when the lease ends is abandoned
+			// (and retried by the next lease holder's replay).
+			if until := s.cfg.Lease(); until.Before(deadline) {
+				deadline = until
+			}
+		}
+		actx, cancel := context.WithDeadline(s.ctx, deadline)
 		out, err := s.api.PutRecords(actx, &kinesis.PutRecordsInput{StreamName: s.stream, Records: entries})
 		cancel()
 		clear(entries) // let go of the data
@@ -120,6 +138,9 @@ func (s *KinesisSink) send() {
 		}
 	}
 }
+
+// leaseRecheck is how often a sender whose lease lapsed looks again.
+const leaseRecheck = 10 * time.Millisecond
 
 // takeLocked appends to units the next request and marks them flying.
 // Under relaxed ordering: waiting records in queue order, skipping those

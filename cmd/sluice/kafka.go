@@ -11,6 +11,7 @@ import (
 
 	"github.com/sluicecdc/sluice/checkpoint"
 	"github.com/sluicecdc/sluice/emit"
+	"github.com/sluicecdc/sluice/ha"
 )
 
 // kafkaSinkConfig is a sink entry of type kafka (see docs/kafka.md).
@@ -139,6 +140,9 @@ func (c *fileConfig) openKafka(ctx context.Context, sc *kafkaSinkConfig, log *sl
 	ec, err := c.kafkaConfig(ctx, sc)
 	if err != nil {
 		return nil, err
+	}
+	if term, ok := ha.TermFromContext(ctx); ok {
+		ec.Term, ec.Epoch = ctx, term
 	}
 	if log == nil {
 		log = slog.Default()

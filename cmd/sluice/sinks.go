@@ -11,6 +11,7 @@ import (
 	"github.com/go-viper/mapstructure/v2"
 
 	"github.com/sluicecdc/sluice/emit"
+	"github.com/sluicecdc/sluice/ha"
 )
 
 // A sink entry in the configuration is decoded by its type into one of
@@ -228,6 +229,14 @@ func (c *fileConfig) openSinks(ctx context.Context, stdout io.Writer, log *slog.
 			}
 			ec := sc.emitConfig()
 			ec.Registerer = c.metrics
+			if term, ok := ha.TermFromContext(ctx); ok {
+				// A cluster's leader: the senders stop with the term, wait
+				// while its lease is in doubt, and mark records with it.
+				ec.Term, ec.Epoch = ctx, term
+				if l, ok := ha.LeaseFromContext(ctx); ok {
+					ec.Lease = l.Until
+				}
+			}
 			ks, err := emit.NewKinesisSink(clients.kinesis(), ec, log.With("sink", "kinesis"))
 			if err != nil {
 				return nil, fmt.Errorf("sinks[%d] (kinesis): %w", i, err)
