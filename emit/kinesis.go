@@ -112,8 +112,9 @@ type KinesisConfig struct {
 	// the sink fails from then on. Without it they stop only at Close.
 	Term context.Context
 	// Lease, when set, returns until when this process may write (the
-	// leader's lease, ha.Lease.Until): no request starts after it, and
-	// none runs past it.
+	// leader's lease, ha.Lease.Until): no request (or retry of one) leaves
+	// after it; the check is made again just before the HTTP request goes
+	// out.
 	Lease func() time.Time
 	// Epoch, when not zero, is the term's epoch: each record's JSON gets
 	// "epoch":Epoch as its first field, so a consumer can drop records of
@@ -229,6 +230,7 @@ type KinesisSink struct {
 
 	lastDB, lastTable, lastKey string // Write's cache of the last table's key
 	epochPrefix                []byte // `{"epoch":N,` with Epoch
+	leaseOpts                  []func(*kinesis.Options)
 }
 
 var _ Sink = (*KinesisSink)(nil)
@@ -288,6 +290,9 @@ func NewKinesisSink(client kinesisAPI, cfg KinesisConfig, logger *slog.Logger) (
 		parent = context.Background()
 	}
 	s.ctx, s.cancel = context.WithCancel(parent)
+	if cfg.Lease != nil {
+		s.leaseOpts = append(s.leaseOpts, leaseOption(cfg.Lease))
+	}
 	if cfg.Epoch != 0 {
 		s.epochPrefix = fmt.Appendf(nil, `{"epoch":%d,`, cfg.Epoch)
 	}

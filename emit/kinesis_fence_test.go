@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"net/http"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -160,3 +161,25 @@ func TestKinesisEpoch(t *testing.T) {
 		t.Fatalf("empty object: %s", got)
 	}
 }
+
+// TestKinesisLeaseGate: the HTTP attempt itself is refused, unsent, once
+// the lease has lapsed.
+func TestKinesisLeaseGate(t *testing.T) {
+	sent := 0
+	next := httpClientFunc(func(*http.Request) (*http.Response, error) { sent++; return &http.Response{StatusCode: 200}, nil })
+	var until time.Time
+	g := leaseGate{next: next, until: func() time.Time { return until }}
+	req, _ := http.NewRequest(http.MethodPost, "http://kinesis.invalid/", nil)
+	until = time.Now().Add(time.Minute)
+	if _, err := g.Do(req); err != nil || sent != 1 {
+		t.Fatalf("within the lease: %v, sent %d", err, sent)
+	}
+	until = time.Now().Add(-time.Millisecond)
+	if _, err := g.Do(req); !errors.Is(err, errLeaseLapsed) || sent != 1 {
+		t.Fatalf("after the lease: %v, sent %d; want errLeaseLapsed and nothing sent", err, sent)
+	}
+}
+
+type httpClientFunc func(*http.Request) (*http.Response, error)
+
+func (f httpClientFunc) Do(r *http.Request) (*http.Response, error) { return f(r) }

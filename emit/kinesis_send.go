@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"math/rand/v2"
+	"net/http"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
@@ -113,16 +114,8 @@ func (s *KinesisSink) send() {
 		for _, u := range units {
 			entries = append(entries, u.entry)
 		}
-		deadline := time.Now().Add(s.cfg.RequestTimeout)
-		if s.cfg.Lease != nil {
-			// A request still under way when the lease ends is abandoned
-			// (and retried by the next lease holder's replay).
-			if until := s.cfg.Lease(); until.Before(deadline) {
-				deadline = until
-			}
-		}
-		actx, cancel := context.WithDeadline(s.ctx, deadline)
-		out, err := s.api.PutRecords(actx, &kinesis.PutRecordsInput{StreamName: s.stream, Records: entries})
+		actx, cancel := context.WithTimeout(s.ctx, s.cfg.RequestTimeout)
+		out, err := s.api.PutRecords(actx, &kinesis.PutRecordsInput{StreamName: s.stream, Records: entries}, s.leaseOpts...)
 		cancel()
 		clear(entries) // let go of the data
 		if s.ctx.Err() != nil {
@@ -135,6 +128,33 @@ func (s *KinesisSink) send() {
 		s.mu.Unlock()
 		for _, b := range release {
 			b.Release()
+		}
+	}
+}
+
+// leaseGate checks the lease once more just before each HTTP attempt
+// leaves (after the SDK built and signed it, which takes time a freeze can
+// fall into): a lapsed lease fails the attempt unsent.
+type leaseGate struct {
+	next  kinesis.HTTPClient
+	until func() time.Time
+}
+
+// errLeaseLapsed fails a request not sent because the lease lapsed.
+var errLeaseLapsed = errors.New("kinesis sink: not sent: this node's leadership lease lapsed")
+
+func (g leaseGate) Do(r *http.Request) (*http.Response, error) {
+	if !time.Now().Before(g.until()) {
+		return nil, errLeaseLapsed
+	}
+	return g.next.Do(r)
+}
+
+// leaseOption puts the lease gate in front of the client's HTTP client.
+func leaseOption(until func() time.Time) func(*kinesis.Options) {
+	return func(o *kinesis.Options) {
+		if o.HTTPClient != nil {
+			o.HTTPClient = leaseGate{next: o.HTTPClient, until: until}
 		}
 	}
 }

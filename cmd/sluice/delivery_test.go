@@ -194,6 +194,12 @@ type txWorkload struct {
 
 func startTxWorkload(t *testing.T, s *mysqltest.Server) *txWorkload {
 	t.Helper()
+	return startPacedTxWorkload(t, s, 0)
+}
+
+// startPacedTxWorkload is startTxWorkload with a pause after each commit.
+func startPacedTxWorkload(t *testing.T, s *mysqltest.Server, pace time.Duration) *txWorkload {
+	t.Helper()
 	s.Exec(t, "CREATE DATABASE shop", "USE shop", "CREATE TABLE shop.a (id INT AUTO_INCREMENT PRIMARY KEY, tx INT NOT NULL, note VARCHAR(100))",
 		"CREATE TABLE shop.b (id INT PRIMARY KEY, v INT NOT NULL)", "INSERT INTO shop.b SELECT seq, 0 FROM seq_0_to_19")
 	w := &txWorkload{db: s.DB(t), stop: make(chan struct{})}
@@ -211,6 +217,9 @@ func startTxWorkload(t *testing.T, s *mysqltest.Server) *txWorkload {
 				return
 			}
 			w.committed.Store(k)
+			if pace > 0 {
+				time.Sleep(pace)
+			}
 		}
 	}()
 	return w
