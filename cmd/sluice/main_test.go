@@ -228,7 +228,10 @@ func TestConfigErrors(t *testing.T) {
 		{name: "unknown nested key", args: []string{"--config", write("nested.yaml", "source:\n  hots: x\n")}, code: 2, want: []string{"invalid keys: hots"}},
 		{name: "unknown env key", args: []string{"--config", write("ok.yaml", "pipeline: x\n")}, env: []string{"SLUICE_SOURCE__PASWORD=x"}, code: 2, want: []string{"invalid keys: pasword"}},
 		{name: "bad start", args: []string{"--config", write("start.yaml", "start: middle\n")}, code: 2, want: []string{`start is "middle"`, "earliest or latest"}},
-		{name: "bad sink", args: []string{"--config", write("sink.yaml", "sinks:\n  - type: kafka\n")}, code: 2, want: []string{`sinks[0].type "kafka"`}},
+		{name: "bad sink", args: []string{"--config", write("sink.yaml", "sinks:\n  - type: pulsar\n")}, code: 2, want: []string{`sinks[0].type "pulsar"`}},
+		{name: "kafka sink without brokers", args: []string{"--config", write("kafka.yaml", "sinks:\n  - type: kafka\n")}, code: 2, want: []string{"sinks[0] (kafka): brokers"}},
+		{name: "kafka checkpoint without a kafka sink", args: []string{"--config", write("kafkacp.yaml", "checkpoint: {store: kafka}\n")}, code: 2, want: []string{"checkpoint.store: kafka", "exactly one sink, of type kafka"}},
+		{name: "raft open on the network", args: []string{"--config", write("raft.yaml", "checkpoint: {store: dynamodb, table: t}\nha: {node_id: n1, bind: \"0.0.0.0:7946\", advertise: \"10.0.0.1:7946\", data_dir: /tmp/x}\n")}, code: 2, want: []string{"insecure: true", "tls"}},
 		{name: "file sink without path", args: []string{"--config", write("nopath.yaml", "sinks:\n  - type: file\n")}, code: 2, want: []string{"sinks[0]: a file sink needs a path"}},
 		{name: "bad port", args: []string{"--config", write("port.yaml", "source:\n  port: seventy\n")}, code: 2, want: []string{"port"}},
 	}
