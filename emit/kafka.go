@@ -291,7 +291,6 @@ type KafkaSink struct {
 	commitd []byte     // checkpoint record last committed
 	dedupe  []byte     // scratch
 	topic   topicNamer // topic per table
-	keys    []byte     // scratch for keys
 	epoch   []byte     // the sluice.epoch header's value; nil without Epoch
 	pending sync.WaitGroup
 }
