@@ -556,16 +556,20 @@ func (s *KafkaSink) CommitCheckpoint(ctx context.Context, record []byte) error {
 }
 
 // Close implements Sink: an open transaction is aborted (nothing of it is
-// seen by read_committed consumers) and the client closed.
+// seen by read_committed consumers) and the client closed. It first ends
+// the produce context, so a Write blocked on a full buffer (brokers down)
+// returns.
 func (s *KafkaSink) Close() error {
+	s.cancel()
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	var err error
 	if s.inTxn {
 		// Abort, so read_committed consumers move on without waiting for
 		// the transaction timeout. After a failure (fenced, most likely)
-		// the broker aborts it or already has.
-		ctx, cancel := context.WithTimeout(s.ctx, 5*time.Second)
+		// the broker aborts it or already has. Close has no caller's
+		// context: the abort gets 5 s of its own.
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 		if aerr := s.client.AbortBufferedRecords(ctx); aerr == nil {
 			if eerr := s.client.EndTransaction(ctx, kgo.TryAbort); eerr != nil && s.failed() == nil && !Fenced(eerr) {
 				err = fmt.Errorf("abort kafka transaction: %w", eerr)
@@ -574,7 +578,6 @@ func (s *KafkaSink) Close() error {
 		cancel()
 		s.inTxn = false
 	}
-	s.cancel()
 	s.client.Close()
 	for _, b := range s.held {
 		b.Release()
