@@ -2,7 +2,10 @@ package main
 
 import (
 	"encoding/json"
+	"net/http"
 	"os"
+	"path/filepath"
+	"strings"
 	"syscall"
 	"testing"
 	"time"
@@ -21,11 +24,30 @@ func TestClusterFrozenLeaderKinesis(t *testing.T) {
 	r := newDeliveryRig(t, awstest.S3, awstest.Kinesis, awstest.DynamoDB)
 	r.withKinesis()
 	nodes := newCluster(r)
+	tokenFile := filepath.Join(r.dir, "admin-token")
+	if err := os.WriteFile(tokenFile, []byte("0123456789abcdef0123456789abcdef\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	r.env = append(r.env, "SLUICE_HTTP__ADMIN_TOKEN_FILE="+tokenFile)
 	for _, n := range nodes {
 		n.d = r.startWith(n.cfg)
 	}
-	if l, took := leaderOf(t, nodes, nil, 30*time.Second); l == nil {
+	l, took := leaderOf(t, nodes, nil, 30*time.Second)
+	if l == nil {
 		t.Fatalf("no leader after %s:\n%s", took, r.log())
+	}
+	// The admin API is not open: an unauthenticated remove gets 401 and
+	// the cluster keeps its three voters.
+	resp, err := http.Post("http://"+l.http+"/cluster/remove", "application/json", strings.NewReader(`{"id":"n1"}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusUnauthorized {
+		t.Fatalf("unauthenticated POST /cluster/remove: %s, want 401", resp.Status)
+	}
+	if st := sluice(t, r.env, "cluster", "status", "--config", l.cfg); st.code != 0 || strings.Count(st.stdout, "Voter") != 3 {
+		t.Fatalf("cluster status after the refused remove: exit %d\n%s%s", st.code, st.stdout, st.stderr)
 	}
 	w := startPacedTxWorkload(t, r.src, 2*time.Millisecond) // what kinesalite keeps up with on a busy machine
 	freezes := 10
