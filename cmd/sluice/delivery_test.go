@@ -37,6 +37,7 @@ type deliveryRig struct {
 	dir string
 	cfg string
 	env []string
+	db  *sql.DB // srcHead's pool, opened once: one per call ran the server out of connections
 }
 
 func newDeliveryRig(t *testing.T, services ...awstest.Service) *deliveryRig {
@@ -461,7 +462,10 @@ func (r *deliveryRig) srcHead() string {
 	var file string
 	var pos int64
 	var a, b any
-	if err := r.src.DB(r.t).QueryRow("SHOW MASTER STATUS").Scan(&file, &pos, &a, &b); err != nil {
+	if r.db == nil {
+		r.db = r.src.DB(r.t)
+	}
+	if err := r.db.QueryRow("SHOW MASTER STATUS").Scan(&file, &pos, &a, &b); err != nil {
 		r.t.Fatal(err)
 	}
 	return fmt.Sprintf("%s:%d", file, pos)
