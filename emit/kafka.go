@@ -1,6 +1,7 @@
 package emit
 
 import (
+	"bytes"
 	"context"
 	"crypto/tls"
 	"crypto/x509"
@@ -271,11 +272,13 @@ type KafkaSink struct {
 	client *kgo.Client
 	log    *slog.Logger
 
-	mu sync.Mutex
 	// ctx is what records are produced under: not a caller's, which
 	// ends before the final Sync; Close cancels it.
 	ctx    context.Context
 	cancel context.CancelFunc
+
+	// mu guards what follows, but err.
+	mu sync.Mutex
 	// err is the first failure after which the open transaction cannot
 	// commit: every later call returns it. errMu guards it apart from mu,
 	// since produce callbacks set it while a Write or Sync holds mu.
@@ -418,7 +421,7 @@ func (s *KafkaSink) Write(ctx context.Context, b *Batch) error {
 			Topic:   s.topic.name(r.Database, r.Table),
 			Key:     key,
 			Value:   value,
-			Headers: []kgo.RecordHeader{{Key: kafkaDedupeHeader, Value: []byte(string(s.dedupe))}},
+			Headers: []kgo.RecordHeader{{Key: kafkaDedupeHeader, Value: bytes.Clone(s.dedupe)}},
 		}
 		if s.epoch != nil {
 			rec.Headers = append(rec.Headers, kgo.RecordHeader{Key: kafkaEpochHeader, Value: s.epoch})
