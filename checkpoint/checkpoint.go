@@ -155,12 +155,13 @@ type FencingStore interface {
 
 // Permanent reports whether err from a Store says that retrying the same
 // call cannot succeed, so the pipeline must halt: ErrFenced,
-// ErrPositionBackwards, ErrCorrupt, and the AWS errors that do not go away
+// ErrPositionBackwards, ErrCorrupt, Kafka's fencing of a zombie producer
+// (from the Kafka sink, whose Sync commits the checkpoint), and the AWS errors that do not go away
 // by themselves (a missing table, a request the service rejects as
 // invalid, denied access or unknown credentials). Throttling, network
 // errors, timeouts and server faults (5xx) are not permanent.
 func Permanent(err error) bool {
-	if errors.Is(err, ErrFenced) || errors.Is(err, ErrPositionBackwards) || errors.Is(err, ErrCorrupt) {
+	if errors.Is(err, ErrFenced) || errors.Is(err, ErrPositionBackwards) || errors.Is(err, ErrCorrupt) || kafkaFenced(err) {
 		return true
 	}
 	var api smithy.APIError

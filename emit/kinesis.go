@@ -119,6 +119,21 @@ type KinesisConfig struct {
 	// Registerer, if set, gets the sink's metrics (KinesisStats), labelled
 	// with the stream; Close unregisters them.
 	Registerer prometheus.Registerer
+
+	// Term, when set, is the leadership term's context (in a cluster): the
+	// senders stop the moment it ends, abandoning requests under way, and
+	// the sink fails from then on. Without it they stop only at Close.
+	Term context.Context
+	// Lease, when set, returns until when this process may write (the
+	// leader's lease, ha.Lease.Until): no request (or retry of one) leaves
+	// after it; the check is made again just before the HTTP request goes
+	// out.
+	Lease func() time.Time
+	// Epoch, when not zero, is the term's epoch: each record's JSON gets
+	// "epoch":Epoch as its first field, so a consumer can drop records of
+	// older epochs that arrive after newer ones. Zero (one process, no
+	// cluster) leaves events as they are.
+	Epoch uint64
 }
 
 // DefaultKinesisConfig returns the defaults; Stream must still be set.
@@ -232,6 +247,8 @@ type KinesisSink struct {
 	agg       *aggregator   // with Aggregate
 
 	lastDB, lastTable, lastKey string // Write's cache of the last table's key
+	epochPrefix                []byte // `{"epoch":N,` with Epoch
+	leaseOpts                  []func(*kinesis.Options)
 }
 
 var _ Sink = (*KinesisSink)(nil)
@@ -285,12 +302,23 @@ func NewKinesisSink(client kinesisAPI, cfg KinesisConfig, logger *slog.Logger) (
 		}
 	}
 	// The senders belong to the sink, not to any caller's request: they
-	// live until Close.
-	s.ctx, s.cancel = context.WithCancel(context.Background())
+	// live until Close, or until the leadership term ends.
+	parent := cfg.Term
+	if parent == nil {
+		parent = context.Background()
+	}
+	s.ctx, s.cancel = context.WithCancel(parent)
+	if cfg.Lease != nil {
+		s.leaseOpts = append(s.leaseOpts, leaseOption(cfg.Lease))
+	}
+	if cfg.Epoch != 0 {
+		s.epochPrefix = fmt.Appendf(nil, `{"epoch":%d,`, cfg.Epoch)
+	}
 	for range cfg.MaxInFlight {
 		s.wg.Add(1)
 		go func() {
 			defer s.wg.Done()
+			defer s.senderStopped()
 			s.send()
 		}()
 	}
@@ -341,6 +369,20 @@ func (s *KinesisSink) Write(ctx context.Context, b *Batch) error {
 		b.Release()
 	}
 	return nil
+}
+
+// senderStopped fails the sink when a sender stopped because the
+// leadership term ended, so Write and Sync stop waiting for it.
+func (s *KinesisSink) senderStopped() {
+	if s.cfg.Term == nil || s.cfg.Term.Err() == nil {
+		return
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.err == nil && !s.closed {
+		s.err = fmt.Errorf("kinesis sink: stopped sending: the leadership term ended (%w)", context.Cause(s.cfg.Term))
+		s.notifyLocked()
+	}
 }
 
 // stoppedLocked returns why the sink takes no more work, if it does not.

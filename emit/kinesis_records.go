@@ -16,6 +16,9 @@ import (
 // addEvent turns event i of b into records. Callers hold s.mu.
 func (s *KinesisSink) addEvent(kb *kinesisBatch, b *Batch, i int, r *Ref) {
 	line := b.Data[r.Off : r.Off+r.Len]
+	if s.epochPrefix != nil {
+		line = withEpoch(s.epochPrefix, line)
+	}
 	key := s.routeKey(r, line)
 	limit := s.cfg.MaxRecordBytes - len(key)
 	if s.agg != nil {
@@ -36,6 +39,17 @@ func (s *KinesisSink) addEvent(kb *kinesisBatch, b *Batch, i int, r *Ref) {
 	for _, p := range parts {
 		s.addRecordLocked(kb, key, p)
 	}
+}
+
+// withEpoch returns a copy of the JSON object line with prefix
+// (`{"epoch":N,`) in place of its opening brace.
+func withEpoch(prefix, line []byte) []byte {
+	out := make([]byte, 0, len(prefix)+len(line))
+	out = append(out, prefix...)
+	if len(line) >= 2 && line[1] == '}' {
+		out = out[:len(out)-1] // an empty object: no comma
+	}
+	return append(out, line[1:]...)
 }
 
 // addRecordLocked queues one record (or adds it to its aggregate).

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"math/rand/v2"
+	"net/http"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
@@ -77,6 +78,16 @@ func (s *KinesisSink) send() {
 				s.mu.Lock()
 				continue
 			}
+			if s.cfg.Lease != nil && !s.now().Before(s.cfg.Lease()) {
+				// Not sure to lead: nothing is sent until a quorum
+				// confirms it again, or the term ends.
+				s.mu.Unlock()
+				if !sleepCtx(s.ctx, leaseRecheck) {
+					return
+				}
+				s.mu.Lock()
+				continue
+			}
 			if units = s.takeLocked(units); len(units) > 0 {
 				break
 			}
@@ -104,7 +115,7 @@ func (s *KinesisSink) send() {
 			entries = append(entries, u.entry)
 		}
 		actx, cancel := context.WithTimeout(s.ctx, s.cfg.RequestTimeout)
-		out, err := s.api.PutRecords(actx, &kinesis.PutRecordsInput{StreamName: s.stream, Records: entries})
+		out, err := s.api.PutRecords(actx, &kinesis.PutRecordsInput{StreamName: s.stream, Records: entries}, s.leaseOpts...)
 		cancel()
 		clear(entries) // let go of the data
 		if s.ctx.Err() != nil {
@@ -120,6 +131,36 @@ func (s *KinesisSink) send() {
 		}
 	}
 }
+
+// leaseGate checks the lease once more just before each HTTP attempt
+// leaves (after the SDK built and signed it, which takes time a freeze can
+// fall into): a lapsed lease fails the attempt unsent.
+type leaseGate struct {
+	next  kinesis.HTTPClient
+	until func() time.Time
+}
+
+// errLeaseLapsed fails a request not sent because the lease lapsed.
+var errLeaseLapsed = errors.New("kinesis sink: not sent: this node's leadership lease lapsed")
+
+func (g leaseGate) Do(r *http.Request) (*http.Response, error) {
+	if !time.Now().Before(g.until()) {
+		return nil, errLeaseLapsed
+	}
+	return g.next.Do(r)
+}
+
+// leaseOption puts the lease gate in front of the client's HTTP client.
+func leaseOption(until func() time.Time) func(*kinesis.Options) {
+	return func(o *kinesis.Options) {
+		if o.HTTPClient != nil {
+			o.HTTPClient = leaseGate{next: o.HTTPClient, until: until}
+		}
+	}
+}
+
+// leaseRecheck is how often a sender whose lease lapsed looks again.
+const leaseRecheck = 10 * time.Millisecond
 
 // takeLocked appends to units the next request and marks them flying.
 // Under relaxed ordering: waiting records in queue order, skipping those

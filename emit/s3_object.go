@@ -6,11 +6,14 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net/http"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 	"github.com/aws/aws-sdk-go-v2/service/s3/types"
+
+	"github.com/sluicecdc/sluice/schema"
 )
 
 // S3Object is one object that is read and replaced whole: the schema
@@ -85,6 +88,58 @@ func (o *S3Object) Write(ctx context.Context, b []byte) error {
 		})
 		return err
 	})
+}
+
+var _ schema.ConditionalStore = (*S3Object)(nil)
+
+// ReadVersion implements schema.ConditionalStore: the object and its ETag.
+func (o *S3Object) ReadVersion(ctx context.Context) ([]byte, string, error) {
+	var b []byte
+	var etag string
+	err := o.deadline(ctx, "read", func(ctx context.Context) error {
+		out, err := o.client.GetObject(ctx, &s3.GetObjectInput{Bucket: aws.String(o.bucket), Key: aws.String(o.key)})
+		var nsk *types.NoSuchKey
+		if errors.As(err, &nsk) {
+			return nil
+		}
+		if err != nil {
+			return err
+		}
+		defer func() { _ = out.Body.Close() }()
+		etag = aws.ToString(out.ETag)
+		b, err = io.ReadAll(out.Body)
+		return err
+	})
+	return b, etag, err
+}
+
+// WriteIf implements schema.ConditionalStore with a conditional PUT:
+// If-Match on the ETag read, or If-None-Match: * when there was no
+// object. A 412 (or a 409 from a concurrent conditional write) is
+// schema.ErrChanged.
+func (o *S3Object) WriteIf(ctx context.Context, b []byte, etag string) (string, error) {
+	in := &s3.PutObjectInput{
+		Bucket: aws.String(o.bucket), Key: aws.String(o.key), Body: bytes.NewReader(b),
+		ContentType: aws.String("application/json"),
+	}
+	if etag == "" {
+		in.IfNoneMatch = aws.String("*")
+	} else {
+		in.IfMatch = aws.String(etag)
+	}
+	var written string
+	err := o.deadline(ctx, "write", func(ctx context.Context) error {
+		out, err := o.client.PutObject(ctx, in)
+		if isPreconditionFailed(err) || httpStatus(err) == http.StatusConflict {
+			return fmt.Errorf("%s: %w (%w)", o, schema.ErrChanged, err)
+		}
+		if err != nil {
+			return err
+		}
+		written = aws.ToString(out.ETag)
+		return nil
+	})
+	return written, err
 }
 
 func (o *S3Object) String() string { return fmt.Sprintf("s3://%s/%s", o.bucket, o.key) }

@@ -20,6 +20,13 @@ type Batch struct {
 	Data []byte
 	// Events locate each event in Data, with what sinks route by.
 	Events []Ref
+	// Checkpoint, when set, is the checkpoint (checkpoint.Encode) of the
+	// transaction boundary the batch ends at: its last event is the last
+	// of a transaction. It is nil for a batch that ends inside a
+	// transaction, and for one that carries no boundary. A sink that
+	// commits the checkpoint atomically with the events it covers (Kafka)
+	// writes it; the others ignore it.
+	Checkpoint []byte
 
 	holders atomic.Int32
 	recycle func(*Batch)
@@ -49,6 +56,9 @@ type Ref struct {
 	// Key is the event's primary key as JSON (empty for keyless tables):
 	// sinks that partition by key use it.
 	Key []byte
+	// KeyColumns names the primary key's columns, in Key's order (nil for
+	// keyless tables): sinks that spell the key out by name use them.
+	KeyColumns []string
 	// Timestamp is the commit time in seconds: the binlog XID (or COMMIT)
 	// event's header time, i.e. when the COMMIT began. It can go backwards
 	// along the binlog.

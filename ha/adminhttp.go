@@ -3,10 +3,12 @@ package ha
 import (
 	"bytes"
 	"context"
+	"crypto/subtle"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
+	"mime"
 	"net/http"
 	"strings"
 	"time"
@@ -25,6 +27,12 @@ import (
 // every node must set Config.AdminURL); 307 makes clients repeat the POST
 // with its body. With no leader, or none with a known URL, the answer is
 // 503 with a Retry-After. Errors are JSON: {"error": "...", "leader_id": ...}.
+//
+// Writes (the POSTs) need "Authorization: Bearer <token>" with the
+// cluster's admin token (401 without it or with another; 403 when the node
+// has no token, so no write is possible) and "Content-Type:
+// application/json" (415), checked in that order before the body is read.
+// GET /cluster/status is open.
 const (
 	PathStatus = "/cluster/status"
 	PathVoters = "/cluster/voters"
@@ -61,29 +69,48 @@ type errorBody struct {
 const maxAdminBody = 64 << 10
 
 // NewAdminHandler serves the admin API for n. Mount it on the node's HTTP
-// server at "/cluster/". It does no authentication: listen on a private
-// address.
-func NewAdminHandler(n *Node) http.Handler { return newAdminHandler(n) }
+// server at "/cluster/". Writes need token as a bearer token; an empty
+// token refuses every write.
+func NewAdminHandler(n *Node, token string) http.Handler { return newAdminHandler(n, token) }
 
-func newAdminHandler(a admin) http.Handler {
+func newAdminHandler(a admin, token string) http.Handler {
 	mux := http.NewServeMux()
+	write := func(h http.HandlerFunc) http.HandlerFunc {
+		return func(w http.ResponseWriter, r *http.Request) {
+			if token == "" {
+				writeJSON(w, http.StatusForbidden, errorBody{Error: "cluster changes are off on this node: set http.admin_token_file on every node, then send its token as a bearer token"})
+				return
+			}
+			got, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
+			if !ok || subtle.ConstantTimeCompare([]byte(got), []byte(token)) != 1 {
+				w.Header().Set("WWW-Authenticate", `Bearer realm="sluice cluster"`)
+				writeJSON(w, http.StatusUnauthorized, errorBody{Error: "missing or wrong bearer token (http.admin_token_file)"})
+				return
+			}
+			if mt, _, err := mime.ParseMediaType(r.Header.Get("Content-Type")); err != nil || mt != "application/json" {
+				writeJSON(w, http.StatusUnsupportedMediaType, errorBody{Error: "Content-Type must be application/json"})
+				return
+			}
+			h(w, r)
+		}
+	}
 	mux.HandleFunc("GET "+PathStatus, func(w http.ResponseWriter, r *http.Request) {
 		writeJSON(w, http.StatusOK, a.Status())
 	})
-	mux.HandleFunc("POST "+PathVoters, func(w http.ResponseWriter, r *http.Request) {
+	mux.HandleFunc("POST "+PathVoters, write(func(w http.ResponseWriter, r *http.Request) {
 		var req AddVoterRequest
 		if !readJSON(w, r, &req) {
 			return
 		}
 		answer(w, r, a, a.AddVoter(r.Context(), req.ID, req.Addr))
-	})
-	mux.HandleFunc("POST "+PathRemove, func(w http.ResponseWriter, r *http.Request) {
+	}))
+	mux.HandleFunc("POST "+PathRemove, write(func(w http.ResponseWriter, r *http.Request) {
 		var req RemoveServerRequest
 		if !readJSON(w, r, &req) {
 			return
 		}
 		answer(w, r, a, a.RemoveServer(r.Context(), req.ID))
-	})
+	}))
 	return mux
 }
 
@@ -131,17 +158,31 @@ func writeJSON(w http.ResponseWriter, code int, v any) {
 // follower are redirected to the leader; the client follows (net/http
 // repeats a 307 POST with its body).
 type AdminClient struct {
-	base string
-	hc   *http.Client
+	base  string
+	hc    *http.Client
+	token string
 }
 
-// NewAdminClient calls the node at baseURL (e.g. http://10.0.0.2:9100).
-// A nil hc means a client with a 30 s timeout.
-func NewAdminClient(baseURL string, hc *http.Client) *AdminClient {
+// NewAdminClient calls the node at baseURL (e.g. http://10.0.0.2:9100)
+// with the admin token (empty: status only). A nil hc means a client with
+// a 30 s timeout.
+func NewAdminClient(baseURL, token string, hc *http.Client) *AdminClient {
 	if hc == nil {
 		hc = &http.Client{Timeout: 30 * time.Second}
 	}
-	return &AdminClient{base: strings.TrimSuffix(baseURL, "/"), hc: hc}
+	c := *hc
+	// net/http drops Authorization on a redirect to another host; the
+	// leader every node redirects to holds the same token.
+	c.CheckRedirect = func(req *http.Request, via []*http.Request) error {
+		if len(via) >= 10 {
+			return errors.New("stopped after 10 redirects")
+		}
+		if a := via[0].Header.Get("Authorization"); a != "" {
+			req.Header.Set("Authorization", a)
+		}
+		return nil
+	}
+	return &AdminClient{base: strings.TrimSuffix(baseURL, "/"), hc: &c, token: token}
 }
 
 // Status is the node's view of the cluster.
@@ -176,6 +217,9 @@ func (c *AdminClient) do(ctx context.Context, method, path string, in, out any) 
 	}
 	if in != nil {
 		req.Header.Set("Content-Type", "application/json")
+	}
+	if c.token != "" && method != http.MethodGet {
+		req.Header.Set("Authorization", "Bearer "+c.token)
 	}
 	resp, err := c.hc.Do(req)
 	if err != nil {

@@ -48,7 +48,7 @@ func TestAdminForwardsToLeader(t *testing.T) {
 
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-	client := NewAdminClient(url(follower), nil)
+	client := NewAdminClient(url(follower), testToken, nil)
 	if err := client.AddVoter(ctx, "n4", cfg.BindAddr); err != nil {
 		t.Fatalf("add-voter via follower %s: %v", follower, err)
 	}
@@ -56,7 +56,7 @@ func TestAdminForwardsToLeader(t *testing.T) {
 		s := c.nodes["n4"].node.Status()
 		return s.LeaderID == leader && len(s.Servers) == 4 && s.LeaderAdminURL == url(leader)
 	})
-	st, err := NewAdminClient(url("n4"), nil).Status(ctx)
+	st, err := NewAdminClient(url("n4"), testToken, nil).Status(ctx)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -64,8 +64,22 @@ func TestAdminForwardsToLeader(t *testing.T) {
 		t.Fatalf("n4 status over HTTP = %+v", st)
 	}
 
+	// Unauthenticated, the leader refuses to remove it: 401, nothing changes.
+	resp, err := http.Post(url(leader)+PathRemove, "application/json", strings.NewReader(`{"id":"n4"}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusUnauthorized {
+		t.Fatalf("unauthenticated POST %s: %s, want 401", PathRemove, resp.Status)
+	}
+	time.Sleep(2 * testHeartbeat)
+	if s := c.nodes[leader].node.Status(); len(s.Servers) != 4 {
+		t.Fatalf("servers after an unauthenticated remove: %+v", s.Servers)
+	}
+
 	// Remove it again, asking n4 itself (a follower) to forward.
-	if err := NewAdminClient(url("n4"), nil).RemoveServer(ctx, "n4"); err != nil {
+	if err := NewAdminClient(url("n4"), testToken, nil).RemoveServer(ctx, "n4"); err != nil {
 		t.Fatalf("remove-server via n4: %v", err)
 	}
 	// n4 no longer hears from the leader (and may never learn it was removed).
@@ -97,7 +111,7 @@ func TestAdminForwardsToLeader(t *testing.T) {
 	waitFor(t, 5*time.Second, "the follower to learn the new leader's admin URL", func() bool {
 		for _, id := range c.followers(next) {
 			if id != leader && id != "n4" && c.nodes[id].node.Status().LeaderAdminURL == url(next) {
-				client = NewAdminClient(url(id), nil)
+				client = NewAdminClient(url(id), testToken, nil)
 				return true
 			}
 		}
@@ -116,7 +130,7 @@ func TestAdminForwardsToLeader(t *testing.T) {
 }
 
 func serveAdmin(t *testing.T, ln net.Listener, n *Node) {
-	srv := &httptest.Server{Listener: ln, Config: &http.Server{Handler: NewAdminHandler(n)}}
+	srv := &httptest.Server{Listener: ln, Config: &http.Server{Handler: NewAdminHandler(n, testToken)}}
 	srv.Start()
 	t.Cleanup(srv.Close)
 }
@@ -149,9 +163,12 @@ func TestAdminHandlerAnswers(t *testing.T) {
 		{"raft error", errors.New("boom"), `{"id":"n4","addr":"127.0.0.1:1"}`, http.StatusInternalServerError, ""},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			h := newAdminHandler(&fakeAdmin{err: tc.err})
+			h := newAdminHandler(&fakeAdmin{err: tc.err}, testToken)
 			w := httptest.NewRecorder()
-			h.ServeHTTP(w, httptest.NewRequest(http.MethodPost, PathVoters, strings.NewReader(tc.body)))
+			req := httptest.NewRequest(http.MethodPost, PathVoters, strings.NewReader(tc.body))
+			req.Header.Set("Authorization", "Bearer "+testToken)
+			req.Header.Set("Content-Type", "application/json")
+			h.ServeHTTP(w, req)
 			if w.Code != tc.code {
 				t.Fatalf("code %d, want %d; body %s", w.Code, tc.code, w.Body)
 			}
@@ -161,8 +178,63 @@ func TestAdminHandlerAnswers(t *testing.T) {
 		})
 	}
 	w := httptest.NewRecorder()
-	newAdminHandler(&fakeAdmin{}).ServeHTTP(w, httptest.NewRequest(http.MethodGet, PathVoters, nil))
+	newAdminHandler(&fakeAdmin{}, testToken).ServeHTTP(w, httptest.NewRequest(http.MethodGet, PathVoters, nil))
 	if w.Code != http.StatusMethodNotAllowed {
 		t.Fatalf("GET voters: %d", w.Code)
+	}
+}
+
+const testToken = "s3cret-admin-token"
+
+// countingAdmin counts membership changes.
+type countingAdmin struct {
+	fakeAdmin
+	changes int
+}
+
+func (c *countingAdmin) AddVoter(context.Context, string, string) error { c.changes++; return nil }
+func (c *countingAdmin) RemoveServer(context.Context, string) error     { c.changes++; return nil }
+
+// TestAdminWritesNeedTheToken: a POST to /cluster/remove without the bearer
+// token (or with another, or without a JSON content type, or to a node
+// with no token) is refused before the body is read, and nothing changes;
+// status stays open.
+func TestAdminWritesNeedTheToken(t *testing.T) {
+	for _, tc := range []struct {
+		name, token, auth, ctype string
+		code                     int
+	}{
+		{"no token", testToken, "", "application/json", http.StatusUnauthorized},
+		{"wrong token", testToken, "Bearer nope", "application/json", http.StatusUnauthorized},
+		{"basic auth", testToken, "Basic czNjcmV0", "application/json", http.StatusUnauthorized},
+		{"form body", testToken, "Bearer " + testToken, "application/x-www-form-urlencoded", http.StatusUnsupportedMediaType},
+		{"node without a token", "", "Bearer ", "application/json", http.StatusForbidden},
+		{"authorized", testToken, "Bearer " + testToken, "application/json; charset=utf-8", http.StatusNoContent},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			a := &countingAdmin{}
+			h := newAdminHandler(a, tc.token)
+			req := httptest.NewRequest(http.MethodPost, PathRemove, strings.NewReader(`{"id":"n2"}`))
+			if tc.auth != "" {
+				req.Header.Set("Authorization", tc.auth)
+			}
+			req.Header.Set("Content-Type", tc.ctype)
+			w := httptest.NewRecorder()
+			h.ServeHTTP(w, req)
+			if w.Code != tc.code {
+				t.Fatalf("code %d, want %d; body %s", w.Code, tc.code, w.Body)
+			}
+			if want := map[bool]int{true: 1, false: 0}[tc.code == http.StatusNoContent]; a.changes != want {
+				t.Fatalf("%d membership changes, want %d", a.changes, want)
+			}
+			if tc.code == http.StatusUnauthorized && w.Header().Get("WWW-Authenticate") == "" {
+				t.Fatal("401 without WWW-Authenticate")
+			}
+		})
+	}
+	w := httptest.NewRecorder()
+	newAdminHandler(&countingAdmin{}, testToken).ServeHTTP(w, httptest.NewRequest(http.MethodGet, PathStatus, nil))
+	if w.Code != http.StatusOK {
+		t.Fatalf("GET status without a token: %d", w.Code)
 	}
 }

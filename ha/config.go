@@ -60,6 +60,10 @@ type Config struct {
 	Bootstrap bool
 	// TLS, when set, encrypts and authenticates Raft traffic.
 	TLS *TLSConfig
+	// Insecure allows Raft without TLS on a non-loopback bind address
+	// (a private network only the nodes reach); Validate refuses that
+	// otherwise.
+	Insecure bool
 
 	// HeartbeatTimeout is how long a follower goes without contact from the
 	// leader before starting an election.
@@ -117,6 +121,15 @@ func (c *Config) voters() []Peer {
 		return []Peer{{ID: c.NodeID, Addr: c.advertise()}}
 	}
 	return c.Peers
+}
+
+// isLoopback reports whether host names this machine only.
+func isLoopback(host string) bool {
+	if host == "localhost" {
+		return true
+	}
+	ip := net.ParseIP(host)
+	return ip != nil && ip.IsLoopback()
 }
 
 // Validate checks each field and how they fit together.
@@ -195,6 +208,9 @@ func (c *Config) Validate() error {
 		return fmt.Errorf("lead_failure_limit %d: want 0 (default) or more", c.LeadFailureLimit)
 	case c.LeadRetryBackoff < 0:
 		return fmt.Errorf("lead_retry_backoff %s: want 0 or more", c.LeadRetryBackoff)
+	}
+	if host, _, _ := net.SplitHostPort(c.BindAddr); c.TLS == nil && !c.Insecure && !isLoopback(host) {
+		return fmt.Errorf("bind %q: Raft traffic to a non-loopback address without TLS lets anyone who reaches it join or disrupt the cluster: set tls (cert_file, key_file, ca_file), or insecure: true on a network only the nodes reach", c.BindAddr)
 	}
 	return nil
 }

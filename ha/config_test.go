@@ -11,6 +11,7 @@ func TestConfigValidate(t *testing.T) {
 	base := func() Config {
 		c := DefaultConfig()
 		c.NodeID, c.BindAddr, c.AdvertiseAddr, c.Peers = "n1", "0.0.0.0:7946", "10.0.0.1:7946", three
+		c.Insecure = true
 		return c
 	}
 	for _, tc := range []struct {
@@ -38,6 +39,11 @@ func TestConfigValidate(t *testing.T) {
 		{"heartbeat too low", func(c *Config) { c.HeartbeatTimeout = time.Millisecond }, "heartbeat_timeout"},
 		{"election below heartbeat", func(c *Config) { c.ElectionTimeout = c.HeartbeatTimeout / 2 }, "election_timeout"},
 		{"lease above heartbeat", func(c *Config) { c.LeaderLeaseTimeout = 2 * c.HeartbeatTimeout }, "leader_lease_timeout"},
+		{"open raft on the network", func(c *Config) { c.Insecure = false }, "insecure: true"},
+		{"raft with tls", func(c *Config) { c.Insecure, c.TLS = false, &TLSConfig{CertFile: "c", KeyFile: "k", CAFile: "ca"} }, ""},
+		{"raft on loopback", func(c *Config) {
+			c.Insecure, c.BindAddr, c.AdvertiseAddr, c.Peers, c.Bootstrap = false, "127.0.0.2:7946", "", nil, false
+		}, ""},
 		{"negative failure limit", func(c *Config) { c.LeadFailureLimit = -1 }, "lead_failure_limit"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {

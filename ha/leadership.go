@@ -3,6 +3,7 @@ package ha
 import (
 	"context"
 	"fmt"
+	"sync/atomic"
 	"time"
 
 	"github.com/hashicorp/raft"
@@ -127,6 +128,8 @@ func (n *Node) checkInterval() time.Duration {
 func (n *Node) leadTerm(ctx context.Context, lead LeadFunc) (lost bool, err error) {
 	term := n.raft.CurrentTerm()
 	log := n.log.With("term", term)
+	lease := &Lease{}
+	confirmed := time.Now()
 	// Failures here count as lead failures unless leadership went with them.
 	if err := n.raft.Barrier(raftOpTimeout).Error(); err != nil {
 		return false, fmt.Errorf("barrier after election in term %d: %w", term, err)
@@ -136,7 +139,10 @@ func (n *Node) leadTerm(ctx context.Context, lead LeadFunc) (lost bool, err erro
 		return false, fmt.Errorf("publish leader record for term %d: %w", term, err)
 	}
 
-	leaderCtx, cancel := context.WithCancelCause(context.WithValue(ctx, termKey{}, term))
+	// The barrier and the record were committed by a quorum: no other
+	// leader can be elected until LeaderLeaseTimeout after they began.
+	lease.extend(confirmed.Add(n.cfg.LeaderLeaseTimeout))
+	leaderCtx, cancel := context.WithCancelCause(context.WithValue(context.WithValue(ctx, termKey{}, term), leaseKey{}, lease))
 	defer cancel(nil)
 	start := time.Now()
 	n.leadingSince.Store(&start)
@@ -157,6 +163,7 @@ func (n *Node) leadTerm(ctx context.Context, lead LeadFunc) (lost bool, err erro
 	lose := func(why error) {
 		if cause == nil {
 			cause, cancelled, warned = why, time.Now(), time.Now()
+			lease.expire()
 			cancel(why)
 			log.Info("stopping lead", "cause", why)
 		}
@@ -190,6 +197,8 @@ func (n *Node) leadTerm(ctx context.Context, lead LeadFunc) (lost bool, err erro
 			verify = nil
 			if err != nil {
 				lose(fmt.Errorf("%w: %w", ErrLeadershipLost, err))
+			} else if cause == nil {
+				lease.extend(verifySince.Add(n.cfg.LeaderLeaseTimeout))
 			}
 		case <-ctxDone:
 			ctxDone = nil
@@ -234,6 +243,47 @@ func backoff(base time.Duration, failures int) time.Duration {
 }
 
 type termKey struct{}
+
+type leaseKey struct{}
+
+// Lease says until when a leader is sure that no other node leads: the
+// start of the last round in which a quorum confirmed its leadership
+// (the election's barrier, then each VerifyLeader), plus
+// LeaderLeaseTimeout. Followers wait at least HeartbeatTimeout (which is
+// at least LeaderLeaseTimeout) without hearing from the leader before
+// they elect another, so until then a write outside Raft cannot land
+// after a newer leader's. A leader frozen (SIGSTOP) or cut off finds its
+// lease lapsed as soon as it runs again, before its lead context is
+// cancelled. It is safe for concurrent use.
+type Lease struct {
+	until atomic.Pointer[time.Time]
+}
+
+// Until returns the end of the lease (the zero time once it is given up).
+func (l *Lease) Until() time.Time {
+	if t := l.until.Load(); t != nil {
+		return *t
+	}
+	return time.Time{}
+}
+
+// Valid reports whether the lease holds at now.
+func (l *Lease) Valid(now time.Time) bool { return now.Before(l.Until()) }
+
+func (l *Lease) extend(t time.Time) {
+	if t.After(l.Until()) {
+		l.until.Store(&t)
+	}
+}
+
+func (l *Lease) expire() { l.until.Store(&time.Time{}) }
+
+// LeaseFromContext returns the lease of the leadership a lead context
+// belongs to.
+func LeaseFromContext(ctx context.Context) (*Lease, bool) {
+	l, ok := ctx.Value(leaseKey{}).(*Lease)
+	return l, ok
+}
 
 // TermFromContext returns the Raft term of the leadership a lead context
 // belongs to. Writes outside Raft can be fenced by it: a later term always

@@ -127,7 +127,7 @@ func New(cfg Config) (*Server, error) {
 }
 
 // Handle mounts h at pattern (http.ServeMux syntax), e.g.
-// Handle("/cluster/", ha.NewAdminHandler(node)).
+// Handle("/cluster/", ha.NewAdminHandler(node, token)).
 func (s *Server) Handle(pattern string, h http.Handler) { s.mux.Handle(pattern, h) }
 
 // Handler is the server's routes, for tests or another server.

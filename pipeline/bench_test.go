@@ -14,6 +14,8 @@ import (
 	ktypes "github.com/aws/aws-sdk-go-v2/service/kinesis/types"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 	"github.com/go-mysql-org/go-mysql/mysql"
+	"github.com/twmb/franz-go/pkg/kfake"
+	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/sluicecdc/sluice/binlog"
 	"github.com/sluicecdc/sluice/checkpoint"
@@ -129,6 +131,39 @@ func BenchmarkThroughput(b *testing.B) {
 		}
 		b.ReportMetric(float64(bb.rows*b.N)/b.Elapsed().Seconds(), "rows/s")
 	})
+	b.Run("kafka", func(b *testing.B) {
+		// kfake, franz-go's in-process Kafka, shares the process and the
+		// cores with sluice.
+		kc, err := kfake.NewCluster(kfake.NumBrokers(1), kfake.AllowAutoTopicCreation(), kfake.DefaultNumPartitions(4))
+		if err != nil {
+			b.Fatal(err)
+		}
+		defer kc.Close()
+		for i := 0; b.Loop(); i++ {
+			topic := fmt.Sprintf("bench-%d", i)
+			runBenchPipeline(b, func() ([]emit.Sink, error) {
+				cfg := emit.DefaultKafkaConfig()
+				cfg.Brokers, cfg.Topic = kc.ListenAddrs(), topic
+				cfg.Pipeline, cfg.TransactionalID = "bench", "bench"
+				cfg.Compression = os.Getenv("SLUICE_BENCH_KAFKA_COMPRESSION")
+				s, err := emit.NewKafkaSink(cfg, testLogger(b))
+				if err != nil {
+					return nil, err
+				}
+				if _, err := s.Check(context.Background()); err != nil {
+					_ = s.Close()
+					return nil, err
+				}
+				return []emit.Sink{s}, nil
+			})
+			b.StopTimer()
+			if n := countCommitted(b, kc.ListenAddrs(), topic); n != bb.rows {
+				b.Fatalf("a read_committed consumer read %d records, want %d", n, bb.rows)
+			}
+			b.StartTimer()
+		}
+		b.ReportMetric(float64(bb.rows*b.N)/b.Elapsed().Seconds(), "rows/s")
+	})
 	b.Run("file-sink", func(b *testing.B) {
 		for b.Loop() {
 			b.StopTimer()
@@ -171,6 +206,28 @@ func BenchmarkThroughput(b *testing.B) {
 		}
 		b.ReportMetric(float64(bb.rows*b.N)/b.Elapsed().Seconds(), "rows/s")
 	})
+}
+
+// countCommitted counts the records of topic a read_committed consumer reads.
+func countCommitted(b *testing.B, brokers []string, topic string) int {
+	cl, err := kgo.NewClient(kgo.SeedBrokers(brokers...), kgo.FetchIsolationLevel(kgo.ReadCommitted()),
+		kgo.ConsumeTopics(topic), kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()), kgo.FetchMaxWait(100*time.Millisecond))
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer cl.Close()
+	n := 0
+	for idle := 0; idle < 3; {
+		ctx, cancel := context.WithTimeout(context.Background(), 500*time.Millisecond)
+		fs := cl.PollFetches(ctx)
+		cancel()
+		got := fs.NumRecords()
+		if got == 0 {
+			idle++
+		}
+		n += got
+	}
+	return n
 }
 
 // runBenchPipeline runs sluice over the benchmark's binlog range into the

@@ -30,6 +30,12 @@ type encoder struct {
 	keys    *event.Keys
 	key     []byte
 	keySlab []byte
+	// keyCols names each table's primary key columns ("db\x00table"),
+	// as of the last row seen of it; lastCols caches the last lookup.
+	keyCols           map[string][]string
+	keyColsTable      *schema.Table
+	lastDB, lastTable string
+	lastCols          []string
 
 	batch *emit.Batch
 	seq   uint64
@@ -48,6 +54,9 @@ type encoder struct {
 	txGTID   binlog.GTID
 	// noDDL: schema changes are not emitted (output.maxwell.ddl: false).
 	noDDL bool
+	// splitting is set while a transaction too large for one batch is
+	// flushed in parts: those batches do not end at a boundary.
+	splitting bool
 	// heartbeatTable is Config.HeartbeatTable: rows of it are not emitted.
 	heartbeatTable string
 	// free holds batches every sink has released, for reuse.
@@ -105,6 +114,7 @@ func newEncoder(p *Pipeline, serverID uint32, out chan<- delivery) *encoder {
 		serverID: serverID,
 		txbuf:    newTxBuffer(p.cfg.TxMemoryBytes, p.cfg.spillDir()),
 		keys:     event.NewKeys(),
+		keyCols:  make(map[string][]string),
 		gtid:     p.saved.GTID,
 		free:     make(chan *emit.Batch, 4),
 
@@ -255,6 +265,7 @@ func (e *encoder) addRows(it *binlog.Item) error {
 		if err := e.twinRow(&r, it.Table.Database, it.Table.Name, e.key); err != nil {
 			return err
 		}
+		e.noteKeyColumns(it.Table)
 		if e.win != nil {
 			if err := e.windowRows(it, &r); err != nil {
 				return fmt.Errorf("encode %s row %d key at %s: %w", it.Table.QualifiedName(), r.Index, it.Pos, err)
@@ -377,14 +388,17 @@ func (e *encoder) commit(ctx context.Context, c *event.Commit) error {
 		b.Data = e.format.AppendCommit(b.Data, c, i, i == n-1)
 		b.Data = append(b.Data, tail...)
 		b.Events = append(b.Events, emit.Ref{
-			Off: off, Len: len(b.Data) - off - 1, Database: rec.database, Table: rec.table, Key: e.keepKey(rec.key),
+			Off: off, Len: len(b.Data) - off - 1, Database: rec.database, Table: rec.table, Key: e.keepKey(rec.key), KeyColumns: e.keyColumns(rec.database, rec.table),
 			Timestamp: c.Timestamp, Pos: rec.pos, Index: rec.index, ServerID: e.tx.ServerID, Commit: c.Pos,
 		})
 		i++
 		if len(b.Data) >= e.p.cfg.BatchBytes && i < n {
 			// A large transaction goes out in several batches; only the
 			// last one ends at a boundary.
-			return e.flush(ctx)
+			e.splitting = true
+			err := e.flush(ctx)
+			e.splitting = false
+			return err
 		}
 		return nil
 	})
@@ -420,6 +434,32 @@ func (e *encoder) commit(ctx context.Context, c *event.Commit) error {
 		return e.flush(ctx)
 	}
 	return nil
+}
+
+// noteKeyColumns remembers the names of t's primary key columns for the
+// events of its rows.
+func (e *encoder) noteKeyColumns(t *schema.Table) {
+	if t == e.keyColsTable {
+		return
+	}
+	e.keyColsTable = t
+	var names []string
+	for _, i := range t.PrimaryKey {
+		names = append(names, t.Columns[i].Name)
+	}
+	if len(e.keyCols) > 4096 {
+		clear(e.keyCols) // tables re-created by DDL churn: keep the map bounded
+	}
+	e.keyCols[t.Database+"\x00"+t.Name] = names
+	e.lastDB, e.lastTable, e.lastCols = t.Database, t.Name, names
+}
+
+// keyColumns returns the primary key column names noted for a table.
+func (e *encoder) keyColumns(db, table string) []string {
+	if db != e.lastDB || table != e.lastTable {
+		e.lastDB, e.lastTable, e.lastCols = db, table, e.keyCols[db+"\x00"+table]
+	}
+	return e.lastCols
 }
 
 // keepKey copies a row's key to where a Ref may keep it.
@@ -468,11 +508,20 @@ func (e *encoder) flush(ctx context.Context) error {
 	if e.boundary != nil && e.executed != nil && e.boundary.GTIDSet == "" {
 		e.boundary.GTIDSet = e.executed.String()
 	}
+	b.Checkpoint = nil
+	if e.boundary != nil && !e.splitting {
+		cp := *e.boundary
+		cp.Pipeline, cp.UpdatedAt = e.p.cfg.Name, time.Now().UTC()
+		var err error
+		if b.Checkpoint, err = checkpoint.Encode(&cp); err != nil {
+			return fmt.Errorf("encode checkpoint at %s: %w", cp.Position, err)
+		}
+	}
 	d := delivery{batch: b, boundary: e.boundary}
 	if e.twin != nil {
 		d.twin = e.twin.current()
 		e.twin.batch = nil
-		d.twin.Seq = b.Seq
+		d.twin.Seq, d.twin.Checkpoint = b.Seq, b.Checkpoint
 		n := 0
 		for _, t := range e.p.takesTwin {
 			if t {

@@ -141,8 +141,8 @@ func (e *encoder) twinCommit(c *event.Commit, hb *pendingHeartbeat) error {
 		b.Data = w.format.AppendCommit(b.Data, c, i, i == n-1)
 		b.Data = append(b.Data, tail...)
 		b.Events = append(b.Events, emit.Ref{
-			Off: off, Len: len(b.Data) - off - 1, Database: rec.database, Table: rec.table, Key: e.keepKey(rec.key),
-			Timestamp: c.Timestamp, Pos: rec.pos, Index: rec.index, ServerID: e.tx.ServerID,
+			Off: off, Len: len(b.Data) - off - 1, Database: rec.database, Table: rec.table, Key: e.keepKey(rec.key), KeyColumns: e.keyColumns(rec.database, rec.table),
+			Timestamp: c.Timestamp, Pos: rec.pos, Index: rec.index, ServerID: e.tx.ServerID, Commit: c.Pos,
 		})
 		i++
 		return nil

@@ -342,6 +342,7 @@ func (e *encoder) closeWindow(w *window, it *binlog.Item, index int) error {
 		if _, changed := w.keys[string(e.key)]; changed {
 			continue // the binlog inside the window has this row, newer
 		}
+		e.noteKeyColumns(shape)
 		start := len(e.txbuf.arena)
 		out, split, err := e.format.AppendRow(e.txbuf.arena, &e.tx, &r)
 		if err != nil {

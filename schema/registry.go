@@ -53,6 +53,7 @@ type Registry struct {
 
 	store Store // where Save writes; nil for an in-memory registry
 	dirty bool
+	tag   string // the stored copy's version tag, for a ConditionalStore
 }
 
 // NewRegistry returns an empty in-memory registry.
@@ -77,6 +78,26 @@ type Store interface {
 	// String names the place, for messages.
 	String() string
 }
+
+// ConditionalStore is a Store that writes only over the copy it last read
+// (S3's If-Match on the ETag): a leader deposed while it wrote cannot
+// overwrite a newer leader's registry. Save then reads the newer copy,
+// merges it (versions are keyed by position, so both copies' versions
+// fit together) and writes again.
+type ConditionalStore interface {
+	Store
+	// ReadVersion returns the stored bytes (nil when nothing is stored)
+	// and their version tag ("" then).
+	ReadVersion(ctx context.Context) ([]byte, string, error)
+	// WriteIf replaces the stored bytes if their version tag is still
+	// version ("": only if nothing is stored) and returns the new tag;
+	// ErrChanged (wrapped) if it is not.
+	WriteIf(ctx context.Context, b []byte, version string) (string, error)
+}
+
+// ErrChanged is returned by ConditionalStore.WriteIf when the stored copy
+// changed since it was read.
+var ErrChanged = errors.New("stored schema registry changed since it was read")
 
 // FileStore keeps the registry in a local file.
 type FileStore string
@@ -105,16 +126,13 @@ func (f FileStore) String() string { return string(f) }
 func OpenRegistry(store Store) (*Registry, error) {
 	r := NewRegistry()
 	r.store = store
-	b, err := store.Read(context.Background())
+	f, tag, err := readRegistry(context.Background(), store)
 	if err != nil {
-		return nil, fmt.Errorf("read schema registry %s: %w", store, err)
+		return nil, err
 	}
-	if b == nil {
+	r.tag = tag
+	if f == nil {
 		return r, nil
-	}
-	var f registryFile
-	if err := json.Unmarshal(b, &f); err != nil {
-		return nil, fmt.Errorf("schema registry %s is corrupt (%w): restore it, or remove it together with the checkpoint", store, err)
 	}
 	for name, vs := range f.Tables {
 		r.tables[name] = vs
@@ -127,6 +145,53 @@ func OpenRegistry(store Store) (*Registry, error) {
 	}
 	return r, nil
 }
+
+// readRegistry reads and parses the stored registry (nil when nothing is
+// stored), with its version tag when store has them.
+func readRegistry(ctx context.Context, store Store) (*registryFile, string, error) {
+	var b []byte
+	var tag string
+	var err error
+	if cs, ok := store.(ConditionalStore); ok {
+		b, tag, err = cs.ReadVersion(ctx)
+	} else {
+		b, err = store.Read(ctx)
+	}
+	if err != nil {
+		return nil, "", fmt.Errorf("read schema registry %s: %w", store, err)
+	}
+	if b == nil {
+		return nil, "", nil
+	}
+	var f registryFile
+	if err := json.Unmarshal(b, &f); err != nil {
+		return nil, "", fmt.Errorf("schema registry %s is corrupt (%w): restore it, or remove it together with the checkpoint", store, err)
+	}
+	return &f, tag, nil
+}
+
+// mergeLocked adds what another writer's copy has and this one lacks:
+// versions at positions this registry has no version at, and JSON
+// columns. Callers hold r.mu.
+func (r *Registry) mergeLocked(f *registryFile) {
+	for name, vs := range f.Tables {
+		for _, v := range vs {
+			r.insert(name, v)
+		}
+	}
+	for name, cols := range f.JSONColumns {
+		if r.json[name] == nil {
+			r.json[name] = make(map[string]bool)
+		}
+		for _, c := range cols {
+			r.json[name][strings.ToLower(c)] = true
+		}
+	}
+}
+
+// maxSaveConflicts bounds how often Save reloads and merges a copy that
+// keeps changing under it.
+const maxSaveConflicts = 5
 
 type registryFile struct {
 	Tables      map[string][]*Version `json:"tables"`
@@ -161,6 +226,37 @@ func (r *Registry) SaveContext(ctx context.Context) error {
 	if r.store == nil || !r.dirty {
 		return nil
 	}
+	cs, conditional := r.store.(ConditionalStore)
+	if !conditional {
+		return r.writeLocked(ctx, r.store.Write)
+	}
+	for conflicts := 0; ; conflicts++ {
+		err := r.writeLocked(ctx, func(ctx context.Context, b []byte) error {
+			tag, err := cs.WriteIf(ctx, b, r.tag)
+			if err == nil {
+				r.tag = tag
+			}
+			return err
+		})
+		if !errors.Is(err, ErrChanged) || conflicts == maxSaveConflicts {
+			return err
+		}
+		// Another writer (a newer leader, or a deposed one) saved since
+		// we read: take its versions in and write over its copy.
+		f, tag, rerr := readRegistry(ctx, r.store)
+		if rerr != nil {
+			return rerr
+		}
+		r.tag = tag
+		if f != nil {
+			r.mergeLocked(f)
+		}
+		r.dirty = true
+	}
+}
+
+// writeLocked serializes the registry and writes it with write.
+func (r *Registry) writeLocked(ctx context.Context, write func(context.Context, []byte) error) error {
 	f := registryFile{Tables: r.tables, JSONColumns: make(map[string][]string)}
 	for name, cols := range r.json {
 		for c := range cols {
@@ -172,7 +268,7 @@ func (r *Registry) SaveContext(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	if err := r.store.Write(ctx, append(b, '\n')); err != nil {
+	if err := write(ctx, append(b, '\n')); err != nil {
 		return fmt.Errorf("save schema registry %s: %w", r.store, err)
 	}
 	r.dirty = false

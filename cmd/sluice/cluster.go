@@ -16,21 +16,20 @@ import (
 func newClusterCommand(load func() (*fileConfig, error), stdout io.Writer) *cobra.Command {
 	var addr string
 	client := func() (*ha.AdminClient, error) {
+		cfg, err := load()
+		if err != nil {
+			return nil, err
+		}
 		if addr == "" {
-			cfg, err := load()
-			if err != nil {
-				return nil, err
-			}
-			switch {
-			case cfg.HTTP.Advertise != "":
-				addr = cfg.HTTP.Advertise
-			case cfg.HTTP.Listen != "":
-				addr = "http://" + cfg.HTTP.Listen
-			default:
-				return nil, &configError{errors.New("no node to ask: set http.listen in the config or pass --addr http://HOST:PORT")}
+			if addr = cfg.adminURL(); addr == "" {
+				return nil, &configError{errors.New("no node to ask: set http.listen (or http.admin_listen) in the config or pass --addr http://HOST:PORT")}
 			}
 		}
-		return ha.NewAdminClient(addr, &http.Client{Timeout: 10 * time.Second}), nil
+		token, err := cfg.adminToken()
+		if err != nil {
+			return nil, &configError{err}
+		}
+		return ha.NewAdminClient(addr, token, &http.Client{Timeout: 10 * time.Second}), nil
 	}
 	cmd := &cobra.Command{Use: "cluster", Short: "Inspect and change the Raft cluster of sluice nodes"}
 	cmd.PersistentFlags().StringVar(&addr, "addr", "", "a node's HTTP address (default: this config's http.listen)")

@@ -54,6 +54,11 @@ type fileConfig struct {
 
 	// sinkFormats is each decoded sink's format ("": output.format).
 	sinkFormats map[any]pipeline.Format
+	// kafka is the Kafka sink the Kafka checkpoint store writes through,
+	// until openSinks hands it to the pipeline; replaying gives a replay's
+	// Kafka sink its own transactional id and checkpoint key.
+	kafka     *emit.KafkaSink
+	replaying bool
 }
 
 type sourceConfig struct {
@@ -199,8 +204,9 @@ func (c *fileConfig) validate() error {
 		if err := dc.Validate(); err != nil {
 			return fmt.Errorf("checkpoint (dynamodb): %w", err)
 		}
+	case "kafka": // checked against the sinks below
 	default:
-		return fmt.Errorf("checkpoint.store %q: want file or dynamodb", c.Checkpoint.Store)
+		return fmt.Errorf("checkpoint.store %q: want file, dynamodb or kafka", c.Checkpoint.Store)
 	}
 	if len(c.Sinks) == 0 {
 		return errors.New("sinks: configure at least one sink ({type: file, path: ...}, {type: stdout} or {type: s3, bucket: ...})")
@@ -218,6 +224,11 @@ func (c *fileConfig) validate() error {
 		}
 		c.sinks = append(c.sinks, spec)
 		c.sinkFormats[spec] = format
+	}
+	if c.Checkpoint.Store == "kafka" {
+		if err := c.validateKafkaStore(); err != nil {
+			return err
+		}
 	}
 	if c.Output.Format != "maxwell" && c.Output.Format != "debezium" {
 		return fmt.Errorf("output.format %q: want maxwell or debezium", c.Output.Format)
@@ -357,6 +368,9 @@ func (c *fileConfig) checkpointStore(ctx context.Context) (checkpoint.Store, err
 			return nil, fmt.Errorf("checkpoint (dynamodb): %w", err)
 		}
 		return checkpoint.NewDynamoStore(ctx, clients.dynamodb(), c.dynamoConfig())
+	}
+	if c.Checkpoint.Store == "kafka" {
+		return c.kafkaCheckpointStore(ctx)
 	}
 	return checkpoint.NewFileStore(c.Checkpoint.Dir, c.Pipeline)
 }

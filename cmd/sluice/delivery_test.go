@@ -37,6 +37,7 @@ type deliveryRig struct {
 	dir string
 	cfg string
 	env []string
+	db  *sql.DB // srcHead's pool, opened once: one per call ran the server out of connections
 }
 
 func newDeliveryRig(t *testing.T, services ...awstest.Service) *deliveryRig {
@@ -194,6 +195,12 @@ type txWorkload struct {
 
 func startTxWorkload(t *testing.T, s *mysqltest.Server) *txWorkload {
 	t.Helper()
+	return startPacedTxWorkload(t, s, 0)
+}
+
+// startPacedTxWorkload is startTxWorkload with a pause after each commit.
+func startPacedTxWorkload(t *testing.T, s *mysqltest.Server, pace time.Duration) *txWorkload {
+	t.Helper()
 	s.Exec(t, "CREATE DATABASE shop", "USE shop", "CREATE TABLE shop.a (id INT AUTO_INCREMENT PRIMARY KEY, tx INT NOT NULL, note VARCHAR(100))",
 		"CREATE TABLE shop.b (id INT PRIMARY KEY, v INT NOT NULL)", "INSERT INTO shop.b SELECT seq, 0 FROM seq_0_to_19")
 	w := &txWorkload{db: s.DB(t), stop: make(chan struct{})}
@@ -211,6 +218,9 @@ func startTxWorkload(t *testing.T, s *mysqltest.Server) *txWorkload {
 				return
 			}
 			w.committed.Store(k)
+			if pace > 0 {
+				time.Sleep(pace)
+			}
 		}
 	}()
 	return w
@@ -452,11 +462,10 @@ func (r *deliveryRig) srcHead() string {
 	var file string
 	var pos int64
 	var a, b any
-	// One pool per call, closed at once: callers poll this, and pools
-	// left open until the test ends used up the server's connections.
-	db := r.src.DB(r.t)
-	defer db.Close()
-	if err := db.QueryRow("SHOW MASTER STATUS").Scan(&file, &pos, &a, &b); err != nil {
+	if r.db == nil {
+		r.db = r.src.DB(r.t)
+	}
+	if err := r.db.QueryRow("SHOW MASTER STATUS").Scan(&file, &pos, &a, &b); err != nil {
 		r.t.Fatal(err)
 	}
 	return fmt.Sprintf("%s:%d", file, pos)

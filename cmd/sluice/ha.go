@@ -6,7 +6,10 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"net"
 	"net/http"
+	"os"
+	"strings"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -34,6 +37,8 @@ type haConfig struct {
 	HeartbeatTimeout   time.Duration `koanf:"heartbeat_timeout"`
 	ElectionTimeout    time.Duration `koanf:"election_timeout"`
 	LeaderLeaseTimeout time.Duration `koanf:"leader_lease_timeout"`
+	// Insecure allows Raft without TLS on a non-loopback bind address.
+	Insecure bool `koanf:"insecure"`
 }
 
 type peerConfig struct {
@@ -56,6 +61,42 @@ type httpConfig struct {
 	StallTimeout time.Duration `koanf:"stall_timeout"`
 	// StatusSample is how often the status page's charts are sampled.
 	StatusSample time.Duration `koanf:"status_sample"`
+	// AdminTokenFile holds the bearer token /cluster/ writes need (the
+	// same on every node); without it the cluster cannot be changed over
+	// HTTP.
+	AdminTokenFile string `koanf:"admin_token_file"`
+	// AdminListen, when set, serves /cluster/ there instead of on Listen
+	// (e.g. a private interface).
+	AdminListen string `koanf:"admin_listen"`
+}
+
+// adminToken reads http.admin_token_file ("" when none is set).
+func (c *fileConfig) adminToken() (string, error) {
+	if c.HTTP.AdminTokenFile == "" {
+		return "", nil
+	}
+	b, err := os.ReadFile(c.HTTP.AdminTokenFile)
+	if err != nil {
+		return "", fmt.Errorf("http.admin_token_file: %w", err)
+	}
+	tok := strings.TrimSpace(string(b))
+	if len(tok) < 16 {
+		return "", fmt.Errorf("http.admin_token_file %s: the token is %d characters: use at least 16 random ones (openssl rand -hex 32)", c.HTTP.AdminTokenFile, len(tok))
+	}
+	return tok, nil
+}
+
+// adminURL is where this node's admin API is reached.
+func (c *fileConfig) adminURL() string {
+	switch {
+	case c.HTTP.AdminListen != "":
+		return "http://" + c.HTTP.AdminListen
+	case c.HTTP.Advertise != "":
+		return c.HTTP.Advertise
+	case c.HTTP.Listen != "":
+		return "http://" + c.HTTP.Listen
+	}
+	return ""
 }
 
 type heartbeatConfig struct {
@@ -68,7 +109,7 @@ func (c *fileConfig) haEnabled() bool { return c.HA.NodeID != "" }
 func (c *fileConfig) haNodeConfig(log *slog.Logger) (ha.Config, error) {
 	hc := ha.DefaultConfig()
 	hc.NodeID, hc.BindAddr, hc.AdvertiseAddr, hc.DataDir = c.HA.NodeID, c.HA.Bind, c.HA.Advertise, c.HA.DataDir
-	hc.Bootstrap = c.HA.Bootstrap
+	hc.Bootstrap, hc.Insecure = c.HA.Bootstrap, c.HA.Insecure
 	for _, p := range c.HA.Peers {
 		hc.Peers = append(hc.Peers, ha.Peer{ID: p.ID, Addr: p.Addr})
 	}
@@ -84,11 +125,7 @@ func (c *fileConfig) haNodeConfig(log *slog.Logger) (ha.Config, error) {
 	if c.HA.LeaderLeaseTimeout != 0 {
 		hc.LeaderLeaseTimeout = c.HA.LeaderLeaseTimeout
 	}
-	if c.HTTP.Advertise != "" {
-		hc.AdminURL = c.HTTP.Advertise
-	} else if c.HTTP.Listen != "" {
-		hc.AdminURL = "http://" + c.HTTP.Listen
-	}
+	hc.AdminURL = c.adminURL()
 	hc.Logger = log
 	if err := hc.Validate(); err != nil {
 		return hc, fmt.Errorf("ha: %w", err)
@@ -109,6 +146,10 @@ func (c *fileConfig) daemon(ctx context.Context, pc pipeline.Config, stdout io.W
 	pc.OnProgress = stall.Seen
 
 	var node *ha.Node
+	token, err := c.adminToken()
+	if err != nil {
+		return &configError{err}
+	}
 	if c.haEnabled() {
 		hc, err := c.haNodeConfig(log.With("component", "ha"))
 		if err != nil {
@@ -135,8 +176,21 @@ func (c *fileConfig) daemon(ctx context.Context, pc pipeline.Config, stdout io.W
 			}
 			return &configError{fmt.Errorf("http: %w", err)}
 		}
-		if node != nil {
-			obs.Handle("/cluster/", ha.NewAdminHandler(node))
+		if node != nil && c.HTTP.AdminListen == "" {
+			obs.Handle("/cluster/", ha.NewAdminHandler(node, token))
+		}
+	}
+	var admin *http.Server
+	var adminLn net.Listener
+	if node != nil && c.HTTP.AdminListen != "" {
+		mux := http.NewServeMux()
+		mux.Handle("/cluster/", ha.NewAdminHandler(node, token))
+		admin = &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
+		if adminLn, err = net.Listen("tcp", c.HTTP.AdminListen); err != nil {
+			sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 15*time.Second)
+			defer cancel()
+			_ = node.Shutdown(sctx)
+			return &configError{fmt.Errorf("http.admin_listen: %w", err)}
 		}
 		sc := status.Config{Pipeline: pc.Metrics.Status, Readiness: obs.Readiness, Step: c.HTTP.StatusSample}
 		if node != nil {
@@ -196,6 +250,20 @@ func (c *fileConfig) daemon(ctx context.Context, pc pipeline.Config, stdout io.W
 			return nil
 		})
 	}
+	if admin != nil {
+		g.Go(func() error {
+			<-gctx.Done()
+			sctx, cancel := context.WithTimeout(context.WithoutCancel(gctx), 5*time.Second)
+			defer cancel()
+			return admin.Shutdown(sctx)
+		})
+		g.Go(func() error {
+			if err := admin.Serve(adminLn); err != nil && !errors.Is(err, http.ErrServerClosed) {
+				return fmt.Errorf("admin http server on %s: %w", c.HTTP.AdminListen, err)
+			}
+			return nil
+		})
+	}
 	g.Go(func() error {
 		defer stop() // when streaming ends, so does the HTTP server
 		if node == nil {
@@ -212,7 +280,7 @@ func (c *fileConfig) daemon(ctx context.Context, pc pipeline.Config, stdout io.W
 		}
 		return err
 	})
-	err := g.Wait()
+	err = g.Wait()
 	if errors.Is(err, context.Canceled) && ctx.Err() != nil {
 		return nil
 	}

@@ -40,6 +40,7 @@ same dedupe keys (and bytes) as when they were first emitted.
 			}
 			log := cfg.logger(stderr)
 			ctx := cmd.Context()
+			cfg.replaying = true
 			pc := cfg.pipelineConfig(log)
 			pc.ExitWhenCaughtUp = true
 			pc.SchemaReadOnly = true

@@ -11,6 +11,7 @@ import (
 	"github.com/go-viper/mapstructure/v2"
 
 	"github.com/sluicecdc/sluice/emit"
+	"github.com/sluicecdc/sluice/ha"
 )
 
 // A sink entry in the configuration is decoded by its type into one of
@@ -150,10 +151,12 @@ func decodeSink(i int, raw map[string]any) (any, error) {
 		out = &s3SinkConfig{CheckConditionalWrites: true, MaxBufferedBytes: 64 << 20}
 	case "kinesis":
 		out = &kinesisSinkConfig{}
+	case "kafka":
+		out = &kafkaSinkConfig{}
 	case "":
-		return nil, fmt.Errorf("sinks[%d]: no type (file, stdout, s3 or kinesis)", i)
+		return nil, fmt.Errorf("sinks[%d]: no type (file, stdout, s3, kinesis or kafka)", i)
 	default:
-		return nil, fmt.Errorf("sinks[%d].type %q: want file, stdout, s3 or kinesis", i, typ)
+		return nil, fmt.Errorf("sinks[%d].type %q: want file, stdout, s3, kinesis or kafka", i, typ)
 	}
 	d, err := mapstructure.NewDecoder(&mapstructure.DecoderConfig{
 		TagName: "koanf", ErrorUnused: true, WeaklyTypedInput: true, Result: out,
@@ -192,6 +195,10 @@ func decodeSink(i int, raw map[string]any) (any, error) {
 			}
 		case s.DatabaseStream != "":
 			return nil, fmt.Errorf("sinks[%d] (kinesis): database_stream is set but stream %q is not a template of {database} and {table}", i, s.Stream)
+		}
+	case *kafkaSinkConfig:
+		if _, err := s.emitConfig("pipeline", ""); err != nil {
+			return nil, fmt.Errorf("sinks[%d] (kafka): %w", i, err)
 		}
 	}
 	return out, nil
@@ -247,6 +254,14 @@ func (c *fileConfig) openSinks(ctx context.Context, stdout io.Writer, log *slog.
 			}
 			ec := sc.emitConfig()
 			ec.Registerer = c.metrics
+			if term, ok := ha.TermFromContext(ctx); ok {
+				// A cluster's leader: the senders stop with the term, wait
+				// while its lease is in doubt, and mark records with it.
+				ec.Term, ec.Epoch = ctx, term
+				if l, ok := ha.LeaseFromContext(ctx); ok {
+					ec.Lease = l.Until
+				}
+			}
 			if emit.StreamTemplate(sc.Stream) {
 				// one stream per table or database, opened as events come
 				kr, err := emit.NewKinesisRouter(clients.kinesis(), ec, sc.DatabaseStream, log.With("sink", "kinesis"))
@@ -263,6 +278,16 @@ func (c *fileConfig) openSinks(ctx context.Context, stdout io.Writer, log *slog.
 			sinks = append(sinks, ks)
 			if err := ks.Check(ctx); err != nil {
 				return nil, fmt.Errorf("sinks[%d] (kinesis stream %s): %w", i, sc.Stream, err)
+			}
+			continue
+		case *kafkaSinkConfig:
+			ks, err := c.openKafka(ctx, sc, log)
+			if err != nil {
+				return nil, fmt.Errorf("sinks[%d] (kafka): %w", i, err)
+			}
+			sinks = append(sinks, ks)
+			if _, err := ks.Check(ctx); err != nil {
+				return nil, fmt.Errorf("sinks[%d] (kafka): %w", i, err)
 			}
 			continue
 		default:
