@@ -243,6 +243,7 @@ func TestRotation(t *testing.T) {
 		srv.Exec(t, fmt.Sprintf("INSERT INTO rot_db.t VALUES (%d)", i), "FLUSH BINARY LOGS")
 	}
 	srv.Exec(t, "INSERT INTO rot_db.t VALUES (5)")
+	waitBinlogCheckpoint(t)
 	h.catchUp()
 	var ids []string
 	files := map[string]bool{}
@@ -270,6 +271,58 @@ func TestRotation(t *testing.T) {
 	}
 	if cp := h.checkpoint(); cp.Position.File != file || cp.Position.Offset != pos {
 		t.Fatalf("checkpoint at %s, want the server's head %s:%d", cp.Position, file, pos)
+	}
+}
+
+// waitBinlogCheckpoint waits until MariaDB has written, in the newest binlog
+// file, the Binlog_checkpoint event naming that file itself. After a
+// rotation the server writes it on its own, once the engine has made the
+// older file's transactions durable: a pipeline that caught up to the head
+// read before it would stop short of the head read after.
+func waitBinlogCheckpoint(t *testing.T) {
+	t.Helper()
+	db := srv.DB(t)
+	var version string
+	if err := db.QueryRow("SELECT @@version").Scan(&version); err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(strings.ToLower(version), "mariadb") {
+		return // MySQL writes no such event
+	}
+	for deadline := time.Now().Add(30 * time.Second); ; {
+		var file string
+		var pos uint64
+		if err := db.QueryRow("SHOW MASTER STATUS").Scan(&file, &pos, new(sql.NullString), new(sql.NullString)); err != nil {
+			t.Fatal(err)
+		}
+		rows, err := db.Query("SHOW BINLOG EVENTS IN '" + file + "'")
+		if err != nil {
+			t.Fatal(err)
+		}
+		cols, _ := rows.Columns()
+		found := false
+		for rows.Next() {
+			vals := make([]sql.NullString, len(cols))
+			ptrs := make([]any, len(vals))
+			for i := range vals {
+				ptrs[i] = &vals[i]
+			}
+			if err := rows.Scan(ptrs...); err != nil {
+				t.Fatal(err)
+			}
+			// Log_name, Pos, Event_type, Server_id, End_log_pos, Info
+			if vals[2].String == "Binlog_checkpoint" && strings.Contains(vals[5].String, file) {
+				found = true
+			}
+		}
+		rows.Close()
+		if found {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("no Binlog_checkpoint event for %s after 30s", file)
+		}
+		time.Sleep(20 * time.Millisecond)
 	}
 }
 

@@ -179,6 +179,12 @@ func (c *fileConfig) daemon(ctx context.Context, pc pipeline.Config, stdout io.W
 		if node != nil && c.HTTP.AdminListen == "" {
 			obs.Handle("/cluster/", ha.NewAdminHandler(node, token))
 		}
+		sc := status.Config{Pipeline: pc.Metrics.Status, Readiness: obs.Readiness, Step: c.HTTP.StatusSample}
+		if node != nil {
+			sc.Replica = node
+		}
+		statusSvc = status.New(sc)
+		obs.Handle("/", statusSvc.Handler()) // the status page and /api/status
 	}
 	var admin *http.Server
 	var adminLn net.Listener
@@ -192,12 +198,6 @@ func (c *fileConfig) daemon(ctx context.Context, pc pipeline.Config, stdout io.W
 			_ = node.Shutdown(sctx)
 			return &configError{fmt.Errorf("http.admin_listen: %w", err)}
 		}
-		sc := status.Config{Pipeline: pc.Metrics.Status, Readiness: obs.Readiness, Step: c.HTTP.StatusSample}
-		if node != nil {
-			sc.Replica = node
-		}
-		statusSvc = status.New(sc)
-		obs.Handle("/", statusSvc.Handler()) // the status page and /api/status
 	}
 
 	// lead runs one pipeline: for the whole run without a cluster, for one
