@@ -259,6 +259,20 @@ func (c *Compactor) compactTable(ctx context.Context, tg *target, manifests map[
 	tr.Events = len(changes)
 	tr.Note = strings.Join(notes, "; ")
 	if len(changes) > 0 && tg.tbl != nil && tg.tbl.CurrentSnapshot() != nil {
+		tr.ModeWhy = mergeOnRead(tg, changes, c.cfg.MaxDeleteFiles)
+		if tr.ModeWhy == "" {
+			if c.mergeOnRead(ctx, tg, &tr, changes, next) {
+				return tr
+			}
+			// A column's type cannot be promoted: start again from the
+			// table's state and rewrite it.
+			st = newTableState(tg.database, tg.table)
+			if _, err := loadState(ctx, tg.tbl, st); err != nil {
+				tr.Status, tr.Err = StatusFailed, err
+				return tr
+			}
+			tg.st = st
+		}
 		if err := loadRows(ctx, tg.tbl, st); err != nil {
 			tr.Status, tr.Err = StatusFailed, fmt.Errorf("read snapshot: %w", err)
 			return tr
@@ -306,11 +320,14 @@ func (c *Compactor) compactTable(ctx context.Context, tg *target, manifests map[
 		tr.Identifier = strings.Join(tg.id, ".")
 	}
 	if len(changes) == 0 && tg.tbl != nil {
+		props[PropRows] = fmt.Sprint(rowCount(tbl))
 		tbl, err = commitState(ctx, tbl, state, props)
 		tr.Status = StatusAdvanced
 	} else {
+		props[PropMode] = ModeCopyOnWrite
+		props[PropRows] = fmt.Sprint(len(st.rows))
 		tbl, err = commitSnapshot(ctx, tbl, st, cols, state, props, c.cfg.TargetFileSize)
-		tr.Status = StatusCompacted
+		tr.Status, tr.Mode = StatusCompacted, ModeCopyOnWrite
 	}
 	if err != nil {
 		tr.Status, tr.Err = StatusFailed, err

@@ -43,6 +43,10 @@ type Config struct {
 	TombstoneRetention time.Duration
 	// TargetFileSize is the size at which a Parquet data file is rolled.
 	TargetFileSize int64
+	// MaxDeleteFiles is how many equality delete files merge-on-read runs
+	// may leave in a table; the run that would add one more rewrites the
+	// table instead (copy on write), which removes them.
+	MaxDeleteFiles int
 
 	// Progress, when set, gets a progress bar. Use TerminalProgress(os.Stderr)
 	// to draw one only on a terminal.
@@ -84,6 +88,7 @@ func DefaultConfig() Config {
 		ManifestMargin:     time.Hour,
 		TombstoneRetention: 7 * 24 * time.Hour,
 		TargetFileSize:     128 << 20,
+		MaxDeleteFiles:     32,
 	}
 }
 
@@ -112,6 +117,8 @@ func (c *Config) Validate() error {
 		return errors.New("compact: tombstone retention must be positive")
 	case c.TargetFileSize <= 0:
 		return errors.New("compact: target file size must be positive")
+	case c.MaxDeleteFiles < 0:
+		return errors.New("compact: max delete files must not be negative (0 rewrites the table on every run)")
 	}
 	return c.Catalog.Validate()
 }

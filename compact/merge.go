@@ -52,6 +52,14 @@ type tableState struct {
 
 	notes []string
 
+	// deleted holds, in a merge-on-read run, the primary key values of
+	// every key the run deleted (nil otherwise).
+	deleted map[string][]any
+	// existed tells, in a merge-on-read run, for each key the run
+	// touched whether the key had a row before the run (its first change
+	// was not an insert).
+	existed map[string]bool
+
 	stats applyStats
 }
 
@@ -163,7 +171,7 @@ func (s *tableState) apply(c *change) error {
 	}
 	key := keyOf(c.key)
 	if c.kind == kindDelete {
-		if s.remove(key, c.place, c.ts) {
+		if s.remove(key, c.key, c.place, c.ts) {
 			s.stats.Applied++
 			s.stats.Deletes++
 		} else {
@@ -171,6 +179,7 @@ func (s *tableState) apply(c *change) error {
 		}
 		return nil
 	}
+	rekeyed := false
 	if c.old != nil {
 		// An update that changed the key: the old key's row is gone.
 		oldVals := make([]any, len(c.pk))
@@ -182,9 +191,15 @@ func (s *tableState) apply(c *change) error {
 			}
 		}
 		if oldKey := keyOf(oldVals); changed && oldKey != key {
-			if s.remove(oldKey, c.place, c.ts) {
+			rekeyed = true
+			if s.remove(oldKey, oldVals, c.place, c.ts) {
 				s.stats.Deletes++
 			}
+		}
+	}
+	if s.existed != nil {
+		if _, ok := s.existed[key]; !ok {
+			s.existed[key] = !rekeyed && c.typ != "insert" && c.typ != "bootstrap-insert"
 		}
 	}
 	if s.upsert(key, c) {
@@ -221,8 +236,8 @@ func (s *tableState) upsert(key string, c *change) bool {
 }
 
 // remove deletes key's row unless it was written after at, and remembers
-// the deletion.
-func (s *tableState) remove(key string, at place, ts uint32) bool {
+// the deletion (and, in a merge-on-read run, the key's values).
+func (s *tableState) remove(key string, vals []any, at place, ts uint32) bool {
 	if at.compare(s.cleared) <= 0 {
 		return false
 	}
@@ -236,6 +251,14 @@ func (s *tableState) remove(key string, at place, ts uint32) bool {
 		delete(s.rows, key)
 	}
 	s.tombs[key] = tomb{at: at, ts: ts}
+	if s.existed != nil {
+		if _, ok := s.existed[key]; !ok {
+			s.existed[key] = true
+		}
+	}
+	if s.deleted != nil {
+		s.deleted[key] = slices.Clone(vals)
+	}
 	return true
 }
 

@@ -40,10 +40,13 @@ type TableReport struct {
 	Applied, Stale, Duplicates int
 	Rows                       int64 // in the snapshot
 	Columns                    int
-	Position                   string // highest change applied, as a dedupe key
-	SnapshotID                 int64
-	Note                       string
-	Err                        error
+	// Mode is how the snapshot was written (ModeMergeOnRead or
+	// ModeCopyOnWrite); ModeWhy says why a run did not merge on read.
+	Mode, ModeWhy string
+	Position      string // highest change applied, as a dedupe key
+	SnapshotID    int64
+	Note          string
+	Err           error
 }
 
 // Failed reports whether any table failed.

@@ -262,23 +262,31 @@ func localPath(loc string) (string, bool) {
 	return u.Path, true
 }
 
-// dataFiles lists the data files of the table's current snapshot.
-func dataFiles(ctx context.Context, tbl *table.Table) ([]iceberg.DataFile, error) {
+// dataFiles lists the data files of the table's current snapshot and the
+// delete files (of merge-on-read runs) that apply to them.
+func dataFiles(ctx context.Context, tbl *table.Table) (data, deletes []iceberg.DataFile, err error) {
 	if tbl.CurrentSnapshot() == nil {
-		return nil, nil
+		return nil, nil, nil
 	}
 	tasks, err := tbl.Scan().PlanFiles(ctx)
 	if err != nil {
-		return nil, fmt.Errorf("plan files: %w", err)
+		return nil, nil, fmt.Errorf("plan files: %w", err)
 	}
-	out := make([]iceberg.DataFile, 0, len(tasks))
+	seen := make(map[string]bool)
+	data = make([]iceberg.DataFile, 0, len(tasks))
 	for _, t := range tasks {
-		if len(t.DeleteFiles) > 0 || len(t.EqualityDeleteFiles) > 0 || len(t.DeletionVectorFiles) > 0 {
-			return nil, fmt.Errorf("data file %s has delete files: the table was changed by another writer", t.File.FilePath())
+		if len(t.DeletionVectorFiles) > 0 {
+			return nil, nil, fmt.Errorf("data file %s has deletion vectors: the table was changed by another writer", t.File.FilePath())
 		}
-		out = append(out, t.File)
+		data = append(data, t.File)
+		for _, d := range slices.Concat(t.DeleteFiles, t.EqualityDeleteFiles) {
+			if !seen[d.FilePath()] {
+				seen[d.FilePath()] = true
+				deletes = append(deletes, d)
+			}
+		}
 	}
-	return out, nil
+	return data, deletes, nil
 }
 
 // commitSnapshot writes the table's rows as new data files replacing all
@@ -310,7 +318,7 @@ func commitSnapshot(ctx context.Context, tbl *table.Table, st *tableState, cols 
 		}
 		added = append(added, df)
 	}
-	old, err := dataFiles(ctx, tbl)
+	old, oldDeletes, err := dataFiles(ctx, tbl)
 	if err != nil {
 		return nil, err
 	}
@@ -320,6 +328,8 @@ func commitSnapshot(ctx context.Context, tbl *table.Table, st *tableState, cols 
 	}
 	props[PropState] = loc
 	switch {
+	case len(oldDeletes) > 0:
+		err = tx.ReplaceFiles(ctx, old, added, oldDeletes, props)
 	case len(old) > 0:
 		err = tx.ReplaceDataFilesWithDataFiles(ctx, old, added, props)
 	case len(added) > 0:
@@ -361,12 +371,18 @@ func catalogProps(source string) catalog.CreateTableOpt {
 	return catalog.WithProperties(iceberg.Properties{PropSource: source, "format-version": "2"})
 }
 
-// rowCount parses a snapshot summary's total-records.
+// rowCount is the table's row count: the summary's sluice.rows, or
+// total-records in a snapshot without it (copy-on-write snapshots, where
+// the two are equal).
 func rowCount(tbl *table.Table) int64 {
 	snap := tbl.CurrentSnapshot()
 	if snap == nil || snap.Summary == nil {
 		return 0
 	}
-	n, _ := strconv.ParseInt(snap.Summary.Properties["total-records"], 10, 64)
+	s, ok := snap.Summary.Properties[PropRows]
+	if !ok {
+		s = snap.Summary.Properties["total-records"]
+	}
+	n, _ := strconv.ParseInt(s, 10, 64)
 	return n
 }

@@ -27,6 +27,21 @@ const (
 	// run read.
 	PropObjects = "sluice.lake-objects"
 	PropEvents  = "sluice.lake-events"
+	// PropRows counts the table's rows (total-records also counts, in
+	// merge-on-read snapshots, rows that equality deletes hide).
+	PropRows = "sluice.rows"
+	// PropMode is how the run wrote the snapshot: ModeMergeOnRead or
+	// ModeCopyOnWrite.
+	PropMode = "sluice.mode"
+)
+
+// Ways a run writes a snapshot (PropMode, TableReport.Mode).
+const (
+	// ModeMergeOnRead: a data file of the changed rows and an equality
+	// delete file of the changed keys were added; nothing was rewritten.
+	ModeMergeOnRead = "merge-on-read"
+	// ModeCopyOnWrite: every data file was rewritten.
+	ModeCopyOnWrite = "copy-on-write"
 )
 
 // Table properties the compactor sets.
