@@ -14,6 +14,15 @@ const batchRows = 1 << 16
 
 // addRecord adds the rows of a record batch read from a snapshot.
 func (s *tableState) addRecord(rec arrow.RecordBatch) error {
+	return s.recordRows(rec, func(key string, r *row) error {
+		s.rows[key] = r
+		return nil
+	})
+}
+
+// recordRows calls fn with each row of a record batch read from a
+// snapshot, and its key.
+func (s *tableState) recordRows(rec arrow.RecordBatch, fn func(key string, r *row) error) error {
 	sc := rec.Schema()
 	idx := make([]int, sc.NumFields()) // column index, or -1 for the place
 	placeCol := -1
@@ -57,7 +66,9 @@ func (s *tableState) addRecord(rec arrow.RecordBatch) error {
 		for i, ci := range pkIdx {
 			key[i] = vals[ci]
 		}
-		s.rows[keyOf(key)] = &row{vals: vals, at: at, sid: sid}
+		if err := fn(keyOf(key), &row{vals: vals, at: at, sid: sid}); err != nil {
+			return err
+		}
 	}
 	return nil
 }

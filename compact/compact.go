@@ -224,7 +224,7 @@ func (c *Compactor) compactTable(ctx context.Context, tg *target, manifests map[
 		return tr
 	}
 	st := tg.st
-	objects := make(map[string]bool)
+	objects := make(map[string]int64) // key → uncompressed bytes
 	for _, k := range tg.pending {
 		m := manifests[k]
 		if m == nil {
@@ -242,7 +242,7 @@ func (c *Compactor) compactTable(ctx context.Context, tg *target, manifests map[
 				continue // not a partition of the layout
 			}
 			if !ok || db == tg.database && (t == tg.table || t == "") {
-				objects[o.Key] = true
+				objects[o.Key] = int64(o.Bytes)
 			}
 		}
 	}
@@ -251,6 +251,57 @@ func (c *Compactor) compactTable(ctx context.Context, tg *target, manifests map[
 	}
 	slices.Sort(tr.ObjectKeys)
 	tr.Objects = len(tr.ObjectKeys)
+	var batchBytes int64
+	for _, n := range objects {
+		batchBytes += n
+	}
+	// restart starts again from the table's state after a path that could
+	// not finish the run.
+	restart := func(why string) bool {
+		tr.ModeWhy = why
+		fresh := newTableState(tg.database, tg.table)
+		if tg.tbl != nil {
+			if _, err := loadState(ctx, tg.tbl, fresh); err != nil {
+				tr.Status, tr.Err = StatusFailed, err
+				return false
+			}
+		}
+		fresh.lakeAt, fresh.lakeSID = st.lakeAt, st.lakeSID
+		st, tg.st = fresh, fresh
+		return true
+	}
+	// sorted runs the run as a sorted rewrite; it reports whether the run
+	// is over (done or failed).
+	notSorted := false
+	sorted := func(feed func(add func(*change) error) error) bool {
+		err := c.sortedRewrite(ctx, tg, &tr, feed, next)
+		var ns errNotSorted
+		switch {
+		case err == nil:
+			return true
+		case errors.As(err, &ns):
+			notSorted = true
+			c.log.Warn("run holds the table in memory", "table", tg.name, "why", ns.why)
+			return !restart(ns.why)
+		}
+		tr.Status, tr.Err = StatusFailed, err
+		if errors.Is(err, errNoPrimaryKey) {
+			tr.Status = StatusSkipped
+		}
+		return true
+	}
+	if _, stream := c.cfg.sortBudgets(); batchBytes > stream {
+		// More than memory should hold as parsed changes: stream them
+		// into the external sort.
+		done := sorted(func(add func(*change) error) error {
+			notes, err := c.eachChange(ctx, tg, tr.ObjectKeys, add)
+			tr.Note = strings.Join(notes, "; ")
+			return err
+		})
+		if done {
+			return tr
+		}
+	}
 	changes, notes, err := c.readChanges(ctx, tg, tr.ObjectKeys)
 	if err != nil {
 		tr.Status, tr.Err = StatusFailed, err
@@ -264,15 +315,26 @@ func (c *Compactor) compactTable(ctx context.Context, tg *target, manifests map[
 			if c.mergeOnRead(ctx, tg, &tr, changes, next) {
 				return tr
 			}
-			// A column's type cannot be promoted: start again from the
-			// table's state and rewrite it.
-			st = newTableState(tg.database, tg.table)
-			if _, err := loadState(ctx, tg.tbl, st); err != nil {
-				tr.Status, tr.Err = StatusFailed, err
+			// A column's type cannot be promoted: rewrite the table.
+			if !restart(tr.ModeWhy) {
 				return tr
 			}
-			tg.st = st
 		}
+	}
+	if len(changes) > 0 && !notSorted {
+		done := sorted(func(add func(*change) error) error {
+			for _, ch := range changes {
+				if err := add(ch); err != nil {
+					return err
+				}
+			}
+			return nil
+		})
+		if done {
+			return tr
+		}
+	}
+	if len(changes) > 0 && tg.tbl != nil && tg.tbl.CurrentSnapshot() != nil {
 		if err := loadRows(ctx, tg.tbl, st); err != nil {
 			tr.Status, tr.Err = StatusFailed, fmt.Errorf("read snapshot: %w", err)
 			return tr
@@ -344,12 +406,25 @@ func (c *Compactor) compactTable(ctx context.Context, tg *target, manifests map[
 
 // readChanges reads the objects and returns the events of tg's table.
 func (c *Compactor) readChanges(ctx context.Context, tg *target, keys []string) ([]*change, []string, error) {
+	var changes []*change
+	notes, err := c.eachChange(ctx, tg, keys, func(ch *change) error {
+		changes = append(changes, ch)
+		return nil
+	})
+	if err != nil {
+		return nil, nil, err
+	}
+	return changes, notes, nil
+}
+
+// eachChange reads the objects and calls fn with each event of tg's
+// table, one call at a time.
+func (c *Compactor) eachChange(ctx context.Context, tg *target, keys []string, fn func(*change) error) ([]string, error) {
 	bar := newProgress(c.cfg.Progress, len(keys), tg.name)
 	defer bar.finish()
 	var (
-		mu      sync.Mutex
-		changes []*change
-		notes   []string
+		mu    sync.Mutex
+		notes []string
 	)
 	g, gctx := errgroup.WithContext(ctx)
 	g.SetLimit(c.cfg.Concurrency)
@@ -381,17 +456,21 @@ func (c *Compactor) readChanges(ctx context.Context, tg *target, keys []string) 
 				mine = append(mine, ch)
 			}
 			mu.Lock()
-			changes = append(changes, mine...)
+			defer mu.Unlock()
+			for _, ch := range mine {
+				if err := fn(ch); err != nil {
+					return err
+				}
+			}
 			notes = append(notes, note...)
-			mu.Unlock()
 			bar.add(1)
 			return nil
 		})
 	}
 	if err := g.Wait(); err != nil {
-		return nil, nil, err
+		return nil, err
 	}
-	return changes, notes, nil
+	return notes, nil
 }
 
 // splitLines returns data's non-empty lines.

@@ -182,6 +182,22 @@ func TestCompactMatchesSource(t *testing.T) {
 	checkEqual(t, cfg, "cm.orders", "id")
 	checkEqual(t, cfg, "cm.items", "order_id", "line")
 	checkEqual(t, cfg, "cm.scratch", "id")
+
+	// Again into a new catalog with a tiny memory budget: the changes are
+	// streamed into the external sort, which spills sorted runs. Tables
+	// with an ALTER (orders) take the in-memory path.
+	small := compactConfig(lake, t.TempDir())
+	compact.SetSortBudget(&small, 2<<10)
+	rep = runCompaction(t, lake, small)
+	if tr := tableReport(t, rep, "cm.items"); tr.Status != compact.StatusCompacted || tr.Spilled == 0 || tr.Duplicates == 0 {
+		t.Errorf("cm.items with a 2 KiB sort budget: %+v: want compacted through spilled runs, duplicates dropped", tr)
+	}
+	if tr := tableReport(t, rep, "cm.orders"); tr.Status != compact.StatusCompacted || tr.Spilled != 0 || !strings.Contains(tr.ModeWhy, "ALTER") {
+		t.Errorf("cm.orders with a 2 KiB sort budget: %+v: want compacted in memory because of the ALTER", tr)
+	}
+	checkEqual(t, small, "cm.orders", "id")
+	checkEqual(t, small, "cm.items", "order_id", "line")
+	checkEqual(t, small, "cm.scratch", "id")
 }
 
 // TestCompactIncremental compacts, changes the source, compacts again,

@@ -47,6 +47,16 @@ type Config struct {
 	// may leave in a table; the run that would add one more rewrites the
 	// table instead (copy on write), which removes them.
 	MaxDeleteFiles int
+	// Memory bounds what a copy-on-write run holds (compact.memory): the
+	// external sort of a table's versions spills sorted runs to TempDir
+	// beyond a quarter of it. Runs with an ALTER TABLE are not bounded
+	// (see rewrite.go).
+	Memory int64
+	// TempDir holds the external sort's runs ("" is the system's).
+	TempDir string
+	// sortBudget, when set (by tests), replaces Memory/4 as the external
+	// sort's buffer and Memory/8 as the batch streamed into it.
+	sortBudget int64
 
 	// Progress, when set, gets a progress bar. Use TerminalProgress(os.Stderr)
 	// to draw one only on a terminal.
@@ -89,6 +99,7 @@ func DefaultConfig() Config {
 		TombstoneRetention: 7 * 24 * time.Hour,
 		TargetFileSize:     128 << 20,
 		MaxDeleteFiles:     32,
+		Memory:             256 << 20,
 	}
 }
 
@@ -117,6 +128,8 @@ func (c *Config) Validate() error {
 		return errors.New("compact: tombstone retention must be positive")
 	case c.TargetFileSize <= 0:
 		return errors.New("compact: target file size must be positive")
+	case c.Memory < 16<<20:
+		return fmt.Errorf("compact: memory %d bytes: want at least 16 MiB", c.Memory)
 	case c.MaxDeleteFiles < 0:
 		return errors.New("compact: max delete files must not be negative (0 rewrites the table on every run)")
 	}
@@ -154,4 +167,13 @@ func (c *CatalogConfig) Validate() error {
 func splitTable(s string) (database, table string, ok bool) {
 	database, table, ok = strings.Cut(s, ".")
 	return database, table, ok && database != "" && table != ""
+}
+
+// sortBudgets are the external sort's buffer and the batch size (bytes of
+// lake objects) beyond which changes are streamed into it.
+func (c *Config) sortBudgets() (buffer, stream int64) {
+	if c.sortBudget > 0 {
+		return c.sortBudget, c.sortBudget
+	}
+	return c.Memory / 4, c.Memory / 8
 }

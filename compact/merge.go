@@ -59,6 +59,9 @@ type tableState struct {
 	// touched whether the key had a row before the run (its first change
 	// was not an insert).
 	existed map[string]bool
+	// valStats are, in a sorted rewrite, what the values of the run's
+	// row images need of each column's type (rows are not in memory).
+	valStats map[string]*typeStats
 
 	stats applyStats
 }

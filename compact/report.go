@@ -43,6 +43,9 @@ type TableReport struct {
 	// Mode is how the snapshot was written (ModeMergeOnRead or
 	// ModeCopyOnWrite); ModeWhy says why a run did not merge on read.
 	Mode, ModeWhy string
+	// Spilled counts the row versions a copy-on-write run's external sort
+	// wrote to disk (0: it fit in memory).
+	Spilled int
 	Position      string // highest change applied, as a dedupe key
 	SnapshotID    int64
 	Note          string

@@ -122,6 +122,9 @@ func (s *tableState) columns(prev *iceberg.Schema) []column {
 				ts.add(r.value(ci))
 			}
 		}
+		if vs := s.valStats[name]; vs != nil {
+			ts.join(vs)
+		}
 		t := ts.result()
 		delete(s.untyped, name)
 		if t.kind == typeNone {
@@ -296,11 +299,8 @@ func commitSnapshot(ctx context.Context, tbl *table.Table, st *tableState, cols 
 	if err := evolve(tx, tbl.Schema(), cols); err != nil {
 		return nil, err
 	}
-	pk, _ := json.Marshal(st.pk)
-	if tbl.Properties()[PropPrimaryKey] != string(pk) || tbl.Properties()[PropSource] != st.name() {
-		if err := tx.SetProperties(iceberg.Properties{PropPrimaryKey: string(pk), PropSource: st.name()}); err != nil {
-			return nil, err
-		}
+	if err := setTableProps(tx, tbl, st); err != nil {
+		return nil, err
 	}
 	staged, err := tx.StagedTable()
 	if err != nil {
@@ -318,6 +318,21 @@ func commitSnapshot(ctx context.Context, tbl *table.Table, st *tableState, cols 
 		}
 		added = append(added, df)
 	}
+	return commitFiles(ctx, tbl, tx, added, state, props)
+}
+
+// setTableProps records the source table and its primary key.
+func setTableProps(tx *table.Transaction, tbl *table.Table, st *tableState) error {
+	pk, _ := json.Marshal(st.pk)
+	if tbl.Properties()[PropPrimaryKey] != string(pk) || tbl.Properties()[PropSource] != st.name() {
+		return tx.SetProperties(iceberg.Properties{PropPrimaryKey: string(pk), PropSource: st.name()})
+	}
+	return nil
+}
+
+// commitFiles commits tx with added as the table's only data files (the
+// current ones and their delete files removed) and the run's state.
+func commitFiles(ctx context.Context, tbl *table.Table, tx *table.Transaction, added []iceberg.DataFile, state []byte, props iceberg.Properties) (*table.Table, error) {
 	old, oldDeletes, err := dataFiles(ctx, tbl)
 	if err != nil {
 		return nil, err

@@ -117,6 +117,12 @@ func (s *typeStats) addType(t colType) {
 	}
 }
 
+// join adds what another column's values need.
+func (s *typeStats) join(o *typeStats) {
+	s.str, s.long, s.dec = s.str || o.str, s.long || o.long, s.dec || o.dec
+	s.scale, s.intDigits = max(s.scale, o.scale), max(s.intDigits, o.intDigits)
+}
+
 func (s *typeStats) add(v any) {
 	switch v := v.(type) {
 	case nil:

@@ -1,0 +1,5 @@
+package compact
+
+// SetSortBudget makes a compactor's external sort spill beyond n bytes and
+// stream every batch larger than n into it.
+func SetSortBudget(cfg *Config, n int64) { cfg.sortBudget = n }
