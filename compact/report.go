@@ -45,11 +45,11 @@ type TableReport struct {
 	Mode, ModeWhy string
 	// Spilled counts the row versions a copy-on-write run's external sort
 	// wrote to disk (0: it fit in memory).
-	Spilled int
-	Position      string // highest change applied, as a dedupe key
-	SnapshotID    int64
-	Note          string
-	Err           error
+	Spilled    int
+	Position   string // highest change applied, as a dedupe key
+	SnapshotID int64
+	Note       string
+	Err        error
 }
 
 // Failed reports whether any table failed.
