@@ -35,6 +35,7 @@ import (
 	"time"
 
 	"github.com/apache/iceberg-go"
+	"github.com/apache/iceberg-go/catalog"
 	"github.com/apache/iceberg-go/table"
 	"golang.org/x/sync/errgroup"
 )
@@ -42,6 +43,7 @@ import (
 // Compactor compacts a lake's tables into an Iceberg catalog.
 type Compactor struct {
 	cfg       Config
+	metrics   *metrics
 	lake      *lake
 	cat       *Catalog
 	log       *slog.Logger
@@ -67,7 +69,26 @@ func New(ctx context.Context, api LakeAPI, cfg Config) (*Compactor, error) {
 	if log == nil {
 		log = slog.Default()
 	}
-	return &Compactor{cfg: cfg, lake: l, cat: cat, log: log.With("component", "compact")}, nil
+	m, err := newMetrics(cfg.Registerer)
+	if err != nil {
+		_ = cat.Close()
+		return nil, fmt.Errorf("compact: %w", err)
+	}
+	return &Compactor{cfg: cfg, metrics: m, lake: l, cat: cat, log: log.With("component", "compact")}, nil
+}
+
+// beforeCommit calls the test hook.
+func (c *Compactor) beforeCommit(tg *target) {
+	if c.cfg.beforeCommit != nil {
+		c.cfg.beforeCommit(tg.name)
+	}
+}
+
+func (c *Compactor) now() time.Time {
+	if c.cfg.Now != nil {
+		return c.cfg.Now()
+	}
+	return time.Now()
 }
 
 // Catalog is the compactor's catalog.
@@ -134,22 +155,78 @@ func (c *Compactor) Run(ctx context.Context) (*Report, error) {
 	rep.ManifestsRead = len(manifests)
 	c.checkLayout(manifests)
 	next := nextManifestState(refs, c.cfg.ManifestMargin)
+	rep.Tables = make([]TableReport, len(targets))
+	g, gctx := errgroup.WithContext(ctx)
+	g.SetLimit(c.cfg.Parallel)
+	for i, tg := range targets {
+		g.Go(func() error {
+			rep.Tables[i] = c.compactRetrying(gctx, tg, refs, manifests, next)
+			return nil
+		})
+	}
+	_ = g.Wait() // each table's failure is in its report
 	var errs []error
-	for _, tg := range targets {
-		tr := c.compactTable(ctx, tg, manifests, next)
-		if tr.Err != nil {
-			errs = append(errs, fmt.Errorf("compact %s: %w", tg.name, tr.Err))
-			c.log.Error("table not compacted", "table", tg.name, "err", tr.Err)
-		} else {
-			c.log.Info("table compacted", "table", tg.name, "status", tr.Status, "objects", tr.Objects,
-				"events", tr.Events, "rows", tr.Rows, "position", tr.Position)
+	now := c.now()
+	for i := range rep.Tables {
+		tr := &rep.Tables[i]
+		if tr.Table == "" { // not run: the context ended
+			tr.Table, tr.Status, tr.Err = targets[i].name, StatusFailed, ctx.Err()
 		}
-		rep.Tables = append(rep.Tables, tr)
-		if ctx.Err() != nil {
-			break
+		if !tr.Freshness.IsZero() {
+			tr.Lag = max(0, now.Sub(tr.Freshness))
+		}
+		if tr.Err != nil {
+			errs = append(errs, fmt.Errorf("compact %s: %w", tr.Table, tr.Err))
+			c.log.Error("table not compacted", "table", tr.Table, "err", tr.Err)
+		} else {
+			c.log.Info("table compacted", "table", tr.Table, "status", tr.Status, "mode", tr.Mode, "objects", tr.Objects,
+				"events", tr.Events, "rows", tr.Rows, "position", tr.Position, "lag", tr.Lag)
 		}
 	}
+	c.metrics.observe(rep)
 	return rep, errors.Join(errs...)
+}
+
+// commitAttempts is how many times a table's run is tried when another
+// process commits the table first.
+const commitAttempts = 5
+
+// isConflict reports a commit refused because another process committed
+// the table (or created it) after this run read it. iceberg-go reports a
+// failed snapshot requirement as a plain error ("requirement failed: branch
+// "main" has changed ..."), hence the text match.
+func isConflict(err error) bool {
+	if err == nil {
+		return false
+	}
+	if errors.Is(err, table.ErrCommitFailed) || errors.Is(err, catalog.ErrTableAlreadyExists) {
+		return true
+	}
+	msg := err.Error()
+	return strings.Contains(msg, "requirement failed: ") && (strings.Contains(msg, "has changed") || strings.Contains(msg, "created concurrently"))
+}
+
+// compactRetrying compacts one table; when another process committed the
+// table meanwhile (Iceberg's optimistic commit failed), it reloads the
+// table and runs again from the new snapshot.
+func (c *Compactor) compactRetrying(ctx context.Context, tg *target, refs []manifestRef, manifests map[string]*manifest, next manifestState) TableReport {
+	for attempt := 1; ; attempt++ {
+		if err := ctx.Err(); err != nil {
+			return TableReport{Table: tg.name, Status: StatusFailed, Err: err}
+		}
+		tr := c.compactTable(ctx, tg, manifests, next)
+		tr.Attempts = attempt
+		if !isConflict(tr.Err) || attempt == commitAttempts {
+			return tr
+		}
+		c.log.Warn("another process committed the table first: running again on its snapshot", "table", tg.name, "attempt", attempt, "err", tr.Err)
+		fresh, err := c.target(ctx, tg.name, refs)
+		if err != nil {
+			tr.Err = errors.Join(tr.Err, err)
+			return tr
+		}
+		tg = fresh
+	}
 }
 
 // target loads what a table's run needs before reading the lake: its
@@ -214,12 +291,17 @@ func nextManifestState(refs []manifestRef, margin time.Duration) manifestState {
 }
 
 // compactTable runs one table.
-func (c *Compactor) compactTable(ctx context.Context, tg *target, manifests map[string]*manifest, next manifestState) TableReport {
-	tr := TableReport{Table: tg.name, Identifier: strings.Join(tg.id, "."), Status: StatusUnchanged}
+func (c *Compactor) compactTable(ctx context.Context, tg *target, manifests map[string]*manifest, next manifestState) (tr TableReport) {
+	tr = TableReport{Table: tg.name, Identifier: strings.Join(tg.id, "."), Status: StatusUnchanged}
 	if tg.tbl != nil {
 		tr.Rows = rowCount(tg.tbl)
 		tr.Position = placeString(tg.st.maxAt, tg.st.maxSID)
 	}
+	defer func() {
+		if ts := tg.st.maxTS; ts > 0 && tr.Status != StatusFailed && tr.Position != "" {
+			tr.Freshness = time.Unix(int64(ts), 0).UTC()
+		}
+	}()
 	if len(tg.pending) == 0 {
 		return tr
 	}
@@ -381,6 +463,7 @@ func (c *Compactor) compactTable(ctx context.Context, tg *target, manifests map[
 		}
 		tr.Identifier = strings.Join(tg.id, ".")
 	}
+	c.beforeCommit(tg)
 	if len(changes) == 0 && tg.tbl != nil {
 		props[PropRows] = fmt.Sprint(rowCount(tbl))
 		tbl, err = commitState(ctx, tbl, state, props)

@@ -8,6 +8,8 @@ import (
 	"strings"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
+
 	"github.com/sluicecdc/sluice/emit"
 )
 
@@ -54,9 +56,20 @@ type Config struct {
 	Memory int64
 	// TempDir holds the external sort's runs ("" is the system's).
 	TempDir string
-	// sortBudget, when set (by tests), replaces Memory/4 as the external
+	// sortBudget, when set (by tests), replaces Memory/8 as the external
 	// sort's buffer and Memory/8 as the batch streamed into it.
 	sortBudget int64
+	// beforeCommit, when set (by tests), is called before a run writes a
+	// table's snapshot.
+	beforeCommit func(table string)
+
+	// Parallel is how many tables a run compacts at once.
+	Parallel int
+	// Registerer, when set, gets the compactor's metrics (freshness and
+	// lag per table, runs, commit conflicts).
+	Registerer prometheus.Registerer
+	// Now is the clock (time.Now when nil).
+	Now func() time.Time
 
 	// Progress, when set, gets a progress bar. Use TerminalProgress(os.Stderr)
 	// to draw one only on a terminal.
@@ -95,6 +108,7 @@ func DefaultConfig() Config {
 		Layout:             emit.DefaultS3Layout,
 		Catalog:            CatalogConfig{Type: CatalogSQL, Name: "sluice"},
 		Concurrency:        8,
+		Parallel:           1,
 		ManifestMargin:     time.Hour,
 		TombstoneRetention: 7 * 24 * time.Hour,
 		TargetFileSize:     128 << 20,
@@ -122,6 +136,8 @@ func (c *Config) Validate() error {
 	switch {
 	case c.Concurrency <= 0:
 		return errors.New("compact: concurrency must be positive")
+	case c.Parallel <= 0:
+		return errors.New("compact: parallel must be positive")
 	case c.ManifestMargin <= 0:
 		return errors.New("compact: manifest margin must be positive")
 	case c.TombstoneRetention <= 0:
@@ -175,5 +191,5 @@ func (c *Config) sortBudgets() (buffer, stream int64) {
 	if c.sortBudget > 0 {
 		return c.sortBudget, c.sortBudget
 	}
-	return c.Memory / 4, c.Memory / 8
+	return c.Memory / 8, c.Memory / 8
 }

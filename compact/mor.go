@@ -87,7 +87,10 @@ func typesKeep(prev *iceberg.Schema, cols []column, untyped map[string]bool) boo
 // an equality delete file, with the run's state, in one snapshot. st holds
 // only the rows the run wrote and, in st.deleted, the keys it deleted.
 func commitMergeOnRead(ctx context.Context, tbl *table.Table, st *tableState, cols []column, state []byte, props iceberg.Properties, targetFileSize int64) (*table.Table, error) {
-	tx := tbl.NewTransaction()
+	tx, err := newTransaction(tbl)
+	if err != nil {
+		return nil, err
+	}
 	if err := evolve(tx, tbl.Schema(), cols); err != nil {
 		return nil, err
 	}
@@ -102,7 +105,7 @@ func commitMergeOnRead(ctx context.Context, tbl *table.Table, st *tableState, co
 	}
 	var added []iceberg.DataFile
 	if len(st.rows) > 0 {
-		for df, err := range table.WriteRecords(ctx, staged.Table, sc, st.records(sc, cols, st.sortedRows()), table.WithTargetFileSize(targetFileSize)) {
+		for df, err := range table.WriteRecords(ctx, staged.Table, sc, st.records(sc, cols, st.sortedRows()), table.WithTargetFileSize(targetFileSize), table.WithRecordBatchBufferSize(2)) {
 			if err != nil {
 				return nil, fmt.Errorf("write data files: %w", err)
 			}
@@ -256,6 +259,7 @@ func (c *Compactor) mergeOnRead(ctx context.Context, tg *target, tr *TableReport
 		PropEvents:       fmt.Sprint(tr.Events),
 		PropRows:         fmt.Sprint(rows),
 	}
+	c.beforeCommit(tg)
 	tbl, err := commitMergeOnRead(ctx, tg.tbl, st, cols, state, props, c.cfg.TargetFileSize)
 	if err != nil {
 		return fail(err)

@@ -309,6 +309,7 @@ func (c *Compactor) sortedRewrite(ctx context.Context, tg *target, tr *TableRepo
 	if err := w.addTable(ctx, tg.tbl); err != nil {
 		return fmt.Errorf("read snapshot: %w", err)
 	}
+	c.beforeCommit(tg)
 	tbl := tg.tbl
 	if tbl == nil {
 		var err error
@@ -316,7 +317,10 @@ func (c *Compactor) sortedRewrite(ctx context.Context, tg *target, tr *TableRepo
 			return err
 		}
 	}
-	tx := tbl.NewTransaction()
+	tx, err := newTransaction(tbl)
+	if err != nil {
+		return err
+	}
 	if err := evolve(tx, tbl.Schema(), cols); err != nil {
 		return err
 	}
@@ -335,7 +339,7 @@ func (c *Compactor) sortedRewrite(ctx context.Context, tg *target, tr *TableRepo
 		added []iceberg.DataFile
 		rows  int64
 	)
-	for df, err := range table.WriteRecords(ctx, staged.Table, sc, w.rows(sc, cols, &rows), table.WithTargetFileSize(c.cfg.TargetFileSize)) {
+	for df, err := range table.WriteRecords(ctx, staged.Table, sc, w.rows(sc, cols, &rows), table.WithTargetFileSize(c.cfg.TargetFileSize), table.WithRecordBatchBufferSize(2)) {
 		if err != nil {
 			return fmt.Errorf("write data files: %w", err)
 		}

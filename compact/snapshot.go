@@ -295,7 +295,10 @@ func dataFiles(ctx context.Context, tbl *table.Table) (data, deletes []iceberg.D
 // commitSnapshot writes the table's rows as new data files replacing all
 // the old ones, with the run's state, in one transaction: one snapshot.
 func commitSnapshot(ctx context.Context, tbl *table.Table, st *tableState, cols []column, state []byte, props iceberg.Properties, targetFileSize int64) (*table.Table, error) {
-	tx := tbl.NewTransaction()
+	tx, err := newTransaction(tbl)
+	if err != nil {
+		return nil, err
+	}
 	if err := evolve(tx, tbl.Schema(), cols); err != nil {
 		return nil, err
 	}
@@ -312,7 +315,7 @@ func commitSnapshot(ctx context.Context, tbl *table.Table, st *tableState, cols 
 	}
 	rows := st.sortedRows()
 	var added []iceberg.DataFile
-	for df, err := range table.WriteRecords(ctx, staged.Table, sc, st.records(sc, cols, rows), table.WithTargetFileSize(targetFileSize)) {
+	for df, err := range table.WriteRecords(ctx, staged.Table, sc, st.records(sc, cols, rows), table.WithTargetFileSize(targetFileSize), table.WithRecordBatchBufferSize(2)) {
 		if err != nil {
 			return nil, fmt.Errorf("write data files: %w", err)
 		}
@@ -321,11 +324,30 @@ func commitSnapshot(ctx context.Context, tbl *table.Table, st *tableState, cols 
 	return commitFiles(ctx, tbl, tx, added, state, props)
 }
 
-// setTableProps records the source table and its primary key.
+// rowGroupBytes is the Parquet row group size of snapshot tables: a
+// writer holds one row group in memory (Iceberg's default is 128 MiB).
+const rowGroupBytes = "16777216"
+
+// newTransaction starts a transaction that commits only on top of the
+// snapshot the run read: when another process committed the table
+// meanwhile, Commit fails with table.ErrCommitFailed (the run is then
+// retried from the new snapshot) instead of replaying this run's changes
+// on top of that snapshot.
+func newTransaction(tbl *table.Table) (*table.Transaction, error) {
+	tx := tbl.NewTransaction()
+	if err := tx.AssertRefSnapshotID(table.MainBranch); err != nil {
+		return nil, fmt.Errorf("pin the table's snapshot: %w", err)
+	}
+	return tx, nil
+}
+
+// setTableProps records the source table and its primary key, and the
+// row group size.
 func setTableProps(tx *table.Transaction, tbl *table.Table, st *tableState) error {
 	pk, _ := json.Marshal(st.pk)
-	if tbl.Properties()[PropPrimaryKey] != string(pk) || tbl.Properties()[PropSource] != st.name() {
-		return tx.SetProperties(iceberg.Properties{PropPrimaryKey: string(pk), PropSource: st.name()})
+	props := tbl.Properties()
+	if props[PropPrimaryKey] != string(pk) || props[PropSource] != st.name() || props[table.ParquetRowGroupSizeBytesKey] == "" {
+		return tx.SetProperties(iceberg.Properties{PropPrimaryKey: string(pk), PropSource: st.name(), table.ParquetRowGroupSizeBytesKey: rowGroupBytes})
 	}
 	return nil
 }
@@ -365,7 +387,10 @@ func commitFiles(ctx context.Context, tbl *table.Table, tx *table.Transaction, a
 // commitState commits a snapshot that changes no data and carries the
 // run's state: the table had nothing new, but its bookkeeping moved.
 func commitState(ctx context.Context, tbl *table.Table, state []byte, props iceberg.Properties) (*table.Table, error) {
-	tx := tbl.NewTransaction()
+	tx, err := newTransaction(tbl)
+	if err != nil {
+		return nil, err
+	}
 	loc, err := writeStateFile(ctx, tbl, state)
 	if err != nil {
 		return nil, err
@@ -383,7 +408,7 @@ func commitState(ctx context.Context, tbl *table.Table, state []byte, props iceb
 
 // catalogProps are a new snapshot table's properties.
 func catalogProps(source string) catalog.CreateTableOpt {
-	return catalog.WithProperties(iceberg.Properties{PropSource: source, "format-version": "2"})
+	return catalog.WithProperties(iceberg.Properties{PropSource: source, "format-version": "2", table.ParquetRowGroupSizeBytesKey: rowGroupBytes})
 }
 
 // rowCount is the table's row count: the summary's sluice.rows, or
