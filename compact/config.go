@@ -185,6 +185,12 @@ func splitTable(s string) (database, table string, ok bool) {
 	return database, table, ok && database != "" && table != ""
 }
 
+// GoMemoryLimit is the Go runtime's soft memory limit that keeps a
+// compactor process within Memory: three quarters of it (the rest is the
+// program's code and memory the runtime has not returned yet). sluice
+// compact sets it when GOMEMLIMIT is not set.
+func (c *Config) GoMemoryLimit() int64 { return c.Memory / 4 * 3 }
+
 // sortBudgets are the external sort's buffer and the batch size (bytes of
 // lake objects) beyond which changes are streamed into it.
 func (c *Config) sortBudgets() (buffer, stream int64) {

@@ -163,8 +163,9 @@ func BenchmarkCompactLake(b *testing.B) {
 		b.Skip("set -lake-rows (10000000 for the BENCHMARKS.md figure)")
 	}
 	// As sluice compact does (GOMEMLIMIT unset): the Go runtime's soft
-	// limit at compact.memory.
-	defer debug.SetMemoryLimit(debug.SetMemoryLimit(compact.DefaultConfig().Memory))
+	// limit from compact.memory.
+	def := compact.DefaultConfig()
+	defer debug.SetMemoryLimit(debug.SetMemoryLimit(def.GoMemoryLimit()))
 	for range b.N {
 		g := &lakeGen{benchGen: newBenchGen(b, 5000), deleted: make(map[int64]bool)}
 		g.r = rand.New(rand.NewPCG(16, 16))
@@ -176,6 +177,7 @@ func BenchmarkCompactLake(b *testing.B) {
 			c := g.compactorWith(dir, func(cfg *compact.Config) { cfg.MaxDeleteFiles = maxDeleteFiles })
 			defer c.Close()
 			resetPeak(b)
+			base := peakRSS(b)
 			t0 := time.Now()
 			rep, err := c.Run(context.Background())
 			d := time.Since(t0)
@@ -187,8 +189,8 @@ func BenchmarkCompactLake(b *testing.B) {
 			if tr.Events != wantEvents || tr.Mode != wantMode || tr.Rows != g.live {
 				b.Fatalf("%s: %d events, mode %s, %d rows: want %d, %s, %d (%+v)", name, tr.Events, tr.Mode, tr.Rows, wantEvents, wantMode, g.live, tr)
 			}
-			b.Logf("%s: %d events → %d rows in %s (%.0f events/s), peak RSS %.0f MiB, %d versions spilled",
-				name, tr.Events, tr.Rows, d.Round(time.Millisecond), float64(tr.Events)/d.Seconds(), rss, tr.Spilled)
+			b.Logf("%s: %d events → %d rows in %s (%.0f events/s), peak RSS %.0f MiB (%.0f MiB before the run), %d versions spilled",
+				name, tr.Events, tr.Rows, d.Round(time.Millisecond), float64(tr.Events)/d.Seconds(), rss, base, tr.Spilled)
 			b.ReportMetric(d.Seconds(), name+"-s")
 			b.ReportMetric(rss, name+"-peak-MiB")
 			return d

@@ -26,6 +26,10 @@ import (
 // before them) and a change of primary key take the in-memory path, which
 // holds the table's rows.
 
+// sortedBatchRows is how many rows a sorted rewrite hands the Parquet
+// writer at once.
+const sortedBatchRows = 16 << 10
+
 // errNotSorted says a run cannot be a sorted rewrite: the caller falls
 // back to the in-memory path.
 type errNotSorted struct{ why string }
@@ -176,7 +180,8 @@ func (w *rewriteRun) addTable(ctx context.Context, tbl *table.Table) error {
 		return nil
 	}
 	snap := tbl.CurrentSnapshot()
-	_, records, err := tbl.Scan().ToArrowRecords(ctx)
+	// One file at a time: a file's row group decodes into memory.
+	_, records, err := tbl.Scan(table.WithMaxConcurrency(1)).ToArrowRecords(ctx)
 	if err != nil {
 		return fmt.Errorf("scan snapshot %d: %w", snap.SnapshotID, err)
 	}
@@ -205,7 +210,7 @@ func (w *rewriteRun) rows(sc *arrow.Schema, cols []column, n *int64) iter.Seq2[a
 		types[c.name] = c.typ
 	}
 	return func(yield func(arrow.RecordBatch, error) bool) {
-		batch := make([]*row, 0, batchRows)
+		batch := make([]*row, 0, sortedBatchRows)
 		stop := errors.New("stop")
 		flush := func() error {
 			if len(batch) == 0 {
@@ -263,7 +268,7 @@ func (w *rewriteRun) rows(sc *arrow.Schema, cols []column, n *int64) iter.Seq2[a
 			}
 			batch = append(batch, &row{vals: vals, at: last.at, sid: last.sid})
 			*n++
-			if len(batch) == batchRows {
+			if len(batch) == sortedBatchRows {
 				return flush()
 			}
 			return nil

@@ -133,7 +133,7 @@ snapshot. See docs/compaction.md.`,
 			if os.Getenv("GOMEMLIMIT") == "" {
 				// The runtime's soft limit at the budget: the collector
 				// works harder before the process outgrows it.
-				debug.SetMemoryLimit(cc.Memory)
+				debug.SetMemoryLimit(cc.GoMemoryLimit())
 			}
 			cc.Parallel = parallel
 			if watch && interval <= 0 {
