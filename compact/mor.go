@@ -33,6 +33,8 @@ import (
 // and with them removes the delete files merge-on-read runs left:
 //
 //   - schema changes, truncates and drops, a change of primary key;
+//   - a table snapshot's bootstrap-insert events (their keys may hold rows
+//     already, which the table's row count needs to know);
 //   - a change at or before the table's position (a replay, a late object);
 //   - a column whose type must change in a way Iceberg cannot promote
 //     (a long column receiving a fraction, say): the old files hold the
@@ -58,6 +60,10 @@ func mergeOnRead(tg *target, changes []*change, maxDeleteFiles int) string {
 		switch {
 		case c.kind != kindUpsert && c.kind != kindDelete:
 			return c.typ + " event"
+		case c.typ == "bootstrap-insert":
+			// A snapshot's rows may be there already: the row count
+			// would need the table.
+			return "bootstrap-insert events"
 		case c.place.compare(st.maxAt) <= 0:
 			return "a change at or before the table's position " + placeString(st.maxAt, st.maxSID)
 		case !slices.Equal(c.pk, st.pk):
