@@ -184,11 +184,13 @@ func TestCompactMatchesSource(t *testing.T) {
 	checkEqual(t, cfg, "cm.items", "order_id", "line")
 	checkEqual(t, cfg, "cm.scratch", "id")
 
-	// Again into a new catalog with a tiny memory budget: the changes are
-	// streamed into the external sort, which spills sorted runs. Tables
-	// with an ALTER (orders) take the in-memory path.
+	// Again into a new catalog with a tiny memory budget, the tables in
+	// parallel: the changes are streamed into the external sort, which
+	// spills sorted runs. Tables with an ALTER (orders) take the in-memory
+	// path.
 	small := compactConfig(lake, t.TempDir())
 	compact.SetSortBudget(&small, 2<<10)
+	small.Parallel = 3 // the three tables at once
 	rep = runCompaction(t, lake, small)
 	if tr := tableReport(t, rep, "cm.items"); tr.Status != compact.StatusCompacted || tr.Spilled == 0 || tr.Duplicates == 0 {
 		t.Errorf("cm.items with a 2 KiB sort budget: %+v: want compacted through spilled runs, duplicates dropped", tr)
