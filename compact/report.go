@@ -78,6 +78,9 @@ func (r *Report) Render(w io.Writer) error {
 	fmt.Fprintln(tw, "TABLE\tSTATUS\tMODE\tOBJECTS\tEVENTS\tAPPLIED\tSTALE\tDUPLICATES\tROWS\tPOSITION\tFRESHNESS\tLAG\tNOTE")
 	for _, t := range r.Tables {
 		note := t.Note
+		if t.ModeWhy != "" && t.Mode == ModeCopyOnWrite {
+			note = strings.TrimSpace("rewritten: " + t.ModeWhy + ". " + note)
+		}
 		if t.Err != nil {
 			note = strings.TrimSpace(note + " " + t.Err.Error())
 		}
