@@ -298,6 +298,9 @@ func (c *Compactor) sortedRewrite(ctx context.Context, tg *target, tr *TableRepo
 		return err
 	}
 	tr.Events = w.events
+	if w.events == 0 {
+		return errNotSorted{"no change for the table"}
+	}
 	hasRows := tg.tbl != nil && rowCount(tg.tbl) > 0
 	if err := w.prepare(hasRows); err != nil {
 		return err
