@@ -363,7 +363,9 @@ func (c *Compactor) compactTable(ctx context.Context, tg *target, manifests map[
 			return true
 		case errors.As(err, &ns):
 			notSorted = true
-			c.log.Warn("run holds the table in memory", "table", tg.name, "why", ns.why)
+			if ns.why != whyNoChange {
+				c.log.Warn("run holds the table in memory", "table", tg.name, "why", ns.why)
+			}
 			return !restart(ns.why)
 		}
 		tr.Status, tr.Err = StatusFailed, err

@@ -30,6 +30,10 @@ import (
 // writer at once.
 const sortedBatchRows = 16 << 10
 
+// whyNoChange: a streamed run found no change of the table (its objects
+// held only other tables' events).
+const whyNoChange = "no change for the table"
+
 // errNotSorted says a run cannot be a sorted rewrite: the caller falls
 // back to the in-memory path.
 type errNotSorted struct{ why string }
@@ -299,7 +303,7 @@ func (c *Compactor) sortedRewrite(ctx context.Context, tg *target, tr *TableRepo
 	}
 	tr.Events = w.events
 	if w.events == 0 {
-		return errNotSorted{"no change for the table"}
+		return errNotSorted{whyNoChange}
 	}
 	hasRows := tg.tbl != nil && rowCount(tg.tbl) > 0
 	if err := w.prepare(hasRows); err != nil {
