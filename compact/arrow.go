@@ -153,6 +153,12 @@ func appendValue(b array.Builder, t colType, v any) error {
 			return fmt.Errorf("%v (%T) in a long column", v, v)
 		}
 		b.Append(n)
+	case *array.Int32Builder:
+		n, ok := v.(int64)
+		if !ok || n != int64(int32(n)) {
+			return fmt.Errorf("%v (%T) in an int column", v, v)
+		}
+		b.Append(int32(n))
 	case *array.Decimal128Builder:
 		d, err := toDecimal(v, t.scale)
 		if err != nil {

@@ -250,6 +250,10 @@ func TestCompactIncremental(t *testing.T) {
 	if second.Mode != compact.ModeCopyOnWrite {
 		t.Errorf("second run (an ALTER): mode %q, want %s", second.Mode, compact.ModeCopyOnWrite)
 	}
+	// Integers by width: INT columns are Iceberg ints, the BIGINT a long.
+	if got := columnTypes(t, cfg, "ci", "t"); got != "id:int a:string n:long" {
+		t.Errorf("column types %q, want id:int a:string n:long", got)
+	}
 	checkEqual(t, cfg, "ci.t", "id")
 
 	// Row changes only, all newer than the table: merged on read, twice
@@ -373,4 +377,26 @@ func checkCountAndChecksum(t *testing.T, cfg compact.Config, qualified, key, col
 	} else {
 		t.Logf("%s: second reader: %d rows, checksum of %s %d, as the source", qualified, n, col, sum)
 	}
+}
+
+// columnTypes renders a snapshot table's column types, "name:type ...",
+// without sluice's columns.
+func columnTypes(t *testing.T, cfg compact.Config, db, tbl string) string {
+	t.Helper()
+	cat, err := compact.OpenCatalog(context.Background(), cfg.Catalog)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cat.Close()
+	it, err := cat.LoadTable(context.Background(), compact.Identifier(cfg.Namespace, db, tbl))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var parts []string
+	for _, f := range it.Schema().Fields() {
+		if !strings.HasPrefix(f.Name, "_sluice_") {
+			parts = append(parts, f.Name+":"+f.Type.String())
+		}
+	}
+	return strings.Join(parts, " ")
 }

@@ -188,18 +188,26 @@ func typeHint(ft *types.FieldType) colType {
 	}
 	unsigned := mysql.HasUnsignedFlag(ft.GetFlag())
 	switch ft.GetType() {
-	case mysql.TypeTiny, mysql.TypeShort, mysql.TypeInt24, mysql.TypeLong, mysql.TypeYear:
-		return colType{kind: typeLong}
+	case mysql.TypeTiny, mysql.TypeShort, mysql.TypeInt24, mysql.TypeYear:
+		return colType{kind: typeInt}
+	case mysql.TypeLong:
+		if unsigned {
+			return colType{kind: typeLong}
+		}
+		return colType{kind: typeInt}
 	case mysql.TypeLonglong:
 		if unsigned {
 			return colType{kind: typeDecimal}
 		}
 		return colType{kind: typeLong}
 	case mysql.TypeBit:
-		if ft.GetFlen() > 63 {
+		switch {
+		case ft.GetFlen() > 63:
 			return colType{kind: typeDecimal}
+		case ft.GetFlen() > 31:
+			return colType{kind: typeLong}
 		}
-		return colType{kind: typeLong}
+		return colType{kind: typeInt}
 	case mysql.TypeNewDecimal:
 		if ft.GetFlen() > decimalPrecision || ft.GetDecimal() < 0 {
 			return colType{kind: typeString}

@@ -30,6 +30,7 @@ type typeKind uint8
 const (
 	typeNone typeKind = iota // no value yet
 	typeLong
+	typeInt // 32 bits: a column declared TINYINT, SMALLINT, MEDIUMINT or INT (signed)
 	typeDecimal
 	typeString
 )
@@ -47,6 +48,8 @@ func (t colType) String() string {
 	switch t.kind {
 	case typeLong:
 		return "long"
+	case typeInt:
+		return "int"
 	case typeDecimal:
 		return fmt.Sprintf("decimal(%d,%d)", decimalPrecision, t.scale)
 	case typeString:
@@ -60,6 +63,8 @@ func parseColType(s string) (colType, bool) {
 	switch s {
 	case "long":
 		return colType{kind: typeLong}, true
+	case "int":
+		return colType{kind: typeInt}, true
 	case "string":
 		return colType{kind: typeString}, true
 	case "none":
@@ -77,6 +82,8 @@ func (t colType) iceberg() iceberg.Type {
 	switch t.kind {
 	case typeLong:
 		return iceberg.PrimitiveTypes.Int64
+	case typeInt:
+		return iceberg.PrimitiveTypes.Int32
 	case typeDecimal:
 		return iceberg.DecimalTypeOf(decimalPrecision, t.scale)
 	}
@@ -87,8 +94,10 @@ func (t colType) iceberg() iceberg.Type {
 // never writes.
 func colTypeOf(t iceberg.Type) (colType, bool) {
 	switch t := t.(type) {
-	case iceberg.Int64Type, iceberg.Int32Type:
+	case iceberg.Int64Type:
 		return colType{kind: typeLong}, true
+	case iceberg.Int32Type:
+		return colType{kind: typeInt}, true
 	case iceberg.DecimalType:
 		return colType{kind: typeDecimal, scale: t.Scale()}, true
 	case iceberg.StringType:
@@ -100,15 +109,21 @@ func colTypeOf(t iceberg.Type) (colType, bool) {
 // typeStats accumulates what a column's values need.
 type typeStats struct {
 	str, long, dec bool
-	scale          int // most fraction digits of a decimal
-	intDigits      int // most integer digits of a number
+	// int: the column is declared (or was written) as a 32-bit int;
+	// wide: an integer value beyond 32 bits was seen.
+	int, wide bool
+	longType  bool // the column was declared or written as a long
+	scale     int  // most fraction digits of a decimal
+	intDigits int // most integer digits of a number
 }
 
 // addType joins a type the column had.
 func (s *typeStats) addType(t colType) {
 	switch t.kind {
+	case typeInt:
+		s.int = true
 	case typeLong:
-		s.long = true
+		s.long, s.longType = true, true
 	case typeDecimal:
 		s.dec = true
 		s.scale = max(s.scale, t.scale)
@@ -120,6 +135,7 @@ func (s *typeStats) addType(t colType) {
 // join adds what another column's values need.
 func (s *typeStats) join(o *typeStats) {
 	s.str, s.long, s.dec = s.str || o.str, s.long || o.long, s.dec || o.dec
+	s.int, s.wide, s.longType = s.int || o.int, s.wide || o.wide, s.longType || o.longType
 	s.scale, s.intDigits = max(s.scale, o.scale), max(s.intDigits, o.intDigits)
 }
 
@@ -128,6 +144,7 @@ func (s *typeStats) add(v any) {
 	case nil:
 	case int64:
 		s.long = true
+		s.wide = s.wide || v != int64(int32(v))
 		s.intDigits = max(s.intDigits, intDigits(v))
 	case number:
 		intDigits, scale, ok := decimalShape(string(v))
@@ -152,7 +169,9 @@ func (s *typeStats) result() colType {
 			return colType{kind: typeString}
 		}
 		return colType{kind: typeDecimal, scale: s.scale}
-	case s.long:
+	case s.int && !s.longType && !s.wide:
+		return colType{kind: typeInt}
+	case s.long || s.int:
 		return colType{kind: typeLong}
 	}
 	return colType{}
