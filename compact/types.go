@@ -114,7 +114,7 @@ type typeStats struct {
 	int, wide bool
 	longType  bool // the column was declared or written as a long
 	scale     int  // most fraction digits of a decimal
-	intDigits int // most integer digits of a number
+	intDigits int  // most integer digits of a number
 }
 
 // addType joins a type the column had.
