@@ -212,7 +212,7 @@ func typeHint(ft *types.FieldType) colType {
 		if ft.GetFlen() > decimalPrecision || ft.GetDecimal() < 0 {
 			return colType{kind: typeString}
 		}
-		return colType{kind: typeDecimal, scale: ft.GetDecimal()}
+		return decimalType(max(ft.GetFlen(), 1), ft.GetDecimal())
 	case mysql.TypeFloat, mysql.TypeDouble:
 		return colType{}
 	}

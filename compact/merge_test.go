@@ -216,6 +216,10 @@ func TestTypeInference(t *testing.T) {
 		{colType{kind: typeInt}, []any{int64(1 << 31)}, "long"},
 		{colType{kind: typeLong}, []any{int64(1)}, "long"},
 		{colType{kind: typeInt}, []any{number("1.5")}, "decimal(38,1)"},
+		// DECIMAL(p,s) as declared; values typed alone are decimal(38,s).
+		{decimalType(9, 2), []any{number("1234567.89"), int64(5)}, "decimal(9,2)"},
+		{decimalType(9, 2), []any{number("1.125")}, "decimal(10,3)"},
+		{decimalType(38, 2), []any{number("1.5")}, "decimal(38,2)"},
 	}
 	for _, tt := range tests {
 		var s typeStats
@@ -373,7 +377,7 @@ func TestSchemaChangesShape(t *testing.T) {
 	if got, want := dump(s), "d=1.500,id=1,n=7,title=x,s=it's,c=<nil>"; got != want {
 		t.Errorf("rows %s, want %s", got, want)
 	}
-	if got := fmt.Sprint(s.hints["id"], s.hints["d"], s.hints["n"]); got != "decimal(38,0) decimal(38,3) int" {
+	if got := fmt.Sprint(s.hints["id"], s.hints["d"], s.hints["n"]); got != "decimal(38,0) decimal(12,3) int" {
 		t.Errorf("hints %s", got)
 	}
 	if _, ok := s.hints["f"]; ok {

@@ -42,6 +42,17 @@ const decimalPrecision = 38
 type colType struct {
 	kind  typeKind
 	scale int // of a decimal
+	// prec is a decimal's precision; 0 means decimalPrecision (columns
+	// typed by their values, not by a declared DECIMAL(p,s)).
+	prec int
+}
+
+// precision is the decimal's precision.
+func (t colType) precision() int {
+	if t.prec == 0 {
+		return decimalPrecision
+	}
+	return t.prec
 }
 
 func (t colType) String() string {
@@ -51,7 +62,7 @@ func (t colType) String() string {
 	case typeInt:
 		return "int"
 	case typeDecimal:
-		return fmt.Sprintf("decimal(%d,%d)", decimalPrecision, t.scale)
+		return fmt.Sprintf("decimal(%d,%d)", t.precision(), t.scale)
 	case typeString:
 		return "string"
 	}
@@ -71,8 +82,8 @@ func parseColType(s string) (colType, bool) {
 		return colType{}, true
 	}
 	var p, sc int
-	if _, err := fmt.Sscanf(s, "decimal(%d,%d)", &p, &sc); err == nil && p == decimalPrecision {
-		return colType{kind: typeDecimal, scale: sc}, true
+	if _, err := fmt.Sscanf(s, "decimal(%d,%d)", &p, &sc); err == nil && p > 0 && p <= decimalPrecision && sc <= p {
+		return decimalType(p, sc), true
 	}
 	return colType{}, false
 }
@@ -85,7 +96,7 @@ func (t colType) iceberg() iceberg.Type {
 	case typeInt:
 		return iceberg.PrimitiveTypes.Int32
 	case typeDecimal:
-		return iceberg.DecimalTypeOf(decimalPrecision, t.scale)
+		return iceberg.DecimalTypeOf(t.precision(), t.scale)
 	}
 	return iceberg.PrimitiveTypes.String
 }
@@ -99,11 +110,19 @@ func colTypeOf(t iceberg.Type) (colType, bool) {
 	case iceberg.Int32Type:
 		return colType{kind: typeInt}, true
 	case iceberg.DecimalType:
-		return colType{kind: typeDecimal, scale: t.Scale()}, true
+		return decimalType(t.Precision(), t.Scale()), true
 	case iceberg.StringType:
 		return colType{kind: typeString}, true
 	}
 	return colType{}, false
+}
+
+// decimalType is decimal(p, s), p 38 written as 0.
+func decimalType(p, s int) colType {
+	if p >= decimalPrecision {
+		p = 0
+	}
+	return colType{kind: typeDecimal, scale: s, prec: p}
 }
 
 // typeStats accumulates what a column's values need.
@@ -113,8 +132,12 @@ type typeStats struct {
 	// wide: an integer value beyond 32 bits was seen.
 	int, wide bool
 	longType  bool // the column was declared or written as a long
-	scale     int  // most fraction digits of a decimal
-	intDigits int  // most integer digits of a number
+	// declInt is the most integer digits a declared or written
+	// decimal(p,s) holds (p-s); valDec: a decimal value was seen.
+	declInt   int
+	declDec   bool
+	scale     int // most fraction digits of a decimal
+	intDigits int // most integer digits of a number
 }
 
 // addType joins a type the column had.
@@ -125,8 +148,9 @@ func (s *typeStats) addType(t colType) {
 	case typeLong:
 		s.long, s.longType = true, true
 	case typeDecimal:
-		s.dec = true
+		s.dec, s.declDec = true, true
 		s.scale = max(s.scale, t.scale)
+		s.declInt = max(s.declInt, t.precision()-t.scale)
 	case typeString:
 		s.str = true
 	}
@@ -136,6 +160,7 @@ func (s *typeStats) addType(t colType) {
 func (s *typeStats) join(o *typeStats) {
 	s.str, s.long, s.dec = s.str || o.str, s.long || o.long, s.dec || o.dec
 	s.int, s.wide, s.longType = s.int || o.int, s.wide || o.wide, s.longType || o.longType
+	s.declDec, s.declInt = s.declDec || o.declDec, max(s.declInt, o.declInt)
 	s.scale, s.intDigits = max(s.scale, o.scale), max(s.intDigits, o.intDigits)
 }
 
@@ -168,7 +193,12 @@ func (s *typeStats) result() colType {
 		if s.intDigits+s.scale > decimalPrecision {
 			return colType{kind: typeString}
 		}
-		return colType{kind: typeDecimal, scale: s.scale}
+		if !s.declDec {
+			return colType{kind: typeDecimal, scale: s.scale}
+		}
+		// Declared DECIMAL(p,s): p as declared, grown to what the
+		// values need (38 at most).
+		return decimalType(min(decimalPrecision, max(s.declInt, s.intDigits)+s.scale), s.scale)
 	case s.int && !s.longType && !s.wide:
 		return colType{kind: typeInt}
 	case s.long || s.int:
