@@ -482,6 +482,7 @@ func (c *Compactor) compactTable(ctx context.Context, tg *target, manifests map[
 	}
 	tr.Rows = rowCount(tbl)
 	tr.Columns = len(cols)
+	tr.Nulled = st.nulled
 	tr.Position = placeString(st.maxAt, st.maxSID)
 	if s := tbl.CurrentSnapshot(); s != nil {
 		tr.SnapshotID = s.SnapshotID

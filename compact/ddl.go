@@ -215,6 +215,14 @@ func typeHint(ft *types.FieldType) colType {
 		return decimalType(max(ft.GetFlen(), 1), ft.GetDecimal())
 	case mysql.TypeFloat, mysql.TypeDouble:
 		return colType{}
+	case mysql.TypeDate, mysql.TypeNewDate:
+		return colType{kind: typeDate}
+	case mysql.TypeDatetime:
+		return colType{kind: typeTimestamp, prec: max(ft.GetDecimal(), 0)}
+	case mysql.TypeTimestamp:
+		return colType{kind: typeTimestampTz, prec: max(ft.GetDecimal(), 0)}
+	case mysql.TypeDuration:
+		return colType{kind: typeTime, prec: max(ft.GetDecimal(), 0)}
 	}
 	return colType{kind: typeString}
 }
@@ -343,6 +351,10 @@ func (s *tableState) renameColumn(from, to string) {
 	if h, ok := s.hints[from]; ok {
 		s.hints[to] = h
 		delete(s.hints, from)
+	}
+	if d, ok := s.fracs[from]; ok {
+		s.fracs[to] = d
+		delete(s.fracs, from)
 	}
 	for k, pk := range s.pk {
 		if pk == from {

@@ -46,8 +46,11 @@ type tableState struct {
 	// types are the columns' types in the previous snapshot; hints the
 	// types columns were declared with; untyped the columns that had no
 	// value to type them by (written as strings, free to change).
-	types   map[string]colType
-	hints   map[string]colType
+	types map[string]colType
+	hints map[string]colType
+	// fracs are the fraction digits of the temporal columns as last
+	// written: values read back render with them, as the source would.
+	fracs   map[string]int
 	untyped map[string]bool
 
 	notes []string
@@ -55,6 +58,9 @@ type tableState struct {
 	// deleted holds, in a merge-on-read run, the primary key values of
 	// every key the run deleted (nil otherwise).
 	deleted map[string][]any
+	// nulled counts the values written as NULL because their temporal
+	// column cannot hold them (zero dates, TIME outside a day).
+	nulled int
 	// existed tells, in a merge-on-read run, for each key the run
 	// touched whether the key had a row before the run (its first change
 	// was not an insert).
@@ -95,6 +101,7 @@ func newTableState(database, table string) *tableState {
 		tombs:   make(map[string]tomb),
 		types:   make(map[string]colType),
 		hints:   make(map[string]colType),
+		fracs:   make(map[string]int),
 		untyped: make(map[string]bool),
 	}
 }

@@ -189,7 +189,7 @@ func (s *tableState) changedKeys(sc *arrow.Schema, types map[string]colType) ite
 					yield(nil, fmt.Errorf("equality delete column %s is not in the primary key", f.Name))
 					return false
 				}
-				if err := appendValue(b.Field(fi), types[f.Name], vals[i]); err != nil {
+				if _, err := appendValue(b.Field(fi), types[f.Name], vals[i]); err != nil {
 					yield(nil, fmt.Errorf("primary key column %s: %w", f.Name, err))
 					return false
 				}
@@ -273,6 +273,7 @@ func (c *Compactor) mergeOnRead(ctx context.Context, tg *target, tr *TableReport
 	tr.Status, tr.Mode = StatusCompacted, ModeMergeOnRead
 	tr.Rows = rowCount(tbl)
 	tr.Columns = len(cols)
+	tr.Nulled = st.nulled
 	tr.Position = placeString(st.maxAt, st.maxSID)
 	if s := tbl.CurrentSnapshot(); s != nil {
 		tr.SnapshotID = s.SnapshotID

@@ -55,7 +55,11 @@ type TableReport struct {
 	Attempts int
 	// Spilled counts the row versions a copy-on-write run's external sort
 	// wrote to disk (0: it fit in memory).
-	Spilled    int
+	Spilled int
+	// Nulled counts the values written as NULL because their temporal
+	// column cannot hold them: zero dates, invalid dates, TIME values
+	// outside 00:00:00–23:59:59.999999.
+	Nulled     int
 	Position   string // highest change applied, as a dedupe key
 	SnapshotID int64
 	Note       string
@@ -75,7 +79,7 @@ func (r *Report) Failed() bool {
 // Render writes the report as a table.
 func (r *Report) Render(w io.Writer) error {
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
-	fmt.Fprintln(tw, "TABLE\tSTATUS\tMODE\tOBJECTS\tEVENTS\tAPPLIED\tSTALE\tDUPLICATES\tROWS\tPOSITION\tFRESHNESS\tLAG\tNOTE")
+	fmt.Fprintln(tw, "TABLE\tSTATUS\tMODE\tOBJECTS\tEVENTS\tAPPLIED\tSTALE\tDUPLICATES\tNULLED\tROWS\tPOSITION\tFRESHNESS\tLAG\tNOTE")
 	for _, t := range r.Tables {
 		note := t.Note
 		if t.ModeWhy != "" && t.Mode == ModeCopyOnWrite {
@@ -88,8 +92,8 @@ func (r *Report) Render(w io.Writer) error {
 		if !t.Freshness.IsZero() {
 			fresh, lag = t.Freshness.Format(time.RFC3339), t.Lag.Round(time.Second).String()
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%d\t%d\t%d\t%d\t%d\t%d\t%s\t%s\t%s\t%s\n",
-			t.Table, t.Status, dash(t.Mode), t.Objects, t.Events, t.Applied, t.Stale, t.Duplicates, t.Rows, dash(t.Position), fresh, lag, note)
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%d\t%d\t%d\t%d\t%d\t%d\t%d\t%s\t%s\t%s\t%s\n",
+			t.Table, t.Status, dash(t.Mode), t.Objects, t.Events, t.Applied, t.Stale, t.Duplicates, t.Nulled, t.Rows, dash(t.Position), fresh, lag, note)
 	}
 	if err := tw.Flush(); err != nil {
 		return err

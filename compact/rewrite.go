@@ -382,6 +382,7 @@ func (c *Compactor) sortedRewrite(ctx context.Context, tg *target, tr *TableRepo
 	tr.Identifier = strings.Join(tg.id, ".")
 	tr.Rows = rowCount(out)
 	tr.Columns = len(cols)
+	tr.Nulled = st.nulled
 	tr.Position = placeString(st.maxAt, st.maxSID)
 	if s := out.CurrentSnapshot(); s != nil {
 		tr.SnapshotID = s.SnapshotID

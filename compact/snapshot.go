@@ -126,6 +126,14 @@ func (s *tableState) columns(prev *iceberg.Schema) []column {
 			ts.join(vs)
 		}
 		t := ts.result()
+		if t.kind.isTemporal() && slices.Contains(s.pk, name) {
+			// A key column stays text: rows read back must key as
+			// the lake's text does.
+			t = colType{kind: typeString}
+		}
+		if h, ok := s.hints[name]; ok && t.kind.isTemporal() && h.kind == t.kind {
+			s.fracs[name] = h.prec
+		}
 		delete(s.untyped, name)
 		if t.kind == typeNone {
 			t.kind = typeString

@@ -79,6 +79,8 @@ type stateFile struct {
 	// columns written as strings for want of a value.
 	Hints   map[string]string `json:"hints,omitempty"`
 	Untyped []string          `json:"untyped,omitempty"`
+	// Fractions are the declared fraction digits of temporal columns.
+	Fractions map[string]int `json:"fractions,omitempty"`
 	// Tombstones are deleted keys with the place and time of the delete.
 	Tombstones []tombEntry `json:"tombstones,omitempty"`
 }
@@ -131,6 +133,9 @@ func encodeState(s *tableState, ms manifestState) ([]byte, error) {
 			f.Hints = make(map[string]string)
 		}
 		f.Hints[name] = h.String()
+	}
+	if len(s.fracs) > 0 {
+		f.Fractions = s.fracs
 	}
 	for name := range s.untyped {
 		f.Untyped = append(f.Untyped, name)
@@ -203,6 +208,9 @@ func decodeState(b []byte, s *tableState) (manifestState, error) {
 	}
 	for _, name := range f.Untyped {
 		s.untyped[name] = true
+	}
+	for name, d := range f.Fractions {
+		s.fracs[name] = d
 	}
 	for _, t := range f.Tombstones {
 		at, _, err := parsePlace(t.At)

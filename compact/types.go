@@ -23,6 +23,9 @@ import (
 //	  binary as base64)                         string
 //	objects, arrays, booleans (JSON, SET)       string, their JSON text
 //
+// A column declared DATE, DATETIME, TIMESTAMP or TIME (not in the primary
+// key) is a date, timestamp, timestamptz or time instead (temporal.go).
+//
 // Types only widen from run to run: long → decimal(38, s) → decimal(38, s')
 // with s' > s → string. A column with only NULLs so far is a string.
 type typeKind uint8
@@ -33,6 +36,11 @@ const (
 	typeInt // 32 bits: a column declared TINYINT, SMALLINT, MEDIUMINT or INT (signed)
 	typeDecimal
 	typeString
+	// Temporal columns, by declared type only (see temporal.go).
+	typeDate        // DATE
+	typeTimestamp   // DATETIME: µs, no zone
+	typeTimestampTz // TIMESTAMP: µs, UTC
+	typeTime        // TIME: µs since midnight
 )
 
 // decimalPrecision is the precision of every decimal column: the most
@@ -65,6 +73,14 @@ func (t colType) String() string {
 		return fmt.Sprintf("decimal(%d,%d)", t.precision(), t.scale)
 	case typeString:
 		return "string"
+	case typeDate:
+		return "date"
+	case typeTimestamp, typeTimestampTz, typeTime:
+		name := map[typeKind]string{typeTimestamp: "timestamp", typeTimestampTz: "timestamptz", typeTime: "time"}[t.kind]
+		if t.prec > 0 { // a declared type's fraction digits
+			return fmt.Sprintf("%s(%d)", name, t.prec)
+		}
+		return name
 	}
 	return "none"
 }
@@ -80,6 +96,21 @@ func parseColType(s string) (colType, bool) {
 		return colType{kind: typeString}, true
 	case "none":
 		return colType{}, true
+	case "date":
+		return colType{kind: typeDate}, true
+	case "timestamp":
+		return colType{kind: typeTimestamp}, true
+	case "timestamptz":
+		return colType{kind: typeTimestampTz}, true
+	case "time":
+		return colType{kind: typeTime}, true
+	}
+	for _, k := range []typeKind{typeTimestamp, typeTimestampTz, typeTime} {
+		name := colType{kind: k}.String()
+		var d int
+		if _, err := fmt.Sscanf(s, name+"(%d)", &d); err == nil && d > 0 && d <= 6 && s == fmt.Sprintf("%s(%d)", name, d) {
+			return colType{kind: k, prec: d}, true
+		}
 	}
 	var p, sc int
 	if _, err := fmt.Sscanf(s, "decimal(%d,%d)", &p, &sc); err == nil && p > 0 && p <= decimalPrecision && sc <= p {
@@ -97,6 +128,14 @@ func (t colType) iceberg() iceberg.Type {
 		return iceberg.PrimitiveTypes.Int32
 	case typeDecimal:
 		return iceberg.DecimalTypeOf(t.precision(), t.scale)
+	case typeDate:
+		return iceberg.PrimitiveTypes.Date
+	case typeTimestamp:
+		return iceberg.PrimitiveTypes.Timestamp
+	case typeTimestampTz:
+		return iceberg.PrimitiveTypes.TimestampTz
+	case typeTime:
+		return iceberg.PrimitiveTypes.Time
 	}
 	return iceberg.PrimitiveTypes.String
 }
@@ -113,6 +152,14 @@ func colTypeOf(t iceberg.Type) (colType, bool) {
 		return decimalType(t.Precision(), t.Scale()), true
 	case iceberg.StringType:
 		return colType{kind: typeString}, true
+	case iceberg.DateType:
+		return colType{kind: typeDate}, true
+	case iceberg.TimestampType:
+		return colType{kind: typeTimestamp}, true
+	case iceberg.TimestampTzType:
+		return colType{kind: typeTimestampTz}, true
+	case iceberg.TimeType:
+		return colType{kind: typeTime}, true
 	}
 	return colType{}, false
 }
@@ -138,6 +185,10 @@ type typeStats struct {
 	declDec   bool
 	scale     int // most fraction digits of a decimal
 	intDigits int // most integer digits of a number
+	// text: a string value was seen; temporal: the column is declared
+	// (or was written) with that temporal type.
+	text     bool
+	temporal typeKind
 }
 
 // addType joins a type the column had.
@@ -153,7 +204,18 @@ func (s *typeStats) addType(t colType) {
 		s.declInt = max(s.declInt, t.precision()-t.scale)
 	case typeString:
 		s.str = true
+	case typeDate, typeTimestamp, typeTimestampTz, typeTime:
+		s.addTemporal(t.kind) // fraction digits aside: tableState.fracs
 	}
+}
+
+// addTemporal joins a temporal type; two different ones make a string
+// (Iceberg promotes none of them to another).
+func (s *typeStats) addTemporal(k typeKind) {
+	if s.temporal != typeNone && s.temporal != k {
+		s.str = true
+	}
+	s.temporal = k
 }
 
 // join adds what another column's values need.
@@ -162,6 +224,10 @@ func (s *typeStats) join(o *typeStats) {
 	s.int, s.wide, s.longType = s.int || o.int, s.wide || o.wide, s.longType || o.longType
 	s.declDec, s.declInt = s.declDec || o.declDec, max(s.declInt, o.declInt)
 	s.scale, s.intDigits = max(s.scale, o.scale), max(s.intDigits, o.intDigits)
+	s.text = s.text || o.text
+	if o.temporal != typeNone {
+		s.addTemporal(o.temporal)
+	}
 }
 
 func (s *typeStats) add(v any) {
@@ -180,6 +246,8 @@ func (s *typeStats) add(v any) {
 		s.dec = true
 		s.scale = max(s.scale, scale)
 		s.intDigits = max(s.intDigits, intDigits)
+	case string:
+		s.text = true
 	default:
 		s.str = true
 	}
@@ -188,6 +256,15 @@ func (s *typeStats) add(v any) {
 func (s *typeStats) result() colType {
 	switch {
 	case s.str:
+		return colType{kind: typeString}
+	case s.temporal != typeNone:
+		// Declared temporal: its values are text (or NULL); a number
+		// or a declared number type makes a string.
+		if s.dec || s.long || s.int {
+			return colType{kind: typeString}
+		}
+		return colType{kind: s.temporal}
+	case s.text:
 		return colType{kind: typeString}
 	case s.dec:
 		if s.intDigits+s.scale > decimalPrecision {
