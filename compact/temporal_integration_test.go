@@ -26,12 +26,14 @@ func TestCompactTemporal(t *testing.T) {
 		// Nulled: d, dt0, dt3 (zero month), tm (negative), tm6 (over 24 h).
 		"INSERT INTO t VALUES (2, '0000-00-00', '0000-00-00 00:00:00', '2024-00-10 00:00:00', NULL, NULL, '-01:00:00', '25:00:00')",
 		// Nulled: d (zero day).
-		"INSERT INTO t VALUES (3, '2024-03-00', NULL, NULL, '2024-01-01 00:00:00', '1970-01-01 00:00:01', '00:00:00', NULL)")
+		"INSERT INTO t VALUES (3, '2024-03-00', NULL, NULL, '2024-01-01 00:00:00', '1970-01-01 00:00:01', '00:00:00', NULL)",
+		// Nulled: ts (the zero TIMESTAMP).
+		"INSERT INTO t VALUES (5, NULL, NULL, NULL, NULL, '0000-00-00 00:00:00', NULL, NULL)")
 	lake.CatchUp()
 	cfg := compactConfig(lake, t.TempDir(), "ctm.t")
 	rep := runCompaction(t, lake, cfg)
-	if tr := tableReport(t, rep, "ctm.t"); tr.Status != compact.StatusCompacted || tr.Nulled != 6 {
-		t.Fatalf("first run: %+v: want compacted with 6 values nulled", tr)
+	if tr := tableReport(t, rep, "ctm.t"); tr.Status != compact.StatusCompacted || tr.Nulled != 7 {
+		t.Fatalf("first run: %+v: want compacted with 7 values nulled", tr)
 	}
 	var b bytes.Buffer
 	if err := rep.Render(&b); err != nil {
@@ -48,6 +50,7 @@ func TestCompactTemporal(t *testing.T) {
 		"1": {"d": "2024-02-29", "dt0": "2024-01-02 03:04:05", "dt3": "2024-01-02 03:04:05.12", "dt6": "1969-12-31 23:59:59.999999",
 			"ts": "2024-06-01 12:00:00.000001", "tm": "23:59:59", "tm6": "00:00:00.5"},
 		"2": {"d": "NULL", "dt0": "NULL", "dt3": "NULL", "dt6": "NULL", "ts": "NULL", "tm": "NULL", "tm6": "NULL"},
+		"5": {"ts": "NULL"},
 		"3": {"d": "NULL", "dt6": "2024-01-01 00:00:00", "ts": "1970-01-01 00:00:01", "tm": "00:00:00", "tm6": "NULL"},
 	}
 	checkTemporalRows(t, cfg, want)
