@@ -72,6 +72,25 @@ func TestCompactTemporal(t *testing.T) {
 	checkTemporalRows(t, cfg, want)
 	checkEqual(t, cfg, "ctm.t", "id")
 	verifyEqual(t, cfg, "ctm.t")
+
+	// A temporal primary key stays text (rows read back key as the
+	// lake's text does), through a copy-on-write and a merge-on-read run.
+	srv.Exec(t, "USE ctm", "CREATE TABLE k (at DATETIME(3) PRIMARY KEY, v INT)",
+		"INSERT INTO k VALUES ('2024-01-01 00:00:00.100', 1), ('2024-01-01 00:00:00.000', 2)")
+	lake.CatchUp()
+	kcfg := cfg
+	kcfg.Tables = []string{"ctm.k"}
+	runCompaction(t, lake, kcfg)
+	srv.Exec(t, "UPDATE ctm.k SET v = 10 WHERE v = 1")
+	lake.CatchUp()
+	if tr := tableReport(t, runCompaction(t, lake, kcfg), "ctm.k"); tr.Mode != compact.ModeMergeOnRead || tr.Rows != 2 {
+		t.Errorf("ctm.k second run: %+v: want merged on read, 2 rows", tr)
+	}
+	if got := columnTypes(t, kcfg, "ctm", "k"); got != "at:string v:int" {
+		t.Errorf("ctm.k column types %q, want at:string v:int", got)
+	}
+	checkEqual(t, kcfg, "ctm.k", "at")
+	verifyEqual(t, kcfg, "ctm.k")
 }
 
 // checkTemporalRows reads the table through iceberg-go's scan and checks
