@@ -13,6 +13,7 @@ type metrics struct {
 	lag       *prometheus.GaugeVec
 	runs      *prometheus.CounterVec
 	conflicts *prometheus.CounterVec
+	nulled    *prometheus.CounterVec
 }
 
 func newMetrics(reg prometheus.Registerer) (*metrics, error) {
@@ -36,8 +37,12 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 			Name: "sluice_compact_commit_conflicts_total",
 			Help: "Runs of a table run again because another process committed the table first.",
 		}, []string{"table"}),
+		nulled: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "sluice_compact_nulled_values_total",
+			Help: "Values written as NULL because their temporal column cannot hold them (zero dates, TIME outside a day).",
+		}, []string{"table"}),
 	}
-	for _, c := range []prometheus.Collector{m.freshness, m.lag, m.runs, m.conflicts} {
+	for _, c := range []prometheus.Collector{m.freshness, m.lag, m.runs, m.conflicts, m.nulled} {
 		if err := reg.Register(c); err != nil {
 			return nil, fmt.Errorf("register metrics: %w", err)
 		}
@@ -54,6 +59,9 @@ func (m *metrics) observe(rep *Report) {
 		m.runs.WithLabelValues(t.Table, t.Status, t.Mode).Inc()
 		if t.Attempts > 1 {
 			m.conflicts.WithLabelValues(t.Table).Add(float64(t.Attempts - 1))
+		}
+		if t.Nulled > 0 {
+			m.nulled.WithLabelValues(t.Table).Add(float64(t.Nulled))
 		}
 		if !t.Freshness.IsZero() {
 			m.freshness.WithLabelValues(t.Table).Set(float64(t.Freshness.Unix()))
