@@ -3,6 +3,7 @@ package compact
 import (
 	"fmt"
 	"iter"
+	"time"
 
 	"github.com/apache/arrow-go/v18/arrow"
 	"github.com/apache/arrow-go/v18/arrow/array"
@@ -14,6 +15,15 @@ const batchRows = 1 << 16
 
 // addRecord adds the rows of a record batch read from a snapshot.
 func (s *tableState) addRecord(rec arrow.RecordBatch) error {
+	return s.recordRows(rec, func(key string, r *row) error {
+		s.rows[key] = r
+		return nil
+	})
+}
+
+// recordRows calls fn with each row of a record batch read from a
+// snapshot, and its key.
+func (s *tableState) recordRows(rec arrow.RecordBatch, fn func(key string, r *row) error) error {
 	sc := rec.Schema()
 	idx := make([]int, sc.NumFields()) // column index, or -1 for the place
 	placeCol := -1
@@ -31,6 +41,13 @@ func (s *tableState) addRecord(rec arrow.RecordBatch) error {
 	for i, name := range s.pk {
 		pkIdx[i] = s.col(name)
 	}
+	digits := make([]int, sc.NumFields()) // fraction digits of a temporal column, -1 unknown
+	for i, f := range sc.Fields() {
+		digits[i] = -1
+		if d, ok := s.fracs[f.Name]; ok {
+			digits[i] = d
+		}
+	}
 	places := rec.Column(placeCol)
 	key := make([]any, len(s.pk))
 	for r := 0; r < int(rec.NumRows()); r++ {
@@ -39,13 +56,13 @@ func (s *tableState) addRecord(rec arrow.RecordBatch) error {
 			if ci < 0 {
 				continue
 			}
-			v, err := arrowValue(rec.Column(i), r)
+			v, err := arrowValue(rec.Column(i), r, digits[i])
 			if err != nil {
 				return fmt.Errorf("column %s: %w", sc.Field(i).Name, err)
 			}
 			vals[ci] = v
 		}
-		dk, err := arrowValue(places, r)
+		dk, err := arrowValue(places, r, -1)
 		if err != nil {
 			return err
 		}
@@ -57,14 +74,17 @@ func (s *tableState) addRecord(rec arrow.RecordBatch) error {
 		for i, ci := range pkIdx {
 			key[i] = vals[ci]
 		}
-		s.rows[keyOf(key)] = &row{vals: vals, at: at, sid: sid}
+		if err := fn(keyOf(key), &row{vals: vals, at: at, sid: sid}); err != nil {
+			return err
+		}
 	}
 	return nil
 }
 
 // arrowValue converts a value read from a snapshot back to the
-// compactor's values.
-func arrowValue(col arrow.Array, i int) (any, error) {
+// compactor's values; a time's fraction has digits digits (-1: as many
+// as it needs).
+func arrowValue(col arrow.Array, i int, digits int) (any, error) {
 	if col.IsNull(i) {
 		return nil, nil
 	}
@@ -80,6 +100,14 @@ func arrowValue(col arrow.Array, i int) (any, error) {
 		return a.Value(i), nil
 	case *array.LargeString:
 		return a.Value(i), nil
+	case *array.Date32:
+		return formatDate(int32(a.Value(i))), nil
+	case *array.Timestamp:
+		unit := a.DataType().(*arrow.TimestampType).Unit
+		return formatDateTime(int64(a.Value(i))*int64(unit.Multiplier())/int64(time.Microsecond), digits), nil
+	case *array.Time64:
+		unit := a.DataType().(*arrow.Time64Type).Unit
+		return formatClock(int64(a.Value(i))*int64(unit.Multiplier())/int64(time.Microsecond), digits), nil
 	}
 	return nil, fmt.Errorf("unexpected Arrow type %s", col.DataType())
 }
@@ -122,38 +150,73 @@ func (s *tableState) record(sc *arrow.Schema, types map[string]colType, rows []*
 			if ci >= 0 {
 				v = r.value(ci)
 			}
-			if err := appendValue(b.Field(fi), t, v); err != nil {
+			nulled, err := appendValue(b.Field(fi), t, v)
+			if err != nil {
 				return nil, fmt.Errorf("column %s: %w", f.Name, err)
+			}
+			if nulled {
+				s.nulled++
 			}
 		}
 	}
 	return b.NewRecordBatch(), nil
 }
 
-func appendValue(b array.Builder, t colType, v any) error {
+// appendValue appends v; nulled reports a value the column's temporal
+// type cannot hold (a zero date, a TIME outside a day), appended as NULL.
+func appendValue(b array.Builder, t colType, v any) (nulled bool, err error) {
 	if v == nil {
 		b.AppendNull()
-		return nil
+		return false, nil
 	}
 	switch b := b.(type) {
 	case *array.Int64Builder:
 		n, ok := v.(int64)
 		if !ok {
-			return fmt.Errorf("%v (%T) in a long column", v, v)
+			return false, fmt.Errorf("%v (%T) in a long column", v, v)
 		}
 		b.Append(n)
+	case *array.Int32Builder:
+		n, ok := v.(int64)
+		if !ok || n != int64(int32(n)) {
+			return false, fmt.Errorf("%v (%T) in an int column", v, v)
+		}
+		b.Append(int32(n))
 	case *array.Decimal128Builder:
 		d, err := toDecimal(v, t.scale)
 		if err != nil {
-			return err
+			return false, err
 		}
 		b.Append(d)
 	case *array.StringBuilder:
 		b.Append(toText(v))
 	case *array.LargeStringBuilder:
 		b.Append(toText(v))
+	case *array.Date32Builder:
+		d, ok := dateDays(v)
+		if !ok {
+			b.AppendNull()
+			return true, nil
+		}
+		b.Append(arrow.Date32(d))
+	case *array.TimestampBuilder:
+		us, ok := dateTimeMicros(v)
+		if !ok {
+			b.AppendNull()
+			return true, nil
+		}
+		unit := b.Type().(*arrow.TimestampType).Unit
+		b.Append(arrow.Timestamp(us * int64(time.Microsecond) / int64(unit.Multiplier())))
+	case *array.Time64Builder:
+		us, ok := timeMicros(v)
+		if !ok {
+			b.AppendNull()
+			return true, nil
+		}
+		unit := b.Type().(*arrow.Time64Type).Unit
+		b.Append(arrow.Time64(us * int64(time.Microsecond) / int64(unit.Multiplier())))
 	default:
-		return fmt.Errorf("unexpected Arrow builder %T", b)
+		return false, fmt.Errorf("unexpected Arrow builder %T", b)
 	}
-	return nil
+	return false, nil
 }

@@ -135,11 +135,17 @@ func (g *benchGen) write(n int) {
 
 // compactor opens a compactor of the generated lake into the catalog in dir.
 func (g *benchGen) compactor(dir string) *compact.Compactor {
+	return g.compactorWith(dir, func(*compact.Config) {})
+}
+
+// compactorWith is compactor with the config changed by set.
+func (g *benchGen) compactorWith(dir string, set func(*compact.Config)) *compact.Compactor {
 	cfg := compact.DefaultConfig()
 	cfg.Bucket, cfg.Prefix, cfg.Tables = g.bucket, "raw", []string{"bench.orders"}
 	cfg.Catalog.URI = filepath.Join(dir, "catalog.db")
 	cfg.Catalog.Warehouse = filepath.Join(dir, "warehouse")
 	cfg.Logger = laketest.Logger(g.b)
+	set(&cfg)
 	c, err := compact.New(context.Background(), env.S3Client(), cfg)
 	if err != nil {
 		g.b.Fatal(err)

@@ -35,6 +35,7 @@ import (
 	"time"
 
 	"github.com/apache/iceberg-go"
+	"github.com/apache/iceberg-go/catalog"
 	"github.com/apache/iceberg-go/table"
 	"golang.org/x/sync/errgroup"
 
@@ -44,6 +45,7 @@ import (
 // Compactor compacts a lake's tables into an Iceberg catalog.
 type Compactor struct {
 	cfg       Config
+	metrics   *metrics
 	lake      *lake
 	cat       *Catalog
 	log       *slog.Logger
@@ -75,7 +77,26 @@ func New(ctx context.Context, api LakeAPI, cfg Config) (*Compactor, error) {
 		_ = cat.Close()
 		return nil, fmt.Errorf("compact: %w", err)
 	}
-	return &Compactor{cfg: cfg, lake: l, cat: cat, log: log.With("component", "compact"), filter: f}, nil
+	m, err := newMetrics(cfg.Registerer)
+	if err != nil {
+		_ = cat.Close()
+		return nil, fmt.Errorf("compact: %w", err)
+	}
+	return &Compactor{cfg: cfg, metrics: m, lake: l, cat: cat, log: log.With("component", "compact"), filter: f}, nil
+}
+
+// beforeCommit calls the test hook.
+func (c *Compactor) beforeCommit(tg *target) {
+	if c.cfg.beforeCommit != nil {
+		c.cfg.beforeCommit(tg.name)
+	}
+}
+
+func (c *Compactor) now() time.Time {
+	if c.cfg.Now != nil {
+		return c.cfg.Now()
+	}
+	return time.Now()
 }
 
 // Catalog is the compactor's catalog.
@@ -142,22 +163,78 @@ func (c *Compactor) Run(ctx context.Context) (*Report, error) {
 	rep.ManifestsRead = len(manifests)
 	c.checkLayout(manifests)
 	next := nextManifestState(refs, c.cfg.ManifestMargin)
+	rep.Tables = make([]TableReport, len(targets))
+	g, gctx := errgroup.WithContext(ctx)
+	g.SetLimit(c.cfg.Parallel)
+	for i, tg := range targets {
+		g.Go(func() error {
+			rep.Tables[i] = c.compactRetrying(gctx, tg, refs, manifests, next)
+			return nil
+		})
+	}
+	_ = g.Wait() // each table's failure is in its report
 	var errs []error
-	for _, tg := range targets {
-		tr := c.compactTable(ctx, tg, manifests, next)
-		if tr.Err != nil {
-			errs = append(errs, fmt.Errorf("compact %s: %w", tg.name, tr.Err))
-			c.log.Error("table not compacted", "table", tg.name, "err", tr.Err)
-		} else {
-			c.log.Info("table compacted", "table", tg.name, "status", tr.Status, "objects", tr.Objects,
-				"events", tr.Events, "rows", tr.Rows, "position", tr.Position)
+	now := c.now()
+	for i := range rep.Tables {
+		tr := &rep.Tables[i]
+		if tr.Table == "" { // not run: the context ended
+			tr.Table, tr.Status, tr.Err = targets[i].name, StatusFailed, ctx.Err()
 		}
-		rep.Tables = append(rep.Tables, tr)
-		if ctx.Err() != nil {
-			break
+		if !tr.Freshness.IsZero() {
+			tr.Lag = max(0, now.Sub(tr.Freshness))
+		}
+		if tr.Err != nil {
+			errs = append(errs, fmt.Errorf("compact %s: %w", tr.Table, tr.Err))
+			c.log.Error("table not compacted", "table", tr.Table, "err", tr.Err)
+		} else {
+			c.log.Info("table compacted", "table", tr.Table, "status", tr.Status, "mode", tr.Mode, "objects", tr.Objects,
+				"events", tr.Events, "rows", tr.Rows, "position", tr.Position, "lag", tr.Lag)
 		}
 	}
+	c.metrics.observe(rep)
 	return rep, errors.Join(errs...)
+}
+
+// commitAttempts is how many times a table's run is tried when another
+// process commits the table first.
+const commitAttempts = 5
+
+// isConflict reports a commit refused because another process committed
+// the table (or created it) after this run read it. iceberg-go reports a
+// failed snapshot requirement as a plain error ("requirement failed: branch
+// "main" has changed ..."), hence the text match.
+func isConflict(err error) bool {
+	if err == nil {
+		return false
+	}
+	if errors.Is(err, table.ErrCommitFailed) || errors.Is(err, catalog.ErrTableAlreadyExists) {
+		return true
+	}
+	msg := err.Error()
+	return strings.Contains(msg, "requirement failed: ") && (strings.Contains(msg, "has changed") || strings.Contains(msg, "created concurrently"))
+}
+
+// compactRetrying compacts one table; when another process committed the
+// table meanwhile (Iceberg's optimistic commit failed), it reloads the
+// table and runs again from the new snapshot.
+func (c *Compactor) compactRetrying(ctx context.Context, tg *target, refs []manifestRef, manifests map[string]*manifest, next manifestState) TableReport {
+	for attempt := 1; ; attempt++ {
+		if err := ctx.Err(); err != nil {
+			return TableReport{Table: tg.name, Status: StatusFailed, Err: err}
+		}
+		tr := c.compactTable(ctx, tg, manifests, next)
+		tr.Attempts = attempt
+		if !isConflict(tr.Err) || attempt == commitAttempts {
+			return tr
+		}
+		c.log.Warn("another process committed the table first: running again on its snapshot", "table", tg.name, "attempt", attempt, "err", tr.Err)
+		fresh, err := c.target(ctx, tg.name, refs)
+		if err != nil {
+			tr.Err = errors.Join(tr.Err, err)
+			return tr
+		}
+		tg = fresh
+	}
 }
 
 // target loads what a table's run needs before reading the lake: its
@@ -223,17 +300,22 @@ func nextManifestState(refs []manifestRef, margin time.Duration) manifestState {
 }
 
 // compactTable runs one table.
-func (c *Compactor) compactTable(ctx context.Context, tg *target, manifests map[string]*manifest, next manifestState) TableReport {
-	tr := TableReport{Table: tg.name, Identifier: strings.Join(tg.id, "."), Status: StatusUnchanged}
+func (c *Compactor) compactTable(ctx context.Context, tg *target, manifests map[string]*manifest, next manifestState) (tr TableReport) {
+	tr = TableReport{Table: tg.name, Identifier: strings.Join(tg.id, "."), Status: StatusUnchanged}
 	if tg.tbl != nil {
 		tr.Rows = rowCount(tg.tbl)
 		tr.Position = placeString(tg.st.maxAt, tg.st.maxSID)
 	}
+	defer func() {
+		if ts := tg.st.maxTS; ts > 0 && tr.Status != StatusFailed && tr.Position != "" {
+			tr.Freshness = time.Unix(int64(ts), 0).UTC()
+		}
+	}()
 	if len(tg.pending) == 0 {
 		return tr
 	}
 	st := tg.st
-	objects := make(map[string]bool)
+	objects := make(map[string]int64) // key → uncompressed bytes
 	for _, k := range tg.pending {
 		m := manifests[k]
 		if m == nil {
@@ -251,7 +333,7 @@ func (c *Compactor) compactTable(ctx context.Context, tg *target, manifests map[
 				continue // not a partition of the layout
 			}
 			if !ok || db == tg.database && (t == tg.table || t == "") {
-				objects[o.Key] = true
+				objects[o.Key] = int64(o.Bytes)
 			}
 		}
 	}
@@ -260,6 +342,59 @@ func (c *Compactor) compactTable(ctx context.Context, tg *target, manifests map[
 	}
 	slices.Sort(tr.ObjectKeys)
 	tr.Objects = len(tr.ObjectKeys)
+	var batchBytes int64
+	for _, n := range objects {
+		batchBytes += n
+	}
+	// restart starts again from the table's state after a path that could
+	// not finish the run.
+	restart := func(why string) bool {
+		tr.ModeWhy = why
+		fresh := newTableState(tg.database, tg.table)
+		if tg.tbl != nil {
+			if _, err := loadState(ctx, tg.tbl, fresh); err != nil {
+				tr.Status, tr.Err = StatusFailed, err
+				return false
+			}
+		}
+		fresh.lakeAt, fresh.lakeSID = st.lakeAt, st.lakeSID
+		st, tg.st = fresh, fresh
+		return true
+	}
+	// sorted runs the run as a sorted rewrite; it reports whether the run
+	// is over (done or failed).
+	notSorted := false
+	sorted := func(feed func(add func(*change) error) error) bool {
+		err := c.sortedRewrite(ctx, tg, &tr, feed, next)
+		var ns errNotSorted
+		switch {
+		case err == nil:
+			return true
+		case errors.As(err, &ns):
+			notSorted = true
+			if ns.why != whyNoChange {
+				c.log.Warn("run holds the table in memory", "table", tg.name, "why", ns.why)
+			}
+			return !restart(ns.why)
+		}
+		tr.Status, tr.Err = StatusFailed, err
+		if errors.Is(err, errNoPrimaryKey) {
+			tr.Status = StatusSkipped
+		}
+		return true
+	}
+	if _, stream := c.cfg.sortBudgets(); batchBytes > stream {
+		// More than memory should hold as parsed changes: stream them
+		// into the external sort.
+		done := sorted(func(add func(*change) error) error {
+			notes, err := c.eachChange(ctx, tg, tr.ObjectKeys, add)
+			tr.Note = strings.Join(notes, "; ")
+			return err
+		})
+		if done {
+			return tr
+		}
+	}
 	changes, notes, err := c.readChanges(ctx, tg, tr.ObjectKeys)
 	if err != nil {
 		tr.Status, tr.Err = StatusFailed, err
@@ -267,6 +402,31 @@ func (c *Compactor) compactTable(ctx context.Context, tg *target, manifests map[
 	}
 	tr.Events = len(changes)
 	tr.Note = strings.Join(notes, "; ")
+	if len(changes) > 0 && tg.tbl != nil && tg.tbl.CurrentSnapshot() != nil {
+		tr.ModeWhy = mergeOnRead(tg, changes, c.cfg.MaxDeleteFiles)
+		if tr.ModeWhy == "" {
+			if c.mergeOnRead(ctx, tg, &tr, changes, next) {
+				return tr
+			}
+			// A column's type cannot be promoted: rewrite the table.
+			if !restart(tr.ModeWhy) {
+				return tr
+			}
+		}
+	}
+	if len(changes) > 0 && !notSorted {
+		done := sorted(func(add func(*change) error) error {
+			for _, ch := range changes {
+				if err := add(ch); err != nil {
+					return err
+				}
+			}
+			return nil
+		})
+		if done {
+			return tr
+		}
+	}
 	if len(changes) > 0 && tg.tbl != nil && tg.tbl.CurrentSnapshot() != nil {
 		if err := loadRows(ctx, tg.tbl, st); err != nil {
 			tr.Status, tr.Err = StatusFailed, fmt.Errorf("read snapshot: %w", err)
@@ -314,12 +474,16 @@ func (c *Compactor) compactTable(ctx context.Context, tg *target, manifests map[
 		}
 		tr.Identifier = strings.Join(tg.id, ".")
 	}
+	c.beforeCommit(tg)
 	if len(changes) == 0 && tg.tbl != nil {
+		props[PropRows] = fmt.Sprint(rowCount(tbl))
 		tbl, err = commitState(ctx, tbl, state, props)
 		tr.Status = StatusAdvanced
 	} else {
+		props[PropMode] = ModeCopyOnWrite
+		props[PropRows] = fmt.Sprint(len(st.rows))
 		tbl, err = commitSnapshot(ctx, tbl, st, cols, state, props, c.cfg.TargetFileSize)
-		tr.Status = StatusCompacted
+		tr.Status, tr.Mode = StatusCompacted, ModeCopyOnWrite
 	}
 	if err != nil {
 		tr.Status, tr.Err = StatusFailed, err
@@ -327,6 +491,7 @@ func (c *Compactor) compactTable(ctx context.Context, tg *target, manifests map[
 	}
 	tr.Rows = rowCount(tbl)
 	tr.Columns = len(cols)
+	tr.Nulled = st.nulled
 	tr.Position = placeString(st.maxAt, st.maxSID)
 	if s := tbl.CurrentSnapshot(); s != nil {
 		tr.SnapshotID = s.SnapshotID
@@ -336,12 +501,25 @@ func (c *Compactor) compactTable(ctx context.Context, tg *target, manifests map[
 
 // readChanges reads the objects and returns the events of tg's table.
 func (c *Compactor) readChanges(ctx context.Context, tg *target, keys []string) ([]*change, []string, error) {
+	var changes []*change
+	notes, err := c.eachChange(ctx, tg, keys, func(ch *change) error {
+		changes = append(changes, ch)
+		return nil
+	})
+	if err != nil {
+		return nil, nil, err
+	}
+	return changes, notes, nil
+}
+
+// eachChange reads the objects and calls fn with each event of tg's
+// table, one call at a time.
+func (c *Compactor) eachChange(ctx context.Context, tg *target, keys []string, fn func(*change) error) ([]string, error) {
 	bar := newProgress(c.cfg.Progress, len(keys), tg.name)
 	defer bar.finish()
 	var (
-		mu      sync.Mutex
-		changes []*change
-		notes   []string
+		mu    sync.Mutex
+		notes []string
 	)
 	g, gctx := errgroup.WithContext(ctx)
 	g.SetLimit(c.cfg.Concurrency)
@@ -373,17 +551,21 @@ func (c *Compactor) readChanges(ctx context.Context, tg *target, keys []string) 
 				mine = append(mine, ch)
 			}
 			mu.Lock()
-			changes = append(changes, mine...)
+			defer mu.Unlock()
+			for _, ch := range mine {
+				if err := fn(ch); err != nil {
+					return err
+				}
+			}
 			notes = append(notes, note...)
-			mu.Unlock()
 			bar.add(1)
 			return nil
 		})
 	}
 	if err := g.Wait(); err != nil {
-		return nil, nil, err
+		return nil, err
 	}
-	return changes, notes, nil
+	return notes, nil
 }
 
 // splitLines returns data's non-empty lines.

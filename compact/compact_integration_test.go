@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"fmt"
+	"hash/crc32"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -182,6 +183,24 @@ func TestCompactMatchesSource(t *testing.T) {
 	checkEqual(t, cfg, "cm.orders", "id")
 	checkEqual(t, cfg, "cm.items", "order_id", "line")
 	checkEqual(t, cfg, "cm.scratch", "id")
+
+	// Again into a new catalog with a tiny memory budget, the tables in
+	// parallel: the changes are streamed into the external sort, which
+	// spills sorted runs. Tables with an ALTER (orders) take the in-memory
+	// path.
+	small := compactConfig(lake, t.TempDir())
+	compact.SetSortBudget(&small, 2<<10)
+	small.Parallel = 3 // the three tables at once
+	rep = runCompaction(t, lake, small)
+	if tr := tableReport(t, rep, "cm.items"); tr.Status != compact.StatusCompacted || tr.Spilled == 0 || tr.Duplicates == 0 {
+		t.Errorf("cm.items with a 2 KiB sort budget: %+v: want compacted through spilled runs, duplicates dropped", tr)
+	}
+	if tr := tableReport(t, rep, "cm.orders"); tr.Status != compact.StatusCompacted || tr.Spilled != 0 || !strings.Contains(tr.ModeWhy, "ALTER") {
+		t.Errorf("cm.orders with a 2 KiB sort budget: %+v: want compacted in memory because of the ALTER", tr)
+	}
+	checkEqual(t, small, "cm.orders", "id")
+	checkEqual(t, small, "cm.items", "order_id", "line")
+	checkEqual(t, small, "cm.scratch", "id")
 }
 
 // TestCompactIncremental compacts, changes the source, compacts again,
@@ -228,7 +247,40 @@ func TestCompactIncremental(t *testing.T) {
 	if !slices.Equal(second.ObjectKeys, fresh) {
 		t.Errorf("second run read %v, want only the new objects %v", second.ObjectKeys, fresh)
 	}
+	if second.Mode != compact.ModeCopyOnWrite {
+		t.Errorf("second run (an ALTER): mode %q, want %s", second.Mode, compact.ModeCopyOnWrite)
+	}
+	// Integers by width: INT columns are Iceberg ints, the BIGINT a long.
+	if got := columnTypes(t, cfg, "ci", "t"); got != "id:int a:string n:long" {
+		t.Errorf("column types %q, want id:int a:string n:long", got)
+	}
 	checkEqual(t, cfg, "ci.t", "id")
+
+	// Row changes only, all newer than the table: merged on read, twice
+	// (the second run's deletes hide rows of the first run's data file),
+	// each time with the row count kept right.
+	for i, batch := range [][]string{
+		{"INSERT INTO t VALUES (6,'f',6),(7,'g',7)", "UPDATE t SET a = 'x' WHERE id IN (3,5)", "DELETE FROM t WHERE id = 4",
+			"UPDATE t SET id = 30 WHERE id = 3"},
+		{"UPDATE t SET a = 'y' WHERE id IN (6,30)", "DELETE FROM t WHERE id = 7", "INSERT INTO t VALUES (8,'h',8)"},
+	} {
+		srv.Exec(t, append([]string{"USE ci"}, batch...)...)
+		lake.CatchUp()
+		rep = runCompaction(t, lake, cfg)
+		tr := tableReport(t, rep, "ci.t")
+		if tr.Status != compact.StatusCompacted || tr.Mode != compact.ModeMergeOnRead {
+			t.Fatalf("row-change run %d: %+v: want compacted, %s", i, tr, compact.ModeMergeOnRead)
+		}
+		var n int64
+		if err := srv.DB(t).QueryRow("SELECT COUNT(*) FROM ci.t").Scan(&n); err != nil {
+			t.Fatal(err)
+		}
+		if tr.Rows != n {
+			t.Errorf("row-change run %d: report counts %d rows, the source has %d", i, tr.Rows, n)
+		}
+		checkEqual(t, cfg, "ci.t", "id")
+		checkCountAndChecksum(t, cfg, "ci.t", "id", "a")
+	}
 
 	// Nothing new: nothing to do, no new snapshot.
 	rep = runCompaction(t, lake, cfg)
@@ -275,8 +327,8 @@ func TestCompactSchemaChanges(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if f, _ := tbl.Schema().FindFieldByName("n"); f.Type.String() != "decimal(38, 2)" {
-		t.Errorf("n is %s: want decimal(38, 2)", f.Type)
+	if f, _ := tbl.Schema().FindFieldByName("n"); f.Type.String() != "decimal(10, 2)" {
+		t.Errorf("n is %s: want decimal(10, 2), as declared", f.Type)
 	}
 	snap := laketest.ReadSnapshot(t, cat, compact.Identifier("", "cs", "t"))
 	if d := laketest.Diff(snap, laketest.ReadSource(t, srv.DB(t), "cs.t"), []string{"id"}); len(d) > 0 {
@@ -310,4 +362,64 @@ func TestCompactUnderscoreDatabase(t *testing.T) {
 			t.Errorf("sluice's own directory compacted as a table: %s", tr.Table)
 		}
 	}
+}
+
+// checkCountAndChecksum reads the snapshot table with a second reader
+// (iceberg-go's own scan, which applies the equality deletes of
+// merge-on-read runs) and compares its row count and a checksum of column
+// col (the sum of CRC-32s of "key:value", NULL as "") with the source's
+// COUNT(*) and SUM(CRC32(...)).
+func checkCountAndChecksum(t *testing.T, cfg compact.Config, qualified, key, col string) {
+	t.Helper()
+	cat, err := compact.OpenCatalog(context.Background(), cfg.Catalog)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cat.Close()
+	db, tbl, _ := strings.Cut(qualified, ".")
+	snap := laketest.ReadSnapshot(t, cat, compact.Identifier(cfg.Namespace, db, tbl))
+	var sum uint64
+	for _, r := range snap.Rows {
+		k, v := "", ""
+		if r[key] != nil {
+			k = *r[key]
+		}
+		if r[col] != nil {
+			v = *r[col]
+		}
+		sum += uint64(crc32.ChecksumIEEE([]byte(k + ":" + v)))
+	}
+	var n int
+	var srcSum uint64
+	q := fmt.Sprintf("SELECT COUNT(*), COALESCE(SUM(CRC32(CONCAT(%s, ':', COALESCE(%s, '')))), 0) FROM %s", key, col, qualified)
+	if err := srv.DB(t).QueryRow(q).Scan(&n, &srcSum); err != nil {
+		t.Fatal(err)
+	}
+	if len(snap.Rows) != n || sum != srcSum {
+		t.Errorf("%s: the second reader counts %d rows, checksum of %s %d; the source %d rows, %d", qualified, len(snap.Rows), col, sum, n, srcSum)
+	} else {
+		t.Logf("%s: second reader: %d rows, checksum of %s %d, as the source", qualified, n, col, sum)
+	}
+}
+
+// columnTypes renders a snapshot table's column types, "name:type ...",
+// without sluice's columns.
+func columnTypes(t *testing.T, cfg compact.Config, db, tbl string) string {
+	t.Helper()
+	cat, err := compact.OpenCatalog(context.Background(), cfg.Catalog)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cat.Close()
+	it, err := cat.LoadTable(context.Background(), compact.Identifier(cfg.Namespace, db, tbl))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var parts []string
+	for _, f := range it.Schema().Fields() {
+		if !strings.HasPrefix(f.Name, "_sluice_") {
+			parts = append(parts, f.Name+":"+f.Type.String())
+		}
+	}
+	return strings.Join(parts, " ")
 }

@@ -8,6 +8,8 @@ import (
 	"strings"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
+
 	"github.com/sluicecdc/sluice/emit"
 	"github.com/sluicecdc/sluice/filter"
 )
@@ -48,6 +50,31 @@ type Config struct {
 	TombstoneRetention time.Duration
 	// TargetFileSize is the size at which a Parquet data file is rolled.
 	TargetFileSize int64
+	// MaxDeleteFiles is how many equality delete files merge-on-read runs
+	// may leave in a table; the run that would add one more rewrites the
+	// table instead (copy on write), which removes them.
+	MaxDeleteFiles int
+	// Memory bounds what a copy-on-write run holds (compact.memory): the
+	// external sort of a table's versions spills sorted runs to TempDir
+	// beyond a quarter of it. Runs with an ALTER TABLE are not bounded
+	// (see rewrite.go).
+	Memory int64
+	// TempDir holds the external sort's runs ("" is the system's).
+	TempDir string
+	// sortBudget, when set (by tests), replaces Memory/8 as the external
+	// sort's buffer and Memory/8 as the batch streamed into it.
+	sortBudget int64
+	// beforeCommit, when set (by tests), is called before a run writes a
+	// table's snapshot.
+	beforeCommit func(table string)
+
+	// Parallel is how many tables a run compacts at once.
+	Parallel int
+	// Registerer, when set, gets the compactor's metrics (freshness and
+	// lag per table, runs, commit conflicts).
+	Registerer prometheus.Registerer
+	// Now is the clock (time.Now when nil).
+	Now func() time.Time
 
 	// Progress, when set, gets a progress bar. Use TerminalProgress(os.Stderr)
 	// to draw one only on a terminal.
@@ -86,9 +113,12 @@ func DefaultConfig() Config {
 		Layout:             emit.DefaultS3Layout,
 		Catalog:            CatalogConfig{Type: CatalogSQL, Name: "sluice"},
 		Concurrency:        8,
+		Parallel:           1,
 		ManifestMargin:     time.Hour,
 		TombstoneRetention: 7 * 24 * time.Hour,
 		TargetFileSize:     128 << 20,
+		MaxDeleteFiles:     32,
+		Memory:             256 << 20,
 	}
 }
 
@@ -111,12 +141,18 @@ func (c *Config) Validate() error {
 	switch {
 	case c.Concurrency <= 0:
 		return errors.New("compact: concurrency must be positive")
+	case c.Parallel <= 0:
+		return errors.New("compact: parallel must be positive")
 	case c.ManifestMargin <= 0:
 		return errors.New("compact: manifest margin must be positive")
 	case c.TombstoneRetention <= 0:
 		return errors.New("compact: tombstone retention must be positive")
 	case c.TargetFileSize <= 0:
 		return errors.New("compact: target file size must be positive")
+	case c.Memory < 16<<20:
+		return fmt.Errorf("compact: memory %d bytes: want at least 16 MiB", c.Memory)
+	case c.MaxDeleteFiles < 0:
+		return errors.New("compact: max delete files must not be negative (0 rewrites the table on every run)")
 	}
 	return c.Catalog.Validate()
 }
@@ -152,4 +188,19 @@ func (c *CatalogConfig) Validate() error {
 func splitTable(s string) (database, table string, ok bool) {
 	database, table, ok = strings.Cut(s, ".")
 	return database, table, ok && database != "" && table != ""
+}
+
+// GoMemoryLimit is the Go runtime's soft memory limit that keeps a
+// compactor process within Memory: three quarters of it (the rest is the
+// program's code and memory the runtime has not returned yet). sluice
+// compact sets it when GOMEMLIMIT is not set.
+func (c *Config) GoMemoryLimit() int64 { return c.Memory / 4 * 3 }
+
+// sortBudgets are the external sort's buffer and the batch size (bytes of
+// lake objects) beyond which changes are streamed into it.
+func (c *Config) sortBudgets() (buffer, stream int64) {
+	if c.sortBudget > 0 {
+		return c.sortBudget, c.sortBudget
+	}
+	return c.Memory / 8, c.Memory / 8
 }

@@ -188,25 +188,41 @@ func typeHint(ft *types.FieldType) colType {
 	}
 	unsigned := mysql.HasUnsignedFlag(ft.GetFlag())
 	switch ft.GetType() {
-	case mysql.TypeTiny, mysql.TypeShort, mysql.TypeInt24, mysql.TypeLong, mysql.TypeYear:
-		return colType{kind: typeLong}
+	case mysql.TypeTiny, mysql.TypeShort, mysql.TypeInt24, mysql.TypeYear:
+		return colType{kind: typeInt}
+	case mysql.TypeLong:
+		if unsigned {
+			return colType{kind: typeLong}
+		}
+		return colType{kind: typeInt}
 	case mysql.TypeLonglong:
 		if unsigned {
 			return colType{kind: typeDecimal}
 		}
 		return colType{kind: typeLong}
 	case mysql.TypeBit:
-		if ft.GetFlen() > 63 {
+		switch {
+		case ft.GetFlen() > 63:
 			return colType{kind: typeDecimal}
+		case ft.GetFlen() > 31:
+			return colType{kind: typeLong}
 		}
-		return colType{kind: typeLong}
+		return colType{kind: typeInt}
 	case mysql.TypeNewDecimal:
 		if ft.GetFlen() > decimalPrecision || ft.GetDecimal() < 0 {
 			return colType{kind: typeString}
 		}
-		return colType{kind: typeDecimal, scale: ft.GetDecimal()}
+		return decimalType(max(ft.GetFlen(), 1), ft.GetDecimal())
 	case mysql.TypeFloat, mysql.TypeDouble:
 		return colType{}
+	case mysql.TypeDate, mysql.TypeNewDate:
+		return colType{kind: typeDate}
+	case mysql.TypeDatetime:
+		return colType{kind: typeTimestamp, prec: max(ft.GetDecimal(), 0)}
+	case mysql.TypeTimestamp:
+		return colType{kind: typeTimestampTz, prec: max(ft.GetDecimal(), 0)}
+	case mysql.TypeDuration:
+		return colType{kind: typeTime, prec: max(ft.GetDecimal(), 0)}
 	}
 	return colType{kind: typeString}
 }
@@ -336,6 +352,10 @@ func (s *tableState) renameColumn(from, to string) {
 	if h, ok := s.hints[from]; ok {
 		s.hints[to] = h
 		delete(s.hints, from)
+	}
+	if d, ok := s.fracs[from]; ok {
+		s.fracs[to] = d
+		delete(s.fracs, from)
 	}
 	for k, pk := range s.pk {
 		if pk == from {

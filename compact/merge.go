@@ -48,14 +48,31 @@ type tableState struct {
 	// types are the columns' types in the previous snapshot; hints the
 	// types columns were declared with; untyped the columns that had no
 	// value to type them by (written as strings, free to change).
-	types   map[string]colType
-	hints   map[string]colType
+	types map[string]colType
+	hints map[string]colType
+	// fracs are the fraction digits of the temporal columns as last
+	// written: values read back render with them, as the source would.
+	fracs   map[string]int
 	untyped map[string]bool
 
 	// filter, when set, is the pipeline's filter (see filter.go).
 	filter *filter.Filter
 
 	notes []string
+
+	// deleted holds, in a merge-on-read run, the primary key values of
+	// every key the run deleted (nil otherwise).
+	deleted map[string][]any
+	// nulled counts the values written as NULL because their temporal
+	// column cannot hold them (zero dates, TIME outside a day).
+	nulled int
+	// existed tells, in a merge-on-read run, for each key the run
+	// touched whether the key had a row before the run (its first change
+	// was not an insert).
+	existed map[string]bool
+	// valStats are, in a sorted rewrite, what the values of the run's
+	// row images need of each column's type (rows are not in memory).
+	valStats map[string]*typeStats
 
 	stats applyStats
 }
@@ -89,6 +106,7 @@ func newTableState(database, table string) *tableState {
 		tombs:   make(map[string]tomb),
 		types:   make(map[string]colType),
 		hints:   make(map[string]colType),
+		fracs:   make(map[string]int),
 		untyped: make(map[string]bool),
 	}
 }
@@ -169,7 +187,7 @@ func (s *tableState) apply(c *change) error {
 	}
 	key := keyOf(c.key)
 	if c.kind == kindDelete {
-		if s.remove(key, c.place, c.ts) {
+		if s.remove(key, c.key, c.place, c.ts) {
 			s.stats.Applied++
 			s.stats.Deletes++
 		} else {
@@ -177,6 +195,7 @@ func (s *tableState) apply(c *change) error {
 		}
 		return nil
 	}
+	rekeyed := false
 	if c.old != nil {
 		// An update that changed the key: the old key's row is gone.
 		oldVals := make([]any, len(c.pk))
@@ -188,9 +207,15 @@ func (s *tableState) apply(c *change) error {
 			}
 		}
 		if oldKey := keyOf(oldVals); changed && oldKey != key {
-			if s.remove(oldKey, c.place, c.ts) {
+			rekeyed = true
+			if s.remove(oldKey, oldVals, c.place, c.ts) {
 				s.stats.Deletes++
 			}
+		}
+	}
+	if s.existed != nil {
+		if _, ok := s.existed[key]; !ok {
+			s.existed[key] = !rekeyed && c.typ != "insert" && c.typ != "bootstrap-insert"
 		}
 	}
 	if s.upsert(key, c) {
@@ -227,8 +252,8 @@ func (s *tableState) upsert(key string, c *change) bool {
 }
 
 // remove deletes key's row unless it was written after at, and remembers
-// the deletion.
-func (s *tableState) remove(key string, at place, ts uint32) bool {
+// the deletion (and, in a merge-on-read run, the key's values).
+func (s *tableState) remove(key string, vals []any, at place, ts uint32) bool {
 	if at.compare(s.cleared) <= 0 {
 		return false
 	}
@@ -242,6 +267,14 @@ func (s *tableState) remove(key string, at place, ts uint32) bool {
 		delete(s.rows, key)
 	}
 	s.tombs[key] = tomb{at: at, ts: ts}
+	if s.existed != nil {
+		if _, ok := s.existed[key]; !ok {
+			s.existed[key] = true
+		}
+	}
+	if s.deleted != nil {
+		s.deleted[key] = slices.Clone(vals)
+	}
 	return true
 }
 

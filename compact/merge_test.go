@@ -209,6 +209,17 @@ func TestTypeInference(t *testing.T) {
 		{colType{kind: typeDecimal, scale: 2}, []any{int64(1)}, "decimal(38,2)"},
 		{colType{kind: typeString}, []any{int64(1)}, "string"},
 		{colType{}, []any{number("1." + strings.Repeat("1", 30)), int64(1e15)}, "string"},
+		// Integers by width: a column declared INT stays an int while
+		// its values fit; a value beyond 32 bits or a long before widens.
+		{colType{kind: typeInt}, []any{int64(1), int64(-2147483648)}, "int"},
+		{colType{kind: typeInt}, nil, "int"},
+		{colType{kind: typeInt}, []any{int64(1 << 31)}, "long"},
+		{colType{kind: typeLong}, []any{int64(1)}, "long"},
+		{colType{kind: typeInt}, []any{number("1.5")}, "decimal(38,1)"},
+		// DECIMAL(p,s) as declared; values typed alone are decimal(38,s).
+		{decimalType(9, 2), []any{number("1234567.89"), int64(5)}, "decimal(9,2)"},
+		{decimalType(9, 2), []any{number("1.125")}, "decimal(10,3)"},
+		{decimalType(38, 2), []any{number("1.5")}, "decimal(38,2)"},
 	}
 	for _, tt := range tests {
 		var s typeStats
@@ -367,7 +378,7 @@ func TestSchemaChangesShape(t *testing.T) {
 	if got, want := dump(s), "d=1.500,id=1,n=7,title=x,s=it's,c=<nil>"; got != want {
 		t.Errorf("rows %s, want %s", got, want)
 	}
-	if got := fmt.Sprint(s.hints["id"], s.hints["d"], s.hints["n"]); got != "decimal(38,0) decimal(38,3) long" {
+	if got := fmt.Sprint(s.hints["id"], s.hints["d"], s.hints["n"]); got != "decimal(38,0) decimal(12,3) int" {
 		t.Errorf("hints %s", got)
 	}
 	if _, ok := s.hints["f"]; ok {

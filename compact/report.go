@@ -5,6 +5,7 @@ import (
 	"io"
 	"strings"
 	"text/tabwriter"
+	"time"
 )
 
 // Table statuses in a Report.
@@ -40,10 +41,29 @@ type TableReport struct {
 	Applied, Stale, Duplicates int
 	Rows                       int64 // in the snapshot
 	Columns                    int
-	Position                   string // highest change applied, as a dedupe key
-	SnapshotID                 int64
-	Note                       string
-	Err                        error
+	// Mode is how the snapshot was written (ModeMergeOnRead or
+	// ModeCopyOnWrite); ModeWhy says why a run did not merge on read.
+	Mode, ModeWhy string
+	// Freshness is the source commit time of the newest change the table
+	// holds (zero before any); Lag is how long before the end of the run
+	// that was. A source with no writes shows a growing lag: the table is
+	// then as fresh as the lake, which Position tells.
+	Freshness time.Time
+	Lag       time.Duration
+	// Attempts counts the runs of the table: more than one when another
+	// process committed it first.
+	Attempts int
+	// Spilled counts the row versions a copy-on-write run's external sort
+	// wrote to disk (0: it fit in memory).
+	Spilled int
+	// Nulled counts the values written as NULL because their temporal
+	// column cannot hold them: zero dates, invalid dates, TIME values
+	// outside 00:00:00–23:59:59.999999.
+	Nulled     int
+	Position   string // highest change applied, as a dedupe key
+	SnapshotID int64
+	Note       string
+	Err        error
 }
 
 // Failed reports whether any table failed.
@@ -59,14 +79,21 @@ func (r *Report) Failed() bool {
 // Render writes the report as a table.
 func (r *Report) Render(w io.Writer) error {
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
-	fmt.Fprintln(tw, "TABLE\tSTATUS\tOBJECTS\tEVENTS\tAPPLIED\tSTALE\tDUPLICATES\tROWS\tPOSITION\tNOTE")
+	fmt.Fprintln(tw, "TABLE\tSTATUS\tMODE\tOBJECTS\tEVENTS\tAPPLIED\tSTALE\tDUPLICATES\tNULLED\tROWS\tPOSITION\tFRESHNESS\tLAG\tNOTE")
 	for _, t := range r.Tables {
 		note := t.Note
+		if t.ModeWhy != "" && t.Mode == ModeCopyOnWrite {
+			note = strings.TrimSpace("rewritten: " + t.ModeWhy + ". " + note)
+		}
 		if t.Err != nil {
 			note = strings.TrimSpace(note + " " + t.Err.Error())
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%d\t%d\t%d\t%d\t%d\t%d\t%s\t%s\n",
-			t.Table, t.Status, t.Objects, t.Events, t.Applied, t.Stale, t.Duplicates, t.Rows, dash(t.Position), note)
+		fresh, lag := "-", "-"
+		if !t.Freshness.IsZero() {
+			fresh, lag = t.Freshness.Format(time.RFC3339), t.Lag.Round(time.Second).String()
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%d\t%d\t%d\t%d\t%d\t%d\t%d\t%s\t%s\t%s\t%s\n",
+			t.Table, t.Status, dash(t.Mode), t.Objects, t.Events, t.Applied, t.Stale, t.Duplicates, t.Nulled, t.Rows, dash(t.Position), fresh, lag, note)
 	}
 	if err := tw.Flush(); err != nil {
 		return err

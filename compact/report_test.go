@@ -6,11 +6,14 @@ import (
 	"os"
 	"strings"
 	"testing"
+	"time"
 )
 
 func TestReportRender(t *testing.T) {
 	rep := &Report{Manifests: 3, ManifestsRead: 2, Tables: []TableReport{
-		{Table: "shop.orders", Status: StatusCompacted, Objects: 2, Events: 10, Applied: 8, Duplicates: 2, Rows: 7, Position: "1:mysql-bin.000001:4:0"},
+		{Table: "shop.orders", Status: StatusCompacted, Mode: ModeMergeOnRead, Objects: 2, Events: 10, Applied: 8, Duplicates: 2, Nulled: 3, Rows: 7, Position: "1:mysql-bin.000001:4:0",
+			Freshness: time.Date(2026, 12, 5, 4, 0, 0, 0, time.UTC), Lag: 90 * time.Second},
+		{Table: "shop.items", Status: StatusCompacted, Mode: ModeCopyOnWrite, ModeWhy: "table-truncate event"},
 		{Table: "shop.logs", Status: StatusSkipped, Err: errNoPrimaryKey},
 		{Table: "shop.bad", Status: StatusFailed, Err: errors.New("boom")},
 	}}
@@ -19,7 +22,7 @@ func TestReportRender(t *testing.T) {
 		t.Fatal(err)
 	}
 	out := b.String()
-	for _, want := range []string{"shop.orders  compacted  2", "no primary key", "boom", "3 manifests in the lake, 2 read"} {
+	for _, want := range []string{"shop.orders  compacted  merge-on-read  2", "NULLED", "2           3       7", "2026-12-05T04:00:00Z  1m30s", "no primary key", "boom", "rewritten: table-truncate event.", "3 manifests in the lake, 2 read"} {
 		if !strings.Contains(out, want) {
 			t.Errorf("report lacks %q:\n%s", want, out)
 		}

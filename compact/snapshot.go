@@ -122,7 +122,18 @@ func (s *tableState) columns(prev *iceberg.Schema) []column {
 				ts.add(r.value(ci))
 			}
 		}
+		if vs := s.valStats[name]; vs != nil {
+			ts.join(vs)
+		}
 		t := ts.result()
+		if t.kind.isTemporal() && slices.Contains(s.pk, name) {
+			// A key column stays text: rows read back must key as
+			// the lake's text does.
+			t = colType{kind: typeString}
+		}
+		if h, ok := s.hints[name]; ok && t.kind.isTemporal() && h.kind == t.kind {
+			s.fracs[name] = h.prec
+		}
 		delete(s.untyped, name)
 		if t.kind == typeNone {
 			t.kind = typeString
@@ -262,37 +273,45 @@ func localPath(loc string) (string, bool) {
 	return u.Path, true
 }
 
-// dataFiles lists the data files of the table's current snapshot.
-func dataFiles(ctx context.Context, tbl *table.Table) ([]iceberg.DataFile, error) {
+// dataFiles lists the data files of the table's current snapshot and the
+// delete files (of merge-on-read runs) that apply to them.
+func dataFiles(ctx context.Context, tbl *table.Table) (data, deletes []iceberg.DataFile, err error) {
 	if tbl.CurrentSnapshot() == nil {
-		return nil, nil
+		return nil, nil, nil
 	}
 	tasks, err := tbl.Scan().PlanFiles(ctx)
 	if err != nil {
-		return nil, fmt.Errorf("plan files: %w", err)
+		return nil, nil, fmt.Errorf("plan files: %w", err)
 	}
-	out := make([]iceberg.DataFile, 0, len(tasks))
+	seen := make(map[string]bool)
+	data = make([]iceberg.DataFile, 0, len(tasks))
 	for _, t := range tasks {
-		if len(t.DeleteFiles) > 0 || len(t.EqualityDeleteFiles) > 0 || len(t.DeletionVectorFiles) > 0 {
-			return nil, fmt.Errorf("data file %s has delete files: the table was changed by another writer", t.File.FilePath())
+		if len(t.DeletionVectorFiles) > 0 {
+			return nil, nil, fmt.Errorf("data file %s has deletion vectors: the table was changed by another writer", t.File.FilePath())
 		}
-		out = append(out, t.File)
+		data = append(data, t.File)
+		for _, d := range slices.Concat(t.DeleteFiles, t.EqualityDeleteFiles) {
+			if !seen[d.FilePath()] {
+				seen[d.FilePath()] = true
+				deletes = append(deletes, d)
+			}
+		}
 	}
-	return out, nil
+	return data, deletes, nil
 }
 
 // commitSnapshot writes the table's rows as new data files replacing all
 // the old ones, with the run's state, in one transaction: one snapshot.
 func commitSnapshot(ctx context.Context, tbl *table.Table, st *tableState, cols []column, state []byte, props iceberg.Properties, targetFileSize int64) (*table.Table, error) {
-	tx := tbl.NewTransaction()
+	tx, err := newTransaction(tbl)
+	if err != nil {
+		return nil, err
+	}
 	if err := evolve(tx, tbl.Schema(), cols); err != nil {
 		return nil, err
 	}
-	pk, _ := json.Marshal(st.pk)
-	if tbl.Properties()[PropPrimaryKey] != string(pk) || tbl.Properties()[PropSource] != st.name() {
-		if err := tx.SetProperties(iceberg.Properties{PropPrimaryKey: string(pk), PropSource: st.name()}); err != nil {
-			return nil, err
-		}
+	if err := setTableProps(tx, tbl, st); err != nil {
+		return nil, err
 	}
 	staged, err := tx.StagedTable()
 	if err != nil {
@@ -304,13 +323,47 @@ func commitSnapshot(ctx context.Context, tbl *table.Table, st *tableState, cols 
 	}
 	rows := st.sortedRows()
 	var added []iceberg.DataFile
-	for df, err := range table.WriteRecords(ctx, staged.Table, sc, st.records(sc, cols, rows), table.WithTargetFileSize(targetFileSize)) {
+	for df, err := range table.WriteRecords(ctx, staged.Table, sc, st.records(sc, cols, rows), table.WithTargetFileSize(targetFileSize), table.WithRecordBatchBufferSize(2)) {
 		if err != nil {
 			return nil, fmt.Errorf("write data files: %w", err)
 		}
 		added = append(added, df)
 	}
-	old, err := dataFiles(ctx, tbl)
+	return commitFiles(ctx, tbl, tx, added, state, props)
+}
+
+// rowGroupBytes is the Parquet row group size of snapshot tables: a
+// writer holds one row group in memory (Iceberg's default is 128 MiB).
+const rowGroupBytes = "16777216"
+
+// newTransaction starts a transaction that commits only on top of the
+// snapshot the run read: when another process committed the table
+// meanwhile, Commit fails with table.ErrCommitFailed (the run is then
+// retried from the new snapshot) instead of replaying this run's changes
+// on top of that snapshot.
+func newTransaction(tbl *table.Table) (*table.Transaction, error) {
+	tx := tbl.NewTransaction()
+	if err := tx.AssertRefSnapshotID(table.MainBranch); err != nil {
+		return nil, fmt.Errorf("pin the table's snapshot: %w", err)
+	}
+	return tx, nil
+}
+
+// setTableProps records the source table and its primary key, and the
+// row group size.
+func setTableProps(tx *table.Transaction, tbl *table.Table, st *tableState) error {
+	pk, _ := json.Marshal(st.pk)
+	props := tbl.Properties()
+	if props[PropPrimaryKey] != string(pk) || props[PropSource] != st.name() || props[table.ParquetRowGroupSizeBytesKey] == "" {
+		return tx.SetProperties(iceberg.Properties{PropPrimaryKey: string(pk), PropSource: st.name(), table.ParquetRowGroupSizeBytesKey: rowGroupBytes})
+	}
+	return nil
+}
+
+// commitFiles commits tx with added as the table's only data files (the
+// current ones and their delete files removed) and the run's state.
+func commitFiles(ctx context.Context, tbl *table.Table, tx *table.Transaction, added []iceberg.DataFile, state []byte, props iceberg.Properties) (*table.Table, error) {
+	old, oldDeletes, err := dataFiles(ctx, tbl)
 	if err != nil {
 		return nil, err
 	}
@@ -320,6 +373,8 @@ func commitSnapshot(ctx context.Context, tbl *table.Table, st *tableState, cols 
 	}
 	props[PropState] = loc
 	switch {
+	case len(oldDeletes) > 0:
+		err = tx.ReplaceFiles(ctx, old, added, oldDeletes, props)
 	case len(old) > 0:
 		err = tx.ReplaceDataFilesWithDataFiles(ctx, old, added, props)
 	case len(added) > 0:
@@ -340,7 +395,10 @@ func commitSnapshot(ctx context.Context, tbl *table.Table, st *tableState, cols 
 // commitState commits a snapshot that changes no data and carries the
 // run's state: the table had nothing new, but its bookkeeping moved.
 func commitState(ctx context.Context, tbl *table.Table, state []byte, props iceberg.Properties) (*table.Table, error) {
-	tx := tbl.NewTransaction()
+	tx, err := newTransaction(tbl)
+	if err != nil {
+		return nil, err
+	}
 	loc, err := writeStateFile(ctx, tbl, state)
 	if err != nil {
 		return nil, err
@@ -358,15 +416,21 @@ func commitState(ctx context.Context, tbl *table.Table, state []byte, props iceb
 
 // catalogProps are a new snapshot table's properties.
 func catalogProps(source string) catalog.CreateTableOpt {
-	return catalog.WithProperties(iceberg.Properties{PropSource: source, "format-version": "2"})
+	return catalog.WithProperties(iceberg.Properties{PropSource: source, "format-version": "2", table.ParquetRowGroupSizeBytesKey: rowGroupBytes})
 }
 
-// rowCount parses a snapshot summary's total-records.
+// rowCount is the table's row count: the summary's sluice.rows, or
+// total-records in a snapshot without it (copy-on-write snapshots, where
+// the two are equal).
 func rowCount(tbl *table.Table) int64 {
 	snap := tbl.CurrentSnapshot()
 	if snap == nil || snap.Summary == nil {
 		return 0
 	}
-	n, _ := strconv.ParseInt(snap.Summary.Properties["total-records"], 10, 64)
+	s, ok := snap.Summary.Properties[PropRows]
+	if !ok {
+		s = snap.Summary.Properties["total-records"]
+	}
+	n, _ := strconv.ParseInt(s, 10, 64)
 	return n
 }

@@ -27,6 +27,21 @@ const (
 	// run read.
 	PropObjects = "sluice.lake-objects"
 	PropEvents  = "sluice.lake-events"
+	// PropRows counts the table's rows (total-records also counts, in
+	// merge-on-read snapshots, rows that equality deletes hide).
+	PropRows = "sluice.rows"
+	// PropMode is how the run wrote the snapshot: ModeMergeOnRead or
+	// ModeCopyOnWrite.
+	PropMode = "sluice.mode"
+)
+
+// Ways a run writes a snapshot (PropMode, TableReport.Mode).
+const (
+	// ModeMergeOnRead: a data file of the changed rows and an equality
+	// delete file of the changed keys were added; nothing was rewritten.
+	ModeMergeOnRead = "merge-on-read"
+	// ModeCopyOnWrite: every data file was rewritten.
+	ModeCopyOnWrite = "copy-on-write"
 )
 
 // Table properties the compactor sets.
@@ -64,6 +79,8 @@ type stateFile struct {
 	// columns written as strings for want of a value.
 	Hints   map[string]string `json:"hints,omitempty"`
 	Untyped []string          `json:"untyped,omitempty"`
+	// Fractions are the declared fraction digits of temporal columns.
+	Fractions map[string]int `json:"fractions,omitempty"`
 	// Tombstones are deleted keys with the place and time of the delete.
 	Tombstones []tombEntry `json:"tombstones,omitempty"`
 }
@@ -116,6 +133,9 @@ func encodeState(s *tableState, ms manifestState) ([]byte, error) {
 			f.Hints = make(map[string]string)
 		}
 		f.Hints[name] = h.String()
+	}
+	if len(s.fracs) > 0 {
+		f.Fractions = s.fracs
 	}
 	for name := range s.untyped {
 		f.Untyped = append(f.Untyped, name)
@@ -188,6 +208,9 @@ func decodeState(b []byte, s *tableState) (manifestState, error) {
 	}
 	for _, name := range f.Untyped {
 		s.untyped[name] = true
+	}
+	for name, d := range f.Fractions {
+		s.fracs[name] = d
 	}
 	for _, t := range f.Tombstones {
 		at, _, err := parsePlace(t.At)

@@ -23,6 +23,9 @@ import (
 //	  binary as base64)                         string
 //	objects, arrays, booleans (JSON, SET)       string, their JSON text
 //
+// A column declared DATE, DATETIME, TIMESTAMP or TIME (not in the primary
+// key) is a date, timestamp, timestamptz or time instead (temporal.go).
+//
 // Types only widen from run to run: long → decimal(38, s) → decimal(38, s')
 // with s' > s → string. A column with only NULLs so far is a string.
 type typeKind uint8
@@ -30,8 +33,14 @@ type typeKind uint8
 const (
 	typeNone typeKind = iota // no value yet
 	typeLong
+	typeInt // 32 bits: a column declared TINYINT, SMALLINT, MEDIUMINT or INT (signed)
 	typeDecimal
 	typeString
+	// Temporal columns, by declared type only (see temporal.go).
+	typeDate        // DATE
+	typeTimestamp   // DATETIME: µs, no zone
+	typeTimestampTz // TIMESTAMP: µs, UTC
+	typeTime        // TIME: µs since midnight
 )
 
 // decimalPrecision is the precision of every decimal column: the most
@@ -41,16 +50,37 @@ const decimalPrecision = 38
 type colType struct {
 	kind  typeKind
 	scale int // of a decimal
+	// prec is a decimal's precision; 0 means decimalPrecision (columns
+	// typed by their values, not by a declared DECIMAL(p,s)).
+	prec int
+}
+
+// precision is the decimal's precision.
+func (t colType) precision() int {
+	if t.prec == 0 {
+		return decimalPrecision
+	}
+	return t.prec
 }
 
 func (t colType) String() string {
 	switch t.kind {
 	case typeLong:
 		return "long"
+	case typeInt:
+		return "int"
 	case typeDecimal:
-		return fmt.Sprintf("decimal(%d,%d)", decimalPrecision, t.scale)
+		return fmt.Sprintf("decimal(%d,%d)", t.precision(), t.scale)
 	case typeString:
 		return "string"
+	case typeDate:
+		return "date"
+	case typeTimestamp, typeTimestampTz, typeTime:
+		name := map[typeKind]string{typeTimestamp: "timestamp", typeTimestampTz: "timestamptz", typeTime: "time"}[t.kind]
+		if t.prec > 0 { // a declared type's fraction digits
+			return fmt.Sprintf("%s(%d)", name, t.prec)
+		}
+		return name
 	}
 	return "none"
 }
@@ -60,14 +90,31 @@ func parseColType(s string) (colType, bool) {
 	switch s {
 	case "long":
 		return colType{kind: typeLong}, true
+	case "int":
+		return colType{kind: typeInt}, true
 	case "string":
 		return colType{kind: typeString}, true
 	case "none":
 		return colType{}, true
+	case "date":
+		return colType{kind: typeDate}, true
+	case "timestamp":
+		return colType{kind: typeTimestamp}, true
+	case "timestamptz":
+		return colType{kind: typeTimestampTz}, true
+	case "time":
+		return colType{kind: typeTime}, true
+	}
+	for _, k := range []typeKind{typeTimestamp, typeTimestampTz, typeTime} {
+		name := colType{kind: k}.String()
+		var d int
+		if _, err := fmt.Sscanf(s, name+"(%d)", &d); err == nil && d > 0 && d <= 6 && s == fmt.Sprintf("%s(%d)", name, d) {
+			return colType{kind: k, prec: d}, true
+		}
 	}
 	var p, sc int
-	if _, err := fmt.Sscanf(s, "decimal(%d,%d)", &p, &sc); err == nil && p == decimalPrecision {
-		return colType{kind: typeDecimal, scale: sc}, true
+	if _, err := fmt.Sscanf(s, "decimal(%d,%d)", &p, &sc); err == nil && p > 0 && p <= decimalPrecision && sc <= p {
+		return decimalType(p, sc), true
 	}
 	return colType{}, false
 }
@@ -77,8 +124,18 @@ func (t colType) iceberg() iceberg.Type {
 	switch t.kind {
 	case typeLong:
 		return iceberg.PrimitiveTypes.Int64
+	case typeInt:
+		return iceberg.PrimitiveTypes.Int32
 	case typeDecimal:
-		return iceberg.DecimalTypeOf(decimalPrecision, t.scale)
+		return iceberg.DecimalTypeOf(t.precision(), t.scale)
+	case typeDate:
+		return iceberg.PrimitiveTypes.Date
+	case typeTimestamp:
+		return iceberg.PrimitiveTypes.Timestamp
+	case typeTimestampTz:
+		return iceberg.PrimitiveTypes.TimestampTz
+	case typeTime:
+		return iceberg.PrimitiveTypes.Time
 	}
 	return iceberg.PrimitiveTypes.String
 }
@@ -87,33 +144,89 @@ func (t colType) iceberg() iceberg.Type {
 // never writes.
 func colTypeOf(t iceberg.Type) (colType, bool) {
 	switch t := t.(type) {
-	case iceberg.Int64Type, iceberg.Int32Type:
+	case iceberg.Int64Type:
 		return colType{kind: typeLong}, true
+	case iceberg.Int32Type:
+		return colType{kind: typeInt}, true
 	case iceberg.DecimalType:
-		return colType{kind: typeDecimal, scale: t.Scale()}, true
+		return decimalType(t.Precision(), t.Scale()), true
 	case iceberg.StringType:
 		return colType{kind: typeString}, true
+	case iceberg.DateType:
+		return colType{kind: typeDate}, true
+	case iceberg.TimestampType:
+		return colType{kind: typeTimestamp}, true
+	case iceberg.TimestampTzType:
+		return colType{kind: typeTimestampTz}, true
+	case iceberg.TimeType:
+		return colType{kind: typeTime}, true
 	}
 	return colType{}, false
+}
+
+// decimalType is decimal(p, s), p 38 written as 0.
+func decimalType(p, s int) colType {
+	if p >= decimalPrecision {
+		p = 0
+	}
+	return colType{kind: typeDecimal, scale: s, prec: p}
 }
 
 // typeStats accumulates what a column's values need.
 type typeStats struct {
 	str, long, dec bool
-	scale          int // most fraction digits of a decimal
-	intDigits      int // most integer digits of a number
+	// int: the column is declared (or was written) as a 32-bit int;
+	// wide: an integer value beyond 32 bits was seen.
+	int, wide bool
+	longType  bool // the column was declared or written as a long
+	// declInt is the most integer digits a declared or written
+	// decimal(p,s) holds (p-s); valDec: a decimal value was seen.
+	declInt   int
+	declDec   bool
+	scale     int // most fraction digits of a decimal
+	intDigits int // most integer digits of a number
+	// text: a string value was seen; temporal: the column is declared
+	// (or was written) with that temporal type.
+	text     bool
+	temporal typeKind
 }
 
 // addType joins a type the column had.
 func (s *typeStats) addType(t colType) {
 	switch t.kind {
+	case typeInt:
+		s.int = true
 	case typeLong:
-		s.long = true
+		s.long, s.longType = true, true
 	case typeDecimal:
-		s.dec = true
+		s.dec, s.declDec = true, true
 		s.scale = max(s.scale, t.scale)
+		s.declInt = max(s.declInt, t.precision()-t.scale)
 	case typeString:
 		s.str = true
+	case typeDate, typeTimestamp, typeTimestampTz, typeTime:
+		s.addTemporal(t.kind) // fraction digits aside: tableState.fracs
+	}
+}
+
+// addTemporal joins a temporal type; two different ones make a string
+// (Iceberg promotes none of them to another).
+func (s *typeStats) addTemporal(k typeKind) {
+	if s.temporal != typeNone && s.temporal != k {
+		s.str = true
+	}
+	s.temporal = k
+}
+
+// join adds what another column's values need.
+func (s *typeStats) join(o *typeStats) {
+	s.str, s.long, s.dec = s.str || o.str, s.long || o.long, s.dec || o.dec
+	s.int, s.wide, s.longType = s.int || o.int, s.wide || o.wide, s.longType || o.longType
+	s.declDec, s.declInt = s.declDec || o.declDec, max(s.declInt, o.declInt)
+	s.scale, s.intDigits = max(s.scale, o.scale), max(s.intDigits, o.intDigits)
+	s.text = s.text || o.text
+	if o.temporal != typeNone {
+		s.addTemporal(o.temporal)
 	}
 }
 
@@ -122,6 +235,7 @@ func (s *typeStats) add(v any) {
 	case nil:
 	case int64:
 		s.long = true
+		s.wide = s.wide || v != int64(int32(v))
 		s.intDigits = max(s.intDigits, intDigits(v))
 	case number:
 		intDigits, scale, ok := decimalShape(string(v))
@@ -132,6 +246,8 @@ func (s *typeStats) add(v any) {
 		s.dec = true
 		s.scale = max(s.scale, scale)
 		s.intDigits = max(s.intDigits, intDigits)
+	case string:
+		s.text = true
 	default:
 		s.str = true
 	}
@@ -141,12 +257,28 @@ func (s *typeStats) result() colType {
 	switch {
 	case s.str:
 		return colType{kind: typeString}
+	case s.temporal != typeNone:
+		// Declared temporal: its values are text (or NULL); a number
+		// or a declared number type makes a string.
+		if s.dec || s.long || s.int {
+			return colType{kind: typeString}
+		}
+		return colType{kind: s.temporal}
+	case s.text:
+		return colType{kind: typeString}
 	case s.dec:
 		if s.intDigits+s.scale > decimalPrecision {
 			return colType{kind: typeString}
 		}
-		return colType{kind: typeDecimal, scale: s.scale}
-	case s.long:
+		if !s.declDec {
+			return colType{kind: typeDecimal, scale: s.scale}
+		}
+		// Declared DECIMAL(p,s): p as declared, grown to what the
+		// values need (38 at most).
+		return decimalType(min(decimalPrecision, max(s.declInt, s.intDigits)+s.scale), s.scale)
+	case s.int && !s.longType && !s.wide:
+		return colType{kind: typeInt}
+	case s.long || s.int:
 		return colType{kind: typeLong}
 	}
 	return colType{}

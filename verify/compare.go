@@ -124,6 +124,13 @@ func arrowValue(col arrow.Array, i int) (any, bool, error) {
 		return a.Value(i), false, nil
 	case *array.LargeString:
 		return a.Value(i), false, nil
+	case *array.Date32:
+		return a.Value(i).FormattedString(), false, nil
+	case *array.Timestamp:
+		t := a.Value(i).ToTime(a.DataType().(*arrow.TimestampType).Unit).UTC()
+		return t.Format("2006-01-02 15:04:05.999999"), false, nil
+	case *array.Time64:
+		return a.Value(i).FormattedString(a.DataType().(*arrow.Time64Type).Unit), false, nil
 	}
 	return nil, false, fmt.Errorf("unexpected Arrow type %s", col.DataType())
 }

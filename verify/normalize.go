@@ -16,8 +16,12 @@ import (
 //	integers, YEAR, BIT        decimal digits
 //	DECIMAL(p,s)               exactly s fraction digits
 //	FLOAT, DOUBLE              Go's shortest form of the float32 or float64
-//	DATE, TIME, DATETIME,      the server's text, which is sluice's form:
-//	  TIMESTAMP                  the column's fraction digits, TIMESTAMP in UTC
+//	DATE, TIME, DATETIME,      the server's text, which is sluice's form
+//	  TIMESTAMP                  (TIMESTAMP in UTC), without the fraction's
+//	                             trailing zeros; zero and invalid dates and
+//	                             TIME outside 00:00:00–23:59:59.999999 as
+//	                             NULL, as sluice compact writes them (except
+//	                             in primary key columns, which stay text)
 //	SET                        a JSON array of the members
 //	JSON                       JSON with sorted keys
 //	BINARY, VARBINARY, BLOB    base64 (BINARY without trailing zero bytes)
@@ -37,6 +41,9 @@ const (
 	kindBinary   // VARBINARY, BLOB: base64
 	kindBinaryN  // BINARY(n): base64 without trailing zero bytes
 	kindGeometry // selected as ST_AsText
+	kindDate
+	kindDateTime // DATETIME, TIMESTAMP
+	kindTime
 )
 
 // nullMarker stands for NULL: no text value holds a NUL byte first.
@@ -47,6 +54,7 @@ type column struct {
 	name  string
 	kind  kind
 	scale int // of a DECIMAL
+	key   bool
 }
 
 // kindOf maps information_schema.COLUMNS.DATA_TYPE.
@@ -70,6 +78,12 @@ func kindOf(dataType string) kind {
 		return kindBinaryN
 	case "varbinary", "tinyblob", "blob", "mediumblob", "longblob":
 		return kindBinary
+	case "date":
+		return kindDate
+	case "datetime", "timestamp":
+		return kindDateTime
+	case "time":
+		return kindTime
 	case "geometry", "point", "linestring", "polygon", "multipoint", "multilinestring", "multipolygon", "geometrycollection":
 		return kindGeometry
 	}
@@ -157,6 +171,8 @@ func (c *column) fromText(s string) string {
 		}
 	case kindJSON:
 		return canonicalJSON(s)
+	case kindDate, kindDateTime, kindTime:
+		return c.temporal(s)
 	}
 	return s
 }

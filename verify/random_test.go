@@ -82,12 +82,20 @@ func TestRandomizedCompactVerify(t *testing.T) {
 	if testing.Short() {
 		seeds = seeds[:3]
 	}
+	modes := make(map[string]int)
 	for _, seed := range seeds {
-		t.Run(fmt.Sprint("seed", seed), func(t *testing.T) { randomRun(t, seed) })
+		t.Run(fmt.Sprint("seed", seed), func(t *testing.T) { randomRun(t, seed, modes) })
+	}
+	// Both ways of writing a snapshot were exercised: merge on read for
+	// rounds of row changes, copy on write after ALTERs, truncates, the
+	// replay.
+	t.Logf("snapshots written: %v", modes)
+	if modes[compact.ModeMergeOnRead] == 0 || modes[compact.ModeCopyOnWrite] == 0 {
+		t.Errorf("snapshots written %v: want both %s and %s", modes, compact.ModeMergeOnRead, compact.ModeCopyOnWrite)
 	}
 }
 
-func randomRun(t *testing.T, seed uint64) {
+func randomRun(t *testing.T, seed uint64, modes map[string]int) {
 	r := rand.New(rand.NewPCG(seed, 0x51ce))
 	db := fmt.Sprint("rnd", seed)
 	rg := newRig(t)
@@ -161,6 +169,10 @@ func randomRun(t *testing.T, seed uint64) {
 		for _, tr := range rep.Tables {
 			if strings.HasPrefix(tr.Table, db+".") && tr.Status != compact.StatusCompacted && tr.Status != compact.StatusAdvanced {
 				t.Errorf("round %d: %s: %+v", round, tr.Table, tr)
+			}
+			if strings.HasPrefix(tr.Table, db+".") && tr.Mode != "" {
+				modes[tr.Mode]++
+				t.Logf("round %d: %s: %s %s", round, tr.Table, tr.Mode, tr.ModeWhy)
 			}
 		}
 		var names []string

@@ -95,6 +95,7 @@ func describe(ctx context.Context, db *sql.DB, database, table string) (*sourceT
 			return nil, fmt.Errorf("primary key of %s.%s: %w", database, table, err)
 		}
 		t.pk = append(t.pk, idx[name])
+		t.cols[idx[name]].key = true
 	}
 	return t, rows.Err()
 }

@@ -8,14 +8,22 @@
 package main
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"io"
+	"log/slog"
+	"net"
+	"net/http"
 	"os"
 	"path/filepath"
+	"runtime/debug"
 	"strings"
+	"sync"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
 	"github.com/spf13/cobra"
 
 	"github.com/sluicecdc/sluice/compact"
@@ -85,11 +93,24 @@ func (c *fileConfig) lake() (*s3SinkConfig, error) {
 }
 
 func newCompactCommand(load func() (*fileConfig, error), stdout, stderr io.Writer) *cobra.Command {
-	var tables []string
+	var (
+		tables      []string
+		watch       bool
+		interval    time.Duration
+		parallel    int
+		metricsAddr string
+	)
 	cmd := &cobra.Command{
 		Use:   "compact",
 		Short: "Merge the lake into snapshot tables (Iceberg): the current row per primary key",
-		Args:  cobra.NoArgs,
+		Long: `Merge the lake into snapshot tables (Iceberg): the current row per primary key.
+With --watch it runs every --interval until interrupted, printing each run's
+report (FRESHNESS: the source commit time of the newest change a table holds;
+LAG: how long before the run's end that was) and serving the metrics on
+--metrics-addr. Several processes may compact the same tables: a run that
+finds the table committed by another process meanwhile runs again on its
+snapshot. See docs/compaction.md.`,
+		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			cfg, err := load()
 			if err != nil {
@@ -110,8 +131,29 @@ func newCompactCommand(load func() (*fileConfig, error), stdout, stderr io.Write
 			}
 			cc.Catalog, cc.Namespace, cc.Tables = cfg.catalog(), cfg.Compact.Namespace, tables
 			cc.Filter = cfg.Filter.filter()
+			mem, err := cfg.Compact.memory()
+			if err != nil {
+				return &configError{err}
+			}
+			if mem > 0 {
+				cc.Memory = mem
+			}
+			if os.Getenv("GOMEMLIMIT") == "" {
+				// The runtime's soft limit at the budget: the collector
+				// works harder before the process outgrows it.
+				debug.SetMemoryLimit(cc.GoMemoryLimit())
+			}
+			cc.Parallel = parallel
+			if watch && interval <= 0 {
+				return &configError{fmt.Errorf("--interval %s: want a positive duration", interval)}
+			}
 			if err := localCatalogDirs(cc.Catalog); err != nil {
 				return err
+			}
+			var reg *prometheus.Registry
+			if metricsAddr != "" {
+				reg = prometheus.NewRegistry()
+				cc.Registerer = reg
 			}
 			cc.Logger = cfg.logger(stderr)
 			if f, ok := stderr.(*os.File); ok {
@@ -122,6 +164,9 @@ func newCompactCommand(load func() (*fileConfig, error), stdout, stderr io.Write
 				return &configError{err}
 			}
 			defer func() { _ = c.Close() }()
+			if watch {
+				return watchCompaction(cmd.Context(), c, interval, metricsAddr, reg, stdout, cc.Logger)
+			}
 			report, err := c.Run(cmd.Context())
 			if report != nil {
 				_ = report.Render(stdout)
@@ -136,7 +181,54 @@ func newCompactCommand(load func() (*fileConfig, error), stdout, stderr io.Write
 		},
 	}
 	cmd.Flags().StringSliceVar(&tables, "table", nil, "only these tables (DATABASE.TABLE; repeatable)")
+	cmd.Flags().BoolVar(&watch, "watch", false, "keep compacting every --interval until interrupted")
+	cmd.Flags().DurationVar(&interval, "interval", time.Minute, "time between the starts of two runs with --watch")
+	cmd.Flags().IntVar(&parallel, "parallel", 1, "tables compacted at once")
+	cmd.Flags().StringVar(&metricsAddr, "metrics-addr", "", "with --watch, serve Prometheus metrics on HOST:PORT/metrics")
 	return cmd
+}
+
+// watchCompaction runs the compactor every interval until ctx ends.
+func watchCompaction(ctx context.Context, c *compact.Compactor, interval time.Duration, metricsAddr string, reg *prometheus.Registry, stdout io.Writer, log *slog.Logger) error {
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	var wg sync.WaitGroup
+	defer wg.Wait()
+	if metricsAddr != "" {
+		ln, err := net.Listen("tcp", metricsAddr)
+		if err != nil {
+			return &configError{fmt.Errorf("--metrics-addr %s: %w", metricsAddr, err)}
+		}
+		mux := http.NewServeMux()
+		mux.Handle("GET /metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{Registry: reg}))
+		srv := &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
+		wg.Add(2)
+		go func() {
+			defer wg.Done()
+			if err := srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
+				log.Error("metrics server", "err", err)
+			}
+		}()
+		go func() {
+			defer wg.Done()
+			<-ctx.Done()
+			sctx, scancel := context.WithTimeout(context.Background(), 5*time.Second)
+			defer scancel()
+			_ = srv.Shutdown(sctx)
+		}()
+	}
+	err := c.Watch(ctx, interval, func(rep *compact.Report, err error) {
+		if rep != nil {
+			_ = rep.Render(stdout)
+		}
+		if err != nil {
+			log.Error("compaction run", "err", err)
+		}
+	})
+	if errors.Is(err, context.Canceled) {
+		return nil // interrupted: the watch is over
+	}
+	return err
 }
 
 func newVerifyCommand(load func() (*fileConfig, error), stdout, stderr io.Writer) *cobra.Command {

@@ -9,6 +9,7 @@ import (
 	"strconv"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/apache/arrow-go/v18/arrow"
 	"github.com/apache/arrow-go/v18/arrow/array"
@@ -23,7 +24,12 @@ type Rows struct {
 	// Numeric marks the columns whose values compare by number (the
 	// snapshot's decimal columns: 1.5 and 1.50 are one value).
 	Numeric map[string]bool
-	Rows    []map[string]*string
+	// Temporal marks the snapshot's date, timestamp and time columns:
+	// their values compare without the fraction's trailing zeros, and a
+	// NULL equals a source value the type cannot hold (zero dates, TIME
+	// outside a day), which sluice compact writes as NULL.
+	Temporal map[string]bool
+	Rows     []map[string]*string
 }
 
 // ReadSnapshot reads an Iceberg table through iceberg-go's scan (Arrow
@@ -36,7 +42,7 @@ func ReadSnapshot(t testing.TB, cat catalog.Catalog, id table.Identifier) *Rows 
 	if err != nil {
 		t.Fatalf("load %v: %v", id, err)
 	}
-	out := &Rows{Numeric: map[string]bool{}}
+	out := &Rows{Numeric: map[string]bool{}, Temporal: map[string]bool{}}
 	for _, f := range tbl.Schema().Fields() {
 		if !strings.HasPrefix(f.Name, "_sluice_") {
 			out.Columns = append(out.Columns, f.Name)
@@ -62,6 +68,10 @@ func ReadSnapshot(t testing.TB, cat catalog.Catalog, id table.Identifier) *Rows 
 				col := rec.Column(i)
 				if _, ok := col.(*array.Decimal128); ok {
 					out.Numeric[f.Name] = true
+				}
+				switch col.(type) {
+				case *array.Date32, *array.Timestamp, *array.Time64:
+					out.Temporal[f.Name] = true
 				}
 				row[f.Name] = arrowText(t, col, r)
 			}
@@ -90,6 +100,12 @@ func arrowText(t testing.TB, col arrow.Array, i int) *string {
 		s = a.Value(i)
 	case *array.Float64:
 		s = strconv.FormatFloat(a.Value(i), 'g', -1, 64)
+	case *array.Date32:
+		s = a.Value(i).FormattedString()
+	case *array.Timestamp:
+		s = a.Value(i).ToTime(a.DataType().(*arrow.TimestampType).Unit).UTC().Format("2006-01-02 15:04:05.999999")
+	case *array.Time64:
+		s = trimFraction(a.Value(i).FormattedString(a.DataType().(*arrow.Time64Type).Unit))
 	default:
 		t.Fatalf("unexpected Arrow type %s", col.DataType())
 	}
@@ -180,7 +196,7 @@ func Diff(snapshot, source *Rows, pk []string) []string {
 			continue
 		}
 		for _, c := range source.Columns {
-			if !sameValue(s[c], r[c], snapshot.Numeric[c]) {
+			if !sameValue(s[c], r[c], snapshot.Numeric[c], snapshot.Temporal[c]) {
 				if !add("key %s column %s: snapshot %s, source %s", k, c, text(s[c]), text(r[c])) {
 					return diffs
 				}
@@ -195,7 +211,13 @@ func Diff(snapshot, source *Rows, pk []string) []string {
 	return diffs
 }
 
-func sameValue(snap, src *string, numeric bool) bool {
+func sameValue(snap, src *string, numeric, temporal bool) bool {
+	if temporal && snap == nil && src != nil {
+		return !fitsTemporal(*src)
+	}
+	if temporal && snap != nil && src != nil {
+		return *snap == trimFraction(*src)
+	}
 	if snap == nil || src == nil {
 		return snap == nil && src == nil
 	}
@@ -215,4 +237,34 @@ func text(s *string) string {
 		return "NULL"
 	}
 	return strconv.Quote(*s)
+}
+
+// trimFraction drops a time's trailing fraction zeros ("10:00:00.500" →
+// "10:00:00.5", "10:00:00.000" → "10:00:00").
+func trimFraction(s string) string {
+	i := strings.LastIndexByte(s, '.')
+	if i < 0 {
+		return s
+	}
+	f := strings.TrimRight(s[i+1:], "0")
+	if f == "" {
+		return s[:i]
+	}
+	return s[:i+1] + f
+}
+
+// fitsTemporal reports whether a source DATE, DATETIME, TIMESTAMP or TIME
+// value fits an Iceberg date, timestamp or time: a real calendar date,
+// a time of day within 00:00:00–23:59:59.999999.
+func fitsTemporal(s string) bool {
+	switch {
+	case len(s) == 10 && s[4] == '-':
+		_, err := time.Parse("2006-01-02", s)
+		return err == nil
+	case len(s) >= 19 && s[4] == '-':
+		_, err := time.Parse("2006-01-02 15:04:05.999999", s)
+		return err == nil
+	}
+	_, err := time.Parse("15:04:05.999999", s)
+	return err == nil && len(s) >= 8 && s[2] == ':'
 }
