@@ -2,9 +2,11 @@ package emit
 
 import (
 	"context"
+	"crypto/sha256"
 	"errors"
 	"fmt"
 	"log/slog"
+	"runtime"
 	"slices"
 	"strings"
 	"sync"
@@ -39,6 +41,14 @@ type S3Config struct {
 	MaxBufferedBytes int
 	// Concurrency is how many objects are uploaded at once.
 	Concurrency int
+	// Compression of data objects: gzip (the default), zstd or none; see
+	// Compression. CompressionLevel 0 is the compression's default.
+	Compression      Compression
+	CompressionLevel int
+	// CompressionWorkers bounds the objects compressed at once; each
+	// object is compressed on its own goroutine as soon as it is sealed,
+	// while events go on arriving. 0 is GOMAXPROCS.
+	CompressionWorkers int
 	// RequestTimeout bounds one attempt of one request, the SDK's own
 	// retries included.
 	RequestTimeout time.Duration
@@ -76,6 +86,7 @@ func DefaultS3Config() S3Config {
 		RollAge:                time.Minute,
 		MaxBufferedBytes:       512 << 20,
 		Concurrency:            8,
+		Compression:            CompressionGzip,
 		RequestTimeout:         2 * time.Minute,
 		RetryBackoff:           500 * time.Millisecond,
 		RetryBackoffMax:        10 * time.Second,
@@ -96,6 +107,12 @@ func (c *S3Config) Validate() error {
 	if _, err := parseLayout(c.Layout); err != nil {
 		return fmt.Errorf("s3 sink: %w", err)
 	}
+	if c.Compression == "" {
+		return errors.New("s3 sink: compression is empty: want gzip, zstd or none")
+	}
+	if err := c.Compression.validateLevel(c.CompressionLevel); err != nil {
+		return fmt.Errorf("s3 sink: %w", err)
+	}
 	switch {
 	case c.RollBytes <= 0 || c.RollAge <= 0:
 		return errors.New("s3 sink: roll bytes and roll age must be positive")
@@ -103,6 +120,8 @@ func (c *S3Config) Validate() error {
 		return fmt.Errorf("s3 sink: max buffered bytes (%d) is below roll bytes (%d): raise it or lower roll bytes", c.MaxBufferedBytes, c.RollBytes)
 	case c.Concurrency <= 0:
 		return errors.New("s3 sink: concurrency must be positive")
+	case c.CompressionWorkers < 0:
+		return errors.New("s3 sink: compression workers is negative: want 0 (GOMAXPROCS) or more")
 	case c.RequestTimeout <= 0:
 		return errors.New("s3 sink: request timeout must be positive")
 	case c.RetryBackoff <= 0 || c.RetryBackoffMax < c.RetryBackoff:
@@ -115,11 +134,13 @@ func (c *S3Config) Validate() error {
 	return nil
 }
 
-// S3Sink writes events to S3 as gzip JSON-lines objects, one series of
-// objects per partition (DefaultS3Layout: table and commit hour).
+// S3Sink writes events to S3 as JSON-lines objects, compressed with gzip,
+// zstd or not at all (S3Config.Compression), one series of objects per
+// partition (DefaultS3Layout: table and commit hour).
 //
 // Objects are named after the first and last event they hold
-// ("<file>-<offset>-<row>_<file>-<offset>-<row>.json.gz") and written with
+// ("<file>-<offset>-<row>_<file>-<offset>-<row>.json.gz", or .json.zst, or
+// .json) and written with
 // If-None-Match: *, so a retry, or another process re-emitting the same
 // range, writes the same name with the same bytes and the write is taken as
 // done; a different object under that name is an *ObjectConflictError. A
@@ -145,9 +166,14 @@ type S3Sink struct {
 	layout *s3Layout
 	log    *slog.Logger
 	now    func() time.Time
+	comp   *compressor
 	// stopped is cancelled by Close: uploads under way give up.
 	stopped context.Context
 	stop    context.CancelCauseFunc
+	// packSlots bounds the compressions under way; packs counts the
+	// goroutines compressing sealed buffers, which Close waits for.
+	packSlots chan struct{}
+	packs     sync.WaitGroup
 
 	mu      sync.Mutex
 	closed  bool
@@ -194,6 +220,11 @@ type s3Buffer struct {
 	minTS       uint32
 	maxTS       uint32
 	opened      time.Time
+	// packed is closed when a goroutine has compressed the sealed buffer
+	// into body, with sum the SHA-256 of data; nil while none was started.
+	packed chan struct{}
+	body   []byte
+	sum    [sha256.Size]byte
 }
 
 // NewS3Sink returns a sink writing to cfg.Bucket through client. It does no
@@ -203,6 +234,14 @@ func NewS3Sink(client s3API, cfg S3Config, logger *slog.Logger) (*S3Sink, error)
 		return nil, err
 	}
 	layout, _ := parseLayout(cfg.Layout)
+	comp, err := newCompressor(cfg.Compression, cfg.CompressionLevel)
+	if err != nil {
+		return nil, fmt.Errorf("s3 sink: %w", err)
+	}
+	workers := cfg.CompressionWorkers
+	if workers == 0 {
+		workers = runtime.GOMAXPROCS(0)
+	}
 	if logger == nil {
 		logger = slog.Default()
 	}
@@ -212,19 +251,21 @@ func NewS3Sink(client s3API, cfg S3Config, logger *slog.Logger) (*S3Sink, error)
 	}
 	stopped, stop := context.WithCancelCause(context.Background())
 	return &S3Sink{
-		api:     client,
-		cfg:     cfg,
-		prefix:  prefix,
-		layout:  layout,
-		log:     logger.With("sink", "s3", "bucket", cfg.Bucket),
-		now:     time.Now,
-		stopped: stopped,
-		stop:    stop,
-		open:    make(map[bufferKey]*s3Buffer),
-		flying:  make(map[*s3Buffer]struct{}),
-		changed: make(chan struct{}),
-		dirs:    make(map[bufferKey]string),
-		tables:  make(map[tableName]struct{}),
+		api:       client,
+		cfg:       cfg,
+		prefix:    prefix,
+		layout:    layout,
+		log:       logger.With("sink", "s3", "bucket", cfg.Bucket),
+		now:       time.Now,
+		comp:      comp,
+		stopped:   stopped,
+		packSlots: make(chan struct{}, workers),
+		stop:      stop,
+		open:      make(map[bufferKey]*s3Buffer),
+		flying:    make(map[*s3Buffer]struct{}),
+		changed:   make(chan struct{}),
+		dirs:      make(map[bufferKey]string),
+		tables:    make(map[tableName]struct{}),
 	}, nil
 }
 
@@ -309,6 +350,43 @@ func (s *S3Sink) seal(buf *s3Buffer) {
 		s.lastBuf = nil
 	}
 	s.sealed = append(s.sealed, buf)
+	s.startPack(buf)
+}
+
+// startPack compresses a sealed buffer on its own goroutine, at most
+// packSlots at once, so that its upload finds the body ready. Callers
+// hold s.mu.
+func (s *S3Sink) startPack(buf *s3Buffer) {
+	if buf.packed != nil || s.closed {
+		return
+	}
+	buf.packed = make(chan struct{})
+	s.packs.Add(1)
+	go func() {
+		defer s.packs.Done()
+		defer close(buf.packed)
+		select {
+		case s.packSlots <- struct{}{}:
+		case <-s.stopped.Done():
+			return // body stays nil: nobody will upload it
+		}
+		defer func() { <-s.packSlots }()
+		buf.sum = sha256.Sum256(buf.data)
+		buf.body = s.comp.compress(buf.data)
+	}()
+}
+
+// compressed returns the SHA-256 of buf's events and their compressed
+// bytes, waiting for the goroutine startPack started, or compressing here
+// if none was (or it gave up at Close).
+func (s *S3Sink) compressed(buf *s3Buffer) ([sha256.Size]byte, []byte) {
+	if buf.packed != nil {
+		<-buf.packed
+		if buf.body != nil {
+			return buf.sum, buf.body
+		}
+	}
+	return sha256.Sum256(buf.data), s.comp.compress(buf.data)
 }
 
 func anyBuffer(*s3Buffer) bool { return true }
@@ -508,6 +586,7 @@ func (s *S3Sink) Close() error {
 	}
 	s.mu.Unlock()
 	s.stop(errSinkClosed)
+	s.packs.Wait()
 	return nil
 }
 
