@@ -5,6 +5,7 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"slices"
 	"strings"
 	"testing"
 
@@ -144,5 +145,72 @@ func TestS3CompressionConfig(t *testing.T) {
 		case tc.want != "" && (err == nil || !strings.Contains(err.Error(), tc.want)):
 			t.Errorf("%q level %d: error %v, want one saying %q", tc.comp, tc.level, err, tc.want)
 		}
+	}
+}
+
+// TestS3HeldBytesAreCapacity: the sink counts what it holds as the
+// capacity of its buffers, compressed bodies included, not as the length
+// of the events; an upload gives all of it back.
+func TestS3HeldBytesAreCapacity(t *testing.T) {
+	f := newFakeS3(t)
+	cfg := testS3Config(f.bucket)
+	cfg.MaxBufferedBytes = 1 << 20
+	s, _ := newTestSink(t, f.client, cfg)
+	if s.cfg.RollBytes != cfg.MaxBufferedBytes/4 {
+		t.Fatalf("default roll bytes %d, want max buffered bytes / 4 = %d", s.cfg.RollBytes, cfg.MaxBufferedBytes/4)
+	}
+	held := func() (buffered, want, lens int) {
+		s.mu.Lock()
+		defer s.mu.Unlock()
+		s.eachBuffer(func(buf *s3Buffer) {
+			want += cap(buf.data)
+			lens += len(buf.data)
+			if buf.body != nil && !sameArray(buf.body, buf.data) {
+				want += cap(buf.body)
+			}
+		})
+		return s.buffered, want, lens
+	}
+	evs := seqEvents("d", "t", h14, 1, 1)
+	evs[0].pad = 100
+	write(t, s, mkBatch(1, evs...))
+	buffered, want, lens := held()
+	if buffered != want || buffered < 4<<10 || lens >= buffered {
+		t.Fatalf("one small event: buffered %d, capacity held %d, events %d bytes: want buffered = capacity (at least 4 KiB)", buffered, want, lens)
+	}
+	// Fill past one object: it is sealed and compressed on its own
+	// goroutine; its body counts too once there.
+	for i := range 40 {
+		evs := seqEvents("d", "t", h14, uint64(1000+i*1000), 10)
+		for j := range evs {
+			evs[j].pad = 700
+		}
+		write(t, s, mkBatch(uint64(i+2), evs...))
+	}
+	s.mu.Lock()
+	sealed := slices.Clone(s.sealed)
+	s.mu.Unlock()
+	if len(sealed) == 0 {
+		t.Fatal("no object sealed at roll bytes")
+	}
+	for _, buf := range sealed {
+		<-buf.packed
+	}
+	buffered, want, lens = held()
+	if buffered != want {
+		t.Fatalf("after compression: buffered %d, capacity held %d", buffered, want)
+	}
+	s.mu.Lock()
+	body := cap(sealed[0].body)
+	s.mu.Unlock()
+	if body == 0 || buffered < lens+body {
+		t.Fatalf("compressed body (%d bytes) not counted: buffered %d, events %d", body, buffered, lens)
+	}
+	if buffered > cfg.MaxBufferedBytes {
+		t.Fatalf("buffered %d past the cap %d after Write returned", buffered, cfg.MaxBufferedBytes)
+	}
+	syncTo(t, s, true, 41)
+	if buffered, _, _ := held(); buffered != 0 {
+		t.Fatalf("after a forced sync: %d bytes still counted", buffered)
 	}
 }

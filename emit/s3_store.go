@@ -89,10 +89,10 @@ func (s *S3Sink) upload(ctx context.Context, bufs []*s3Buffer) error {
 	s.mu.Lock()
 	for _, buf := range bufs {
 		delete(s.flying, buf)
-		s.flyingBytes -= len(buf.data)
 		if err == nil {
-			s.buffered -= len(buf.data)
-			buf.data = nil
+			s.buffered -= buf.held
+			buf.held = 0
+			buf.data, buf.body = nil, nil
 		}
 	}
 	if err != nil && !s.closed {
