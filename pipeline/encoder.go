@@ -39,8 +39,9 @@ type encoder struct {
 	gtid     string // of the last committed transaction
 	// heartbeatTable is Config.HeartbeatTable: rows of it are not emitted.
 	heartbeatTable string
-	// free holds batches every sink has released, for reuse.
-	free chan *emit.Batch
+	// batches hands out batches sized to their transactions, and takes
+	// back those every sink has released.
+	batches *batchPool
 	// out takes finished batches to the delivery goroutine.
 	out chan<- delivery
 	// caughtUp is set before out is closed when the target was reached.
@@ -81,7 +82,7 @@ func newEncoder(p *Pipeline, serverID uint32, out chan<- delivery) *encoder {
 		txbuf:    newTxBuffer(p.cfg.TxMemoryBytes, p.cfg.spillDir()),
 		keys:     event.NewKeys(),
 		gtid:     p.saved.GTID,
-		free:     make(chan *emit.Batch, 4),
+		batches:  newBatchPool(p.cfg.BatchBytes + 64<<10),
 
 		heartbeatTable: p.cfg.HeartbeatTable,
 		out:            out,
@@ -297,8 +298,11 @@ func (e *encoder) commit(ctx context.Context, c *event.Commit) error {
 	}
 	n := e.txbuf.Len()
 	i := 0
+	// The batch is sized to the transaction: its rows plus the commit
+	// fields each gets.
+	need := e.txbuf.Bytes() + n*commitFieldsBytes
 	err := e.txbuf.each(func(head, tail []byte, rec *txRec) error {
-		b := e.current()
+		b := e.current(need)
 		off := len(b.Data)
 		b.Data = append(b.Data, head...)
 		b.Data = e.format.AppendCommit(b.Data, c, i, i == n-1)
@@ -354,25 +358,21 @@ func (e *encoder) keepKey(key []byte) []byte {
 	return e.keySlab[n:len(e.keySlab):len(e.keySlab)]
 }
 
-func (e *encoder) current() *emit.Batch {
+// commitFieldsBytes is about what the commit fields (ts, xid, commit,
+// gtid) add to each event, for sizing batches.
+const commitFieldsBytes = 96
+
+// current returns the batch being filled, opening one with room for need
+// bytes when there is none.
+func (e *encoder) current(need int) *emit.Batch {
 	if e.batch == nil {
-		select {
-		case b := <-e.free:
-			e.batch = &emit.Batch{Data: b.Data[:0], Events: b.Events[:0]}
-		default:
-			e.batch = &emit.Batch{Data: make([]byte, 0, e.p.cfg.BatchBytes+64<<10)}
-		}
+		e.batch = e.batches.get(need)
 	}
 	return e.batch
 }
 
 // recycle keeps a released batch's buffers for reuse.
-func (e *encoder) recycle(b *emit.Batch) {
-	select {
-	case e.free <- b:
-	default:
-	}
-}
+func (e *encoder) recycle(b *emit.Batch) { e.batches.put(b) }
 
 // flush sends the current batch, with the transaction boundary it ends at
 // if any, to the delivery goroutine.
@@ -380,7 +380,7 @@ func (e *encoder) flush(ctx context.Context) error {
 	if e.batch == nil && e.boundary == nil && !e.watermark.After(e.sentWatermark) {
 		return nil
 	}
-	b := e.current()
+	b := e.current(0)
 	e.batch = nil
 	e.seq++
 	b.Seq = e.seq

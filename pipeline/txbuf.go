@@ -25,7 +25,9 @@ type txBuffer struct {
 	spill    *os.File
 	spillW   *bufio.Writer
 	nSpilled int
-	hdr      [spillHeader]byte
+	// spilledBytes counts the encoded rows in the spill file.
+	spilledBytes int
+	hdr          [spillHeader]byte
 }
 
 // spillHeader is the size of a spilled row's header: row length, split,
@@ -51,12 +53,15 @@ func newTxBuffer(limit int, dir string) *txBuffer {
 // Len is the number of rows held.
 func (b *txBuffer) Len() int { return b.nSpilled + len(b.recs) }
 
+// Bytes is the size of the encoded rows held, in memory or spilled.
+func (b *txBuffer) Bytes() int { return b.spilledBytes + len(b.arena) }
+
 // reset drops everything held.
 func (b *txBuffer) reset() error {
 	b.arena = b.arena[:0]
 	b.recs = b.recs[:0]
 	b.keys = b.keys[:0]
-	b.nSpilled = 0
+	b.nSpilled, b.spilledBytes = 0, 0
 	if b.spill != nil {
 		b.spillW.Reset(b.spill)
 		if _, err := b.spill.Seek(0, io.SeekStart); err != nil {
@@ -124,6 +129,7 @@ func (b *txBuffer) spillArena() error {
 		}
 	}
 	b.nSpilled += len(b.recs)
+	b.spilledBytes += len(b.arena)
 	b.recs = b.recs[:0]
 	b.arena = b.arena[:0]
 	b.keys = b.keys[:0]
