@@ -28,6 +28,7 @@ func newRunCommand(load func() (*fileConfig, error), stdout, stderr io.Writer) *
 			log := cfg.logger(stderr)
 			pc := cfg.pipelineConfig(log)
 			pc.ExitWhenCaughtUp = exitWhenCaughtUp
+			setMemoryLimit(cfg.memoryCaps(pc), os.Getenv, log)
 			if pc.SchemaStore, err = cfg.schemaStore(cmd.Context()); err != nil {
 				return err
 			}
