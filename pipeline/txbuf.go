@@ -24,11 +24,18 @@ type txBuffer struct {
 
 	spill    *os.File
 	spillW   *bufio.Writer
+	spillR   *bufio.Reader
+	dirty    bool // the spill file holds rows since the last reset
 	nSpilled int
 	// spilledBytes counts the encoded rows in the spill file.
 	spilledBytes int
 	hdr          [spillHeader]byte
 }
+
+// spillBuffer is the size of the spill file's write and read buffers: the
+// file is written and read sequentially, one system call per spillBuffer
+// bytes, never one per row.
+const spillBuffer = 1 << 20
 
 // spillHeader is the size of a spilled row's header: row length, split,
 // database, table and binlog file name lengths, offset, row index and key
@@ -62,7 +69,8 @@ func (b *txBuffer) reset() error {
 	b.recs = b.recs[:0]
 	b.keys = b.keys[:0]
 	b.nSpilled, b.spilledBytes = 0, 0
-	if b.spill != nil {
+	if b.dirty {
+		b.dirty = false
 		b.spillW.Reset(b.spill)
 		if _, err := b.spill.Seek(0, io.SeekStart); err != nil {
 			return err
@@ -106,8 +114,10 @@ func (b *txBuffer) spillArena() error {
 			return fmt.Errorf("spill large transaction: %w", err)
 		}
 		b.spill = f
-		b.spillW = bufio.NewWriterSize(f, 256<<10)
+		b.spillW = bufio.NewWriterSize(f, spillBuffer)
+		b.spillR = bufio.NewReaderSize(f, spillBuffer)
 	}
+	b.dirty = true
 	for _, r := range b.recs {
 		binary.LittleEndian.PutUint32(b.hdr[0:], uint32(r.end-r.start))
 		binary.LittleEndian.PutUint32(b.hdr[4:], uint32(r.split-r.start))
@@ -147,8 +157,9 @@ func (b *txBuffer) each(fn func(head, tail []byte, rec *txRec) error) error {
 		if _, err := b.spill.Seek(0, io.SeekStart); err != nil {
 			return err
 		}
-		r := bufio.NewReaderSize(b.spill, 256<<10)
-		var buf []byte
+		r := b.spillR
+		r.Reset(b.spill)
+		var buf, big []byte // big: rows larger than the reader's buffer
 		var hdr [spillHeader]byte
 		var rec txRec
 		for range b.nSpilled {
@@ -164,11 +175,19 @@ func (b *txBuffer) each(fn func(head, tail []byte, rec *txRec) error) error {
 			rec.index = int(binary.LittleEndian.Uint64(hdr[28:]))
 			keyLen := int(binary.LittleEndian.Uint32(hdr[36:]))
 			names := dn + tn + fileLen + keyLen
-			if cap(buf) < names+n {
-				buf = make([]byte, names+n)
+			size := names + n
+			var err error
+			if size <= r.Size() {
+				// In the reader's buffer: no copy. Discarded after fn.
+				buf, err = r.Peek(size)
+			} else {
+				if cap(big) < size {
+					big = make([]byte, size)
+				}
+				buf = big[:size:size]
+				_, err = io.ReadFull(r, buf)
 			}
-			buf = buf[:names+n]
-			if _, err := io.ReadFull(r, buf); err != nil {
+			if err != nil {
 				return fmt.Errorf("read spilled transaction: %w", err)
 			}
 			// names repeat row after row: reuse the previous string when equal
@@ -185,6 +204,9 @@ func (b *txBuffer) each(fn func(head, tail []byte, rec *txRec) error) error {
 			row := buf[names:]
 			if err := fn(row[:split], row[split:], &rec); err != nil {
 				return err
+			}
+			if size <= r.Size() {
+				_, _ = r.Discard(size) // Peek returned size bytes
 			}
 		}
 	}
