@@ -9,7 +9,7 @@ import (
 
 // memoryBase is what sluice holds besides its configured caps: the
 // runtime, the binlog reader's buffers, schemas, clients.
-const memoryBase = 40 << 20
+const memoryBase = 32 << 20
 
 // memoryCaps is the sum of the memory caps the configuration sets: each
 // sink's max_buffered_bytes, the open transaction held before it spills,
@@ -28,10 +28,12 @@ func (c *fileConfig) memoryCaps(pc pipeline.Config) int64 {
 }
 
 // memoryLimit is the soft limit of the Go runtime for caps bytes of
-// configured caps: half again as much for the collector's headroom, plus
-// the base. Under it the collector runs more often rather than let the
-// heap double past the caps.
-func memoryLimit(caps int64) int64 { return caps + caps/2 + memoryBase }
+// configured caps: a quarter again as much for the collector's headroom,
+// plus the base. Under it the collector runs more often rather than let
+// the heap double past the caps; what the runtime holds outside the heap
+// (stacks, compressors' tables, freed pages not yet returned) stays
+// within the rest of 1.5 × caps + 48 MiB.
+func memoryLimit(caps int64) int64 { return caps + caps/4 + memoryBase }
 
 // setMemoryLimit sets the runtime's memory limit from the caps, unless
 // GOMEMLIMIT is set (the runtime has then applied it).
