@@ -63,6 +63,9 @@ type options struct {
 	keep        bool
 	verbose     bool
 
+	s3Compression string
+	s3MaxBuffered int
+
 	live        bool
 	rate        int
 	duration    time.Duration
@@ -96,6 +99,8 @@ func parseFlags(args []string) (*options, error) {
 	fs.StringVar(&o.dir, "dir", "", "where sink output and configs go (default: a new directory under $TMPDIR, removed at the end)")
 	fs.BoolVar(&o.keep, "keep", false, "keep the output directory")
 	fs.BoolVar(&o.verbose, "v", false, "print progress details and the sluice logs of failed runs")
+	fs.StringVar(&o.s3Compression, "s3-compression", "", "the S3 run's compression: gzip, zstd or none (default: sluice's, gzip)")
+	fs.IntVar(&o.s3MaxBuffered, "s3-max-buffered", 0, "the S3 run's max_buffered_bytes (default: sluice's)")
 
 	fs.BoolVar(&o.live, "live", false, "live mode: commit rows at -rate while sluice streams them; report commit→emit latency")
 	fs.IntVar(&o.rate, "rate", 10_000, "live: rows per second the writer commits")

@@ -3,14 +3,12 @@ package main
 import (
 	"bufio"
 	"bytes"
-	"compress/gzip"
 	"context"
 	"crypto/md5"
 	"errors"
 	"fmt"
 	"io"
 	"os"
-	"strings"
 	"sync"
 	"time"
 
@@ -19,6 +17,8 @@ import (
 	ktypes "github.com/aws/aws-sdk-go-v2/service/kinesis/types"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 	"google.golang.org/protobuf/encoding/protowire"
+
+	"github.com/sluicecdc/sluice/emit"
 )
 
 // countFile counts the events (lines) of a file sink's output and its bytes.
@@ -43,8 +43,8 @@ func countFile(path string) (events int, size int64, err error) {
 	}
 }
 
-// countLake reads every data object of the lake under prefix (gzip JSON
-// lines; manifests, watermarks and schemas left out) and counts its events
+// countLake reads every data object of the lake under prefix (JSON lines
+// in any compression; manifests, watermarks and schemas left out) and counts its events
 // and uncompressed bytes.
 func countLake(ctx context.Context, c *s3.Client, bucket, prefix string) (events, objects int, size int64, err error) {
 	p := s3.NewListObjectsV2Paginator(c, &s3.ListObjectsV2Input{Bucket: aws.String(bucket), Prefix: aws.String(prefix + "/")})
@@ -55,7 +55,7 @@ func countLake(ctx context.Context, c *s3.Client, bucket, prefix string) (events
 		}
 		for _, o := range page.Contents {
 			key := aws.ToString(o.Key)
-			if !strings.HasSuffix(key, ".json.gz") || strings.Contains(key, "/_") {
+			if !emit.IsDataObject(key) {
 				continue
 			}
 			n, sz, err := countObject(ctx, c, bucket, key)
@@ -76,24 +76,15 @@ func countObject(ctx context.Context, c *s3.Client, bucket, key string) (int, in
 		return 0, 0, fmt.Errorf("get s3://%s/%s: %w", bucket, key, err)
 	}
 	defer func() { _ = out.Body.Close() }()
-	zr, err := gzip.NewReader(out.Body)
+	raw, err := io.ReadAll(out.Body)
+	if err != nil {
+		return 0, 0, fmt.Errorf("get s3://%s/%s: %w", bucket, key, err)
+	}
+	lines, err := emit.DecodeObject(key, raw)
 	if err != nil {
 		return 0, 0, fmt.Errorf("s3://%s/%s: %w", bucket, key, err)
 	}
-	buf := make([]byte, 1<<20)
-	var n int
-	var size int64
-	for {
-		m, err := zr.Read(buf)
-		n += bytes.Count(buf[:m], []byte{'\n'})
-		size += int64(m)
-		if errors.Is(err, io.EOF) {
-			return n, size, nil
-		}
-		if err != nil {
-			return n, size, fmt.Errorf("s3://%s/%s: %w", bucket, key, err)
-		}
-	}
+	return bytes.Count(lines, []byte{'\n'}), int64(len(lines)), nil
 }
 
 // createStream creates a stream and waits until it is active.

@@ -27,8 +27,17 @@ func fileSinkYAML(path string) string {
 	return fmt.Sprintf("  - type: file\n    path: %s\n", path)
 }
 
-func s3SinkYAML(bucket, prefix string) string {
-	return fmt.Sprintf("  - type: s3\n    bucket: %s\n    prefix: %s\n", bucket, prefix)
+// s3SinkYAML is an S3 sink entry; compression and maxBuffered are left
+// to sluice's defaults when empty or 0 (so older binaries take it too).
+func s3SinkYAML(bucket, prefix, compression string, maxBuffered int) string {
+	s := fmt.Sprintf("  - type: s3\n    bucket: %s\n    prefix: %s\n", bucket, prefix)
+	if compression != "" {
+		s += fmt.Sprintf("    compression: %s\n", compression)
+	}
+	if maxBuffered > 0 {
+		s += fmt.Sprintf("    max_buffered_bytes: %d\n", maxBuffered)
+	}
+	return s
 }
 
 func kinesisSinkYAML(stream string, aggregate bool) string {

@@ -287,7 +287,7 @@ func (e *env) lakeRun(ctx context.Context, aenv *awstest.Env, r *binlogRange, pr
 func (e *env) lakeRunProfiled(ctx context.Context, aenv *awstest.Env, r *binlogRange, prefix, profile string) (*result, error) {
 	c := aenv.S3Client()
 	res, dir, err := e.sluiceRun(ctx, "lake", r, aenv, profile, func(string) []string {
-		return []string{s3SinkYAML("bench", prefix)}
+		return []string{s3SinkYAML("bench", prefix, e.opts.s3Compression, e.opts.s3MaxBuffered)}
 	})
 	defer e.cleanup(dir)
 	if err != nil {

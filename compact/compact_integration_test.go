@@ -10,9 +10,8 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/klauspost/compress/gzip"
-
 	"github.com/sluicecdc/sluice/compact"
+	"github.com/sluicecdc/sluice/emit"
 	"github.com/sluicecdc/sluice/internal/awstest"
 	"github.com/sluicecdc/sluice/internal/laketest"
 	"github.com/sluicecdc/sluice/internal/mysqltest"
@@ -100,14 +99,11 @@ func lakeEvents(t *testing.T, lake *laketest.Lake) (events, distinct int) {
 	t.Helper()
 	keys := map[string]bool{}
 	for _, k := range lake.Objects() {
-		r, err := gzip.NewReader(bytes.NewReader(lake.Get(k)))
+		lines, err := emit.DecodeObject(k, lake.Get(k))
 		if err != nil {
 			t.Fatal(err)
 		}
-		var b bytes.Buffer
-		if _, err := b.ReadFrom(r); err != nil {
-			t.Fatal(err)
-		}
+		b := bytes.NewBuffer(lines)
 		for _, line := range strings.Split(strings.TrimSpace(b.String()), "\n") {
 			i := strings.Index(line, `"dedupe_key":"`)
 			if i < 0 {

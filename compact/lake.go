@@ -1,7 +1,6 @@
 package compact
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -15,8 +14,9 @@ import (
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
-	"github.com/klauspost/compress/gzip"
 	"golang.org/x/sync/errgroup"
+
+	"github.com/sluicecdc/sluice/emit"
 )
 
 // LakeAPI is the part of an S3 client the compactor reads the lake with.
@@ -203,16 +203,16 @@ func (l *lake) readObject(ctx context.Context, key string) ([]byte, error) {
 	if err != nil {
 		return nil, err
 	}
-	if !strings.HasSuffix(key, ".gz") {
-		return b, nil
-	}
-	r, err := gzip.NewReader(bytes.NewReader(b))
+	return decodeLakeObject(l.bucket, key, b)
+}
+
+// decodeLakeObject uncompresses a data object whatever compression the sink
+// was configured with: gzip, zstd or none, told by the key's extension or
+// the bytes' magic (emit.DecodeObject).
+func decodeLakeObject(bucket, key string, b []byte) ([]byte, error) {
+	out, err := emit.DecodeObject(key, b)
 	if err != nil {
-		return nil, fmt.Errorf("object s3://%s/%s: %w", l.bucket, key, err)
-	}
-	out, err := io.ReadAll(r)
-	if err != nil {
-		return nil, fmt.Errorf("object s3://%s/%s: %w", l.bucket, key, err)
+		return nil, fmt.Errorf("object s3://%s/%s: %w", bucket, key, err)
 	}
 	return out, nil
 }

@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"sync"
 	"time"
+	"unsafe"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/kinesis"
@@ -107,8 +108,9 @@ type KinesisConfig struct {
 	// MaxInFlight is how many PutRecords requests may be under way at
 	// once; no two of them hold records of the same partition key.
 	MaxInFlight int
-	// MaxBufferedBytes caps the event bytes held until Kinesis accepts
-	// them; past it Write blocks.
+	// MaxBufferedBytes caps the memory held for events until Kinesis
+	// accepts them, counted as the capacity of the buffers held (batches,
+	// aggregates) and kinesisUnitBytes per record; past it Write blocks.
 	MaxBufferedBytes int
 	// RequestTimeout bounds one attempt of one request.
 	RequestTimeout time.Duration
@@ -238,7 +240,9 @@ type KinesisSink struct {
 	ready  unitHeap
 	tails  map[string]*kinesisUnit
 	flying int // requests under way
-	// buffered counts the event bytes not yet accepted.
+	// buffered counts the bytes held for records not yet accepted: the
+	// capacity of the batches they point into and of the buffers they
+	// own (parts, aggregates), with kinesisUnitBytes per record.
 	buffered  int
 	backoff   time.Duration // the last wait; 0 after a clean request
 	failing   int           // requests failed in a row
@@ -258,6 +262,7 @@ type kinesisBatch struct {
 	seq  uint64
 	b    *Batch // released once nothing reads its Data
 	left int    // events, or parts of events, not yet accepted
+	held int    // what b counts in buffered while the sink holds it
 	ts   uint32 // the latest commit time among its events
 }
 
@@ -336,7 +341,7 @@ func (s *KinesisSink) Write(ctx context.Context, b *Batch) error {
 			s.mu.Unlock()
 			return err
 		}
-		if s.buffered <= s.cfg.MaxBufferedBytes-len(b.Data) || s.buffered == 0 {
+		if s.buffered <= s.cfg.MaxBufferedBytes-cap(b.Data) || s.buffered == 0 {
 			break
 		}
 		changed := s.changed
@@ -349,6 +354,10 @@ func (s *KinesisSink) Write(ctx context.Context, b *Batch) error {
 		s.mu.Lock()
 	}
 	kb := &kinesisBatch{seq: b.Seq, b: b}
+	if s.agg == nil {
+		kb.held = cap(b.Data) + cap(b.Events)*int(unsafe.Sizeof(Ref{}))
+		s.buffered += kb.held
+	}
 	for i := range b.Events {
 		r := &b.Events[i]
 		s.addEvent(kb, b, i, r)
@@ -487,6 +496,8 @@ func (s *KinesisSink) batchDoneLocked(kb *kinesisBatch) *Batch {
 	}
 	b := kb.b
 	kb.b = nil
+	s.buffered -= kb.held
+	kb.held = 0
 	return b
 }
 

@@ -71,7 +71,7 @@ type aggRecord struct {
 	keyIdx map[string]uint64
 	body   []byte // the records, each as AggregatedRecord field 3
 	tables int    // encoded size of the two tables
-	size   int    // event bytes held
+	size   int    // capacity of body, counted in buffered
 	shares []kinesisShare
 }
 
@@ -146,6 +146,7 @@ func (s *KinesisSink) aggregateLocked(kb *kinesisBatch, key string, data []byte)
 		r.keyIdx[key] = idx
 		r.tables += protowire.SizeTag(aggPartitionKeyTable) + protowire.SizeBytes(len(key))
 	}
+	held := cap(r.body)
 	r.body = protowire.AppendTag(r.body, aggRecords, protowire.BytesType)
 	r.body = protowire.AppendVarint(r.body, uint64(recordSize(idx, len(data))))
 	r.body = protowire.AppendTag(r.body, recPartitionKeyIndex, protowire.VarintType)
@@ -154,7 +155,8 @@ func (s *KinesisSink) aggregateLocked(kb *kinesisBatch, key string, data []byte)
 	r.body = protowire.AppendVarint(r.body, 0)
 	r.body = protowire.AppendTag(r.body, recData, protowire.BytesType)
 	r.body = protowire.AppendBytes(r.body, data)
-	r.size += len(data)
+	r.size += cap(r.body) - held
+	s.buffered += cap(r.body) - held
 	if n := len(r.shares); n > 0 && r.shares[n-1].batch == kb {
 		r.shares[n-1].n++
 	} else {
@@ -216,7 +218,10 @@ func (s *KinesisSink) sealGroupLocked(r *aggRecord) {
 	sum := md5.Sum(out[len(kplMagic):])
 	out = append(out, sum[:]...)
 
-	u := &kinesisUnit{key: a.labels[r.group], size: r.size, shares: r.shares}
+	// The record now holds out, not the body it was built from.
+	size := kinesisUnitBytes + cap(out)
+	s.buffered += size - r.size
+	u := &kinesisUnit{key: a.labels[r.group], size: size, shares: r.shares}
 	u.entry.Data = out
 	u.entry.PartitionKey = &u.key
 	u.entry.ExplicitHashKey = &a.hashKeys[r.group]

@@ -16,8 +16,10 @@ import (
 // addEvent turns event i of b into records. Callers hold s.mu.
 func (s *KinesisSink) addEvent(kb *kinesisBatch, b *Batch, i int, r *Ref) {
 	line := b.Data[r.Off : r.Off+r.Len]
+	own := 0 // the line is a slice of the batch, counted with it
 	if s.epochPrefix != nil {
 		line = withEpoch(s.epochPrefix, line)
+		own = cap(line)
 	}
 	key := s.routeKey(r, line)
 	limit := s.cfg.MaxRecordBytes - len(key)
@@ -25,7 +27,7 @@ func (s *KinesisSink) addEvent(kb *kinesisBatch, b *Batch, i int, r *Ref) {
 		limit = s.agg.maxData(key, s.cfg.MaxRecordBytes)
 	}
 	if len(line) <= limit {
-		s.addRecordLocked(kb, key, line)
+		s.addRecordLocked(kb, key, line, own)
 		return
 	}
 	var dedupe []byte
@@ -37,7 +39,7 @@ func (s *KinesisSink) addEvent(kb *kinesisBatch, b *Batch, i int, r *Ref) {
 	parts := splitEvent(line, dedupe, limit)
 	s.log.Debug("event over the record size limit: sent in parts", "bytes", len(line), "parts", len(parts), "dedupe_key", string(dedupe))
 	for _, p := range parts {
-		s.addRecordLocked(kb, key, p)
+		s.addRecordLocked(kb, key, p, cap(p))
 	}
 }
 
@@ -52,15 +54,22 @@ func withEpoch(prefix, line []byte) []byte {
 	return append(out, line[1:]...)
 }
 
-// addRecordLocked queues one record (or adds it to its aggregate).
-func (s *KinesisSink) addRecordLocked(kb *kinesisBatch, key string, data []byte) {
-	s.buffered += len(data)
+// addRecordLocked queues one record (or adds it to its aggregate). own is
+// the capacity of data's own allocation, 0 when data is a slice of the
+// batch (counted with the batch).
+func (s *KinesisSink) addRecordLocked(kb *kinesisBatch, key string, data []byte, own int) {
 	if s.agg != nil {
 		s.aggregateLocked(kb, key, data)
 		return
 	}
-	s.enqueueLocked(newUnit(key, data, len(data), kb))
+	size := kinesisUnitBytes + own
+	s.buffered += size
+	s.enqueueLocked(newUnit(key, data, size, kb))
 }
+
+// kinesisUnitBytes is about what a queued record holds besides its data:
+// the unit, its request entry and partition key.
+const kinesisUnitBytes = 256
 
 // partitionKey is r's partition key under the configured scheme. Callers
 // hold s.mu (it caches the last table's key).

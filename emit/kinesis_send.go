@@ -18,7 +18,7 @@ import (
 type kinesisUnit struct {
 	key   string // the partition key: order is kept per key
 	entry types.PutRecordsRequestEntry
-	size  int          // event bytes it carries, counted in buffered
+	size  int          // bytes it holds, counted in buffered (see buffered)
 	seq   uint64       // queue order
 	next  *kinesisUnit // strict ordering: the key's next record
 	state unitState

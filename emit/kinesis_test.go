@@ -13,6 +13,7 @@ import (
 	"sync"
 	"testing"
 	"time"
+	"unsafe"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/kinesis"
@@ -552,21 +553,30 @@ func TestKinesisMemoryCap(t *testing.T) {
 		}
 		return &kinesis.PutRecordsOutput{Records: make([]types.PutRecordsResultEntry, len(in.Records))}, nil
 	}}
-	cfg := testKinesisConfig()
-	cfg.MaxRecordBytes = 64 << 10
-	cfg.MaxBufferedBytes = 256 << 10
-	s := newTestKinesisSink(t, api, cfg)
-	ctx := context.Background()
 	rng := rand.New(rand.NewPCG(1, 1))
 	n := 0
-	for seq := uint64(1); seq <= 2; seq++ { // 200 KiB
+	var batches []*Batch
+	held := 0                               // what the sink counts for the first two (see buffered)
+	for seq := uint64(1); seq <= 3; seq++ { // 100 KiB of events each
 		evs := genEvents(rng, n, 100, 50, 1000)
 		n += len(evs)
-		if err := s.Write(ctx, testBatch(seq, evs)); err != nil {
+		b := testBatch(seq, evs)
+		batches = append(batches, b)
+		if seq <= 2 {
+			held += cap(b.Data) + cap(b.Events)*int(unsafe.Sizeof(Ref{})) + len(b.Events)*kinesisUnitBytes
+		}
+	}
+	cfg := testKinesisConfig()
+	cfg.MaxRecordBytes = 64 << 10
+	cfg.MaxBufferedBytes = held + 4<<10 // two batches fit, not three
+	s := newTestKinesisSink(t, api, cfg)
+	ctx := context.Background()
+	for _, b := range batches[:2] {
+		if err := s.Write(ctx, b); err != nil {
 			t.Fatal(err)
 		}
 	}
-	third := testBatch(3, genEvents(rng, n, 100, 50, 1000))
+	third := batches[2]
 	short, cancel := context.WithTimeout(ctx, 20*time.Millisecond)
 	defer cancel()
 	if err := s.Write(short, third); !errors.Is(err, context.DeadlineExceeded) {
@@ -815,5 +825,55 @@ func TestKinesisMetrics(t *testing.T) {
 	}
 	if _, err := NewKinesisSink(&fakeKinesis{}, cfg, quietLogger()); err == nil {
 		t.Error("a second sink registered the same metrics")
+	}
+}
+
+// TestKinesisHeldBytesAreCapacity: the sink counts a held batch as the
+// capacity of its buffers, with a per-record overhead, not as the length
+// of its events; acceptance gives all of it back, aggregated or not.
+func TestKinesisHeldBytesAreCapacity(t *testing.T) {
+	for _, aggregate := range []bool{false, true} {
+		t.Run(fmt.Sprint("aggregate=", aggregate), func(t *testing.T) {
+			gate := make(chan struct{})
+			api := &fakeKinesis{put: func(ctx context.Context, in *kinesis.PutRecordsInput) (*kinesis.PutRecordsOutput, error) {
+				select {
+				case <-gate:
+				case <-ctx.Done():
+					return nil, ctx.Err()
+				}
+				return &kinesis.PutRecordsOutput{Records: make([]types.PutRecordsResultEntry, len(in.Records))}, nil
+			}}
+			cfg := testKinesisConfig()
+			cfg.Aggregate = aggregate
+			s := newTestKinesisSink(t, api, cfg)
+			b := testBatch(1, genEvents(rand.New(rand.NewPCG(1, 1)), 0, 10, 5, 100))
+			// A batch buffer sized for far more than it holds, as a pooled
+			// one may be.
+			b.Data = append(make([]byte, 0, 256<<10), b.Data...)
+			lens := 0
+			for _, r := range b.Events {
+				lens += r.Len
+			}
+			if err := s.Write(context.Background(), b); err != nil {
+				t.Fatal(err)
+			}
+			s.mu.Lock()
+			held := s.buffered
+			s.mu.Unlock()
+			if !aggregate && held < cap(b.Data)+len(b.Events)*kinesisUnitBytes {
+				t.Fatalf("held %d bytes for a batch of capacity %d (events %d bytes): want at least the capacity and the records", held, cap(b.Data), lens)
+			}
+			if aggregate && (held <= lens || held >= cap(b.Data)) {
+				t.Fatalf("aggregated: held %d bytes for %d bytes of events copied out of a released %d-byte batch", held, lens, cap(b.Data))
+			}
+			close(gate)
+			waitDurable(t, s, 1)
+			s.mu.Lock()
+			held = s.buffered
+			s.mu.Unlock()
+			if held != 0 {
+				t.Fatalf("%d bytes still counted once every record was accepted", held)
+			}
+		})
 	}
 }

@@ -2,9 +2,11 @@ package emit
 
 import (
 	"context"
+	"crypto/sha256"
 	"errors"
 	"fmt"
 	"log/slog"
+	"runtime"
 	"slices"
 	"strings"
 	"sync"
@@ -31,14 +33,26 @@ type S3Config struct {
 	// DefaultS3Layout for the tokens.
 	Layout string
 	// RollBytes ends an object when the events it holds reach this many
-	// bytes uncompressed; RollAge when it has been open this long.
+	// bytes uncompressed; RollAge when it has been open this long. 0 is
+	// DefaultS3RollBytes or MaxBufferedBytes/4, whichever is smaller, so
+	// that several partitions can fill at once within the cap.
 	RollBytes int
 	RollAge   time.Duration
-	// MaxBufferedBytes caps the events held in memory, open or uploading.
-	// Past it Write uploads the largest buffers itself before returning.
+	// MaxBufferedBytes caps the memory the sink holds: the capacity of
+	// its buffers of events, open or uploading, and of their compressed
+	// bodies. Past it Write uploads the largest buffers itself before
+	// returning.
 	MaxBufferedBytes int
 	// Concurrency is how many objects are uploaded at once.
 	Concurrency int
+	// Compression of data objects: gzip (the default), zstd or none; see
+	// Compression. CompressionLevel 0 is the compression's default.
+	Compression      Compression
+	CompressionLevel int
+	// CompressionWorkers bounds the objects compressed at once; each
+	// object is compressed on its own goroutine as soon as it is sealed,
+	// while events go on arriving. 0 is GOMAXPROCS.
+	CompressionWorkers int
 	// RequestTimeout bounds one attempt of one request, the SDK's own
 	// retries included.
 	RequestTimeout time.Duration
@@ -68,14 +82,18 @@ type S3Config struct {
 	PathStyle bool
 }
 
+// DefaultS3RollBytes is the largest RollBytes a default gives.
+const DefaultS3RollBytes = 64 << 20
+
 // DefaultS3Config returns the defaults; Bucket must still be set.
 func DefaultS3Config() S3Config {
 	return S3Config{
 		Layout:                 DefaultS3Layout,
-		RollBytes:              64 << 20,
+		RollBytes:              0, // min(DefaultS3RollBytes, MaxBufferedBytes/4)
 		RollAge:                time.Minute,
 		MaxBufferedBytes:       512 << 20,
 		Concurrency:            8,
+		Compression:            CompressionGzip,
 		RequestTimeout:         2 * time.Minute,
 		RetryBackoff:           500 * time.Millisecond,
 		RetryBackoffMax:        10 * time.Second,
@@ -96,13 +114,23 @@ func (c *S3Config) Validate() error {
 	if _, err := parseLayout(c.Layout); err != nil {
 		return fmt.Errorf("s3 sink: %w", err)
 	}
+	if c.Compression == "" {
+		return errors.New("s3 sink: compression is empty: want gzip, zstd or none")
+	}
+	if err := c.Compression.validateLevel(c.CompressionLevel); err != nil {
+		return fmt.Errorf("s3 sink: %w", err)
+	}
 	switch {
-	case c.RollBytes <= 0 || c.RollAge <= 0:
-		return errors.New("s3 sink: roll bytes and roll age must be positive")
+	case c.RollBytes < 0 || c.RollAge <= 0:
+		return errors.New("s3 sink: roll bytes must not be negative, roll age must be positive")
+	case c.MaxBufferedBytes < 4<<10:
+		return fmt.Errorf("s3 sink: max buffered bytes (%d) is below 4 KiB: raise it", c.MaxBufferedBytes)
 	case c.MaxBufferedBytes < c.RollBytes:
 		return fmt.Errorf("s3 sink: max buffered bytes (%d) is below roll bytes (%d): raise it or lower roll bytes", c.MaxBufferedBytes, c.RollBytes)
 	case c.Concurrency <= 0:
 		return errors.New("s3 sink: concurrency must be positive")
+	case c.CompressionWorkers < 0:
+		return errors.New("s3 sink: compression workers is negative: want 0 (GOMAXPROCS) or more")
 	case c.RequestTimeout <= 0:
 		return errors.New("s3 sink: request timeout must be positive")
 	case c.RetryBackoff <= 0 || c.RetryBackoffMax < c.RetryBackoff:
@@ -115,11 +143,13 @@ func (c *S3Config) Validate() error {
 	return nil
 }
 
-// S3Sink writes events to S3 as gzip JSON-lines objects, one series of
-// objects per partition (DefaultS3Layout: table and commit hour).
+// S3Sink writes events to S3 as JSON-lines objects, compressed with gzip,
+// zstd or not at all (S3Config.Compression), one series of objects per
+// partition (DefaultS3Layout: table and commit hour).
 //
 // Objects are named after the first and last event they hold
-// ("<file>-<offset>-<row>_<file>-<offset>-<row>.json.gz") and written with
+// ("<file>-<offset>-<row>_<file>-<offset>-<row>.json.gz", or .json.zst, or
+// .json) and written with
 // If-None-Match: *, so a retry, or another process re-emitting the same
 // range, writes the same name with the same bytes and the write is taken as
 // done; a different object under that name is an *ObjectConflictError. A
@@ -145,9 +175,14 @@ type S3Sink struct {
 	layout *s3Layout
 	log    *slog.Logger
 	now    func() time.Time
+	comp   *compressor
 	// stopped is cancelled by Close: uploads under way give up.
 	stopped context.Context
 	stop    context.CancelCauseFunc
+	// packSlots bounds the compressions under way; packs counts the
+	// goroutines compressing sealed buffers, which Close waits for.
+	packSlots chan struct{}
+	packs     sync.WaitGroup
 
 	mu      sync.Mutex
 	closed  bool
@@ -155,14 +190,14 @@ type S3Sink struct {
 	open    map[bufferKey]*s3Buffer
 	sealed  []*s3Buffer // rolled and waiting for an upload round
 	flying  map[*s3Buffer]struct{}
-	// buffered counts the event bytes of open, sealed and flying buffers;
-	// flyingBytes those of the flying ones.
-	buffered, flyingBytes int
-	changed               chan struct{} // closed when an upload round ends
-	dirs                  map[bufferKey]string
-	tables                map[tableName]struct{} // seen, for watermarks
-	wm                    watermarkState
-	lateEvents            uint64 // events older than the published watermark
+	// buffered counts the bytes held by open, sealed and flying buffers:
+	// the capacity of their events and compressed bodies (s3Buffer.held).
+	buffered   int
+	changed    chan struct{} // closed when an upload round ends
+	dirs       map[bufferKey]string
+	tables     map[tableName]struct{} // seen, for watermarks
+	wm         watermarkState
+	lateEvents uint64 // events older than the published watermark
 
 	lastKey bufferKey // Write's cache of the last event's buffer
 	lastBuf *s3Buffer
@@ -194,6 +229,14 @@ type s3Buffer struct {
 	minTS       uint32
 	maxTS       uint32
 	opened      time.Time
+	// held is what this buffer counts in S3Sink.buffered: cap(data),
+	// plus cap(body) once compressed into a separate slice.
+	held int
+	// packed is closed when a goroutine has compressed the sealed buffer
+	// into body, with sum the SHA-256 of data; nil while none was started.
+	packed chan struct{}
+	body   []byte
+	sum    [sha256.Size]byte
 }
 
 // NewS3Sink returns a sink writing to cfg.Bucket through client. It does no
@@ -203,6 +246,17 @@ func NewS3Sink(client s3API, cfg S3Config, logger *slog.Logger) (*S3Sink, error)
 		return nil, err
 	}
 	layout, _ := parseLayout(cfg.Layout)
+	if cfg.RollBytes == 0 {
+		cfg.RollBytes = min(DefaultS3RollBytes, cfg.MaxBufferedBytes/4)
+	}
+	comp, err := newCompressor(cfg.Compression, cfg.CompressionLevel)
+	if err != nil {
+		return nil, fmt.Errorf("s3 sink: %w", err)
+	}
+	workers := cfg.CompressionWorkers
+	if workers == 0 {
+		workers = runtime.GOMAXPROCS(0)
+	}
 	if logger == nil {
 		logger = slog.Default()
 	}
@@ -212,19 +266,21 @@ func NewS3Sink(client s3API, cfg S3Config, logger *slog.Logger) (*S3Sink, error)
 	}
 	stopped, stop := context.WithCancelCause(context.Background())
 	return &S3Sink{
-		api:     client,
-		cfg:     cfg,
-		prefix:  prefix,
-		layout:  layout,
-		log:     logger.With("sink", "s3", "bucket", cfg.Bucket),
-		now:     time.Now,
-		stopped: stopped,
-		stop:    stop,
-		open:    make(map[bufferKey]*s3Buffer),
-		flying:  make(map[*s3Buffer]struct{}),
-		changed: make(chan struct{}),
-		dirs:    make(map[bufferKey]string),
-		tables:  make(map[tableName]struct{}),
+		api:       client,
+		cfg:       cfg,
+		prefix:    prefix,
+		layout:    layout,
+		log:       logger.With("sink", "s3", "bucket", cfg.Bucket),
+		now:       time.Now,
+		comp:      comp,
+		stopped:   stopped,
+		packSlots: make(chan struct{}, workers),
+		stop:      stop,
+		open:      make(map[bufferKey]*s3Buffer),
+		flying:    make(map[*s3Buffer]struct{}),
+		changed:   make(chan struct{}),
+		dirs:      make(map[bufferKey]string),
+		tables:    make(map[tableName]struct{}),
 	}, nil
 }
 
@@ -258,9 +314,7 @@ func (s *S3Sink) Write(ctx context.Context, b *Batch) error {
 		buf.unplaced = buf.unplaced || r.Pos.IsZero()
 		buf.minTS, buf.maxTS = min(buf.minTS, r.Timestamp), max(buf.maxTS, r.Timestamp)
 		buf.events++
-		buf.data = append(buf.data, b.Data[r.Off:r.Off+r.Len]...)
-		buf.data = append(buf.data, '\n')
-		s.buffered += r.Len + 1
+		s.appendLine(buf, b.Data[r.Off:r.Off+r.Len])
 		if r.Timestamp < s.wm.publishedTS {
 			late++
 		}
@@ -281,6 +335,32 @@ func (s *S3Sink) Write(ctx context.Context, b *Batch) error {
 		return s.relieve(ctx)
 	}
 	return nil
+}
+
+// rollSlack is room past RollBytes for the line that fills a buffer, so
+// that line rarely makes the whole buffer move.
+const rollSlack = 64 << 10
+
+// appendLine appends line and '\n' to buf, growing it by doubling up to
+// RollBytes+rollSlack (never past, unless one line needs it), and counts
+// the capacity it gains in buffered. Callers hold s.mu.
+func (s *S3Sink) appendLine(buf *s3Buffer, line []byte) {
+	need := len(buf.data) + len(line) + 1
+	if need > cap(buf.data) {
+		c := min(max(2*cap(buf.data), 4<<10), s.cfg.RollBytes+rollSlack)
+		grown := make([]byte, len(buf.data), max(c, need))
+		copy(grown, buf.data)
+		s.hold(buf, cap(grown)-cap(buf.data)) // open buffers have no body yet
+		buf.data = grown
+	}
+	buf.data = append(buf.data, line...)
+	buf.data = append(buf.data, '\n')
+}
+
+// hold adds n bytes to what buf holds. Callers hold s.mu.
+func (s *S3Sink) hold(buf *s3Buffer, n int) {
+	buf.held += n
+	s.buffered += n
 }
 
 // newBuffer opens the buffer of key, whose first event is r. Callers hold s.mu.
@@ -309,6 +389,65 @@ func (s *S3Sink) seal(buf *s3Buffer) {
 		s.lastBuf = nil
 	}
 	s.sealed = append(s.sealed, buf)
+	s.startPack(buf)
+}
+
+// startPack compresses a sealed buffer on its own goroutine, at most
+// packSlots at once, so that its upload finds the body ready. Callers
+// hold s.mu.
+func (s *S3Sink) startPack(buf *s3Buffer) {
+	if buf.packed != nil || s.closed {
+		return
+	}
+	buf.packed = make(chan struct{})
+	s.packs.Add(1)
+	go func() {
+		defer s.packs.Done()
+		defer close(buf.packed)
+		select {
+		case s.packSlots <- struct{}{}:
+		case <-s.stopped.Done():
+			return // body stays nil: nobody will upload it
+		}
+		defer func() { <-s.packSlots }()
+		sum := sha256.Sum256(buf.data)
+		body := s.comp.compress(buf.data)
+		s.mu.Lock()
+		buf.sum, buf.body = sum, body
+		if !sameArray(body, buf.data) {
+			s.hold(buf, cap(body))
+		}
+		s.mu.Unlock()
+	}()
+}
+
+// compressed returns the SHA-256 of buf's events and their compressed
+// bytes, waiting for the goroutine startPack started, or compressing here
+// if none was (or it gave up at Close).
+func (s *S3Sink) compressed(buf *s3Buffer) ([sha256.Size]byte, []byte) {
+	if buf.packed != nil {
+		<-buf.packed
+		s.mu.Lock()
+		sum, body := buf.sum, buf.body
+		s.mu.Unlock()
+		if body != nil {
+			return sum, body
+		}
+	}
+	sum, body := sha256.Sum256(buf.data), s.comp.compress(buf.data)
+	s.mu.Lock()
+	buf.sum, buf.body = sum, body
+	if !sameArray(body, buf.data) {
+		s.hold(buf, cap(body))
+	}
+	s.mu.Unlock()
+	return sum, body
+}
+
+// sameArray reports whether a and b share their first byte (compression
+// none returns the events themselves as the body).
+func sameArray(a, b []byte) bool {
+	return cap(a) > 0 && cap(b) > 0 && &a[:1][0] == &b[:1][0]
 }
 
 func anyBuffer(*s3Buffer) bool { return true }
@@ -328,7 +467,6 @@ func (s *S3Sink) take(seal, want func(*s3Buffer) bool) []*s3Buffer {
 		if want(buf) {
 			bufs = append(bufs, buf)
 			s.flying[buf] = struct{}{}
-			s.flyingBytes += len(buf.data)
 		} else {
 			kept = append(kept, buf)
 		}
@@ -365,9 +503,12 @@ func (s *S3Sink) relieve(ctx context.Context) error {
 			s.mu.Unlock()
 			return nil
 		}
-		need := s.buffered - s.cfg.MaxBufferedBytes*3/4 - s.flyingBytes
+		need := s.buffered - s.cfg.MaxBufferedBytes*3/4
+		for buf := range s.flying {
+			need -= buf.held
+		}
 		for _, buf := range s.sealed {
-			need -= len(buf.data)
+			need -= buf.held
 		}
 		if need > 0 {
 			open := make([]*s3Buffer, 0, len(s.open))
@@ -380,7 +521,7 @@ func (s *S3Sink) relieve(ctx context.Context) error {
 					break
 				}
 				s.seal(buf)
-				need -= len(buf.data)
+				need -= buf.held
 			}
 		}
 		bufs := s.take(noBuffer, anyBuffer)
@@ -508,6 +649,7 @@ func (s *S3Sink) Close() error {
 	}
 	s.mu.Unlock()
 	s.stop(errSinkClosed)
+	s.packs.Wait()
 	return nil
 }
 

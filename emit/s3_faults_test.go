@@ -36,7 +36,7 @@ func (h *hookedS3) PutObject(ctx context.Context, in *s3.PutObjectInput, opts ..
 	return h.s3API.PutObject(ctx, in, opts...)
 }
 
-func isDataKey(key string) bool     { return strings.HasSuffix(key, ".json.gz") }
+func isDataKey(key string) bool     { return IsDataObject(key) }
 func isManifestKey(key string) bool { return strings.Contains(key, "/_manifests/") }
 
 // logBuffer is a log that tests read.

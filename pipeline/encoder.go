@@ -59,8 +59,9 @@ type encoder struct {
 	splitting bool
 	// heartbeatTable is Config.HeartbeatTable: rows of it are not emitted.
 	heartbeatTable string
-	// free holds batches every sink has released, for reuse.
-	free chan *emit.Batch
+	// batches hands out batches sized to their transactions, and takes
+	// back those every sink has released.
+	batches *batchPool
 	// out takes finished batches to the delivery goroutine.
 	out chan<- delivery
 	// caughtUp is set before out is closed when the target was reached.
@@ -116,7 +117,7 @@ func newEncoder(p *Pipeline, serverID uint32, out chan<- delivery) *encoder {
 		keys:     event.NewKeys(),
 		keyCols:  make(map[string][]string),
 		gtid:     p.saved.GTID,
-		free:     make(chan *emit.Batch, 4),
+		batches:  newBatchPool(p.cfg.BatchBytes + 64<<10),
 
 		heartbeatTable: p.cfg.HeartbeatTable,
 		noDDL:          p.cfg.Format == FormatMaxwell && p.cfg.Maxwell.NoDDL,
@@ -380,9 +381,12 @@ func (e *encoder) commit(ctx context.Context, c *event.Commit) error {
 	}
 	n := e.txbuf.Len()
 	i := 0
-	e.appendTxEvent(e.format, e.current(), c, true)
+	// The batch is sized to the transaction: its rows plus the commit
+	// fields each gets.
+	need := e.txbuf.Bytes() + n*commitFieldsBytes
+	e.appendTxEvent(e.format, e.current(need), c, true)
 	err := e.txbuf.each(func(head, tail []byte, rec *txRec) error {
-		b := e.current()
+		b := e.current(need)
 		off := len(b.Data)
 		b.Data = append(b.Data, head...)
 		b.Data = e.format.AppendCommit(b.Data, c, i, i == n-1)
@@ -405,10 +409,10 @@ func (e *encoder) commit(ctx context.Context, c *event.Commit) error {
 	if err != nil {
 		return err
 	}
-	e.appendTxEvent(e.format, e.current(), c, false)
+	e.appendTxEvent(e.format, e.current(need), c, false)
 	hb := e.heartbeat
 	e.heartbeat = nil
-	e.appendHeartbeat(e.format, e.current(), c, hb)
+	e.appendHeartbeat(e.format, e.current(need), c, hb)
 	if err := e.twinCommit(c, hb); err != nil {
 		return err
 	}
@@ -475,25 +479,21 @@ func (e *encoder) keepKey(key []byte) []byte {
 	return e.keySlab[n:len(e.keySlab):len(e.keySlab)]
 }
 
-func (e *encoder) current() *emit.Batch {
+// commitFieldsBytes is about what the commit fields (ts, xid, commit,
+// gtid) add to each event, for sizing batches.
+const commitFieldsBytes = 96
+
+// current returns the batch being filled, opening one with room for need
+// bytes when there is none.
+func (e *encoder) current(need int) *emit.Batch {
 	if e.batch == nil {
-		select {
-		case b := <-e.free:
-			e.batch = &emit.Batch{Data: b.Data[:0], Events: b.Events[:0]}
-		default:
-			e.batch = &emit.Batch{Data: make([]byte, 0, e.p.cfg.BatchBytes+64<<10)}
-		}
+		e.batch = e.batches.get(need)
 	}
 	return e.batch
 }
 
 // recycle keeps a released batch's buffers for reuse.
-func (e *encoder) recycle(b *emit.Batch) {
-	select {
-	case e.free <- b:
-	default:
-	}
-}
+func (e *encoder) recycle(b *emit.Batch) { e.batches.put(b) }
 
 // flush sends the current batch, with the transaction boundary it ends at
 // if any, to the delivery goroutine.
@@ -501,7 +501,7 @@ func (e *encoder) flush(ctx context.Context) error {
 	if e.batch == nil && e.boundary == nil && !e.watermark.After(e.sentWatermark) {
 		return nil
 	}
-	b := e.current()
+	b := e.current(0)
 	e.batch = nil
 	e.seq++
 	b.Seq = e.seq

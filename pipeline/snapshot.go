@@ -97,11 +97,13 @@ type snapshots struct {
 	pipeline string
 	registry *schema.Registry
 
-	mu     sync.Mutex
-	state  *checkpoint.Snapshot // as of the last transaction the encoder committed
-	window *window              // the chunk being read, if any
-	wake   chan struct{}        // the state changed
-	shapes map[string]*schema.Table
+	mu    sync.Mutex
+	state *checkpoint.Snapshot // as of the last transaction the encoder committed
+	// windows are the chunks the reader has open: the one waiting for the
+	// encoder, and the next one, read while the encoder emits the first.
+	windows []*window
+	wake    chan struct{} // the state changed
+	shapes  map[string]*schema.Table
 }
 
 // window is one chunk between its watermarks.
@@ -109,6 +111,9 @@ type window struct {
 	table     string // "db.table"
 	db, name  string
 	low, high string // watermark ids
+	// after is the resume key the chunk was read after: the encoder emits
+	// the chunk only if its snapshot state still resumes there.
+	after []string
 
 	// Set by the reader before it writes the high watermark; read by the
 	// encoder when it reads that watermark (both under snapshots.mu).
@@ -243,9 +248,11 @@ func (e *encoder) signalRows(it *binlog.Item) error {
 			e.stageSnap(withRequest(e.snapState(), sig.Data))
 		case snapshot.KindLow:
 			s.mu.Lock()
-			if w := s.window; w != nil && w.low == sig.Data {
-				w.open = true
-				e.win = w
+			for _, w := range s.windows {
+				if w.low == sig.Data {
+					w.open = true
+					e.win = w
+				}
 			}
 			s.mu.Unlock()
 		case snapshot.KindHigh:
@@ -296,15 +303,16 @@ func (e *encoder) closeWindow(w *window, it *binlog.Item, index int) error {
 	s := e.snaps
 	s.mu.Lock()
 	shape, chunk, final, skip := w.shape, w.chunk, w.final, w.skip
-	current := s.window == w
+	current := slices.Contains(s.windows, w)
 	s.mu.Unlock()
 	e.win = nil
 	st := e.snapState()
-	if !current || st.Idle() || st.Queue[0] != w.table || !w.open || w.changed {
+	if !current || st.Idle() || st.Queue[0] != w.table || !w.open || w.changed || !slices.Equal(st.After, w.after) {
 		// Read again: the schema changed inside the window, the low
-		// watermark was never read, or the reader gave this window up
-		// (its high watermark's write seemed to fail) and reads the same
-		// chunk again in a newer one.
+		// watermark was never read, the reader gave this window up (its
+		// high watermark's write seemed to fail) and reads the same chunk
+		// again in a newer one, or the chunk was read ahead after one
+		// that was not emitted.
 		e.winResult = w
 		e.winEmitted = false
 		return nil
@@ -443,8 +451,15 @@ func (p *Pipeline) readChunks(ctx context.Context, s *snapshots, mariaDB bool) e
 	var table string
 	var estimate int64
 	var lastLog time.Time
+	// ahead is the next chunk, read while the encoder emitted the last.
+	var ahead *window
+	defer func() { s.drop(ahead) }()
 	for {
 		st := s.current()
+		if ahead != nil && (st.Idle() || ahead.table != st.Queue[0] || !slices.Equal(ahead.after, st.After)) {
+			s.drop(ahead)
+			ahead = nil
+		}
 		if st.Idle() {
 			if conn != nil {
 				_ = conn.Close()
@@ -470,7 +485,7 @@ func (p *Pipeline) readChunks(ctx context.Context, s *snapshots, mariaDB bool) e
 		}
 		var emitted bool
 		if err == nil {
-			emitted, err = p.chunk(ctx, conn, s, st, mariaDB)
+			emitted, ahead, err = p.chunk(ctx, conn, s, st, mariaDB, ahead)
 		}
 		if ctx.Err() != nil {
 			return nil
@@ -537,32 +552,82 @@ func (p *Pipeline) snapshotConn(ctx context.Context, s *snapshots) (*client.Conn
 }
 
 // chunk reads one chunk of st's first table between a low and a high
-// watermark and waits for the encoder to pass the high one. It reports
-// whether the chunk was emitted (false: read it again).
-func (p *Pipeline) chunk(ctx context.Context, conn *client.Conn, s *snapshots, st *checkpoint.Snapshot, mariaDB bool) (bool, error) {
-	table := st.Queue[0]
+// watermark (or takes ahead, that chunk already read) and waits for the
+// encoder to pass the high one. While the encoder emits it, chunk opens
+// the next chunk's window and reads its rows: it returns that window for
+// the next call, with whether this chunk was emitted (false: read it
+// again).
+func (p *Pipeline) chunk(ctx context.Context, conn *client.Conn, s *snapshots, st *checkpoint.Snapshot, mariaDB bool, ahead *window) (emitted bool, next *window, err error) {
+	_ = conn.SetDeadline(time.Now().Add(5 * time.Minute))
+	w := ahead
+	if w == nil {
+		if w, err = p.readWindow(conn, s, st.Queue[0], st.After, mariaDB); err != nil {
+			return false, nil, err
+		}
+	}
+	defer s.drop(w)
+	if err := s.signal.Watermark(conn, s.pipeline, snapshot.KindHigh, w.high); err != nil {
+		return false, nil, err
+	}
+	if !w.final {
+		// Read the next chunk while the encoder emits this one. Its high
+		// watermark is written only once this one is emitted; if it is
+		// not, or the read fails, the next call starts afresh.
+		next, err = p.readWindow(conn, s, w.table, w.chunk.Last, mariaDB)
+		if err != nil {
+			p.log.Debug("snapshot: reading ahead failed; the next chunk is read again", "table", w.table, "err", err.Error())
+			next = nil
+		}
+	}
+	_ = conn.SetDeadline(time.Time{})
+	timeout := time.NewTimer(s.cfg.windowTimeout())
+	defer timeout.Stop()
+	select {
+	case emitted = <-w.done:
+	case <-ctx.Done():
+		s.drop(next)
+		return false, nil, ctx.Err()
+	case <-timeout.C:
+		// Given up (the deferred drop): the encoder never emits it.
+		s.drop(next)
+		return false, nil, fmt.Errorf("%w within %v of writing them to %s: the binlog sluice reads does not log that table's database "+
+			"(binlog_do_db or binlog_ignore_db on the server, or replication filters upstream) or sluice is that far behind; "+
+			"log the signal table's database, or pick another with snapshot.signal_table", ErrWindowTimeout, s.cfg.windowTimeout(), s.signal)
+	}
+	if !emitted {
+		s.drop(next)
+		next = nil
+	}
+	return emitted, next, nil
+}
+
+// readWindow opens a window on the chunk of table after the key after:
+// it writes the low watermark and reads the chunk. The window stays in
+// s.windows until dropped.
+func (p *Pipeline) readWindow(conn *client.Conn, s *snapshots, table string, after []string, mariaDB bool) (*window, error) {
 	db, name, err := snapshot.SplitTable(table)
 	w := &window{table: table, db: db, name: name, low: uuid.NewString(), high: uuid.NewString(),
-		keys: map[string]struct{}{}, done: make(chan bool, 1)}
+		after: after, keys: map[string]struct{}{}, done: make(chan bool, 1)}
 	if err != nil {
 		w.skip = err
 	}
 	s.mu.Lock()
-	s.window = w
+	s.windows = append(s.windows, w)
 	s.mu.Unlock()
-	_ = conn.SetDeadline(time.Now().Add(5 * time.Minute))
 	if err := s.signal.Watermark(conn, s.pipeline, snapshot.KindLow, w.low); err != nil {
-		return false, err
+		s.drop(w)
+		return nil, err
 	}
 	var shape *schema.Table
 	var chunk *snapshot.Chunk
 	if w.skip == nil {
 		shape, err = snapshot.ReadShape(conn, db, name, mariaDB)
 		if err == nil {
-			chunk, err = snapshot.ReadChunk(conn, shape, st.After, s.cfg.ChunkSize)
+			chunk, err = snapshot.ReadChunk(conn, shape, after, s.cfg.ChunkSize)
 		}
 		if err != nil && !snapshot.TableProblem(err) {
-			return false, err // the connection or the server's state: try again
+			s.drop(w)
+			return nil, err // the connection or the server's state: try again
 		}
 		w.skip = err // the table's own problem: no such table, no key, a type
 	}
@@ -570,27 +635,17 @@ func (p *Pipeline) chunk(ctx context.Context, conn *client.Conn, s *snapshots, s
 	w.shape, w.chunk = shape, chunk
 	w.final = w.skip != nil || len(chunk.Rows) < s.cfg.ChunkSize
 	s.mu.Unlock()
-	if err := s.signal.Watermark(conn, s.pipeline, snapshot.KindHigh, w.high); err != nil {
-		return false, err
+	return w, nil
+}
+
+// drop gives a window up: the encoder no longer emits it.
+func (s *snapshots) drop(w *window) {
+	if w == nil {
+		return
 	}
-	_ = conn.SetDeadline(time.Time{})
-	timeout := time.NewTimer(s.cfg.windowTimeout())
-	defer timeout.Stop()
-	select {
-	case emitted := <-w.done:
-		return emitted, nil
-	case <-ctx.Done():
-		return false, ctx.Err()
-	case <-timeout.C:
-		s.mu.Lock()
-		if s.window == w {
-			s.window = nil // given up: the encoder never emits it
-		}
-		s.mu.Unlock()
-		return false, fmt.Errorf("%w within %v of writing them to %s: the binlog sluice reads does not log that table's database "+
-			"(binlog_do_db or binlog_ignore_db on the server, or replication filters upstream) or sluice is that far behind; "+
-			"log the signal table's database, or pick another with snapshot.signal_table", ErrWindowTimeout, s.cfg.windowTimeout(), s.signal)
-	}
+	s.mu.Lock()
+	s.windows = slices.DeleteFunc(s.windows, func(x *window) bool { return x == w })
+	s.mu.Unlock()
 }
 
 // initialSnapshot is the snapshot state a pipeline without a checkpoint

@@ -26,9 +26,18 @@ type txBuffer struct {
 
 	spill    *os.File
 	spillW   *bufio.Writer
+	spillR   *bufio.Reader
+	dirty    bool // the spill file holds rows since the last reset
 	nSpilled int
-	hdr      [spillHeader]byte
+	// spilledBytes counts the encoded rows in the spill file.
+	spilledBytes int
+	hdr          [spillHeader]byte
 }
+
+// spillBuffer is the size of the spill file's write and read buffers: the
+// file is written and read sequentially, one system call per spillBuffer
+// bytes, never one per row.
+const spillBuffer = 1 << 20
 
 // spillHeader is the size of a spilled row's header: row length, split,
 // database, table and binlog file name lengths, offset, row index and key
@@ -53,13 +62,17 @@ func newTxBuffer(limit int, dir string) *txBuffer {
 // Len is the number of rows held.
 func (b *txBuffer) Len() int { return b.nSpilled + len(b.recs) }
 
+// Bytes is the size of the encoded rows held, in memory or spilled.
+func (b *txBuffer) Bytes() int { return b.spilledBytes + len(b.arena) }
+
 // reset drops everything held.
 func (b *txBuffer) reset() error {
 	b.arena = b.arena[:0]
 	b.recs = b.recs[:0]
 	b.keys = b.keys[:0]
-	b.nSpilled = 0
-	if b.spill != nil {
+	b.nSpilled, b.spilledBytes = 0, 0
+	if b.dirty {
+		b.dirty = false
 		b.spillW.Reset(b.spill)
 		if _, err := b.spill.Seek(0, io.SeekStart); err != nil {
 			return err
@@ -103,8 +116,10 @@ func (b *txBuffer) spillArena() error {
 			return fmt.Errorf("spill large transaction: %w", err)
 		}
 		b.spill = f
-		b.spillW = bufio.NewWriterSize(f, 256<<10)
+		b.spillW = bufio.NewWriterSize(f, spillBuffer)
+		b.spillR = bufio.NewReaderSize(f, spillBuffer)
 	}
+	b.dirty = true
 	for _, r := range b.recs {
 		binary.LittleEndian.PutUint32(b.hdr[0:], uint32(r.end-r.start))
 		binary.LittleEndian.PutUint32(b.hdr[4:], uint32(r.split-r.start))
@@ -126,6 +141,7 @@ func (b *txBuffer) spillArena() error {
 		}
 	}
 	b.nSpilled += len(b.recs)
+	b.spilledBytes += len(b.arena)
 	b.recs = b.recs[:0]
 	b.arena = b.arena[:0]
 	b.keys = b.keys[:0]
@@ -143,8 +159,9 @@ func (b *txBuffer) each(fn func(head, tail []byte, rec *txRec) error) error {
 		if _, err := b.spill.Seek(0, io.SeekStart); err != nil {
 			return err
 		}
-		r := bufio.NewReaderSize(b.spill, 256<<10)
-		var buf []byte
+		r := b.spillR
+		r.Reset(b.spill)
+		var buf, big []byte // big: rows larger than the reader's buffer
 		var hdr [spillHeader]byte
 		var rec txRec
 		for range b.nSpilled {
@@ -160,11 +177,19 @@ func (b *txBuffer) each(fn func(head, tail []byte, rec *txRec) error) error {
 			rec.index = int(binary.LittleEndian.Uint64(hdr[28:]))
 			keyLen := int(binary.LittleEndian.Uint32(hdr[36:]))
 			names := dn + tn + fileLen + keyLen
-			if cap(buf) < names+n {
-				buf = make([]byte, names+n)
+			size := names + n
+			var err error
+			if size <= r.Size() {
+				// In the reader's buffer: no copy. Discarded after fn.
+				buf, err = r.Peek(size)
+			} else {
+				if cap(big) < size {
+					big = make([]byte, size)
+				}
+				buf = big[:size:size]
+				_, err = io.ReadFull(r, buf)
 			}
-			buf = buf[:names+n]
-			if _, err := io.ReadFull(r, buf); err != nil {
+			if err != nil {
 				return fmt.Errorf("read spilled transaction: %w", err)
 			}
 			// names repeat row after row: reuse the previous string when equal
@@ -181,6 +206,9 @@ func (b *txBuffer) each(fn func(head, tail []byte, rec *txRec) error) error {
 			row := buf[names:]
 			if err := fn(row[:split], row[split:], &rec); err != nil {
 				return err
+			}
+			if size <= r.Size() {
+				_, _ = r.Discard(size) // Peek returned size bytes
 			}
 		}
 	}

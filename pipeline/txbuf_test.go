@@ -61,3 +61,51 @@ func TestTxBufferCarriesPositions(t *testing.T) {
 		})
 	}
 }
+
+// TestTxBufferSpillReuse: rows larger than the spill reader's buffer come
+// back whole, and after a spilled transaction the next ones (spilled or
+// not) see only their own rows.
+func TestTxBufferSpillReuse(t *testing.T) {
+	b := newTxBuffer(4<<10, t.TempDir())
+	defer b.close()
+	for round, rows := range []int{300, 3, 50} {
+		if err := b.reset(); err != nil {
+			t.Fatal(err)
+		}
+		var want []string
+		for i := range rows {
+			body := fmt.Sprintf(`{"round":%d,"row":%d}`, round, i)
+			if i == 1 && round != 1 {
+				body = `{"big":"` + strings.Repeat("b", spillBuffer+100) + `"}` // past the reader's buffer
+			}
+			want = append(want, body)
+			start := len(b.arena)
+			b.arena = append(b.arena, body...)
+			if err := b.added(start, start+1, "db", "t", nil, event.Position{File: "f", Offset: uint64(i)}, i); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if round != 1 && b.nSpilled == 0 {
+			t.Fatalf("round %d: nothing spilled", round)
+		}
+		var got []string
+		err := b.each(func(head, tail []byte, rec *txRec) error {
+			got = append(got, string(head)+string(tail))
+			if rec.index != len(got)-1 {
+				return fmt.Errorf("row %d has index %d", len(got)-1, rec.index)
+			}
+			return nil
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(got) != len(want) {
+			t.Fatalf("round %d: %d rows back, want %d", round, len(got), len(want))
+		}
+		for i := range want {
+			if got[i] != want[i] {
+				t.Fatalf("round %d row %d: %.60q, want %.60q", round, i, got[i], want[i])
+			}
+		}
+	}
+}

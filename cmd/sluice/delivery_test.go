@@ -3,7 +3,6 @@ package main
 import (
 	"bufio"
 	"bytes"
-	"compress/gzip"
 	"context"
 	"database/sql"
 	"encoding/json"
@@ -24,6 +23,7 @@ import (
 	ktypes "github.com/aws/aws-sdk-go-v2/service/kinesis/types"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 
+	"github.com/sluicecdc/sluice/emit"
 	"github.com/sluicecdc/sluice/event"
 	"github.com/sluicecdc/sluice/internal/awstest"
 	"github.com/sluicecdc/sluice/internal/mysqltest"
@@ -148,11 +148,11 @@ func (r *deliveryRig) lakeEvents() map[string][][]byte {
 		}
 	}
 	for key := range listed {
-		zr, err := gzip.NewReader(bytes.NewReader(r.get(key)))
+		lines, err := emit.DecodeObject(key, r.get(key))
 		if err != nil {
 			r.t.Fatalf("object %s: %v", key, err)
 		}
-		sc := bufio.NewScanner(zr)
+		sc := bufio.NewScanner(bytes.NewReader(lines))
 		sc.Buffer(nil, 16<<20)
 		for sc.Scan() {
 			line := append([]byte(nil), sc.Bytes()...)

@@ -46,6 +46,7 @@ func newRunCommand(load func() (*fileConfig, error), stdout, stderr io.Writer) *
 			if err := cleanLeftovers(cfg.Checkpoint.Dir, pc.SpillDir, log); err != nil {
 				return err
 			}
+			setMemoryLimit(cfg.memoryCaps(pc), os.Getenv, log)
 			if pc.SchemaStore, err = cfg.schemaStore(cmd.Context()); err != nil {
 				return err
 			}

@@ -35,6 +35,9 @@ type s3SinkConfig struct {
 	RollAge                time.Duration  `koanf:"roll_age"`
 	MaxBufferedBytes       int            `koanf:"max_buffered_bytes"`
 	Concurrency            int            `koanf:"concurrency"`
+	Compression            string         `koanf:"compression"` // gzip (default) | zstd | none
+	CompressionLevel       int            `koanf:"compression_level"`
+	CompressionWorkers     int            `koanf:"compression_workers"`
 	RequestTimeout         time.Duration  `koanf:"request_timeout"`
 	WatermarkInterval      *time.Duration `koanf:"watermark_interval"` // 0 turns watermarks off
 	WatermarkLateness      time.Duration  `koanf:"watermark_lateness"`
@@ -61,6 +64,10 @@ func (c *s3SinkConfig) emitConfig() emit.S3Config {
 	if c.Concurrency != 0 {
 		e.Concurrency = c.Concurrency
 	}
+	if c.Compression != "" {
+		e.Compression = emit.Compression(c.Compression)
+	}
+	e.CompressionLevel, e.CompressionWorkers = c.CompressionLevel, c.CompressionWorkers
 	if c.RequestTimeout != 0 {
 		e.RequestTimeout = c.RequestTimeout
 	}

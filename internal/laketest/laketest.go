@@ -168,7 +168,7 @@ func (l *Lake) Objects() []string {
 	l.t.Helper()
 	var out []string
 	for _, k := range l.list(l.Prefix + "/") {
-		if strings.HasSuffix(k, ".json.gz") {
+		if emit.IsDataObject(k) {
 			out = append(out, k)
 		}
 	}

@@ -1,0 +1,48 @@
+package main
+
+import (
+	"log/slog"
+	"runtime/debug"
+
+	"github.com/sluicecdc/sluice/pipeline"
+)
+
+// memoryBase is what sluice holds besides its configured caps: the
+// runtime, the binlog reader's buffers, schemas, clients.
+const memoryBase = 32 << 20
+
+// memoryCaps is the sum of the memory caps the configuration sets: each
+// sink's max_buffered_bytes, the open transaction held before it spills,
+// and the batches on their way to the sinks.
+func (c *fileConfig) memoryCaps(pc pipeline.Config) int64 {
+	caps := int64(pc.TxMemoryBytes) + 4*int64(pc.BatchBytes)
+	for _, spec := range c.sinks {
+		switch sc := spec.(type) {
+		case *s3SinkConfig:
+			caps += int64(sc.emitConfig().MaxBufferedBytes)
+		case *kinesisSinkConfig:
+			caps += int64(sc.emitConfig().MaxBufferedBytes)
+		}
+	}
+	return caps
+}
+
+// memoryLimit is the soft limit of the Go runtime for caps bytes of
+// configured caps: a quarter again as much for the collector's headroom,
+// plus the base. Under it the collector runs more often rather than let
+// the heap double past the caps; what the runtime holds outside the heap
+// (stacks, compressors' tables, freed pages not yet returned) stays
+// within the rest of 1.5 × caps + 48 MiB.
+func memoryLimit(caps int64) int64 { return caps + caps/4 + memoryBase }
+
+// setMemoryLimit sets the runtime's memory limit from the caps, unless
+// GOMEMLIMIT is set (the runtime has then applied it).
+func setMemoryLimit(caps int64, getenv func(string) string, log *slog.Logger) {
+	if getenv("GOMEMLIMIT") != "" {
+		log.Debug("memory limit from GOMEMLIMIT", "limit", getenv("GOMEMLIMIT"))
+		return
+	}
+	limit := memoryLimit(caps)
+	debug.SetMemoryLimit(limit)
+	log.Debug("memory limit derived from the configured caps (set GOMEMLIMIT to override)", "caps_bytes", caps, "limit_bytes", limit)
+}

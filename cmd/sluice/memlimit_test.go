@@ -1,0 +1,64 @@
+package main
+
+import (
+	"io"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"runtime/debug"
+	"testing"
+)
+
+// TestMemoryLimitFromCaps: the runtime's limit is derived from the
+// configured caps (sinks' max_buffered_bytes, the transaction held in
+// memory, batches), and GOMEMLIMIT, when set, wins.
+func TestMemoryLimitFromCaps(t *testing.T) {
+	dir := t.TempDir()
+	path := filepath.Join(dir, "sluice.yaml")
+	yaml := `source: {host: 127.0.0.1, port: 3306, user: u, server_id: 9}
+checkpoint: {dir: ` + dir + `}
+sinks:
+  - type: s3
+    bucket: b
+    max_buffered_bytes: 100000000
+  - type: kinesis
+    stream: s
+    max_buffered_bytes: 30000000
+  - type: file
+    path: ` + filepath.Join(dir, "out") + `
+`
+	if err := os.WriteFile(path, []byte(yaml), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	cfg, err := loadConfig(path, func() []string { return nil })
+	if err != nil {
+		t.Fatal(err)
+	}
+	pc := cfg.pipelineConfig(nil)
+	caps := cfg.memoryCaps(pc)
+	want := int64(100000000+30000000) + int64(pc.TxMemoryBytes) + 4*int64(pc.BatchBytes)
+	if caps != want {
+		t.Fatalf("caps %d, want %d", caps, want)
+	}
+	if got := memoryLimit(caps); got != caps+caps/4+memoryBase || got > caps*3/2+48<<20 {
+		t.Fatalf("limit %d for caps %d", got, caps)
+	}
+
+	prev := debug.SetMemoryLimit(-1)
+	defer debug.SetMemoryLimit(prev)
+	log := slog.New(slog.NewTextHandler(io.Discard, nil))
+	setMemoryLimit(caps, func(string) string { return "" }, log)
+	if got := debug.SetMemoryLimit(-1); got != memoryLimit(caps) {
+		t.Fatalf("runtime limit %d, want %d", got, memoryLimit(caps))
+	}
+	debug.SetMemoryLimit(prev)
+	setMemoryLimit(caps, func(k string) string {
+		if k == "GOMEMLIMIT" {
+			return "1GiB"
+		}
+		return ""
+	}, log)
+	if got := debug.SetMemoryLimit(-1); got != prev {
+		t.Fatalf("GOMEMLIMIT set: runtime limit changed to %d", got)
+	}
+}
