@@ -17,7 +17,7 @@ import (
 	_ "github.com/go-sql-driver/mysql"
 
 	"github.com/sluicecdc/sluice/binlog"
-	"github.com/sluicecdc/sluice/internal/mysqltest"
+	"github.com/sluicecdc/sluice/internal/testing/mysqltest"
 )
 
 // env is what every run shares: the module, the sluice binary, the

@@ -54,7 +54,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/kinesis"
 
-	"github.com/sluicecdc/sluice/internal/awstest"
+	"github.com/sluicecdc/sluice/internal/testing/awstest"
 )
 
 var liveDDL = []string{

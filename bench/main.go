@@ -3,8 +3,8 @@
 //	go run ./bench [-quick] [-rows N] [-cpuprofile FILE] [-append BENCHMARKS.md]
 //	go run ./bench -live [-rate 10000] [-duration 30s] [-live-sinks kinesis,file] [-append BENCHMARKS.md]
 //
-// It starts a throwaway mariadbd (internal/mysqltest) and, for the lake and
-// Kinesis runs, versitygw and kinesalite (internal/awstest), all on
+// It starts a throwaway mariadbd (internal/testing/mysqltest) and, for the lake and
+// Kinesis runs, versitygw and kinesalite (internal/testing/awstest), all on
 // 127.0.0.1. It never touches a server of the machine.
 //
 // Throughput mode writes a workload generated from -seed (inserts in

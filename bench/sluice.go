@@ -16,7 +16,7 @@ import (
 
 	"github.com/sluicecdc/sluice/checkpoint"
 	"github.com/sluicecdc/sluice/event"
-	"github.com/sluicecdc/sluice/internal/awstest"
+	"github.com/sluicecdc/sluice/internal/testing/awstest"
 )
 
 // pipelineName is the pipeline of every sluice run.

@@ -16,7 +16,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 
 	"github.com/sluicecdc/sluice/binlog"
-	"github.com/sluicecdc/sluice/internal/awstest"
+	"github.com/sluicecdc/sluice/internal/testing/awstest"
 )
 
 // result is one measured run.

@@ -18,7 +18,7 @@ import (
 	"github.com/aws/smithy-go"
 
 	"github.com/sluicecdc/sluice/event"
-	"github.com/sluicecdc/sluice/internal/awstest"
+	"github.com/sluicecdc/sluice/internal/testing/awstest"
 )
 
 func testCtx(t *testing.T) context.Context {

@@ -17,7 +17,7 @@ import (
 	"github.com/klauspost/compress/gzip"
 
 	"github.com/sluicecdc/sluice/compact"
-	"github.com/sluicecdc/sluice/internal/laketest"
+	"github.com/sluicecdc/sluice/internal/testing/laketest"
 )
 
 // benchGen writes a lake of Maxwell events on one table straight to a

@@ -12,9 +12,9 @@ import (
 
 	"github.com/sluicecdc/sluice/compact"
 	"github.com/sluicecdc/sluice/emit"
-	"github.com/sluicecdc/sluice/internal/awstest"
-	"github.com/sluicecdc/sluice/internal/laketest"
-	"github.com/sluicecdc/sluice/internal/mysqltest"
+	"github.com/sluicecdc/sluice/internal/testing/awstest"
+	"github.com/sluicecdc/sluice/internal/testing/laketest"
+	"github.com/sluicecdc/sluice/internal/testing/mysqltest"
 )
 
 var (

@@ -6,7 +6,7 @@ import (
 	"testing"
 
 	"github.com/sluicecdc/sluice/compact"
-	"github.com/sluicecdc/sluice/internal/laketest"
+	"github.com/sluicecdc/sluice/internal/testing/laketest"
 	"github.com/sluicecdc/sluice/verify"
 )
 

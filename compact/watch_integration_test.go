@@ -9,7 +9,7 @@ import (
 	"time"
 
 	"github.com/sluicecdc/sluice/compact"
-	"github.com/sluicecdc/sluice/internal/laketest"
+	"github.com/sluicecdc/sluice/internal/testing/laketest"
 )
 
 // TestWatchKeepsFresh runs a workload on a table while the lake follows it

@@ -14,10 +14,10 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/kinesis"
 	"github.com/aws/aws-sdk-go-v2/service/kinesis/types"
 
-	"github.com/sluicecdc/sluice/internal/awstest"
+	"github.com/sluicecdc/sluice/internal/testing/awstest"
 )
 
-// newKinesalite starts a kinesalite (internal/awstest) with a stream of
+// newKinesalite starts a kinesalite (internal/testing/awstest) with a stream of
 // the given shards, and returns it with a client that makes one attempt
 // per request, as NewKinesisClient's does.
 func newKinesalite(t testing.TB, shards int32) (*awstest.Env, *kinesis.Client, string) {

@@ -13,10 +13,10 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 
-	"github.com/sluicecdc/sluice/internal/awstest"
+	"github.com/sluicecdc/sluice/internal/testing/awstest"
 )
 
-// newVersitygwS3 starts a versitygw (internal/awstest) with one bucket, and
+// newVersitygwS3 starts a versitygw (internal/testing/awstest) with one bucket, and
 // a client built the way sluice builds it: NewS3Client, credentials from
 // the environment. Like the other awstest users these run under -short
 // too; only the long outage is left out.

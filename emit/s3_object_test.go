@@ -12,7 +12,7 @@ import (
 	"github.com/go-mysql-org/go-mysql/mysql"
 
 	"github.com/sluicecdc/sluice/event/position"
-	"github.com/sluicecdc/sluice/internal/testport"
+	"github.com/sluicecdc/sluice/internal/testing/testport"
 	"github.com/sluicecdc/sluice/schema"
 )
 

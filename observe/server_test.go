@@ -18,7 +18,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/sluicecdc/sluice/ha"
-	"github.com/sluicecdc/sluice/internal/testport"
+	"github.com/sluicecdc/sluice/internal/testing/testport"
 )
 
 // serve starts a server on a loopback port, stopped at cleanup.

@@ -13,7 +13,7 @@ import (
 	"github.com/sluicecdc/sluice/checkpoint"
 	"github.com/sluicecdc/sluice/emit"
 	"github.com/sluicecdc/sluice/filter"
-	"github.com/sluicecdc/sluice/internal/mysql8test"
+	"github.com/sluicecdc/sluice/internal/testing/mysql8test"
 	"github.com/sluicecdc/sluice/pipeline"
 )
 

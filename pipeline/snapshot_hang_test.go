@@ -7,7 +7,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/sluicecdc/sluice/internal/mysqltest"
+	"github.com/sluicecdc/sluice/internal/testing/mysqltest"
 	"github.com/sluicecdc/sluice/pipeline"
 	"github.com/sluicecdc/sluice/snapshot"
 )

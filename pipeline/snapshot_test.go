@@ -20,7 +20,7 @@ import (
 
 	"github.com/sluicecdc/sluice/binlog"
 	"github.com/sluicecdc/sluice/checkpoint"
-	"github.com/sluicecdc/sluice/internal/eventtest"
+	"github.com/sluicecdc/sluice/internal/testing/eventtest"
 	"github.com/sluicecdc/sluice/pipeline"
 	"github.com/sluicecdc/sluice/schema"
 	"github.com/sluicecdc/sluice/snapshot"

@@ -8,7 +8,7 @@ import (
 	"time"
 
 	"github.com/sluicecdc/sluice/checkpoint"
-	"github.com/sluicecdc/sluice/internal/mysqltest"
+	"github.com/sluicecdc/sluice/internal/testing/mysqltest"
 	"github.com/sluicecdc/sluice/schema"
 )
 

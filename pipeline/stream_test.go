@@ -14,7 +14,7 @@ import (
 	"time"
 
 	"github.com/sluicecdc/sluice/event"
-	"github.com/sluicecdc/sluice/internal/mysqltest"
+	"github.com/sluicecdc/sluice/internal/testing/mysqltest"
 )
 
 // background runs the pipeline until the returned stop is called. If the

@@ -6,8 +6,8 @@ import (
 	"testing"
 
 	"github.com/sluicecdc/sluice/checkpoint"
-	"github.com/sluicecdc/sluice/internal/laketest"
-	"github.com/sluicecdc/sluice/internal/mysqltest"
+	"github.com/sluicecdc/sluice/internal/testing/laketest"
+	"github.com/sluicecdc/sluice/internal/testing/mysqltest"
 	"github.com/sluicecdc/sluice/verify"
 )
 

@@ -9,7 +9,7 @@ import (
 	"testing"
 
 	"github.com/sluicecdc/sluice/compact"
-	"github.com/sluicecdc/sluice/internal/laketest"
+	"github.com/sluicecdc/sluice/internal/testing/laketest"
 )
 
 // randTable is a source table and the columns DML may set.

@@ -10,7 +10,7 @@ import (
 	"strconv"
 	"testing"
 
-	"github.com/sluicecdc/sluice/internal/mysqltest"
+	"github.com/sluicecdc/sluice/internal/testing/mysqltest"
 )
 
 // BenchmarkLargeTransactionRSS runs the sluice binary over one transaction

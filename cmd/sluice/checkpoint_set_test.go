@@ -7,7 +7,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/sluicecdc/sluice/internal/mysqltest"
+	"github.com/sluicecdc/sluice/internal/testing/mysqltest"
 )
 
 // TestCheckpointSet re-points a stopped pipeline by GTID set and by

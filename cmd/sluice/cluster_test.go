@@ -18,8 +18,8 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 	dtypes "github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
 
-	"github.com/sluicecdc/sluice/internal/awstest"
-	"github.com/sluicecdc/sluice/internal/testport"
+	"github.com/sluicecdc/sluice/internal/testing/awstest"
+	"github.com/sluicecdc/sluice/internal/testing/testport"
 )
 
 // clusterNode is one sluice process of a three-node cluster.

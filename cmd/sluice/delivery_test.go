@@ -25,8 +25,8 @@ import (
 
 	"github.com/sluicecdc/sluice/emit"
 	"github.com/sluicecdc/sluice/event"
-	"github.com/sluicecdc/sluice/internal/awstest"
-	"github.com/sluicecdc/sluice/internal/mysqltest"
+	"github.com/sluicecdc/sluice/internal/testing/awstest"
+	"github.com/sluicecdc/sluice/internal/testing/mysqltest"
 )
 
 // deliveryRig is a source, emulated AWS and a config for the binary.

@@ -10,7 +10,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/sluicecdc/sluice/internal/awstest"
+	"github.com/sluicecdc/sluice/internal/testing/awstest"
 )
 
 // TestClusterFrozenLeaderKinesis: a three-node cluster streams a workload

@@ -13,8 +13,8 @@ import (
 
 	"github.com/sluicecdc/sluice/compact"
 	"github.com/sluicecdc/sluice/filter"
-	"github.com/sluicecdc/sluice/internal/awstest"
-	"github.com/sluicecdc/sluice/internal/laketest"
+	"github.com/sluicecdc/sluice/internal/testing/awstest"
+	"github.com/sluicecdc/sluice/internal/testing/laketest"
 )
 
 // TestFilterLakeCompactVerify runs a filter through the binary into the

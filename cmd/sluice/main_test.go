@@ -13,7 +13,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/sluicecdc/sluice/internal/mysqltest"
+	"github.com/sluicecdc/sluice/internal/testing/mysqltest"
 )
 
 var binary string

@@ -11,8 +11,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/sluicecdc/sluice/internal/mysqltest"
-	"github.com/sluicecdc/sluice/internal/testport"
+	"github.com/sluicecdc/sluice/internal/testing/mysqltest"
+	"github.com/sluicecdc/sluice/internal/testing/testport"
 )
 
 // observedRig is `sluice run` against a throwaway MariaDB with the HTTP

@@ -9,7 +9,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/sluicecdc/sluice/internal/mysqltest"
+	"github.com/sluicecdc/sluice/internal/testing/mysqltest"
 )
 
 // TestOneWriter: a second `sluice run` on the config of a running one

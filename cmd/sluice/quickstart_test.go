@@ -11,7 +11,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/sluicecdc/sluice/internal/testport"
+	"github.com/sluicecdc/sluice/internal/testing/testport"
 )
 
 // TestQuickstartLake runs `scripts/quickstart.sh lake --exit-when-caught-up`

@@ -16,8 +16,8 @@ import (
 	"time"
 
 	"github.com/sluicecdc/sluice/checkpoint"
-	"github.com/sluicecdc/sluice/internal/eventtest"
-	"github.com/sluicecdc/sluice/internal/mysqltest"
+	"github.com/sluicecdc/sluice/internal/testing/eventtest"
+	"github.com/sluicecdc/sluice/internal/testing/mysqltest"
 )
 
 // snapRig is a source with a table of n rows (id, v, pad) and a config

@@ -14,8 +14,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/sluicecdc/sluice/internal/mysqltest"
-	"github.com/sluicecdc/sluice/internal/testport"
+	"github.com/sluicecdc/sluice/internal/testing/mysqltest"
+	"github.com/sluicecdc/sluice/internal/testing/testport"
 )
 
 // writeSourceConfig writes a config whose source section is source (YAML

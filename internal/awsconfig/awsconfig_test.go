@@ -9,7 +9,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 
-	"github.com/sluicecdc/sluice/internal/testport"
+	"github.com/sluicecdc/sluice/internal/testing/testport"
 )
 
 func testCredentials(t *testing.T) {

@@ -21,7 +21,7 @@ dir=${1:-$repo/sluice-data/aws}
 mkdir -p "$dir"
 dir=$(cd "$dir" && pwd)
 
-# Keep in step with internal/awstest.
+# Keep in step with internal/testing/awstest.
 VERSITYGW_VERSION=v1.8.0
 ACCESS_KEY=sluicelocal
 SECRET_KEY=sluicelocalsecret

@@ -57,7 +57,7 @@ import (
 
 	"github.com/go-sql-driver/mysql"
 
-	"github.com/sluicecdc/sluice/internal/testproc"
+	"github.com/sluicecdc/sluice/internal/testing/testproc"
 )
 
 // EnvDSN names the environment variable that points the tests at an

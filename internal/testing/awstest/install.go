@@ -14,7 +14,7 @@ import (
 	"syscall"
 	"time"
 
-	"github.com/sluicecdc/sluice/internal/testproc"
+	"github.com/sluicecdc/sluice/internal/testing/testproc"
 )
 
 // VersitygwVersion is the versitygw release the tests and

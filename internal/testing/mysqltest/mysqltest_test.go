@@ -16,7 +16,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/sluicecdc/sluice/internal/testproc"
+	"github.com/sluicecdc/sluice/internal/testing/testproc"
 )
 
 // shared is the package's server from TestMain, exercising Main.

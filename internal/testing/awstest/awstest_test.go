@@ -21,7 +21,7 @@ import (
 	kintypes "github.com/aws/aws-sdk-go-v2/service/kinesis/types"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 
-	"github.com/sluicecdc/sluice/internal/testproc"
+	"github.com/sluicecdc/sluice/internal/testing/testproc"
 )
 
 // testContext bounds a test's API calls. Create it after Start: a cold

@@ -10,8 +10,8 @@ import (
 )
 
 func sharedFiles(t *testing.T) []string {
-	files, _ := filepath.Glob("../../../shared/mysql8-binlogs/*.0*")
-	more, _ := filepath.Glob("../../../../shared/mysql8-binlogs/*.0*")
+	files, _ := filepath.Glob("../../../../shared/mysql8-binlogs/*.0*")
+	more, _ := filepath.Glob("../../../../../shared/mysql8-binlogs/*.0*")
 	files = append(files, more...)
 	if len(files) == 0 {
 		t.Fatal("no shared/mysql8-binlogs beside the repository")

@@ -52,7 +52,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/kinesis"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 
-	"github.com/sluicecdc/sluice/internal/testproc"
+	"github.com/sluicecdc/sluice/internal/testing/testproc"
 )
 
 // Credentials and region of every Env. kinesalite and dynalite accept any
