@@ -303,16 +303,17 @@ type KafkaSink struct {
 	errMu   sync.Mutex
 	err     error
 	inTxn   bool
-	records int        // produced into the open transaction
-	held    []*Batch   // batches of the open transaction, released at commit
-	partial bool       // the last batch with events ends inside a transaction
-	lastCP  []byte     // checkpoint of the last boundary written
-	lastSeq uint64     // last batch written
-	acked   uint64     // last batch committed
-	commitd []byte     // checkpoint record last committed
-	dedupe  []byte     // scratch
-	topic   topicNamer // topic per table
-	epoch   []byte     // the sluice.epoch header's value; nil without Epoch
+	records int                 // produced into the open transaction
+	held    []*Batch            // batches of the open transaction, released at commit
+	partial bool                // the last batch with events ends inside a transaction
+	lastCP  []byte              // checkpoint of the last boundary written
+	lastSeq uint64              // last batch written
+	acked   uint64              // last batch committed
+	commitd []byte              // checkpoint record last committed
+	dedupe  []byte              // scratch
+	topic   topicNamer          // topic per table
+	epoch   []byte              // the sluice.epoch header's value; nil without Epoch
+	dbzKeys *event.DebeziumKeys // key schemas of Debezium events, per table
 	pending sync.WaitGroup
 }
 
@@ -634,7 +635,10 @@ func Fenced(err error) bool {
 func (s *KafkaSink) appendKey(dst []byte, r *Ref, value []byte) (_ []byte, del bool, err error) {
 	if s.cfg.Debezium {
 		if s.cfg.Key == KafkaKeyDebezium {
-			dst, del, err = event.DebeziumKeyFromValue(dst, value, r.KeyColumns)
+			if s.dbzKeys == nil {
+				s.dbzKeys = event.NewDebeziumKeys()
+			}
+			dst, del, err = s.dbzKeys.Append(dst, value, r.Database+"\x00"+r.Table, r.KeyColumns)
 			if err != nil {
 				return nil, false, fmt.Errorf("event of %s.%s: %w", r.Database, r.Table, err)
 			}

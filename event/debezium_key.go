@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"fmt"
+	"slices"
 	"strings"
 )
 
@@ -22,20 +23,86 @@ import (
 // changes (schema changes, transaction and heartbeat events) and rows of
 // tables without a primary key have no key: dst is returned unchanged.
 func DebeziumKeyFromValue(dst, value []byte, keyColumns []string) (_ []byte, del bool, err error) {
-	var top map[string]json.RawMessage
-	if err := json.Unmarshal(value, &top); err != nil {
-		return dst, false, fmt.Errorf("debezium key: event value: %w", err)
+	return (*DebeziumKeys)(nil).Append(dst, value, "", keyColumns)
+}
+
+// DebeziumKeys derives key documents as DebeziumKeyFromValue does, keeping
+// each table's key schema with the value schema it came from, so an event
+// whose value carries the same schema as the table's last one only has its
+// payload parsed. It is not safe for concurrent use.
+type DebeziumKeys struct {
+	tables map[string]*debeziumKeyCache
+}
+
+type debeziumKeyCache struct {
+	prefix    []byte // {"schema":<the value's schema>,"payload":
+	keySchema []byte
+	cols      []string
+}
+
+// NewDebeziumKeys returns an empty cache.
+func NewDebeziumKeys() *DebeziumKeys {
+	return &DebeziumKeys{tables: make(map[string]*debeziumKeyCache)}
+}
+
+const (
+	dbzSchemaOpen  = `{"schema":`
+	dbzPayloadOpen = `,"payload":`
+)
+
+// Append appends the key document of value, an event of table (any name
+// that tells tables apart; the cache's key) with primary key keyColumns,
+// and reports whether it is a delete. A nil *DebeziumKeys caches nothing.
+func (k *DebeziumKeys) Append(dst, value []byte, table string, keyColumns []string) (_ []byte, del bool, err error) {
+	var c *debeziumKeyCache
+	if k != nil {
+		c = k.tables[table]
 	}
-	payload, schema := top, json.RawMessage(nil)
-	if p, ok := top["payload"]; ok && top["schema"] != nil {
-		schema = top["schema"]
-		payload = nil
-		if err := json.Unmarshal(p, &payload); err != nil {
+	var payload, keySchema []byte
+	if c != nil && len(keyColumns) > 0 && bytes.HasPrefix(value, c.prefix) && slices.Equal(c.cols, keyColumns) && bytes.HasSuffix(value, []byte{'}'}) {
+		payload, keySchema = value[len(c.prefix):len(value)-1], c.keySchema
+	} else {
+		var top map[string]json.RawMessage
+		if err := json.Unmarshal(value, &top); err != nil {
+			return dst, false, fmt.Errorf("debezium key: event value: %w", err)
+		}
+		schema, hasSchema := top["schema"]
+		p, hasPayload := top["payload"]
+		if !hasSchema || !hasPayload {
+			return appendDebeziumKeyPayload(dst, top, nil, keyColumns)
+		}
+		var env map[string]json.RawMessage
+		if err := json.Unmarshal(p, &env); err != nil {
 			return dst, false, fmt.Errorf("debezium key: event payload: %w", err)
 		}
+		if len(keyColumns) == 0 || env["op"] == nil {
+			return appendDebeziumKeyPayload(dst, env, nil, keyColumns)
+		}
+		if keySchema, err = debeziumKeySchemaFromValue(schema, keyColumns); err != nil {
+			return dst, false, err
+		}
+		prefix := slices.Concat([]byte(dbzSchemaOpen), schema, []byte(dbzPayloadOpen))
+		if k != nil && bytes.HasPrefix(value, prefix) {
+			if len(k.tables) > 4096 {
+				clear(k.tables) // tables re-created by DDL churn: keep the cache bounded
+			}
+			k.tables[table] = &debeziumKeyCache{prefix: prefix, keySchema: keySchema, cols: slices.Clone(keyColumns)}
+		}
+		return appendDebeziumKeyPayload(dst, env, keySchema, keyColumns)
 	}
+	var env map[string]json.RawMessage
+	if err := json.Unmarshal(payload, &env); err != nil {
+		return dst, false, fmt.Errorf("debezium key: event payload: %w", err)
+	}
+	return appendDebeziumKeyPayload(dst, env, keySchema, keyColumns)
+}
+
+// appendDebeziumKeyPayload appends the key document of the event whose
+// payload is env: the key columns' values of its image, wrapped with
+// keySchema when it is not nil.
+func appendDebeziumKeyPayload(dst []byte, env map[string]json.RawMessage, keySchema []byte, keyColumns []string) (_ []byte, del bool, err error) {
 	var op string
-	if raw, ok := payload["op"]; !ok || json.Unmarshal(raw, &op) != nil {
+	if raw, ok := env["op"]; !ok || json.Unmarshal(raw, &op) != nil {
 		return dst, false, nil // not a row change event
 	}
 	del = op == "d"
@@ -47,18 +114,14 @@ func DebeziumKeyFromValue(dst, value []byte, keyColumns []string) (_ []byte, del
 		imageName = "before"
 	}
 	var image map[string]json.RawMessage
-	if err := json.Unmarshal(payload[imageName], &image); err != nil || image == nil {
+	if err := json.Unmarshal(env[imageName], &image); err != nil || image == nil {
 		return dst, del, fmt.Errorf("debezium key: %s of an op %q event is not an object", imageName, op)
 	}
 	start := len(dst)
-	if schema != nil {
-		ks, err := debeziumKeySchemaFromValue(schema, imageName, keyColumns)
-		if err != nil {
-			return dst, del, err
-		}
-		dst = append(dst, `{"schema":`...)
-		dst = append(dst, ks...)
-		dst = append(dst, `,"payload":`...)
+	if keySchema != nil {
+		dst = append(dst, dbzSchemaOpen...)
+		dst = append(dst, keySchema...)
+		dst = append(dst, dbzPayloadOpen...)
 	}
 	dst = append(dst, '{')
 	for n, c := range keyColumns {
@@ -74,7 +137,7 @@ func DebeziumKeyFromValue(dst, value []byte, keyColumns []string) (_ []byte, del
 		dst = append(dst, v...)
 	}
 	dst = append(dst, '}')
-	if schema != nil {
+	if keySchema != nil {
 		dst = append(dst, '}')
 	}
 	return dst, del, nil
@@ -82,9 +145,10 @@ func DebeziumKeyFromValue(dst, value []byte, keyColumns []string) (_ []byte, del
 
 // debeziumKeySchemaFromValue returns the key schema DebeziumKeySchema
 // writes, built from the envelope schema of a value: the key columns'
-// fields of its row struct (field image), renamed from .Value to .Key and
-// required.
-func debeziumKeySchemaFromValue(envelope json.RawMessage, image string, keyColumns []string) ([]byte, error) {
+// fields of its row struct (before and after have the same), renamed from
+// .Value to .Key and required.
+func debeziumKeySchemaFromValue(envelope json.RawMessage, keyColumns []string) ([]byte, error) {
+	const image = "after"
 	var env struct {
 		Fields []json.RawMessage `json:"fields"`
 	}

@@ -49,6 +49,7 @@ func TestDebeziumKeyFromValue(t *testing.T) {
 			opts.SchemasEnable = schemas
 			mode(&opts)
 			d := NewDebeziumWith("main", opts)
+			cache := NewDebeziumKeys()
 			for _, tt := range rows {
 				value := encodeEvent(t, d, &Tx{ServerID: 7}, tt.row, &Commit{Timestamp: 1700000000}, 0, true)
 				want, err := AppendDebeziumKey(nil, "main", tt.row, opts)
@@ -61,6 +62,17 @@ func TestDebeziumKeyFromValue(t *testing.T) {
 				}
 				if string(got) != "x"+string(want) || del != tt.del {
 					t.Errorf("schemas=%v mode %d %s: key %s (delete %v), want %s (delete %v)", schemas, m, tt.row.Type, got, del, want, tt.del)
+				}
+				// Through the cache: its first call fills it (with
+				// schemas), the second reads it.
+				for i := range 2 {
+					if hit := cache.tables["shop.lines"] != nil; i == 1 && hit != schemas {
+						t.Errorf("schemas=%v: cached %v", schemas, hit)
+					}
+					got, del, err := cache.Append(nil, []byte(value), "shop.lines", keyCols)
+					if err != nil || string(got) != string(want) || del != tt.del {
+						t.Errorf("schemas=%v mode %d %s, cached: key %s (delete %v, %v), want %s", schemas, m, tt.row.Type, got, del, err, want)
+					}
 				}
 			}
 		}
@@ -80,5 +92,36 @@ func TestDebeziumKeyFromValue(t *testing.T) {
 	value = encodeEvent(t, d, &Tx{ServerID: 7}, rows[0].row, &Commit{Timestamp: 1}, 0, true)
 	if _, _, err := DebeziumKeyFromValue(nil, []byte(value), []string{"Order_ID", "missing"}); err == nil {
 		t.Error("a key column missing from the value gave no error")
+	}
+}
+
+// BenchmarkDebeziumKeyFromValue: the Kafka sink's cost of a key document
+// per event, without and with schemas.
+func BenchmarkDebeziumKeyFromValue(b *testing.B) {
+	for _, mode := range []string{"payload", "schemas", "schemas-cached"} {
+		b.Run(mode, func(b *testing.B) {
+			opts := DefaultDebeziumOptions()
+			opts.SchemasEnable = mode != "payload"
+			var cache *DebeziumKeys
+			if mode == "schemas-cached" {
+				cache = NewDebeziumKeys()
+			}
+			d := NewDebeziumWith("main", opts)
+			row := &Row{Table: ordersTable(), Type: Update, Before: []any{int32(5), "old", "12.50", nil}, After: []any{int32(5), "new", "12.50", "2024-02-29 23:59:59"}}
+			value, split, err := d.AppendRow(nil, &Tx{ServerID: 7}, row)
+			if err != nil {
+				b.Fatal(err)
+			}
+			value = append(d.AppendCommit(value[:split:split], &Commit{Timestamp: 1}, 0, true), value[split:]...)
+			cols := []string{"id"}
+			b.SetBytes(int64(len(value)))
+			b.ReportAllocs()
+			var key []byte
+			for b.Loop() {
+				if key, _, err = cache.Append(key[:0], value, "shop.orders", cols); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
 	}
 }
