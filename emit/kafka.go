@@ -60,7 +60,7 @@ type KafkaConfig struct {
 	// debezium): a debezium Key is then derived from each event's value.
 	Debezium bool
 	// Tombstones is Debezium's tombstones.on.delete: after each delete
-	// event of a row with a key, a record with the same key and a null
+	// event of a row with a primary key, a record with the same key and a null
 	// value follows in the same transaction (so in the same partition,
 	// right after it), for log compaction to drop the key. It needs
 	// Debezium events; its dedupe header is the delete's with ":tombstone"
@@ -438,7 +438,7 @@ func (s *KafkaSink) Write(ctx context.Context, b *Batch) error {
 		}
 		topic := s.topic.name(r.Database, r.Table)
 		s.produce(topic, key, value, bytes.Clone(s.dedupe))
-		if del && s.cfg.Tombstones && key != nil {
+		if del && s.cfg.Tombstones && key != nil && len(r.KeyColumns) > 0 {
 			// Same key, so same partition; produced right after the
 			// delete by one producer, so right after it there.
 			s.produce(topic, key, nil, append(bytes.Clone(s.dedupe), kafkaTombstoneSuffix...))
@@ -644,7 +644,9 @@ func (s *KafkaSink) appendKey(dst []byte, r *Ref, value []byte) (_ []byte, del b
 			}
 			return dst, del, nil
 		}
-		if s.cfg.Tombstones {
+		// A delete's value ends with its op (Debezium.AppendRow writes
+		// it last): only those are parsed to be sure.
+		if s.cfg.Tombstones && (bytes.HasSuffix(value, []byte(`"op":"d"}`)) || bytes.HasSuffix(value, []byte(`"op":"d"}}`))) {
 			if _, del, err = event.DebeziumKeyFromValue(nil, value, nil); err != nil {
 				return nil, false, fmt.Errorf("event of %s.%s: %w", r.Database, r.Table, err)
 			}

@@ -3,6 +3,7 @@ package emit
 import (
 	"bytes"
 	"context"
+	"fmt"
 	"os"
 	"path/filepath"
 	"testing"
@@ -97,7 +98,7 @@ func header(r *kgo.Record, key string) string {
 // is followed in its partition, in the same committed transaction, by a
 // record with the same key, a null value and the delete's dedupe key with
 // ":tombstone"; a keyless row's delete gets none. Without tombstones no
-// record has a null value.
+// record has a null value. With Maxwell's key the tombstones carry it.
 func TestKafkaDebeziumTombstones(t *testing.T) {
 	tbl := dbzOrders()
 	keyless := &schema.Table{Database: "shop", Name: "orders", Columns: tbl.Columns}
@@ -111,10 +112,24 @@ func TestKafkaDebeziumTombstones(t *testing.T) {
 			{Table: keyless, Type: event.Delete, Before: []any{int32(3), "k"}},
 		}
 	}
-	for _, tombstones := range []bool{true, false} {
+	for _, v := range []struct {
+		key        KafkaKey
+		tombstones bool
+	}{{KafkaKeyDebezium, true}, {KafkaKeyDebezium, false}, {KafkaKeyMaxwell, true}} {
+		tombstones := v.tombstones
+		keyOf := func(id int) string {
+			if v.key == KafkaKeyMaxwell {
+				return fmt.Sprintf(`{"database":"shop","table":"orders","pk.id":%d}`, id)
+			}
+			return fmt.Sprintf(`{"id":%d}`, id)
+		}
+		keylessKey := ""
+		if v.key == KafkaKeyMaxwell {
+			keylessKey = `{"database":"shop","table":"orders"}`
+		}
 		c := newKfake(t)
 		cfg := kafkaTestConfig(c.ListenAddrs())
-		cfg.Key, cfg.Debezium, cfg.Tombstones = KafkaKeyDebezium, true, tombstones
+		cfg.Key, cfg.Debezium, cfg.Tombstones = v.key, true, tombstones
 		s := openKafka(t, cfg)
 		ctx := context.Background()
 		if err := s.Write(ctx, debeziumBatch(t, 1, event.DefaultDebeziumOptions(), rows()...)); err != nil {
@@ -169,13 +184,13 @@ func TestKafkaDebeziumTombstones(t *testing.T) {
 		if tombs != 2 {
 			t.Fatalf("%d tombstones, want 2 (none for the keyless row)", tombs)
 		}
-		for k, want := range map[string]int{`{"id":1}`: 3, `{"id":2}`: 4} {
+		for k, want := range map[string]int{keyOf(1): 3, keyOf(2): 4} {
 			rs := perKey[k]
 			if len(rs) != want || rs[len(rs)-1].Value != nil {
 				t.Errorf("key %s: %d records ending with value %q; want %d ending with a tombstone", k, len(rs), rs[len(rs)-1].Value, want)
 			}
 		}
-		if rs := perKey[""]; len(rs) != 1 || rs[0].Value == nil {
+		if rs := perKey[keylessKey]; len(rs) != 1 || rs[0].Value == nil {
 			t.Errorf("keyless rows: %d records, want the delete alone", len(rs))
 		}
 	}
