@@ -60,11 +60,11 @@ type KafkaConfig struct {
 	// debezium): a debezium Key is then derived from each event's value.
 	Debezium bool
 	// Tombstones is Debezium's tombstones.on.delete: after each delete
-	// event of a row with a primary key, a record with the same key and a null
-	// value follows in the same transaction (so in the same partition,
-	// right after it), for log compaction to drop the key. It needs
-	// Debezium events; its dedupe header is the delete's with ":tombstone"
-	// appended.
+	// event of a row with a primary key, a record with the same key and a
+	// null value follows in the same transaction (so in the same
+	// partition, right after it), for log compaction to drop the key. It
+	// needs Debezium events; its dedupe header is the delete's with
+	// ":tombstone" appended.
 	Tombstones bool
 	// Compression is none, gzip, snappy, lz4 or zstd.
 	Compression string
@@ -303,18 +303,20 @@ type KafkaSink struct {
 	errMu   sync.Mutex
 	err     error
 	inTxn   bool
-	records int                 // produced into the open transaction
-	held    []*Batch            // batches of the open transaction, released at commit
-	partial bool                // the last batch with events ends inside a transaction
-	lastCP  []byte              // checkpoint of the last boundary written
-	lastSeq uint64              // last batch written
-	acked   uint64              // last batch committed
-	commitd []byte              // checkpoint record last committed
-	dedupe  []byte              // scratch
-	topic   topicNamer          // topic per table
-	epoch   []byte              // the sluice.epoch header's value; nil without Epoch
-	dbzKeys *event.DebeziumKeys // key schemas of Debezium events, per table
+	records int        // produced into the open transaction
+	held    []*Batch   // batches of the open transaction, released at commit
+	partial bool       // the last batch with events ends inside a transaction
+	lastCP  []byte     // checkpoint of the last boundary written
+	lastSeq uint64     // last batch written
+	acked   uint64     // last batch committed
+	commitd []byte     // checkpoint record last committed
+	dedupe  []byte     // scratch
+	topic   topicNamer // topic per table
+	epoch   []byte     // the sluice.epoch header's value; nil without Epoch
 	pending sync.WaitGroup
+
+	// dbzKeys keeps the key schemas of Debezium events, per table.
+	dbzKeys *event.DebeziumKeys
 }
 
 var _ Sink = (*KafkaSink)(nil)
