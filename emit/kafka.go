@@ -35,8 +35,13 @@ const (
 	// {"database":"shop","table":"orders","pk.id":5}. A keyless table's
 	// rows get {"database":…,"table":…}: one partition, in order.
 	KafkaKeyMaxwell KafkaKey = "maxwell"
-	// KafkaKeyDebezium is Debezium's key without a schema: {"id":5}; a
-	// keyless table's rows have no key.
+	// KafkaKeyDebezium is Debezium's key document. With Debezium events
+	// (KafkaConfig.Debezium) it is derived from each event's value, so its
+	// values are rendered as the value's are and, when the value carries
+	// its schema (schemas.enable), it is wrapped with the key schema
+	// <topic.prefix>.<db>.<table>.Key: {"schema":…,"payload":{"id":5}}.
+	// With Maxwell events it is the bare payload {"id":5} of the key's
+	// values as Maxwell renders them. A keyless table's rows have no key.
 	KafkaKeyDebezium KafkaKey = "debezium"
 )
 
@@ -51,6 +56,16 @@ type KafkaConfig struct {
 	// with {database} and {table}.
 	Topic string
 	Key   KafkaKey
+	// Debezium says the events are Debezium change events (output.format:
+	// debezium): a debezium Key is then derived from each event's value.
+	Debezium bool
+	// Tombstones is Debezium's tombstones.on.delete: after each delete
+	// event of a row with a primary key, a record with the same key and a
+	// null value follows in the same transaction (so in the same
+	// partition, right after it), for log compaction to drop the key. It
+	// needs Debezium events; its dedupe header is the delete's with
+	// ":tombstone" appended.
+	Tombstones bool
 	// Compression is none, gzip, snappy, lz4 or zstd.
 	Compression string
 	// MaxRecordBytes bounds one record (key, value and headers). A larger
@@ -145,6 +160,9 @@ func (c *KafkaConfig) Validate() error {
 	}
 	if c.Key != KafkaKeyMaxwell && c.Key != KafkaKeyDebezium {
 		return fmt.Errorf("key %q: want maxwell or debezium", c.Key)
+	}
+	if c.Tombstones && !c.Debezium {
+		return errors.New("tombstones follow Debezium delete events: set output.format: debezium or turn output.debezium.tombstones off")
 	}
 	if _, err := kafkaCodec(c.Compression); err != nil {
 		return err
@@ -296,6 +314,9 @@ type KafkaSink struct {
 	topic   topicNamer // topic per table
 	epoch   []byte     // the sluice.epoch header's value; nil without Epoch
 	pending sync.WaitGroup
+
+	// dbzKeys keeps the key schemas of Debezium events, per table.
+	dbzKeys *event.DebeziumKeys
 }
 
 var _ Sink = (*KafkaSink)(nil)
@@ -408,7 +429,7 @@ func (s *KafkaSink) Write(ctx context.Context, b *Batch) error {
 	for i := range b.Events {
 		r := &b.Events[i]
 		value := b.Data[r.Off : r.Off+r.Len]
-		key, err := s.appendKey(nil, r)
+		key, del, err := s.appendKey(nil, r, value)
 		if err != nil {
 			return s.fail(err)
 		}
@@ -417,18 +438,13 @@ func (s *KafkaSink) Write(ctx context.Context, b *Batch) error {
 		if size > s.cfg.MaxRecordBytes {
 			return s.fail(fmt.Errorf("event of %s.%s with key %s is %d bytes, over max_record_bytes %d: raise max_record_bytes (and the topic's max.message.bytes) or shrink the row", r.Database, r.Table, string(r.Key), size, s.cfg.MaxRecordBytes))
 		}
-		rec := &kgo.Record{
-			Topic:   s.topic.name(r.Database, r.Table),
-			Key:     key,
-			Value:   value,
-			Headers: []kgo.RecordHeader{{Key: kafkaDedupeHeader, Value: bytes.Clone(s.dedupe)}},
+		topic := s.topic.name(r.Database, r.Table)
+		s.produce(topic, key, value, bytes.Clone(s.dedupe))
+		if del && s.cfg.Tombstones && key != nil && len(r.KeyColumns) > 0 {
+			// Same key, so same partition; produced right after the
+			// delete by one producer, so right after it there.
+			s.produce(topic, key, nil, append(bytes.Clone(s.dedupe), kafkaTombstoneSuffix...))
 		}
-		if s.epoch != nil {
-			rec.Headers = append(rec.Headers, kgo.RecordHeader{Key: kafkaEpochHeader, Value: s.epoch})
-		}
-		s.pending.Add(1)
-		s.client.Produce(s.ctx, rec, s.produced)
-		s.records++
 	}
 	if len(b.Events) > 0 || b.Checkpoint != nil {
 		s.partial = b.Checkpoint == nil && len(b.Events) > 0
@@ -445,8 +461,28 @@ func (s *KafkaSink) Write(ctx context.Context, b *Batch) error {
 	return nil
 }
 
+// produce produces one record into the open transaction.
+func (s *KafkaSink) produce(topic string, key, value, dedupe []byte) {
+	rec := &kgo.Record{
+		Topic:   topic,
+		Key:     key,
+		Value:   value,
+		Headers: []kgo.RecordHeader{{Key: kafkaDedupeHeader, Value: dedupe}},
+	}
+	if s.epoch != nil {
+		rec.Headers = append(rec.Headers, kgo.RecordHeader{Key: kafkaEpochHeader, Value: s.epoch})
+	}
+	s.pending.Add(1)
+	s.client.Produce(s.ctx, rec, s.produced)
+	s.records++
+}
+
 // kafkaDedupeHeader carries each record's dedupe key.
 const kafkaDedupeHeader = "sluice.dedupe_key"
+
+// kafkaTombstoneSuffix ends a tombstone's dedupe key: its delete's, so the
+// two are told apart and a replay reproduces both.
+const kafkaTombstoneSuffix = ":tombstone"
 
 // kafkaEpochHeader carries the leadership term's epoch, in a cluster.
 const kafkaEpochHeader = "sluice.epoch"
@@ -596,8 +632,34 @@ func Fenced(err error) bool {
 		errors.Is(err, kerr.TransactionalIDAuthorizationFailed) || errors.Is(err, kerr.InvalidProducerIDMapping)
 }
 
-// appendKey appends r's record key in the configured form.
-func (s *KafkaSink) appendKey(dst []byte, r *Ref) ([]byte, error) {
+// appendKey appends r's record key in the configured form, and with
+// Debezium events reports whether value (r's event) is a delete.
+func (s *KafkaSink) appendKey(dst []byte, r *Ref, value []byte) (_ []byte, del bool, err error) {
+	if s.cfg.Debezium {
+		if s.cfg.Key == KafkaKeyDebezium {
+			if s.dbzKeys == nil {
+				s.dbzKeys = event.NewDebeziumKeys()
+			}
+			dst, del, err = s.dbzKeys.Append(dst, value, r.Database+"\x00"+r.Table, r.KeyColumns)
+			if err != nil {
+				return nil, false, fmt.Errorf("event of %s.%s: %w", r.Database, r.Table, err)
+			}
+			return dst, del, nil
+		}
+		// A delete's value ends with its op (Debezium.AppendRow writes
+		// it last): only those are parsed to be sure.
+		if s.cfg.Tombstones && (bytes.HasSuffix(value, []byte(`"op":"d"}`)) || bytes.HasSuffix(value, []byte(`"op":"d"}}`))) {
+			if _, del, err = event.DebeziumKeyFromValue(nil, value, nil); err != nil {
+				return nil, false, fmt.Errorf("event of %s.%s: %w", r.Database, r.Table, err)
+			}
+		}
+	}
+	dst, err = s.appendRefKey(dst, r)
+	return dst, del, err
+}
+
+// appendRefKey appends r's record key in the configured form, from r.Key.
+func (s *KafkaSink) appendRefKey(dst []byte, r *Ref) ([]byte, error) {
 	var vals []json.RawMessage
 	if len(r.Key) > 0 {
 		if err := json.Unmarshal(r.Key, &vals); err != nil {

@@ -286,7 +286,7 @@ func TestKafkaKeysAndTopics(t *testing.T) {
 	}
 	for _, tt := range tests {
 		s := &KafkaSink{cfg: KafkaConfig{Key: tt.key}}
-		got, err := s.appendKey(nil, &tt.r)
+		got, err := s.appendRefKey(nil, &tt.r)
 		if err != nil {
 			t.Fatal(err)
 		}

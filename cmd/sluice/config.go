@@ -239,6 +239,14 @@ func (c *fileConfig) validate() error {
 	if err := c.Output.Maxwell.validate(); err != nil {
 		return err
 	}
+	for i, spec := range c.sinks {
+		if sc, ok := spec.(*kafkaSinkConfig); ok {
+			ec, _ := sc.emitConfig("pipeline", "") // checked with the sink
+			if err := c.kafkaOutput(sc, &ec); err != nil {
+				return fmt.Errorf("sinks[%d]: %w", i, err)
+			}
+		}
+	}
 	if _, err := parseLevel(c.Log.Level); err != nil {
 		return err
 	}

@@ -17,6 +17,13 @@ type debeziumConfig struct {
 	BinaryHandlingMode         string `koanf:"binary_handling_mode"`
 	SchemasEnable              bool   `koanf:"schemas_enable"`
 	ProvideTransactionMetadata bool   `koanf:"provide_transaction_metadata"`
+	// Key: a stream sink that carries keys (Kafka) keys each record by
+	// Debezium's key document; it is the default of that sink's key:
+	// (docs/kafka.md).
+	Key bool `koanf:"key"`
+	// Tombstones is tombstones.on.delete: the Kafka sink follows each
+	// delete with a null-value record of the same key.
+	Tombstones bool `koanf:"tombstones"`
 }
 
 func defaultDebeziumConfig() debeziumConfig {
@@ -26,6 +33,8 @@ func defaultDebeziumConfig() debeziumConfig {
 		DecimalHandlingMode:        o.DecimalHandlingMode,
 		BigintUnsignedHandlingMode: o.BigintUnsignedHandlingMode,
 		BinaryHandlingMode:         o.BinaryHandlingMode,
+		Key:                        true,
+		Tombstones:                 true, // Debezium's default
 	}
 }
 

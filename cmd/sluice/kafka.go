@@ -12,6 +12,7 @@ import (
 	"github.com/sluicecdc/sluice/checkpoint"
 	"github.com/sluicecdc/sluice/emit"
 	"github.com/sluicecdc/sluice/ha"
+	"github.com/sluicecdc/sluice/pipeline"
 )
 
 // kafkaSinkConfig is a sink entry of type kafka (see docs/kafka.md).
@@ -19,7 +20,7 @@ type kafkaSinkConfig struct {
 	Type               string          `koanf:"type"`
 	Brokers            []string        `koanf:"brokers"`
 	Topic              string          `koanf:"topic"`
-	Key                string          `koanf:"key"`         // maxwell (default) | debezium
+	Key                string          `koanf:"key"`         // maxwell | debezium; default from the format and output.debezium.key
 	Compression        string          `koanf:"compression"` // none | gzip | snappy | lz4 | zstd
 	MaxRecordBytes     int             `koanf:"max_record_bytes"`
 	CheckpointTopic    string          `koanf:"checkpoint_topic"`
@@ -114,6 +115,9 @@ func (c *fileConfig) kafkaConfig(ctx context.Context, sc *kafkaSinkConfig) (emit
 	if err != nil {
 		return ec, err
 	}
+	if err := c.kafkaOutput(sc, &ec); err != nil {
+		return ec, err
+	}
 	if ec.SASL.Mechanism == "AWS_MSK_IAM" {
 		clients, err := c.awsClients(ctx)
 		if err != nil {
@@ -148,6 +152,31 @@ func (c *fileConfig) openKafka(ctx context.Context, sc *kafkaSinkConfig, log *sl
 		log = slog.Default()
 	}
 	return emit.NewKafkaSink(ec, log.With("sink", "kafka"))
+}
+
+// kafkaOutput sets what of ec follows the sink's format: with Debezium
+// events, the record key is output.debezium.key's (the key document, or
+// Maxwell's key when false) and tombstones are output.debezium.tombstones.
+// The sink's own key: may only repeat what output.debezium.key says.
+func (c *fileConfig) kafkaOutput(sc *kafkaSinkConfig, ec *emit.KafkaConfig) error {
+	format := c.sinkFormats[sc]
+	if format == "" {
+		format = pipeline.Format(c.Output.Format)
+	}
+	if format != pipeline.FormatDebezium {
+		return nil
+	}
+	ec.Debezium = true
+	ec.Tombstones = c.Output.Debezium.Tombstones
+	want := emit.KafkaKeyMaxwell
+	if c.Output.Debezium.Key {
+		want = emit.KafkaKeyDebezium
+	}
+	if sc.Key != "" && emit.KafkaKey(sc.Key) != want {
+		return fmt.Errorf("kafka sink key: %s contradicts output.debezium.key: %v: leave the sink's key out (it follows output.debezium.key) or change output.debezium.key", sc.Key, c.Output.Debezium.Key)
+	}
+	ec.Key = want
+	return ec.Validate()
 }
 
 // kafkaSinkSpec returns the configured Kafka sink, if any.
