@@ -11,6 +11,7 @@ import (
 	"github.com/sluicecdc/sluice/checkpoint"
 	"github.com/sluicecdc/sluice/emit"
 	"github.com/sluicecdc/sluice/event"
+	"github.com/sluicecdc/sluice/filter"
 	"github.com/sluicecdc/sluice/schema"
 )
 
@@ -51,7 +52,11 @@ func TestBatchPoolClasses(t *testing.T) {
 // buffer, not one of BatchBytes; a large one's is the largest class.
 func TestBatchSizedToTransaction(t *testing.T) {
 	cfg := DefaultConfig()
-	p := &Pipeline{cfg: cfg, saved: &checkpoint.Checkpoint{}, sinks: make([]emit.Sink, 1)}
+	f, err := filter.New(cfg.Filter)
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := &Pipeline{cfg: cfg, saved: &checkpoint.Checkpoint{}, sinks: make([]emit.Sink, 1), filter: f}
 	out := make(chan delivery, 64)
 	e := newEncoder(p, 1, out)
 	defer e.close()
