@@ -286,7 +286,8 @@ func (p *Pipeline) Run(ctx context.Context) (err error) {
 	}()
 	if resnap {
 		from = srv.Head
-		cp = &checkpoint.Checkpoint{Pipeline: p.cfg.Name, Position: from, ServerID: srv.ServerID, UpdatedAt: time.Now().UTC(), Snapshot: initial}
+		cp = &checkpoint.Checkpoint{Pipeline: p.cfg.Name, Position: from, ServerID: srv.ServerID, UpdatedAt: time.Now().UTC(), Snapshot: initial,
+			GTIDSet: srv.GTIDs, Filter: p.cfg.Filter.String(), History: cp.History}
 		if err := p.store.Save(ctx, cp); err != nil {
 			return fmt.Errorf("save the checkpoint of the new snapshot: %w", err)
 		}
