@@ -112,8 +112,8 @@ const debeziumTxEventSchema = `{"type":"struct","fields":[` +
 
 // debeziumSchemaChangeSchema is the schema of a schema change event
 // (io.debezium.connector.mysql.SchemaChangeValue). tableChanges' items are
-// Debezium's io.debezium.connector.schema.Change with table always null,
-// declared as an optional struct without fields.
+// Debezium's io.debezium.connector.schema.Change, its table the optional
+// io.debezium.connector.schema.Table of Debezium's SchemaFactory.
 const debeziumSchemaChangeSchema = `{"type":"struct","fields":[` +
 	debeziumSourceSchema + `,` +
 	`{"type":"int64","optional":false,"field":"ts_ms"},` +
@@ -123,7 +123,28 @@ const debeziumSchemaChangeSchema = `{"type":"struct","fields":[` +
 	`{"type":"array","items":{"type":"struct","fields":[` +
 	`{"type":"string","optional":false,"field":"type"},` +
 	`{"type":"string","optional":false,"field":"id"},` +
-	`{"type":"struct","fields":[],"optional":true,"name":"io.debezium.connector.schema.Table","version":1,"field":"table"}` +
+	`{"type":"struct","fields":[` +
+	`{"type":"string","optional":true,"field":"defaultCharsetName"},` +
+	`{"type":"array","items":{"type":"string","optional":false},"optional":true,"field":"primaryKeyColumnNames"},` +
+	`{"type":"array","items":{"type":"struct","fields":[` +
+	`{"type":"string","optional":false,"field":"name"},` +
+	`{"type":"int32","optional":false,"field":"jdbcType"},` +
+	`{"type":"int32","optional":true,"field":"nativeType"},` +
+	`{"type":"string","optional":false,"field":"typeName"},` +
+	`{"type":"string","optional":true,"field":"typeExpression"},` +
+	`{"type":"string","optional":true,"field":"charsetName"},` +
+	`{"type":"int32","optional":true,"field":"length"},` +
+	`{"type":"int32","optional":true,"field":"scale"},` +
+	`{"type":"int32","optional":false,"field":"position"},` +
+	`{"type":"boolean","optional":true,"field":"optional"},` +
+	`{"type":"boolean","optional":true,"field":"autoIncremented"},` +
+	`{"type":"boolean","optional":true,"field":"generated"},` +
+	`{"type":"string","optional":true,"field":"comment"},` +
+	`{"type":"string","optional":true,"field":"defaultValueExpression"},` +
+	`{"type":"array","items":{"type":"string","optional":false},"optional":true,"field":"enumValues"}` +
+	`],"optional":false,"name":"io.debezium.connector.schema.Column","version":1},"optional":false,"field":"columns"},` +
+	`{"type":"string","optional":true,"field":"comment"}` +
+	`],"optional":true,"name":"io.debezium.connector.schema.Table","version":1,"field":"table"}` +
 	`],"optional":false,"name":"io.debezium.connector.schema.Change","version":1},"optional":false,"field":"tableChanges"}` +
 	`],"optional":false,"name":"io.debezium.connector.mysql.SchemaChangeValue","version":1}`
 
