@@ -298,9 +298,13 @@ func collationCharset(collation string) string {
 	return cs
 }
 
-// columnKey records a column-level PRIMARY KEY.
+// columnKey records a column-level PRIMARY KEY, and a column-level UNIQUE
+// as the key of a table that has none yet, as Debezium's parser does.
 func (m *TableMeta) columnKey(c *ast.ColumnDef) {
 	for _, o := range c.Options {
+		if o.Tp == ast.ColumnOptionUniqKey && len(m.PrimaryKey) == 0 {
+			m.PrimaryKey = []string{c.Name.Name.O}
+		}
 		if o.Tp == ast.ColumnOptionPrimaryKey {
 			m.PrimaryKey = []string{c.Name.Name.O}
 			if i := m.index(c.Name.Name.O); i >= 0 {

@@ -75,6 +75,10 @@ func TestMetaAfterDDL(t *testing.T) {
 		{"CREATE TABLE c3 LIKE c2", "d", "c3",
 			"cs=utf8mb4 pk=[mid first]; id:INT/4(-,-) notnull auto gen; mid:VARCHAR/12(10,-) utf8mb4 notnull; full_name:VARCHAR/12(300,-) latin1; first:BIGINT/-5(-,-) notnull"},
 		{"DROP TABLE c2", "d", "c2", "nil"},
+		{"CREATE TABLE u (a INT, b VARCHAR(5) CHARSET ascii UNIQUE, c INT UNIQUE)", "d", "u",
+			"cs= pk=[b]; a:INT/4(-,-); b:VARCHAR/12(5,-) ascii; c:INT/4(-,-)"},
+		{"CREATE TABLE u2 (a INT UNIQUE, b INT, PRIMARY KEY (b))", "d", "u2",
+			"cs= pk=[b]; a:INT/4(-,-); b:INT/4(-,-) notnull"},
 		{"ALTER TABLE unknown ADD x INT", "d", "unknown", "nil"},
 		// a table first seen in a TABLE_MAP (see below, at offset 5000)
 		{"ALTER TABLE old ADD z CHAR(3) AFTER k", "d", "old",
