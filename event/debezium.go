@@ -193,7 +193,7 @@ func (d *Debezium) AppendDDL(dst []byte, tx *Tx, c *DDL) ([]byte, int, error) {
 	dst = appendString(dst, d.name)
 	dst = append(dst, `,"snapshot":"false","db":`...)
 	dst = appendString(dst, c.Database)
-	dst = append(dst, `,"table":`...)
+	dst = append(dst, `,"sequence":null,"table":`...)
 	if c.Table != "" {
 		dst = appendString(dst, c.Table)
 	} else {

@@ -90,6 +90,29 @@ const debeziumSourceSchema = `{"type":"struct","fields":[` +
 	`{"type":"string","optional":true,"field":"query"}` +
 	`],"optional":false,"name":"io.debezium.connector.mysql.Source","field":"source"}`
 
+// debeziumSchemaChangeSourceSchema is the source block's schema in a schema
+// change event: with Debezium's common sequence field after db (always
+// null for MySQL), as the documentation's schema change example shows it.
+// The documentation's change event examples show no sequence, and neither
+// do sluice's change events.
+const debeziumSchemaChangeSourceSchema = `{"type":"struct","fields":[` +
+	`{"type":"string","optional":false,"field":"version"},` +
+	`{"type":"string","optional":false,"field":"connector"},` +
+	`{"type":"string","optional":false,"field":"name"},` +
+	`{"type":"int64","optional":false,"field":"ts_ms"},` +
+	`{"type":"string","optional":true,"name":"io.debezium.data.Enum","version":1,"parameters":{"allowed":"true,last,false,incremental"},"default":"false","field":"snapshot"},` +
+	`{"type":"string","optional":false,"field":"db"},` +
+	`{"type":"string","optional":true,"field":"sequence"},` +
+	`{"type":"string","optional":true,"field":"table"},` +
+	`{"type":"int64","optional":false,"field":"server_id"},` +
+	`{"type":"string","optional":true,"field":"gtid"},` +
+	`{"type":"string","optional":false,"field":"file"},` +
+	`{"type":"int64","optional":false,"field":"pos"},` +
+	`{"type":"int32","optional":false,"field":"row"},` +
+	`{"type":"int64","optional":true,"field":"thread"},` +
+	`{"type":"string","optional":true,"field":"query"}` +
+	`],"optional":false,"name":"io.debezium.connector.mysql.Source","field":"source"}`
+
 // debeziumTransactionSchema is the schema of the transaction block
 // (provide.transaction.metadata).
 const debeziumTransactionSchema = `{"type":"struct","fields":[` +
@@ -115,7 +138,7 @@ const debeziumTxEventSchema = `{"type":"struct","fields":[` +
 // Debezium's io.debezium.connector.schema.Change, its table the optional
 // io.debezium.connector.schema.Table of Debezium's SchemaFactory.
 const debeziumSchemaChangeSchema = `{"type":"struct","fields":[` +
-	debeziumSourceSchema + `,` +
+	debeziumSchemaChangeSourceSchema + `,` +
 	`{"type":"int64","optional":false,"field":"ts_ms"},` +
 	`{"type":"string","optional":true,"field":"databaseName"},` +
 	`{"type":"string","optional":true,"field":"schemaName"},` +
