@@ -608,7 +608,11 @@ func (h *handler) ddl(defaultDB, sql string, pos event.Position) []event.DDL {
 			h.s.log.Warn("statement not understood; emitted with its SQL, tables it touched get a new version at their next TABLE_MAP", "pos", pos.String(), "sql", sql)
 		}
 		v := h.s.registry.ApplyDDL(d, sql, pos)
-		out = append(out, event.DDL{DDL: *d, SQL: sql, Pos: pos, Index: i, SchemaVersion: v})
+		var meta *schema.TableMeta
+		if d.Table != "" && d.Kind != schema.TableDrop {
+			meta = h.s.registry.MetaAfter(d.Database, d.Table, pos)
+		}
+		out = append(out, event.DDL{DDL: *d, SQL: sql, Pos: pos, Index: i, SchemaVersion: v, Meta: meta})
 	}
 	return out
 }

@@ -179,9 +179,10 @@ func appendSourceTail(dst []byte, tx *Tx, pos Position, index int, streamed bool
 // AppendDDL implements Format: a schema change event shaped like the value
 // of Debezium's schema change topic (databaseName, schemaName, ddl,
 // tableChanges). A table's change names its type (CREATE, ALTER, DROP; a
-// rename is an ALTER of "old","new") and id; its table is null: sluice does
-// not keep the column metadata Debezium writes there. A database's change
-// and a TRUNCATE have no tableChanges.
+// rename is an ALTER of "old","new"), its id and its table: the definition
+// after the change (c.Meta), as Debezium's ConnectTableChangeSerializer
+// writes it, null for a drop or a definition sluice could not work out. A
+// database's change and a TRUNCATE have no tableChanges.
 func (d *Debezium) AppendDDL(dst []byte, tx *Tx, c *DDL) ([]byte, int, error) {
 	if d.opts.SchemasEnable {
 		dst = append(dst, `{"schema":`...)
@@ -192,7 +193,7 @@ func (d *Debezium) AppendDDL(dst []byte, tx *Tx, c *DDL) ([]byte, int, error) {
 	dst = appendString(dst, d.name)
 	dst = append(dst, `,"snapshot":"false","db":`...)
 	dst = appendString(dst, c.Database)
-	dst = append(dst, `,"table":`...)
+	dst = append(dst, `,"sequence":null,"table":`...)
 	if c.Table != "" {
 		dst = appendString(dst, c.Table)
 	} else {
@@ -206,7 +207,7 @@ func (d *Debezium) AppendDDL(dst []byte, tx *Tx, c *DDL) ([]byte, int, error) {
 	dst = append(dst, `,"schemaName":null,"ddl":`...)
 	dst = appendString(dst, c.SQL)
 	dst = append(dst, `,"tableChanges":[`...)
-	dst = appendTableChange(dst, &c.DDL)
+	dst = appendTableChange(dst, c)
 	dst = append(dst, "]}"...)
 	if d.opts.SchemasEnable {
 		dst = append(dst, '}')
@@ -217,7 +218,7 @@ func (d *Debezium) AppendDDL(dst []byte, tx *Tx, c *DDL) ([]byte, int, error) {
 var tableChangeTypes = map[schema.DDLKind]string{schema.TableCreate: "CREATE", schema.TableAlter: "ALTER", schema.TableRename: "ALTER", schema.TableDrop: "DROP"}
 
 // appendTableChange appends c's entry of tableChanges, if it has one.
-func appendTableChange(dst []byte, c *schema.DDL) []byte {
+func appendTableChange(dst []byte, c *DDL) []byte {
 	typ, ok := tableChangeTypes[c.Kind]
 	if !ok || c.Table == "" {
 		return dst
@@ -230,7 +231,84 @@ func appendTableChange(dst []byte, c *schema.DDL) []byte {
 	dst = append(dst, typ...)
 	dst = append(dst, `","id":`...)
 	dst = appendString(dst, id)
-	return append(dst, `,"table":null}`...)
+	dst = append(dst, `,"table":`...)
+	if c.Meta == nil || c.Kind == schema.TableDrop {
+		return append(dst, "null}"...)
+	}
+	return append(appendTableMeta(dst, c.Meta), '}')
+}
+
+// appendTableMeta appends Debezium's io.debezium.connector.schema.Table of
+// m. sluice knows no comments (Debezium writes none either unless
+// include.schema.comments is on) and no column defaults: both are null.
+func appendTableMeta(dst []byte, m *schema.TableMeta) []byte {
+	dst = append(dst, `{"defaultCharsetName":`...)
+	dst = appendStringOrNull(dst, m.DefaultCharset)
+	dst = append(dst, `,"primaryKeyColumnNames":[`...)
+	for i, k := range m.PrimaryKey {
+		if i > 0 {
+			dst = append(dst, ',')
+		}
+		dst = appendString(dst, k)
+	}
+	dst = append(dst, `],"columns":[`...)
+	for i := range m.Columns {
+		c := &m.Columns[i]
+		if i > 0 {
+			dst = append(dst, ',')
+		}
+		dst = append(dst, `{"name":`...)
+		dst = appendString(dst, c.Name)
+		dst = append(dst, `,"jdbcType":`...)
+		dst = strconv.AppendInt(dst, int64(c.JDBCType), 10)
+		dst = append(dst, `,"nativeType":null,"typeName":`...)
+		dst = appendString(dst, c.TypeName)
+		dst = append(dst, `,"typeExpression":`...)
+		dst = appendString(dst, c.TypeName)
+		dst = append(dst, `,"charsetName":`...)
+		dst = appendStringOrNull(dst, c.Charset)
+		dst = append(dst, `,"length":`...)
+		dst = appendIntOrNull(dst, c.Length)
+		dst = append(dst, `,"scale":`...)
+		dst = appendIntOrNull(dst, c.Scale)
+		dst = append(dst, `,"position":`...)
+		dst = strconv.AppendInt(dst, int64(i+1), 10)
+		dst = append(dst, `,"optional":`...)
+		dst = strconv.AppendBool(dst, c.Optional)
+		dst = append(dst, `,"autoIncremented":`...)
+		dst = strconv.AppendBool(dst, c.AutoIncrement)
+		dst = append(dst, `,"generated":`...)
+		dst = strconv.AppendBool(dst, c.Generated)
+		dst = append(dst, `,"comment":null,"defaultValueExpression":null,"enumValues":`...)
+		if len(c.EnumValues) == 0 {
+			dst = append(dst, "null"...)
+		} else {
+			dst = append(dst, '[')
+			for j, v := range c.EnumValues {
+				if j > 0 {
+					dst = append(dst, ',')
+				}
+				dst = appendString(dst, v)
+			}
+			dst = append(dst, ']')
+		}
+		dst = append(dst, '}')
+	}
+	return append(dst, `],"comment":null}`...)
+}
+
+func appendStringOrNull(dst []byte, s string) []byte {
+	if s == "" {
+		return append(dst, "null"...)
+	}
+	return appendString(dst, s)
+}
+
+func appendIntOrNull(dst []byte, n int) []byte {
+	if n < 0 {
+		return append(dst, "null"...)
+	}
+	return strconv.AppendInt(dst, int64(n), 10)
 }
 
 func (d *Debezium) appendImage(dst []byte, dt *debeziumTable, image []any) ([]byte, error) {

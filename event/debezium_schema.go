@@ -90,6 +90,29 @@ const debeziumSourceSchema = `{"type":"struct","fields":[` +
 	`{"type":"string","optional":true,"field":"query"}` +
 	`],"optional":false,"name":"io.debezium.connector.mysql.Source","field":"source"}`
 
+// debeziumSchemaChangeSourceSchema is the source block's schema in a schema
+// change event: with Debezium's common sequence field after db (always
+// null for MySQL), as the documentation's schema change example shows it.
+// The documentation's change event examples show no sequence, and neither
+// do sluice's change events.
+const debeziumSchemaChangeSourceSchema = `{"type":"struct","fields":[` +
+	`{"type":"string","optional":false,"field":"version"},` +
+	`{"type":"string","optional":false,"field":"connector"},` +
+	`{"type":"string","optional":false,"field":"name"},` +
+	`{"type":"int64","optional":false,"field":"ts_ms"},` +
+	`{"type":"string","optional":true,"name":"io.debezium.data.Enum","version":1,"parameters":{"allowed":"true,last,false,incremental"},"default":"false","field":"snapshot"},` +
+	`{"type":"string","optional":false,"field":"db"},` +
+	`{"type":"string","optional":true,"field":"sequence"},` +
+	`{"type":"string","optional":true,"field":"table"},` +
+	`{"type":"int64","optional":false,"field":"server_id"},` +
+	`{"type":"string","optional":true,"field":"gtid"},` +
+	`{"type":"string","optional":false,"field":"file"},` +
+	`{"type":"int64","optional":false,"field":"pos"},` +
+	`{"type":"int32","optional":false,"field":"row"},` +
+	`{"type":"int64","optional":true,"field":"thread"},` +
+	`{"type":"string","optional":true,"field":"query"}` +
+	`],"optional":false,"name":"io.debezium.connector.mysql.Source","field":"source"}`
+
 // debeziumTransactionSchema is the schema of the transaction block
 // (provide.transaction.metadata).
 const debeziumTransactionSchema = `{"type":"struct","fields":[` +
@@ -112,10 +135,10 @@ const debeziumTxEventSchema = `{"type":"struct","fields":[` +
 
 // debeziumSchemaChangeSchema is the schema of a schema change event
 // (io.debezium.connector.mysql.SchemaChangeValue). tableChanges' items are
-// Debezium's io.debezium.connector.schema.Change with table always null,
-// declared as an optional struct without fields.
+// Debezium's io.debezium.connector.schema.Change, its table the optional
+// io.debezium.connector.schema.Table of Debezium's SchemaFactory.
 const debeziumSchemaChangeSchema = `{"type":"struct","fields":[` +
-	debeziumSourceSchema + `,` +
+	debeziumSchemaChangeSourceSchema + `,` +
 	`{"type":"int64","optional":false,"field":"ts_ms"},` +
 	`{"type":"string","optional":true,"field":"databaseName"},` +
 	`{"type":"string","optional":true,"field":"schemaName"},` +
@@ -123,7 +146,28 @@ const debeziumSchemaChangeSchema = `{"type":"struct","fields":[` +
 	`{"type":"array","items":{"type":"struct","fields":[` +
 	`{"type":"string","optional":false,"field":"type"},` +
 	`{"type":"string","optional":false,"field":"id"},` +
-	`{"type":"struct","fields":[],"optional":true,"name":"io.debezium.connector.schema.Table","version":1,"field":"table"}` +
+	`{"type":"struct","fields":[` +
+	`{"type":"string","optional":true,"field":"defaultCharsetName"},` +
+	`{"type":"array","items":{"type":"string","optional":false},"optional":true,"field":"primaryKeyColumnNames"},` +
+	`{"type":"array","items":{"type":"struct","fields":[` +
+	`{"type":"string","optional":false,"field":"name"},` +
+	`{"type":"int32","optional":false,"field":"jdbcType"},` +
+	`{"type":"int32","optional":true,"field":"nativeType"},` +
+	`{"type":"string","optional":false,"field":"typeName"},` +
+	`{"type":"string","optional":true,"field":"typeExpression"},` +
+	`{"type":"string","optional":true,"field":"charsetName"},` +
+	`{"type":"int32","optional":true,"field":"length"},` +
+	`{"type":"int32","optional":true,"field":"scale"},` +
+	`{"type":"int32","optional":false,"field":"position"},` +
+	`{"type":"boolean","optional":true,"field":"optional"},` +
+	`{"type":"boolean","optional":true,"field":"autoIncremented"},` +
+	`{"type":"boolean","optional":true,"field":"generated"},` +
+	`{"type":"string","optional":true,"field":"comment"},` +
+	`{"type":"string","optional":true,"field":"defaultValueExpression"},` +
+	`{"type":"array","items":{"type":"string","optional":false},"optional":true,"field":"enumValues"}` +
+	`],"optional":false,"name":"io.debezium.connector.schema.Column","version":1},"optional":false,"field":"columns"},` +
+	`{"type":"string","optional":true,"field":"comment"}` +
+	`],"optional":true,"name":"io.debezium.connector.schema.Table","version":1,"field":"table"}` +
 	`],"optional":false,"name":"io.debezium.connector.schema.Change","version":1},"optional":false,"field":"tableChanges"}` +
 	`],"optional":false,"name":"io.debezium.connector.mysql.SchemaChangeValue","version":1}`
 

@@ -2,6 +2,7 @@ package event
 
 import (
 	"encoding/json"
+	"fmt"
 	"math/big"
 	"os"
 	"path/filepath"
@@ -208,6 +209,95 @@ func TestUnscaledSmallMatchesBig(t *testing.T) {
 		}
 		if !ok || string(small) != string(want) {
 			t.Errorf("%s: small path %s, big.Int path %s", s, small, want)
+		}
+	}
+}
+
+// TestDebeziumSchemaChangeSchema encodes schema change events with schemas
+// on (a CREATE with every kind of column metadata, a DROP) and checks the
+// payload against the schema as Kafka Connect's JsonConverter would read
+// it: each struct's fields by name and in order, null only in an optional
+// field, arrays of structs item by item.
+func TestDebeziumSchemaChangeSchema(t *testing.T) {
+	opts := DefaultDebeziumOptions()
+	opts.SchemasEnable = true
+	meta := &schema.TableMeta{DefaultCharset: "utf8mb4", PrimaryKey: []string{"id"}, Columns: []schema.ColumnMeta{
+		{Name: "id", TypeName: "INT", JDBCType: 4, Length: -1, Scale: -1, AutoIncrement: true, Generated: true},
+		{Name: "e", TypeName: "ENUM", JDBCType: 1, Charset: "utf8mb4", Length: 1, Scale: -1, Optional: true, EnumValues: []string{"'a'", "'b'"}},
+		{Name: "d", TypeName: "DECIMAL", JDBCType: 3, Length: 10, Scale: 2, Optional: true},
+	}}
+	for _, c := range []*DDL{
+		{DDL: schema.DDL{Kind: schema.TableCreate, Database: "db", Table: "t"}, SQL: "CREATE TABLE t ...", Meta: meta},
+		{DDL: schema.DDL{Kind: schema.TableDrop, Database: "db", Table: "t"}, SQL: "DROP TABLE t", Meta: meta},
+	} {
+		d := NewDebeziumWith("main", opts)
+		b, split, err := d.AppendDDL(nil, &Tx{ServerID: 1}, c)
+		if err != nil {
+			t.Fatal(err)
+		}
+		msgb := d.AppendCommit(append([]byte(nil), b[:split]...), &Commit{Timestamp: 1}, 0, true)
+		b = append(msgb, b[split:]...)
+		var msg struct {
+			Schema  map[string]any `json:"schema"`
+			Payload any            `json:"payload"`
+		}
+		if err := json.Unmarshal(b, &msg); err != nil {
+			t.Fatalf("%s: %v\n%s", c.SQL, err, b)
+		}
+		fitsSchema(t, c.SQL, msg.Schema, msg.Payload)
+		tc := msg.Payload.(map[string]any)["tableChanges"].([]any)[0].(map[string]any)
+		if got := tc["table"] == nil; got != (c.Kind == schema.TableDrop) {
+			t.Errorf("%s: table null is %v", c.SQL, got)
+		}
+	}
+}
+
+func fitsSchema(t *testing.T, path string, s map[string]any, v any) {
+	t.Helper()
+	if v == nil {
+		if s["optional"] != true {
+			t.Errorf("%s: null in a required %v", path, s["type"])
+		}
+		return
+	}
+	switch s["type"] {
+	case "struct":
+		obj, ok := v.(map[string]any)
+		fields, _ := s["fields"].([]any)
+		if !ok || len(obj) != len(fields) {
+			t.Errorf("%s: %v does not have the %d fields of %v", path, v, len(fields), s["name"])
+			return
+		}
+		for _, f := range fields {
+			fm := f.(map[string]any)
+			name := fm["field"].(string)
+			fv, ok := obj[name]
+			if !ok {
+				t.Errorf("%s.%s: missing", path, name)
+				continue
+			}
+			fitsSchema(t, path+"."+name, fm, fv)
+		}
+	case "array":
+		items, ok := v.([]any)
+		if !ok {
+			t.Errorf("%s: %v is not an array", path, v)
+			return
+		}
+		for i, it := range items {
+			fitsSchema(t, fmt.Sprintf("%s[%d]", path, i), s["items"].(map[string]any), it)
+		}
+	case "string":
+		if _, ok := v.(string); !ok {
+			t.Errorf("%s: %v is not a string", path, v)
+		}
+	case "boolean":
+		if _, ok := v.(bool); !ok {
+			t.Errorf("%s: %v is not a boolean", path, v)
+		}
+	case "int32", "int64":
+		if _, ok := v.(float64); !ok {
+			t.Errorf("%s: %v is not a number", path, v)
 		}
 	}
 }

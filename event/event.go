@@ -91,4 +91,8 @@ type DDL struct {
 	// SchemaVersion is the table's version the change starts (0 for a
 	// database-level change).
 	SchemaVersion int
+	// Meta is the table's definition after the change, as far as sluice
+	// knows it (nil for a drop, a database-level change, or a statement it
+	// could not apply): Debezium's tableChanges[].table.
+	Meta *schema.TableMeta `json:"-"`
 }

@@ -34,6 +34,10 @@ type Version struct {
 	// version so a replay decodes each row as JSON exactly when the first
 	// run did.
 	JSON []string `json:"json,omitempty"`
+	// Meta is the table's definition after the DDL that started the
+	// version (nil for a TABLE_MAP version, a drop, or a statement sluice
+	// could not apply): what Debezium's schema change events carry.
+	Meta *TableMeta `json:"meta,omitempty"`
 }
 
 // Registry keeps every shape each table has had. Versions are numbered per
@@ -406,7 +410,20 @@ func (r *Registry) ApplyDDL(d *DDL, sql string, pos position.Position) int {
 		return 0
 	}
 	name := d.Database + "." + d.Table
+	if v := r.exactly(name, pos); v != nil {
+		return v.Number // the same DDL streamed again
+	}
 	var jsonCols []string
+	var before, like *TableMeta
+	switch d.Kind {
+	case TableRename:
+		before = r.metaAt(d.OldDatabase+"."+d.OldTable, pos)
+	case TableCreate:
+		like = r.metaAt(d.LikeDatabase+"."+d.LikeTable, pos)
+	default:
+		before = r.metaAt(name, pos)
+	}
+	meta := metaAfter(d, sql, before, like)
 	switch d.Kind {
 	case TableCreate:
 		jsonCols = withJSON(nil, d.JSONColumns, nil)
@@ -424,8 +441,43 @@ func (r *Registry) ApplyDDL(d *DDL, sql string, pos position.Position) int {
 	default:
 		jsonCols = withJSON(r.jsonAt(name, pos), d.JSONColumns, d.NotJSON)
 	}
-	v := r.insert(name, &Version{Pos: pos, Cause: string(d.Kind), SQL: sql, JSON: jsonCols})
+	v := r.insert(name, &Version{Pos: pos, Cause: string(d.Kind), SQL: sql, JSON: jsonCols, Meta: meta})
 	return v.Number
+}
+
+// exactly returns the version of a table that starts at pos, if any.
+func (r *Registry) exactly(name string, pos position.Position) *Version {
+	if v := at(r.tables[name], pos); v != nil && v.Pos.Compare(pos) == 0 {
+		return v
+	}
+	return nil
+}
+
+// metaAt returns the definition of a table at pos: the one its last DDL
+// left, or the shape of its last TABLE_MAP; nil if neither is known.
+func (r *Registry) metaAt(name string, pos position.Position) *TableMeta {
+	v := at(r.tables[name], pos)
+	switch {
+	case v == nil:
+		return nil
+	case v.Meta != nil:
+		return v.Meta
+	case v.Table != nil:
+		return metaFromTable(v.Table)
+	}
+	return nil
+}
+
+// MetaAfter returns the definition the DDL at pos left a table with, for
+// Debezium's schema change events; nil when the table was dropped or
+// sluice could not work out its definition.
+func (r *Registry) MetaAfter(database, table string, pos position.Position) *TableMeta {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if v := r.exactly(database+"."+table, pos); v != nil {
+		return v.Meta
+	}
+	return nil
 }
 
 func (r *Registry) currentNumber(name string, pos position.Position) int {
