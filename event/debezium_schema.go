@@ -73,37 +73,28 @@ func appendField(dst, open []byte, name string) []byte {
 // debeziumSourceSchema is the schema of the source block, as the MySQL
 // connector declares it (io.debezium.connector.mysql.Source), with
 // snapshot the string enum of Debezium 2.
-const debeziumSourceSchema = `{"type":"struct","fields":[` +
-	`{"type":"string","optional":false,"field":"version"},` +
-	`{"type":"string","optional":false,"field":"connector"},` +
-	`{"type":"string","optional":false,"field":"name"},` +
-	`{"type":"int64","optional":false,"field":"ts_ms"},` +
-	`{"type":"string","optional":true,"name":"io.debezium.data.Enum","version":1,"parameters":{"allowed":"true,last,false,incremental"},"default":"false","field":"snapshot"},` +
-	`{"type":"string","optional":false,"field":"db"},` +
-	`{"type":"string","optional":true,"field":"table"},` +
-	`{"type":"int64","optional":false,"field":"server_id"},` +
-	`{"type":"string","optional":true,"field":"gtid"},` +
-	`{"type":"string","optional":false,"field":"file"},` +
-	`{"type":"int64","optional":false,"field":"pos"},` +
-	`{"type":"int32","optional":false,"field":"row"},` +
-	`{"type":"int64","optional":true,"field":"thread"},` +
-	`{"type":"string","optional":true,"field":"query"}` +
-	`],"optional":false,"name":"io.debezium.connector.mysql.Source","field":"source"}`
+const debeziumSourceSchema = debeziumSourceHead + debeziumSourceTail
 
 // debeziumSchemaChangeSourceSchema is the source block's schema in a schema
 // change event: with Debezium's common sequence field after db (always
 // null for MySQL), as the documentation's schema change example shows it.
 // The documentation's change event examples show no sequence, and neither
 // do sluice's change events.
-const debeziumSchemaChangeSourceSchema = `{"type":"struct","fields":[` +
+const debeziumSchemaChangeSourceSchema = debeziumSourceHead +
+	`{"type":"string","optional":true,"field":"sequence"},` +
+	debeziumSourceTail
+
+// debeziumSourceHead and debeziumSourceTail are the source block's fields
+// before and after the place of sequence.
+const debeziumSourceHead = `{"type":"struct","fields":[` +
 	`{"type":"string","optional":false,"field":"version"},` +
 	`{"type":"string","optional":false,"field":"connector"},` +
 	`{"type":"string","optional":false,"field":"name"},` +
 	`{"type":"int64","optional":false,"field":"ts_ms"},` +
 	`{"type":"string","optional":true,"name":"io.debezium.data.Enum","version":1,"parameters":{"allowed":"true,last,false,incremental"},"default":"false","field":"snapshot"},` +
-	`{"type":"string","optional":false,"field":"db"},` +
-	`{"type":"string","optional":true,"field":"sequence"},` +
-	`{"type":"string","optional":true,"field":"table"},` +
+	`{"type":"string","optional":false,"field":"db"},`
+
+const debeziumSourceTail = `{"type":"string","optional":true,"field":"table"},` +
 	`{"type":"int64","optional":false,"field":"server_id"},` +
 	`{"type":"string","optional":true,"field":"gtid"},` +
 	`{"type":"string","optional":false,"field":"file"},` +

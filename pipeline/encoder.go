@@ -387,14 +387,7 @@ func (e *encoder) commit(ctx context.Context, c *event.Commit) error {
 	e.appendTxEvent(e.format, e.current(need), c, true)
 	err := e.txbuf.each(func(head, tail []byte, rec *txRec) error {
 		b := e.current(need)
-		off := len(b.Data)
-		b.Data = append(b.Data, head...)
-		b.Data = e.format.AppendCommit(b.Data, c, i, i == n-1)
-		b.Data = append(b.Data, tail...)
-		b.Events = append(b.Events, emit.Ref{
-			Off: off, Len: len(b.Data) - off - 1, Database: rec.database, Table: rec.table, Key: e.keepKey(rec.key), KeyColumns: e.keyColumns(rec.database, rec.table),
-			Timestamp: c.Timestamp, Pos: rec.pos, Index: rec.index, ServerID: e.tx.ServerID, Commit: c.Pos,
-		})
+		e.appendCommitted(b, e.format, c, head, tail, rec, i, n)
 		i++
 		if len(b.Data) >= e.p.cfg.BatchBytes && i < n {
 			// A large transaction goes out in several batches; only the
@@ -490,6 +483,20 @@ func (e *encoder) current(need int) *emit.Batch {
 		e.batch = e.batches.get(need)
 	}
 	return e.batch
+}
+
+// appendCommitted appends event i of the n of the committing transaction,
+// encoded in format f, to b: its head, the commit fields, its tail, and
+// its Ref.
+func (e *encoder) appendCommitted(b *emit.Batch, f event.Format, c *event.Commit, head, tail []byte, rec *txRec, i, n int) {
+	off := len(b.Data)
+	b.Data = append(b.Data, head...)
+	b.Data = f.AppendCommit(b.Data, c, i, i == n-1)
+	b.Data = append(b.Data, tail...)
+	b.Events = append(b.Events, emit.Ref{
+		Off: off, Len: len(b.Data) - off - 1, Database: rec.database, Table: rec.table, Key: e.keepKey(rec.key), KeyColumns: e.keyColumns(rec.database, rec.table),
+		Timestamp: c.Timestamp, Pos: rec.pos, Index: rec.index, ServerID: e.tx.ServerID, Commit: c.Pos,
+	})
 }
 
 // recycle keeps a released batch's buffers for reuse.

@@ -136,14 +136,7 @@ func (e *encoder) twinCommit(c *event.Commit, hb *pendingHeartbeat) error {
 	e.appendTxEvent(w.format, b, c, true)
 	n, i := w.txbuf.Len(), 0
 	err := w.txbuf.each(func(head, tail []byte, rec *txRec) error {
-		off := len(b.Data)
-		b.Data = append(b.Data, head...)
-		b.Data = w.format.AppendCommit(b.Data, c, i, i == n-1)
-		b.Data = append(b.Data, tail...)
-		b.Events = append(b.Events, emit.Ref{
-			Off: off, Len: len(b.Data) - off - 1, Database: rec.database, Table: rec.table, Key: e.keepKey(rec.key), KeyColumns: e.keyColumns(rec.database, rec.table),
-			Timestamp: c.Timestamp, Pos: rec.pos, Index: rec.index, ServerID: e.tx.ServerID, Commit: c.Pos,
-		})
+		e.appendCommitted(b, w.format, c, head, tail, rec, i, n)
 		i++
 		return nil
 	})
