@@ -798,8 +798,11 @@ func (h *handler) rollback(hdr *replication.EventHeader) error {
 	// The transaction (or the XA ROLLBACK statement) took a GTID all the
 	// same: the executed set has it.
 	done := h.txID
-	if !wasOpen {
-		done = h.nextID
+	switch {
+	case h.hold != nil:
+		done = h.hold.gtid // a rollback inside XA START ... XA PREPARE
+	case !wasOpen:
+		done = h.nextID // XA ROLLBACK
 	}
 	h.txID, h.nextID = GTID{}, GTID{}
 	h.inTx, h.standalone, h.hold = false, false, nil

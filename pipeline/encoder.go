@@ -444,8 +444,11 @@ func (e *encoder) noteKeyColumns(t *schema.Table) {
 	for _, i := range t.PrimaryKey {
 		names = append(names, t.Columns[i].Name)
 	}
-	if len(e.keyCols) > 4096 {
-		clear(e.keyCols) // tables re-created by DDL churn: keep the map bounded
+	if len(e.keyCols) > 4096 && e.txbuf.Len() == 0 {
+		// Tables re-created by DDL churn: keep the map bounded, but never
+		// while a transaction's rows are buffered (their refs read it at
+		// commit).
+		clear(e.keyCols)
 	}
 	e.keyCols[t.Database+"\x00"+t.Name] = names
 	e.lastDB, e.lastTable, e.lastCols = t.Database, t.Name, names

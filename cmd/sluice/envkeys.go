@@ -15,6 +15,7 @@ import (
 type envKeys struct {
 	leaves   map[string]bool // "source.password", ...
 	prefixes []string        // maps whose sub-keys are free: "compact.catalog.properties."
+	lists    []string        // lists of sections, which the environment cannot set entries of: "sinks."
 	typos    []string
 }
 
@@ -38,6 +39,11 @@ func (k *envKeys) walk(t reflect.Type, prefix string) {
 			ft = ft.Elem()
 		}
 		switch {
+		case ft.Kind() == reflect.Slice && ft.Elem().Kind() != reflect.Uint8 && ft.Elem().Kind() != reflect.String:
+			// A list of sections (sinks, peers): its entries cannot be
+			// set one by one from the environment.
+			k.lists = append(k.lists, path+".")
+			k.leaves[path] = true
 		case ft.Kind() == reflect.Struct && ft != durationType:
 			k.walk(ft, path+".")
 		case ft.Kind() == reflect.Map:
@@ -54,6 +60,12 @@ func (k *envKeys) walk(t reflect.Type, prefix string) {
 func (k *envKeys) key(path string) (string, bool) {
 	if k.leaves[path] || slices.ContainsFunc(k.prefixes, func(p string) bool { return strings.HasPrefix(path, p) }) {
 		return path, true
+	}
+	if i := slices.IndexFunc(k.lists, func(p string) bool { return strings.HasPrefix(path, p) }); i >= 0 {
+		list := strings.TrimSuffix(k.lists[i], ".")
+		k.typos = append(k.typos, fmt.Sprintf("SLUICE_%s sets an entry of the list %s, which the environment cannot: set it in the config file (secrets through their *_file keys)",
+			strings.ToUpper(strings.ReplaceAll(path, ".", "__")), list))
+		return "", false
 	}
 	if near := k.nearest(path); near != "" {
 		k.typos = append(k.typos, fmt.Sprintf("SLUICE_%s is not a configuration key: did you mean SLUICE_%s (%s)?",

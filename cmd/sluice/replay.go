@@ -138,14 +138,17 @@ func (c *fileConfig) keepSinks(types string) error {
 		want[strings.TrimSpace(t)] = true
 	}
 	var kept []any
+	found := map[string]bool{}
 	for _, s := range c.sinks {
 		if want[sinkType(s)] {
-			kept = append(kept, s)
-			delete(want, sinkType(s))
+			kept = append(kept, s) // every sink of a listed type
+			found[sinkType(s)] = true
 		}
 	}
 	for t := range want {
-		return fmt.Errorf("--sinks: no sink of type %q is configured", t)
+		if !found[t] {
+			return fmt.Errorf("--sinks: no sink of type %q is configured", t)
+		}
 	}
 	c.sinks = kept
 	return nil
