@@ -13,7 +13,9 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
+	"unsafe"
 
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kgo"
@@ -68,6 +70,11 @@ type KafkaConfig struct {
 	Tombstones bool
 	// Compression is none, gzip, snappy, lz4 or zstd.
 	Compression string
+	// MaxBufferedBytes caps the memory the sink holds: the batches whose
+	// records Kafka has not acknowledged yet (their capacity). Write waits
+	// while more is held, so a large source transaction is produced into
+	// its open Kafka transaction as it comes, never held whole.
+	MaxBufferedBytes int
 	// MaxRecordBytes bounds one record (key, value and headers). A larger
 	// event is refused, naming its table and key: the pipeline halts with
 	// nothing of its transaction committed. Kafka's own limit
@@ -135,6 +142,7 @@ func DefaultKafkaConfig() KafkaConfig {
 		Key:                KafkaKeyMaxwell,
 		Compression:        "none",
 		MaxRecordBytes:     1_000_000,
+		MaxBufferedBytes:   64 << 20,
 		CheckpointTopic:    DefaultCheckpointTopic,
 		TransactionTimeout: time.Minute,
 		DialTimeout:        10 * time.Second,
@@ -169,6 +177,9 @@ func (c *KafkaConfig) Validate() error {
 	}
 	if c.MaxRecordBytes < 1024 {
 		return errors.New("max_record_bytes must be at least 1024")
+	}
+	if c.MaxBufferedBytes < c.MaxRecordBytes {
+		return fmt.Errorf("max_buffered_bytes (%d) is below max_record_bytes (%d): raise it", c.MaxBufferedBytes, c.MaxRecordBytes)
 	}
 	if c.TransactionalID == "" || c.Pipeline == "" {
 		return errors.New("transactional id and pipeline must be set (the pipeline's name)")
@@ -304,7 +315,6 @@ type KafkaSink struct {
 	err     error
 	inTxn   bool
 	records int        // produced into the open transaction
-	held    []*Batch   // batches of the open transaction, released at commit
 	partial bool       // the last batch with events ends inside a transaction
 	lastCP  []byte     // checkpoint of the last boundary written
 	lastSeq uint64     // last batch written
@@ -314,6 +324,16 @@ type KafkaSink struct {
 	topic   topicNamer // topic per table
 	epoch   []byte     // the sluice.epoch header's value; nil without Epoch
 	pending sync.WaitGroup
+
+	// holdMu guards held and changed apart from mu, since produce
+	// callbacks release batches while a Write waits (holding mu) for room.
+	// held is the capacity of the batches whose records Kafka has not all
+	// acknowledged: each is released as soon as its last record is, not
+	// at the commit, so a large source transaction costs at most
+	// MaxBufferedBytes. changed is closed (and replaced) when held drops.
+	holdMu  sync.Mutex
+	held    int
+	changed chan struct{}
 
 	// dbzKeys keeps the key schemas of Debezium events, per table.
 	dbzKeys *event.DebeziumKeys
@@ -361,7 +381,8 @@ func NewKafkaSink(cfg KafkaConfig, log *slog.Logger) (*KafkaSink, error) {
 	if cfg.Epoch != 0 {
 		epoch = strconv.AppendUint(nil, cfg.Epoch, 10)
 	}
-	return &KafkaSink{epoch: epoch, cfg: cfg, client: client, log: log, topic: topicNamer{template: cfg.Topic}, ctx: ctx, cancel: cancel}, nil
+	return &KafkaSink{epoch: epoch, cfg: cfg, client: client, log: log, topic: topicNamer{template: cfg.Topic}, ctx: ctx, cancel: cancel,
+		changed: make(chan struct{})}, nil
 }
 
 // Check connects to the brokers and claims the transactional id, which
@@ -413,12 +434,29 @@ func (s *KafkaSink) createCheckpointTopic(ctx context.Context) error {
 // store).
 func (s *KafkaSink) Client() *kgo.Client { return s.client }
 
-// Write implements Sink: it produces b's events into the open transaction.
+// Write implements Sink: it produces b's events into the open transaction,
+// first waiting while MaxBufferedBytes of batches wait for Kafka's
+// acknowledgement. It keeps b until Kafka has acknowledged its records
+// (produced into the open transaction, not yet committed): what the
+// transaction's records are needed for after that is only the commit,
+// and a transaction that cannot commit is written again from the
+// checkpoint.
 func (s *KafkaSink) Write(ctx context.Context, b *Batch) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if err := s.failed(); err != nil {
 		return err
+	}
+	var h *kafkaHold
+	if len(b.Events) > 0 {
+		h = &kafkaHold{s: s, b: b, size: cap(b.Data) + cap(b.Events)*int(unsafe.Sizeof(Ref{}))}
+		if err := s.waitRoom(ctx, h.size); err != nil {
+			return err
+		}
+		h.left.Store(1) // Write's own, dropped when every record is produced
+		defer h.done()
+	} else {
+		defer b.Release()
 	}
 	if len(b.Events) > 0 && !s.inTxn {
 		if err := s.client.BeginTransaction(); err != nil {
@@ -439,11 +477,11 @@ func (s *KafkaSink) Write(ctx context.Context, b *Batch) error {
 			return s.fail(fmt.Errorf("event of %s.%s with key %s is %d bytes, over max_record_bytes %d: raise max_record_bytes (and the topic's max.message.bytes) or shrink the row", r.Database, r.Table, string(r.Key), size, s.cfg.MaxRecordBytes))
 		}
 		topic := s.topic.name(r.Database, r.Table)
-		s.produce(topic, key, value, bytes.Clone(s.dedupe))
+		s.produce(topic, key, value, bytes.Clone(s.dedupe), h)
 		if del && s.cfg.Tombstones && key != nil && len(r.KeyColumns) > 0 {
 			// Same key, so same partition; produced right after the
 			// delete by one producer, so right after it there.
-			s.produce(topic, key, nil, append(bytes.Clone(s.dedupe), kafkaTombstoneSuffix...))
+			s.produce(topic, key, nil, append(bytes.Clone(s.dedupe), kafkaTombstoneSuffix...), h)
 		}
 	}
 	if len(b.Events) > 0 || b.Checkpoint != nil {
@@ -453,16 +491,70 @@ func (s *KafkaSink) Write(ctx context.Context, b *Batch) error {
 		s.lastCP = b.Checkpoint
 	}
 	s.lastSeq = b.Seq
-	if len(b.Events) > 0 {
-		s.held = append(s.held, b) // Data is produced from until commit
-	} else {
-		b.Release()
-	}
 	return nil
 }
 
-// produce produces one record into the open transaction.
-func (s *KafkaSink) produce(topic string, key, value, dedupe []byte) {
+// kafkaHold is a batch the sink holds until Kafka has acknowledged each of
+// its records (their values are b.Data's bytes).
+type kafkaHold struct {
+	s    *KafkaSink
+	b    *Batch
+	size int
+	left atomic.Int32 // records not yet acknowledged, and Write's own
+}
+
+// done drops one of h's references; the last releases the batch.
+func (h *kafkaHold) done() {
+	if h.left.Add(-1) == 0 {
+		h.b.Release() // first: what is counted held includes every batch not released
+		h.s.unhold(h.size)
+	}
+}
+
+// waitRoom waits until a batch of size bytes fits under MaxBufferedBytes
+// (or nothing is held) and counts it held.
+func (s *KafkaSink) waitRoom(ctx context.Context, size int) error {
+	for {
+		if err := s.failed(); err != nil {
+			return err
+		}
+		s.holdMu.Lock()
+		if s.held == 0 || s.held+size <= s.cfg.MaxBufferedBytes {
+			s.held += size
+			s.holdMu.Unlock()
+			return nil
+		}
+		changed := s.changed
+		s.holdMu.Unlock()
+		select {
+		case <-changed:
+		case <-ctx.Done():
+			return fmt.Errorf("kafka sink: wait for Kafka to acknowledge buffered events: %w", ctx.Err())
+		case <-s.ctx.Done():
+			return fmt.Errorf("kafka sink: closed while waiting for Kafka to acknowledge buffered events: %w", context.Cause(s.ctx))
+		}
+	}
+}
+
+func (s *KafkaSink) unhold(size int) {
+	s.holdMu.Lock()
+	s.held -= size
+	close(s.changed)
+	s.changed = make(chan struct{})
+	s.holdMu.Unlock()
+}
+
+// Buffered returns the capacity of the batches the sink holds (those with
+// records Kafka has not acknowledged) and its cap, MaxBufferedBytes.
+func (s *KafkaSink) Buffered() (held, capacity int) {
+	s.holdMu.Lock()
+	defer s.holdMu.Unlock()
+	return s.held, s.cfg.MaxBufferedBytes
+}
+
+// produce produces one record into the open transaction; h (if any) is
+// released by the record's acknowledgement.
+func (s *KafkaSink) produce(topic string, key, value, dedupe []byte, h *kafkaHold) {
 	rec := &kgo.Record{
 		Topic:   topic,
 		Key:     key,
@@ -473,8 +565,16 @@ func (s *KafkaSink) produce(topic string, key, value, dedupe []byte) {
 		rec.Headers = append(rec.Headers, kgo.RecordHeader{Key: kafkaEpochHeader, Value: s.epoch})
 	}
 	s.pending.Add(1)
-	s.client.Produce(s.ctx, rec, s.produced)
 	s.records++
+	if h == nil {
+		s.client.Produce(s.ctx, rec, s.produced)
+		return
+	}
+	h.left.Add(1)
+	s.client.Produce(s.ctx, rec, func(r *kgo.Record, err error) {
+		h.done() // before produced: once pending is done, so is every release
+		s.produced(r, err)
+	})
 }
 
 // kafkaDedupeHeader carries each record's dedupe key.
@@ -562,11 +662,6 @@ func (s *KafkaSink) commitLocked(ctx context.Context, cp []byte) error {
 	if cp != nil {
 		s.commitd = cp
 	}
-	for _, b := range s.held {
-		b.Release()
-	}
-	clear(s.held)
-	s.held = s.held[:0]
 	return nil
 }
 
@@ -617,11 +712,7 @@ func (s *KafkaSink) Close() error {
 		cancel()
 		s.inTxn = false
 	}
-	s.client.Close()
-	for _, b := range s.held {
-		b.Release()
-	}
-	s.held = nil
+	s.client.Close() // fails what is still buffered: its batches are released
 	return err
 }
 

@@ -394,3 +394,85 @@ func TestKafkaBadSettings(t *testing.T) {
 		t.Fatal("a refused start wrote a checkpoint")
 	}
 }
+
+// TestKafkaLargeTransactionBounded: a source transaction far larger than
+// max_buffered_bytes is produced into its open Kafka transaction as it
+// comes: after every Write the batches not yet released fit in the cap
+// (each is released once Kafka acknowledged its records, not at the
+// commit), Buffered counts them, and the commit at the end delivers every
+// record once, in order.
+func TestKafkaLargeTransactionBounded(t *testing.T) {
+	c := newKfake(t)
+	cfg := kafkaTestConfig(c.ListenAddrs())
+	cfg.MaxBufferedBytes = 1 << 20
+	s := openKafka(t, cfg)
+	ctx := context.Background()
+	const batches, perBatch = 48, 64
+	pad := strings.Repeat("x", 2000)
+	var released atomic.Int64
+	var batchCap int
+	n := 0
+	for seq := uint64(1); seq <= batches; seq++ {
+		var rows [][2]int
+		for range perBatch {
+			rows = append(rows, [2]int{n % 7, n})
+			n++
+		}
+		b := kafkaBatch(seq, rows)
+		// Pad each value: {"id":…,"n":…,"pad":"xx…"}.
+		var data []byte
+		for i := range b.Events {
+			r := &b.Events[i]
+			line := b.Data[r.Off : r.Off+r.Len]
+			off := len(data)
+			data = append(data, line[:len(line)-1]...)
+			data = append(data, `,"pad":"`+pad+`"}`...)
+			r.Off, r.Len = off, len(data)-off
+			data = append(data, '\n')
+		}
+		b.Data = data
+		if seq < batches {
+			b.Checkpoint = nil // one source transaction: only its last batch ends at a boundary
+		}
+		b.Hold(1, func(*Batch) { released.Add(1) })
+		batchCap = cap(b.Data)
+		if err := s.Write(ctx, b); err != nil {
+			t.Fatal(err)
+		}
+		held, capacity := s.Buffered()
+		if capacity != cfg.MaxBufferedBytes || held > capacity {
+			t.Fatalf("after batch %d: Buffered = %d of %d", seq, held, capacity)
+		}
+		if unreleased := int(seq) - int(released.Load()); unreleased*batchCap > cfg.MaxBufferedBytes {
+			t.Fatalf("after batch %d: %d batches of %d bytes not released, over max_buffered_bytes %d", seq, unreleased, batchCap, cfg.MaxBufferedBytes)
+		}
+		if seq < batches {
+			if acked, err := s.Sync(ctx, false); err != nil || acked != 0 {
+				t.Fatalf("Sync inside the transaction = %d, %v: want 0 (nothing committed)", acked, err)
+			}
+		}
+	}
+	if batches*batchCap < 4*cfg.MaxBufferedBytes {
+		t.Fatalf("the transaction (%d bytes) is not much larger than the cap", batches*batchCap)
+	}
+	if acked, err := s.Sync(ctx, false); err != nil || acked != batches {
+		t.Fatalf("Sync at the boundary = %d, %v", acked, err)
+	}
+	if got := released.Load(); got != batches {
+		t.Fatalf("%d batches released after the commit, want %d", got, batches)
+	}
+	if held, _ := s.Buffered(); held != 0 {
+		t.Fatalf("Buffered = %d after the commit", held)
+	}
+	rows := readCommitted(t, c.ListenAddrs(), "shop.orders")
+	if len(rows) != batches*perBatch {
+		t.Fatalf("read %d records, want %d", len(rows), batches*perBatch)
+	}
+	last := map[int]int{}
+	for _, r := range rows {
+		if prev, ok := last[r.ID]; ok && r.N <= prev {
+			t.Fatalf("key %d: n %d after %d", r.ID, r.N, prev)
+		}
+		last[r.ID] = r.N
+	}
+}

@@ -85,7 +85,7 @@ type BinlogStatus struct {
 }
 
 // BufferReporter is a sink that holds events in memory up to a cap (S3,
-// Kinesis): Buffered returns the bytes held and the cap.
+// Kinesis, Kafka): Buffered returns the bytes held and the cap.
 type BufferReporter interface {
 	Buffered() (held, capacity int)
 }
@@ -93,6 +93,7 @@ type BufferReporter interface {
 var (
 	_ BufferReporter = (*emit.S3Sink)(nil)
 	_ BufferReporter = (*emit.KinesisSink)(nil)
+	_ BufferReporter = (*emit.KafkaSink)(nil)
 )
 
 // tracker holds what Status reports; Metrics updates it.

@@ -23,6 +23,7 @@ type kafkaSinkConfig struct {
 	Key                string          `koanf:"key"`         // maxwell | debezium; default from the format and output.debezium.key
 	Compression        string          `koanf:"compression"` // none | gzip | snappy | lz4 | zstd
 	MaxRecordBytes     int             `koanf:"max_record_bytes"`
+	MaxBufferedBytes   int             `koanf:"max_buffered_bytes"`
 	CheckpointTopic    string          `koanf:"checkpoint_topic"`
 	TransactionalID    string          `koanf:"transactional_id"` // default: the pipeline's name
 	TransactionTimeout time.Duration   `koanf:"transaction_timeout"`
@@ -70,6 +71,9 @@ func (sc *kafkaSinkConfig) emitConfig(pipeline, suffix string) (emit.KafkaConfig
 	if sc.MaxRecordBytes != 0 {
 		e.MaxRecordBytes = sc.MaxRecordBytes
 	}
+	if sc.MaxBufferedBytes != 0 {
+		e.MaxBufferedBytes = sc.MaxBufferedBytes
+	}
 	if sc.CheckpointTopic != "" {
 		e.CheckpointTopic = sc.CheckpointTopic
 	}
@@ -102,6 +106,15 @@ func (sc *kafkaSinkConfig) emitConfig(pipeline, suffix string) (emit.KafkaConfig
 		}
 	}
 	return e, e.Validate()
+}
+
+// maxBufferedBytes is the sink's memory cap, max_buffered_bytes or its
+// default.
+func (sc *kafkaSinkConfig) maxBufferedBytes() int {
+	if sc.MaxBufferedBytes != 0 {
+		return sc.MaxBufferedBytes
+	}
+	return emit.DefaultKafkaConfig().MaxBufferedBytes
 }
 
 // kafkaConfig is sc's sink config with the AWS SDK's credentials for

@@ -22,6 +22,8 @@ func (c *fileConfig) memoryCaps(pc pipeline.Config) int64 {
 			caps += int64(sc.emitConfig().MaxBufferedBytes)
 		case *kinesisSinkConfig:
 			caps += int64(sc.emitConfig().MaxBufferedBytes)
+		case *kafkaSinkConfig:
+			caps += int64(sc.maxBufferedBytes())
 		}
 	}
 	return caps

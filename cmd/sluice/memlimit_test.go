@@ -10,7 +10,7 @@ import (
 )
 
 // TestMemoryLimitFromCaps: the runtime's limit is derived from the
-// configured caps (sinks' max_buffered_bytes, the transaction held in
+// configured caps (sinks' max_buffered_bytes, Kafka's included, the transaction held in
 // memory, batches), and GOMEMLIMIT, when set, wins.
 func TestMemoryLimitFromCaps(t *testing.T) {
 	dir := t.TempDir()
@@ -24,6 +24,9 @@ sinks:
   - type: kinesis
     stream: s
     max_buffered_bytes: 30000000
+  - type: kafka
+    brokers: [k:9092]
+    max_buffered_bytes: 20000000
   - type: file
     path: ` + filepath.Join(dir, "out") + `
 `
@@ -36,7 +39,7 @@ sinks:
 	}
 	pc := cfg.pipelineConfig(nil)
 	caps := cfg.memoryCaps(pc)
-	want := int64(100000000+30000000) + int64(pc.TxMemoryBytes) + 4*int64(pc.BatchBytes)
+	want := int64(100000000+30000000+20000000) + int64(pc.TxMemoryBytes) + 4*int64(pc.BatchBytes)
 	if caps != want {
 		t.Fatalf("caps %d, want %d", caps, want)
 	}
