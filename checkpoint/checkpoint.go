@@ -40,6 +40,14 @@ type Checkpoint struct {
 	// Filter is the filter definition (filter.Config's String) the
 	// pipeline ran with, so a start with another one can say what changed.
 	Filter string `json:"filter,omitempty"`
+	// Emitted, when set ("file:offset" on the server ServerID), is past
+	// Position: every transaction that commits at or before it has been
+	// delivered. It is set while an XA transaction is prepared: Position
+	// stays before the prepare (a restart reads the prepared rows again),
+	// while the transactions that commit after it are delivered and
+	// checkpointed. A stream started from Position on that server reads
+	// them again but does not emit them.
+	Emitted string `json:"emitted,omitempty"`
 	// History lists the times the checkpoint was re-pointed by hand
 	// (`sluice checkpoint set`) or moved to another server, most recent
 	// last, at most MaxHistory. It carries over from save to save.

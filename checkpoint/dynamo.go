@@ -81,6 +81,7 @@ const (
 	attrGTIDSet   = "gtid_set"
 	attrHistory   = "history" // JSON of Checkpoint.History
 	attrFilter    = "filter"  // Checkpoint.Filter
+	attrEmitted   = "emitted" // Checkpoint.Emitted
 )
 
 // DynamoStore keeps a pipeline's checkpoint in one DynamoDB item, with
@@ -362,6 +363,7 @@ func (s *DynamoStore) Save(ctx context.Context, cp *Checkpoint) error {
 		"#epoch": attrEpoch, "#file": attrFile, "#file_seq": attrFileSeq, "#offset": attrOffset,
 		"#server_id": attrServerID, "#updated_at": attrUpdatedAt, "#gtid": attrGTID, "#ts": attrTS,
 		"#saved_by": attrSavedBy, "#snapshot": attrSnapshot, "#gtid_set": attrGTIDSet, "#history": attrHistory, "#filter": attrFilter,
+		"#emitted": attrEmitted,
 	}
 	values := map[string]types.AttributeValue{
 		":saved_by":   str(owner),
@@ -417,6 +419,12 @@ func (s *DynamoStore) Save(ctx context.Context, cp *Checkpoint) error {
 		values[":filter"] = str(cp.Filter)
 	} else {
 		remove = append(remove, "#filter")
+	}
+	if cp.Emitted != "" {
+		set = append(set, "#emitted = :emitted")
+		values[":emitted"] = str(cp.Emitted)
+	} else {
+		remove = append(remove, "#emitted")
 	}
 	update := "SET " + strings.Join(set, ", ")
 	if len(remove) > 0 {
@@ -555,6 +563,9 @@ func (s *DynamoStore) decode(item map[string]types.AttributeValue) (*Checkpoint,
 	}
 	if f, ok := item[attrFilter].(*types.AttributeValueMemberS); ok {
 		cp.Filter = f.Value
+	}
+	if e, ok := item[attrEmitted].(*types.AttributeValueMemberS); ok {
+		cp.Emitted = e.Value
 	}
 	if sn, ok := item[attrSnapshot].(*types.AttributeValueMemberS); ok {
 		if err := json.Unmarshal([]byte(sn.Value), &cp.Snapshot); err != nil {

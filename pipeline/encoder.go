@@ -45,7 +45,8 @@ type encoder struct {
 	// held is the Held of the item being handled: an XA transaction waits
 	// for its commit, so no boundary may be checkpointed now.
 	held bool
-	gtid string // of the last committed transaction
+	xa   heldState // boundaries while held: see xaheld.go
+	gtid string    // of the last committed transaction
 	// executed is the executed GTID set at the last boundary (nil: not
 	// known), spelled into the boundary's checkpoint only at flush;
 	// txGTID is the open transaction's GTID.
@@ -108,7 +109,7 @@ func newEncoder(p *Pipeline, serverID uint32, out chan<- delivery) *encoder {
 		tw = &twin{format: p.cfg.encoderFormat(second), txbuf: newTxBuffer(p.cfg.TxMemoryBytes, p.cfg.spillDir())}
 	}
 	p.takesTwin = takesTwin
-	return &encoder{
+	e := &encoder{
 		p:        p,
 		twin:     tw,
 		format:   p.cfg.encoderFormat(first),
@@ -124,6 +125,8 @@ func newEncoder(p *Pipeline, serverID uint32, out chan<- delivery) *encoder {
 		out:            out,
 		snapCommitted:  p.saved.Snapshot,
 	}
+	e.initHeld()
+	return e
 }
 
 func (e *encoder) close() {
@@ -379,6 +382,22 @@ func (e *encoder) commit(ctx context.Context, c *event.Commit) error {
 		e.setBoundary(checkpoint.Checkpoint{Position: c.Pos, GTID: e.gtid, ServerID: e.serverID, Timestamp: c.Timestamp, Snapshot: e.snapCommitted})
 		return nil
 	}
+	if e.emittedBefore(c.Pos) {
+		// Emitted before a restart, while an XA transaction was prepared
+		// (the checkpoint's Emitted): read again, not emitted again.
+		e.heartbeat = nil
+		if err := e.resetTx(); err != nil {
+			return err
+		}
+		if e.tx.GTID != "" {
+			e.gtid = e.tx.GTID
+		}
+		e.addExecuted()
+		e.commitSnap()
+		e.setBoundary(checkpoint.Checkpoint{Position: c.Pos, GTID: e.gtid, ServerID: e.serverID, Timestamp: c.Timestamp, Snapshot: e.snapCommitted})
+		e.lastCommit = c.Timestamp
+		return nil
+	}
 	n := e.txbuf.Len()
 	i := 0
 	// The batch is sized to the transaction: its rows plus the commit
@@ -515,7 +534,7 @@ func (e *encoder) flush(ctx context.Context) error {
 	e.batch = nil
 	e.seq++
 	b.Seq = e.seq
-	if e.boundary != nil && e.executed != nil && e.boundary.GTIDSet == "" {
+	if e.boundary != nil && e.executed != nil && e.boundary.GTIDSet == "" && e.boundary.Emitted == "" {
 		e.boundary.GTIDSet = e.executed.String()
 	}
 	b.Checkpoint = nil
@@ -591,14 +610,6 @@ func (p *Pipeline) deliver(ctx context.Context, in <-chan delivery) error {
 		}
 	}
 	return nil
-}
-
-// setBoundary makes cp the checkpoint the current batch ends at, unless an
-// XA transaction waits for its commit (then the previous boundary stays).
-func (e *encoder) setBoundary(cp checkpoint.Checkpoint) {
-	if !e.held {
-		e.boundary = &cp
-	}
 }
 
 // source takes the executed GTID set the stream learnt and, after a

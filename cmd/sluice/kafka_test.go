@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -179,6 +180,75 @@ func TestKafkaKillNineExactlyOnce(t *testing.T) {
 		t.Fatalf("checkpoint show: exit %d\n%s%s", res.code, res.stdout, res.stderr)
 	}
 	t.Logf("%d row changes through %d kills, each seen once", len(got), kills)
+}
+
+// TestKafkaXAPreparedDoesNotStall: while an XA transaction is prepared,
+// the transactions committed after it still reach a read_committed
+// consumer (their Kafka transactions commit with a checkpoint whose
+// position stays before the prepare and whose emitted covers them); after
+// the XA commits, a restart from that checkpoint delivers the XA's rows at
+// its commit and nothing twice.
+func TestKafkaXAPreparedDoesNotStall(t *testing.T) {
+	r := newKafkaRig(t)
+	db := r.src.DB(t)
+	ctx := context.Background()
+	xa, err := db.Conn(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer xa.Close()
+	for _, q := range []string{"INSERT INTO shop.orders VALUES (1, 10)", "XA START 'k1'", "INSERT INTO shop.orders VALUES (100, 1000)",
+		"XA END 'k1'", "XA PREPARE 'k1'"} {
+		if _, err := xa.ExecContext(ctx, q); err != nil {
+			t.Fatalf("%s: %v", q, err)
+		}
+	}
+	for i := 2; i <= 5; i++ {
+		if _, err := db.Exec("INSERT INTO shop.orders VALUES (?, ?)", i, i*10); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if res := sluice(t, nil, "run", "--exit-when-caught-up", "--config", r.cfg); res.code != 0 {
+		t.Fatalf("run: exit %d\n%s", res.code, res.stderr)
+	}
+	ids := func(cs []kafkaChange) (out []int) { // sorted: partitions interleave
+		for _, c := range cs {
+			out = append(out, c.id)
+		}
+		slices.Sort(out)
+		return out
+	}
+	if got := ids(r.committed()); fmt.Sprint(got) != "[1 2 3 4 5]" {
+		t.Fatalf("while k1 is prepared a read_committed consumer sees ids %v, want [1 2 3 4 5]", got)
+	}
+	res := sluice(t, nil, "checkpoint", "show", "--config", r.cfg)
+	if res.code != 0 || !strings.Contains(res.stdout, "emitted:") {
+		t.Fatalf("checkpoint show while k1 is prepared: exit %d, want an emitted line\n%s%s", res.code, res.stdout, res.stderr)
+	}
+	if _, err := xa.ExecContext(ctx, "XA COMMIT 'k1'"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := db.Exec("INSERT INTO shop.orders VALUES (6, 60)"); err != nil {
+		t.Fatal(err)
+	}
+	if res := sluice(t, nil, "run", "--exit-when-caught-up", "--config", r.cfg); res.code != 0 {
+		t.Fatalf("run after the XA commit: exit %d\n%s", res.code, res.stderr)
+	}
+	got := r.committed()
+	if fmt.Sprint(ids(got)) != "[1 2 3 4 5 6 100]" {
+		t.Fatalf("after k1 commits a read_committed consumer sees ids %v, want [1 2 3 4 5 6 100], each once", ids(got))
+	}
+	seen := map[string]bool{}
+	for _, c := range got {
+		if seen[c.dedupe] {
+			t.Fatalf("row change %s seen twice", c.dedupe)
+		}
+		seen[c.dedupe] = true
+	}
+	res = sluice(t, nil, "checkpoint", "show", "--config", r.cfg)
+	if res.code != 0 || strings.Contains(res.stdout, "emitted:") {
+		t.Fatalf("checkpoint show after k1 commits: exit %d, want no emitted line\n%s%s", res.code, res.stdout, res.stderr)
+	}
 }
 
 // kafkaWriteTx inserts row i and bumps n of two earlier rows, in one
