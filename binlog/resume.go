@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"sort"
 	"strconv"
 	"strings"
 
@@ -203,4 +204,100 @@ func ValidGTIDSet(flavor, set string) error {
 		return fmt.Errorf("GTID set %q for %s: %w (MariaDB: domain-server-seq[,...]; MySQL: uuid:1-N[,...])", set, flavor, err)
 	}
 	return nil
+}
+
+// PurgedGTIDs returns what the server has purged from its binlogs: MySQL's
+// gtid_purged; for MariaDB the GTID state at the start of its oldest binlog
+// (BINLOG_GTID_POS), which every purged transaction is at or before. ""
+// when the server writes no GTIDs or has purged nothing.
+func PurgedGTIDs(ctx context.Context, cfg *Config, srv *Server) (string, error) {
+	if srv.GTIDs == "" {
+		return "", nil
+	}
+	conn, err := Connect(ctx, cfg)
+	if err != nil {
+		return "", err
+	}
+	defer func() { _ = conn.Close() }()
+	q, args := "SELECT @@GLOBAL.gtid_purged", []any(nil)
+	if srv.Flavor == mysql.MariaDBFlavor {
+		if len(srv.Binlogs) == 0 {
+			return "", nil
+		}
+		q, args = "SELECT BINLOG_GTID_POS(?, 4)", []any{srv.Binlogs[0]}
+	}
+	r, err := conn.Execute(q, args...)
+	if err != nil {
+		return "", fmt.Errorf("read the purged GTIDs: %w", err)
+	}
+	set, _ := r.GetString(0, 0)
+	return strings.ReplaceAll(set, "\n", ""), nil
+}
+
+// CheckGTIDResume checks that a stream resuming after the executed set
+// finds every transaction it has not executed still in the server's
+// binlogs, whose purged GTIDs are purged (PurgedGTIDs). It returns a
+// *PreflightError (Check "checkpoint") naming the fix when the server
+// purged some: MariaDB, a domain whose purged sequence number is past the
+// set's; MySQL, a purged GTID not in the set.
+func CheckGTIDResume(flavor, executed, purged string) error {
+	if purged == "" {
+		return nil
+	}
+	lost := ""
+	switch flavor {
+	case mysql.MariaDBFlavor:
+		p, err := mariaDBLast(purged)
+		if err != nil {
+			return fmt.Errorf("purged GTIDs %q: %w", purged, err)
+		}
+		e, err := mariaDBLast(executed)
+		if err != nil {
+			return fmt.Errorf("executed GTID set %q: %w", executed, err)
+		}
+		var missing []string
+		for domain, g := range p {
+			if have, ok := e[domain]; !ok || have.SequenceNumber < g.SequenceNumber {
+				missing = append(missing, fmt.Sprintf("domain %d up to %s", domain, g))
+			}
+		}
+		sort.Strings(missing)
+		lost = strings.Join(missing, ", ")
+	default:
+		p, err := mysql.ParseMysqlGTIDSet(purged)
+		if err != nil {
+			return fmt.Errorf("purged GTIDs %q: %w", purged, err)
+		}
+		e, err := mysql.ParseMysqlGTIDSet(executed)
+		if err != nil {
+			return fmt.Errorf("executed GTID set %q: %w", executed, err)
+		}
+		if !e.Contain(p) {
+			lost = "some of " + purged
+		}
+	}
+	if lost == "" {
+		return nil
+	}
+	return &PreflightError{Check: "checkpoint", Msg: fmt.Sprintf("the checkpoint resumes by GTID after %s but the server has purged binlogs holding transactions it has not executed (%s; purged: %s): the changes in between are lost to sluice. Raise binlog retention (binlog_expire_logs_seconds, or on RDS: CALL mysql.rds_set_configuration('binlog retention hours', 72)), then re-snapshot the tables (snapshot.mode: when_needed does it at start) or remove the checkpoint to start from `start`", executed, lost, purged)}
+}
+
+// mariaDBLast reads a MariaDB GTID list (a binlog state may hold several
+// servers per domain) as the last GTID of each domain: the one with the
+// highest sequence number.
+func mariaDBLast(list string) (map[uint32]*mysql.MariadbGTID, error) {
+	last := map[uint32]*mysql.MariadbGTID{}
+	for _, s := range strings.Split(list, ",") {
+		if s = strings.TrimSpace(s); s == "" {
+			continue
+		}
+		g, err := mysql.ParseMariadbGTID(s)
+		if err != nil {
+			return nil, err
+		}
+		if have, ok := last[g.DomainID]; !ok || g.SequenceNumber > have.SequenceNumber {
+			last[g.DomainID] = g
+		}
+	}
+	return last, nil
 }

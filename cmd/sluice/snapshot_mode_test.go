@@ -129,6 +129,73 @@ func TestSnapshotWhenNeeded(t *testing.T) {
 	}
 }
 
+// TestSnapshotWhenNeededGTIDResume: a checkpoint resumed by GTID
+// (source.resume: gtid) gets the purged-binlog check too: the server's
+// purged GTIDs (MariaDB: the GTID state at its oldest binlog) hold
+// transactions past the checkpoint's executed set, so with
+// snapshot.mode when_needed the tables are snapshotted again from the
+// head, and with initial the start is refused naming the fix (exit 3).
+func TestSnapshotWhenNeededGTIDResume(t *testing.T) {
+	byGTID := func(r *snapRig) {
+		b, err := os.ReadFile(r.cfg)
+		if err != nil {
+			t.Fatal(err)
+		}
+		b = []byte(strings.Replace(string(b), "read_timeout: 3s}", "read_timeout: 3s, resume: gtid}", 1))
+		if err := os.WriteFile(r.cfg, b, 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	r := newSnapRig(t, 30, "snapshot: {mode: when_needed, tables: [snap.big], chunk_size: 25}")
+	byGTID(r)
+	if res := sluice(t, nil, "run", "--exit-when-caught-up", "--config", r.cfg); res.code != 0 {
+		t.Fatalf("first run: exit %d\n%s", res.code, res.stderr)
+	}
+	before := r.storedCheckpoint()
+	if before.GTIDSet == "" {
+		t.Fatalf("checkpoint %+v holds no GTID set to resume by", before)
+	}
+	if err := os.Remove(r.events()); err != nil {
+		t.Fatal(err)
+	}
+	r.src.Exec(t, "UPDATE snap.big SET v = 7 WHERE id <= 10", "DELETE FROM snap.big WHERE id = 30",
+		"INSERT INTO snap.big VALUES (31, 1, 'new')")
+	head := r.purgeAllBut()
+	res := sluice(t, nil, "run", "--exit-when-caught-up", "--config", r.cfg)
+	if res.code != 0 {
+		t.Fatalf("run after the purge: exit %d, want 0 (when_needed)\n%s", res.code, res.stderr)
+	}
+	if !strings.Contains(res.stderr, "snapshotting again") {
+		t.Errorf("the run does not say it snapshots again:\n%s", res.stderr)
+	}
+	if n := r.bootstrapCount(); n != 30 {
+		t.Errorf("%d bootstrap-insert events, want the table's 30 rows", n)
+	}
+	if cp := r.storedCheckpoint(); cp.Position.File < head || cp.GTIDSet == before.GTIDSet {
+		t.Errorf("checkpoint after the re-snapshot: %+v, want one in %s or later, past gtid %s", cp, head, before.GTIDSet)
+	}
+	r.checkEventsMatchSource(r.src.DB(t))
+
+	// Resuming by GTID with nothing purged past the set still works.
+	r.src.Exec(t, "INSERT INTO snap.big VALUES (32, 1, 'after')")
+	if res := sluice(t, nil, "run", "--exit-when-caught-up", "--config", r.cfg); res.code != 0 || strings.Contains(res.stderr, "snapshotting again") {
+		t.Fatalf("run by GTID with nothing purged: exit %d\n%s", res.code, res.stderr)
+	}
+	r.checkEventsMatchSource(r.src.DB(t))
+
+	// The same purge with snapshot.mode initial is refused (exit 3).
+	r2 := newSnapRig(t, 5, "snapshot: {mode: initial, tables: [snap.big]}")
+	byGTID(r2)
+	if res := sluice(t, nil, "run", "--exit-when-caught-up", "--config", r2.cfg); res.code != 0 {
+		t.Fatalf("initial: first run: exit %d\n%s", res.code, res.stderr)
+	}
+	r2.src.Exec(t, "INSERT INTO snap.big VALUES (100, 1, 'x')")
+	r2.purgeAllBut()
+	if res := sluice(t, nil, "run", "--exit-when-caught-up", "--config", r2.cfg); res.code != 3 || !strings.Contains(res.stderr, "has purged binlogs holding transactions it has not executed") {
+		t.Errorf("initial after a purge, by GTID: exit %d, want 3 with the purge named\n%s", res.code, res.stderr)
+	}
+}
+
 // TestSnapshotInitialOnly: snapshot.mode initial_only takes the initial
 // snapshot and stops by itself once it is done and delivered.
 func TestSnapshotInitialOnly(t *testing.T) {
