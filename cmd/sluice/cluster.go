@@ -21,7 +21,7 @@ func newClusterCommand(load func() (*fileConfig, error), stdout io.Writer) *cobr
 			return nil, err
 		}
 		if addr == "" {
-			if addr = cfg.adminURL(); addr == "" {
+			if addr = cfg.localAdminURL(); addr == "" {
 				return nil, &configError{errors.New("no node to ask: set http.listen (or http.admin_listen) in the config or pass --addr http://HOST:PORT")}
 			}
 		}

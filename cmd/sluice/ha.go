@@ -68,6 +68,10 @@ type httpConfig struct {
 	// AdminListen, when set, serves /cluster/ there instead of on Listen
 	// (e.g. a private interface).
 	AdminListen string `koanf:"admin_listen"`
+	// AdminAdvertise is the URL other nodes and clients reach /cluster/
+	// at, when admin_listen's own address is not one (an unspecified
+	// host: 0.0.0.0, [::]).
+	AdminAdvertise string `koanf:"admin_advertise"`
 }
 
 // adminToken reads http.admin_token_file ("" when none is set).
@@ -86,17 +90,67 @@ func (c *fileConfig) adminToken() (string, error) {
 	return tok, nil
 }
 
-// adminURL is where this node's admin API is reached.
-func (c *fileConfig) adminURL() string {
+// adminURL is where other nodes (a follower's redirect to the leader) and
+// clients reach this node's admin API: http.admin_advertise, admin_listen,
+// http.advertise or listen, in that order. A listen address on an
+// unspecified host (0.0.0.0, [::], ":port") names no address to reach: its
+// host is then ha.advertise's (or ha.bind's), where peers reach this node,
+// and without one it is an error naming the setting to add.
+func (c *fileConfig) adminURL() (string, error) {
 	switch {
+	case c.HTTP.AdminAdvertise != "":
+		return c.HTTP.AdminAdvertise, nil
 	case c.HTTP.AdminListen != "":
-		return "http://" + c.HTTP.AdminListen
+		return c.reachableURL(c.HTTP.AdminListen, "http.admin_listen", "http.admin_advertise")
 	case c.HTTP.Advertise != "":
-		return c.HTTP.Advertise
+		return c.HTTP.Advertise, nil
 	case c.HTTP.Listen != "":
-		return "http://" + c.HTTP.Listen
+		return c.reachableURL(c.HTTP.Listen, "http.listen", "http.advertise")
 	}
-	return ""
+	return "", nil
+}
+
+// reachableURL is the URL of listen (the setting key), with an
+// unspecified host replaced as adminURL says; fix names the setting that
+// gives it.
+func (c *fileConfig) reachableURL(listen, key, fix string) (string, error) {
+	host, port, err := net.SplitHostPort(listen)
+	if err != nil {
+		return "", fmt.Errorf("%s %q: %w", key, listen, err)
+	}
+	if !unspecifiedHost(host) {
+		return "http://" + listen, nil
+	}
+	for _, peer := range []string{c.HA.Advertise, c.HA.Bind} {
+		if h, _, err := net.SplitHostPort(peer); err == nil && !unspecifiedHost(h) {
+			return "http://" + net.JoinHostPort(h, port), nil
+		}
+	}
+	return "", fmt.Errorf("%s %q listens on every interface, which is no address other nodes can reach: set %s (e.g. http://10.0.0.5:%s) or ha.advertise", key, listen, fix, port)
+}
+
+// unspecifiedHost reports a listen host that stands for every interface.
+func unspecifiedHost(host string) bool {
+	if host == "" {
+		return true
+	}
+	ip := net.ParseIP(host)
+	return ip != nil && ip.IsUnspecified()
+}
+
+// localAdminURL is where a client on this machine reaches the admin API:
+// adminURL, or the listen address on loopback when that has no
+// reachable host.
+func (c *fileConfig) localAdminURL() string {
+	if u, err := c.adminURL(); err == nil {
+		return u
+	}
+	listen := c.HTTP.AdminListen
+	if listen == "" {
+		listen = c.HTTP.Listen
+	}
+	_, port, _ := net.SplitHostPort(listen)
+	return "http://" + net.JoinHostPort("127.0.0.1", port)
 }
 
 type heartbeatConfig struct {
@@ -125,7 +179,11 @@ func (c *fileConfig) haNodeConfig(log *slog.Logger) (ha.Config, error) {
 	if c.HA.LeaderLeaseTimeout != 0 {
 		hc.LeaderLeaseTimeout = c.HA.LeaderLeaseTimeout
 	}
-	hc.AdminURL = c.adminURL()
+	adminURL, err := c.adminURL()
+	if err != nil {
+		return hc, err
+	}
+	hc.AdminURL = adminURL
 	hc.Logger = log
 	if err := hc.Validate(); err != nil {
 		return hc, fmt.Errorf("ha: %w", err)
