@@ -546,7 +546,7 @@ func (p *Pipeline) loadRegistry(ctx context.Context, srv *binlog.Server) (*schem
 	}
 	if store != nil {
 		var err error
-		if registry, err = schema.OpenRegistry(store); err != nil {
+		if registry, err = schema.OpenRegistryContext(ctx, store); err != nil {
 			return nil, err
 		}
 		if p.cfg.SchemaReadOnly {

@@ -128,9 +128,15 @@ func (f FileStore) String() string { return string(f) }
 // OpenRegistry reads the registry kept in store; nothing stored gives an
 // empty registry that Save will write there.
 func OpenRegistry(store Store) (*Registry, error) {
+	return OpenRegistryContext(context.Background(), store)
+}
+
+// OpenRegistryContext is OpenRegistry with a context for a store that
+// does I/O (S3): a stop or a lost leadership ends the read.
+func OpenRegistryContext(ctx context.Context, store Store) (*Registry, error) {
 	r := NewRegistry()
 	r.store = store
-	f, tag, err := readRegistry(context.Background(), store)
+	f, tag, err := readRegistry(ctx, store)
 	if err != nil {
 		return nil, err
 	}

@@ -1,6 +1,8 @@
 package schema
 
 import (
+	"context"
+	"errors"
 	"path/filepath"
 	"testing"
 
@@ -89,5 +91,26 @@ func TestRegistryVersions(t *testing.T) {
 		if !ok || v.Number != 2 || v.Cause != "table-alter" {
 			t.Fatalf("version at 450: %+v", v)
 		}
+	}
+}
+
+// blockingStore is a Store whose reads wait for their context.
+type blockingStore struct{}
+
+func (blockingStore) Read(ctx context.Context) ([]byte, error) {
+	<-ctx.Done()
+	return nil, ctx.Err()
+}
+func (blockingStore) Write(context.Context, []byte) error { return nil }
+func (blockingStore) String() string                      { return "blocking" }
+
+// TestOpenRegistryContext: opening the registry reads the store under the
+// caller's context, so a stop ends a read that hangs.
+func TestOpenRegistryContext(t *testing.T) {
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	_, err := OpenRegistryContext(ctx, blockingStore{})
+	if !errors.Is(err, context.Canceled) {
+		t.Fatalf("OpenRegistryContext with an ended context = %v, want context.Canceled", err)
 	}
 }

@@ -41,7 +41,7 @@ func newSchemaCommand(load func() (*fileConfig, error), stdout io.Writer) *cobra
 			} else if b == nil {
 				return fmt.Errorf("no schema registry at %s: it is written by `sluice run`", store)
 			}
-			reg, err := schema.OpenRegistry(store)
+			reg, err := schema.OpenRegistryContext(cmd.Context(), store)
 			if err != nil {
 				return err
 			}
