@@ -78,7 +78,7 @@ func (r replica) Status() ha.Status { return ha.Status(r) }
 // TestClusterMembers: the page lists every member, this node with its own
 // Raft state, the leader it knows as Leader; the document names the node.
 func TestClusterMembers(t *testing.T) {
-	hs := ha.Status{ID: "n2", State: "Follower", LeaderID: "n1", Servers: []ha.Server{
+	hs := ha.Status{ID: "n2", State: "Follower", LeaderID: "n1", Term: 4, Servers: []ha.Server{
 		{ID: "n1", Addr: "10.0.0.1:7946", Suffrage: "Voter"},
 		{ID: "n2", Addr: "10.0.0.2:7946", Suffrage: "Voter"},
 		{ID: "n3", Addr: "10.0.0.3:7946", Suffrage: "Nonvoter"},
@@ -95,6 +95,17 @@ func TestClusterMembers(t *testing.T) {
 	}
 	rec := httptest.NewRecorder()
 	s.Handler().ServeHTTP(rec, httptest.NewRequest("GET", "/", nil))
+	// The claim's epoch and the Raft term (the epoch records carry) are
+	// told apart.
+	s.SetEpoch(9)
+	if d := s.Doc(); d.Term != 4 || d.Epoch != 9 {
+		t.Fatalf("doc term %d, epoch %d: want term 4 (Raft), epoch 9 (claim)", d.Term, d.Epoch)
+	}
+	rec = httptest.NewRecorder()
+	s.Handler().ServeHTTP(rec, httptest.NewRequest("GET", "/", nil))
+	if !strings.Contains(rec.Body.String(), "claim epoch 9 · term 4 (the epoch in records)") {
+		t.Errorf("the page does not tell the claim epoch from the term")
+	}
 	for _, m := range want {
 		if !strings.Contains(rec.Body.String(), "<td>"+m.ID+"</td><td>"+m.Addr+"</td><td>"+m.Suffrage+"</td><td>"+m.State+"</td>") {
 			t.Errorf("the page has no row for %+v", m)

@@ -22,8 +22,13 @@ type Doc struct {
 	At   time.Time `json:"at"`
 	Node string    `json:"node,omitempty"` // the HA node ID; empty standalone
 	// Role is leader, follower, candidate, shutdown or standalone.
-	Role  string `json:"role"`
+	Role string `json:"role"`
+	// Epoch is the checkpoint claim's epoch this node holds (the DynamoDB
+	// store's fencing token; 0: none). It is not the epoch records carry.
 	Epoch uint64 `json:"epoch"`
+	// Term is the Raft term in a cluster: what records carry as their
+	// epoch (the Kafka header sluice.epoch, Kinesis's and S3's epoch).
+	Term  uint64 `json:"term,omitempty"`
 	Ready bool   `json:"ready"`
 	// Reason says why the node is (not) ready.
 	Reason   string   `json:"reason,omitempty"`
@@ -83,7 +88,8 @@ func New(cfg Config) *Service {
 	return &Service{cfg: cfg, ring: newRing(int(time.Hour / cfg.Step))}
 }
 
-// SetEpoch records the fencing epoch this node holds (0: none).
+// SetEpoch records the checkpoint claim's fencing epoch this node holds
+// (0: none).
 func (s *Service) SetEpoch(e uint64) { s.epoch.Store(e) }
 
 // Run samples every Step until ctx ends.
@@ -122,7 +128,7 @@ func (s *Service) Doc() Doc {
 	}
 	if s.cfg.Replica != nil {
 		hs := s.cfg.Replica.Status()
-		d.Node = hs.ID
+		d.Node, d.Term = hs.ID, hs.Term
 		d.Members = members(hs)
 	}
 	if d.Role == "" {

@@ -3,6 +3,7 @@ package status
 import (
 	"fmt"
 	"io"
+	"strconv"
 	"strings"
 	"text/tabwriter"
 	"time"
@@ -56,7 +57,7 @@ func (d Doc) Problems(th Thresholds) []string {
 func WriteTable(w io.Writer, d Doc, th Thresholds) error {
 	p := d.Pipeline
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
-	fmt.Fprintln(tw, "PIPELINE\tROLE\tEPOCH\tPOSITION\tGTID\tLAG\tCHECKPOINT AGE\tEVENTS/S\tSNAPSHOT")
+	fmt.Fprintln(tw, "PIPELINE\tROLE\tCLAIM EPOCH\tTERM\tPOSITION\tGTID\tLAG\tCHECKPOINT AGE\tEVENTS/S\tSNAPSHOT")
 	role := d.Role
 	if d.Node != "" {
 		role += " (" + d.Node + ")"
@@ -65,7 +66,11 @@ func WriteTable(w io.Writer, d Doc, th Thresholds) error {
 	if d.Source == "checkpoint" {
 		rate = "-"
 	}
-	fmt.Fprintf(tw, "%s\t%s\t%d\t%s\t%s\t%s\t%s\t%s\t%s\n", dash(p.Pipeline), role, d.Epoch, dash(p.Position), dash(p.GTID),
+	term := "-"
+	if d.Term != 0 {
+		term = strconv.FormatUint(d.Term, 10)
+	}
+	fmt.Fprintf(tw, "%s\t%s\t%d\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", dash(p.Pipeline), role, d.Epoch, term, dash(p.Position), dash(p.GTID),
 		lag, secs(p.CheckpointAgeSeconds), rate, snapshot(p.Snapshot))
 	if err := tw.Flush(); err != nil {
 		return err

@@ -16,7 +16,7 @@ var rewrite = flag.Bool("rewrite", false, "rewrite the golden files in testdata"
 var at = time.Date(2026, 12, 5, 4, 0, 0, 0, time.UTC)
 
 func docs() map[string]Doc {
-	healthy := Doc{At: at, Role: "leader", Node: "n1", Epoch: 7, Ready: true, Source: "http", EventsPerSecond: 1234.56,
+	healthy := Doc{At: at, Role: "leader", Node: "n1", Epoch: 7, Term: 3, Ready: true, Source: "http", EventsPerSecond: 1234.56,
 		Pipeline: pipeline.Status{Pipeline: "orders", Running: true, Position: "mysql-bin.000042:18812", GTID: "0-1-9731",
 			LagSeconds: 0.35, CheckpointAgeSeconds: 1.2, LastProgress: at.Add(-time.Second),
 			Sinks: []pipeline.SinkStatus{

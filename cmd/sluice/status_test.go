@@ -23,8 +23,8 @@ func TestStatusCommand(t *testing.T) {
 	r.start()
 	r.src.Exec(t, "INSERT INTO shop.orders VALUES (1, 10), (2, 20)", "INSERT INTO shop.items VALUES (1, 'pen')")
 
-	// orders standalone <epoch> <position> <gtid> <lag> <age> <events/s> <snapshot>
-	pipe := regexp.MustCompile(`(?m)^orders\s+standalone\s+0\s+(\S+:\d+)\s+\S+\s+\S+\s+\S+\s+(\d+\.\d)\s+-$`)
+	// orders standalone <claim epoch> <term> <position> <gtid> <lag> <age> <events/s> <snapshot>
+	pipe := regexp.MustCompile(`(?m)^orders\s+standalone\s+0\s+-\s+(\S+:\d+)\s+\S+\s+\S+\s+\S+\s+(\d+\.\d)\s+-$`)
 	var res result
 	deadline := time.Now().Add(30 * time.Second)
 	for {
@@ -76,7 +76,7 @@ func TestStatusCommand(t *testing.T) {
 	if res.code != 0 || !strings.Contains(res.stdout, "\nhealthy") {
 		t.Fatalf("status from the store after a clean stop: exit %d\n%s\n%s", res.code, res.stdout, res.stderr)
 	}
-	stored := regexp.MustCompile(`(?m)^orders\s+standalone\s+0\s+(\S+:\d+)`).FindStringSubmatch(res.stdout)
+	stored := regexp.MustCompile(`(?m)^orders\s+standalone\s+0\s+-\s+(\S+:\d+)`).FindStringSubmatch(res.stdout)
 	if stored == nil {
 		t.Fatalf("no pipeline line:\n%s", res.stdout)
 	}
