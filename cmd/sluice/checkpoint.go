@@ -21,7 +21,7 @@ func newCheckpointCommand(load func() (*fileConfig, error), stdout io.Writer) *c
 			if err != nil {
 				return err
 			}
-			store, err := cfg.checkpointStore(cmd.Context())
+			store, err := cfg.loadCheckpointStore(cmd.Context())
 			if err != nil {
 				return err
 			}

@@ -369,6 +369,17 @@ func (c *fileConfig) awsClients(ctx context.Context) (*awsClients, error) {
 	return c.aws, nil
 }
 
+// loadCheckpointStore is checkpointStore for commands that only load the
+// checkpoint (checkpoint show, status, snapshot's wait): with the Kafka
+// store a plain reader, no transactional producer that could fence the
+// running pipeline's.
+func (c *fileConfig) loadCheckpointStore(ctx context.Context) (checkpoint.Store, error) {
+	if c.Checkpoint.Store == "kafka" {
+		return c.kafkaReadStore(ctx)
+	}
+	return c.checkpointStore(ctx)
+}
+
 func (c *fileConfig) checkpointStore(ctx context.Context) (checkpoint.Store, error) {
 	if c.Checkpoint.Store == "dynamodb" {
 		clients, err := c.awsClients(ctx)

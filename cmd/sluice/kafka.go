@@ -211,7 +211,9 @@ func (c *fileConfig) validateKafkaStore() error {
 }
 
 // kafkaCheckpointStore is the Kafka store, with the sink that writes it.
-func (c *fileConfig) kafkaCheckpointStore(ctx context.Context) (checkpoint.Store, error) {
+// kafkaReadStore is the Kafka checkpoint store opened read-only: it loads
+// with a plain client and writes nothing.
+func (c *fileConfig) kafkaReadStore(ctx context.Context) (checkpoint.Store, error) {
 	sc := c.kafkaSinkSpec()
 	if sc == nil {
 		return nil, errors.New("checkpoint.store: kafka needs a sink of type kafka")
@@ -224,9 +226,25 @@ func (c *fileConfig) kafkaCheckpointStore(ctx context.Context) (checkpoint.Store
 	if err != nil {
 		return nil, fmt.Errorf("checkpoint (kafka): %w", err)
 	}
+	// The pipeline's own key: a replay's config reads where the pipeline is.
+	return checkpoint.NewKafkaStore(opts, ec.CheckpointTopic, c.Pipeline, nil), nil
+}
+
+func (c *fileConfig) kafkaCheckpointStore(ctx context.Context) (checkpoint.Store, error) {
+	sc := c.kafkaSinkSpec()
+	if sc == nil {
+		return nil, errors.New("checkpoint.store: kafka needs a sink of type kafka")
+	}
 	if c.replaying {
-		// A replay only reads where the pipeline is.
-		return checkpoint.NewKafkaStore(opts, ec.CheckpointTopic, c.Pipeline, nil), nil
+		return c.kafkaReadStore(ctx) // a replay only reads where the pipeline is
+	}
+	ec, err := c.kafkaConfig(ctx, sc)
+	if err != nil {
+		return nil, fmt.Errorf("checkpoint (kafka): %w", err)
+	}
+	opts, err := ec.ClientOpts()
+	if err != nil {
+		return nil, fmt.Errorf("checkpoint (kafka): %w", err)
 	}
 	if c.kafka != nil {
 		_ = c.kafka.Close() // a previous term's, never handed to a pipeline

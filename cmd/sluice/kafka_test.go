@@ -18,6 +18,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kfake"
 	"github.com/twmb/franz-go/pkg/kgo"
 
+	"github.com/sluicecdc/sluice/checkpoint"
 	"github.com/sluicecdc/sluice/internal/testing/mysqltest"
 )
 
@@ -295,4 +296,49 @@ func TestKafkaBadSettingsAtStart(t *testing.T) {
 	if got := r.committed(); len(got) != 0 {
 		t.Fatalf("a failed start wrote %d records", len(got))
 	}
+}
+
+// TestKafkaReadOnlyCheckpointStore: the commands that only load the
+// checkpoint (checkpoint show, status, snapshot's wait) open the Kafka
+// store with a plain reader: no transactional producer is made for them
+// (none waits in the config for a sink to take), and the store refuses to
+// claim or write.
+func TestKafkaReadOnlyCheckpointStore(t *testing.T) {
+	dir := t.TempDir()
+	path := filepath.Join(dir, "sluice.yaml")
+	yaml := `pipeline: ro
+source: {host: 127.0.0.1, port: 3306, user: u, server_id: 9}
+checkpoint: {store: kafka, dir: ` + dir + `}
+sinks:
+  - {type: kafka, brokers: ["127.0.0.1:1"]}
+`
+	if err := os.WriteFile(path, []byte(yaml), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	cfg, err := loadConfig(path, func() []string { return nil })
+	if err != nil {
+		t.Fatal(err)
+	}
+	store, err := cfg.loadCheckpointStore(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if cfg.kafka != nil {
+		t.Fatal("a read-only command made a transactional Kafka producer")
+	}
+	fs, ok := store.(checkpoint.FencingStore)
+	if !ok {
+		t.Fatalf("store %T", store)
+	}
+	if _, err := fs.Acquire(context.Background(), "x"); err == nil || !strings.Contains(err.Error(), "read-only") {
+		t.Fatalf("Acquire on the read-only store: %v", err)
+	}
+	if err := store.Save(context.Background(), &checkpoint.Checkpoint{Pipeline: "ro"}); err == nil || !strings.Contains(err.Error(), "read-only") {
+		t.Fatalf("Save on the read-only store: %v", err)
+	}
+	// sluice run's store still writes through the sink it hands over.
+	if _, err := cfg.checkpointStore(context.Background()); err != nil || cfg.kafka == nil {
+		t.Fatalf("run's store: %v, sink %v", err, cfg.kafka)
+	}
+	_ = cfg.kafka.Close()
 }

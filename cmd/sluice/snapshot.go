@@ -79,7 +79,7 @@ func newSnapshotCommand(load func() (*fileConfig, error), stdout, stderr io.Writ
 				}
 				tables[i] = shape.QualifiedName() // the server's spelling, as the binlog names it
 			}
-			store, err := cfg.checkpointStore(ctx)
+			store, err := cfg.loadCheckpointStore(ctx)
 			if err != nil {
 				return err
 			}

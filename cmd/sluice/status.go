@@ -126,7 +126,7 @@ func httpStatus(ctx context.Context, url string) (status.Doc, error) {
 // caught-up pipeline (checkpoint at the head: no lag however old its
 // transaction) from one behind.
 func (c *fileConfig) storeStatus(ctx context.Context) (status.Doc, error) {
-	store, err := c.checkpointStore(ctx)
+	store, err := c.loadCheckpointStore(ctx)
 	if err != nil {
 		return status.Doc{}, err
 	}
