@@ -493,6 +493,46 @@ func TestXARestart(t *testing.T) {
 	}
 }
 
+// TestXARestartOverlapping: with two XA transactions prepared, the first
+// one's commit is delivered while the second holds the checkpoint before
+// both prepares; a restart from there emits neither it nor the
+// transaction after it again, and the second at its commit.
+func TestXARestartOverlapping(t *testing.T) {
+	h := newHarness(t, srv)
+	cs := conns(t, 3)
+	a, b, c := cs[0], cs[1], cs[2]
+	run(t, a, "DROP DATABASE IF EXISTS xao", "CREATE DATABASE xao", "CREATE TABLE xao.t (a INT PRIMARY KEY, b INT)")
+	h.catchUp()
+	before := h.checkpoint().Position
+	run(t, a, "XA START 'o1'", "INSERT INTO xao.t VALUES (1,1)", "XA END 'o1'", "XA PREPARE 'o1'")
+	run(t, b, "XA START 'o2'", "INSERT INTO xao.t VALUES (2,2)", "XA END 'o2'", "XA PREPARE 'o2'")
+	run(t, a, "XA COMMIT 'o1'")
+	run(t, c, "INSERT INTO xao.t VALUES (3,3)")
+	h.catchUp()
+	if cp := h.checkpoint(); cp.Position != before || cp.Emitted == "" {
+		t.Fatalf("checkpoint at %s, emitted %q: want %s (before both prepares) with emitted past o1's commit", cp.Position, cp.Emitted, before)
+	}
+	rows := func() string {
+		var as []string
+		for _, ev := range rowEvents(t, h, "xao") {
+			as = append(as, fmt.Sprint(ev["data"].(map[string]any)["a"]))
+		}
+		return strings.Join(as, ",")
+	}
+	if got := rows(); got != "1,3" {
+		t.Fatalf("first run: want o1's row 1, then row 3; got %s", got)
+	}
+	run(t, b, "XA COMMIT 'o2'")
+	run(t, c, "INSERT INTO xao.t VALUES (4,4)")
+	h.catchUp()
+	if got := rows(); got != "1,3,2,4" {
+		t.Fatalf("want rows 1, 3, then 2 (at o2's commit), 4, each once; got %s", got)
+	}
+	if cp := h.checkpoint(); cp.Emitted != "" || cp.Position.Compare(before) <= 0 {
+		t.Fatalf("checkpoint after both commits at %s, emitted %q", cp.Position, cp.Emitted)
+	}
+}
+
 // TestSessionRowImageHalts: a session that sets binlog_row_image=MINIMAL or
 // NOBLOB for itself logs rows without some columns. The pipeline halts
 // naming the table, the columns and the session setting; nothing of that
