@@ -111,7 +111,7 @@ func TestS3CompressionDeterministic(t *testing.T) {
 			t.Fatal(err)
 		}
 		b, _ := newCompressor(comp, 0)
-		x, y := a.compress(raw), b.compress(raw)
+		x, y := a.compress(raw, nil), b.compress(raw, nil)
 		if !bytes.Equal(x, y) {
 			t.Errorf("%s: two compressors gave different bytes", comp)
 		}
@@ -169,6 +169,7 @@ func TestS3HeldBytesAreCapacity(t *testing.T) {
 				want += cap(buf.body)
 			}
 		})
+		want += s.spareBytes
 		return s.buffered, want, lens
 	}
 	evs := seqEvents("d", "t", h14, 1, 1)
@@ -210,7 +211,46 @@ func TestS3HeldBytesAreCapacity(t *testing.T) {
 		t.Fatalf("buffered %d past the cap %d after Write returned", buffered, cfg.MaxBufferedBytes)
 	}
 	syncTo(t, s, true, 41)
+	// What the uploads gave back is either gone or kept as spares for the
+	// next objects, and the spares count, within the cap.
+	s.mu.Lock()
+	spareData, spareBodies, spareBytes := len(s.spareData), len(s.spareBodies), s.spareBytes
+	s.mu.Unlock()
+	if buffered, want, _ := held(); buffered != spareBytes || buffered != want || buffered > cfg.MaxBufferedBytes {
+		t.Fatalf("after a forced sync: %d bytes counted, %d held as spares (want all of it, within %d)", buffered, spareBytes, cfg.MaxBufferedBytes)
+	}
+	if spareData == 0 || spareBodies == 0 {
+		t.Fatalf("after a forced sync: %d spare event buffers and %d spare bodies, want the uploaded object's", spareData, spareBodies)
+	}
+	// The next object grows into the spare event buffer and compresses
+	// into the spare body: no new buffer is counted for them.
+	for i := range 40 {
+		evs := seqEvents("d", "t", h14, uint64(100000+i*1000), 10)
+		for j := range evs {
+			evs[j].pad = 700
+		}
+		write(t, s, mkBatch(uint64(i+42), evs...))
+	}
+	s.mu.Lock()
+	sealed = slices.Clone(s.sealed)
+	s.mu.Unlock()
+	for _, buf := range sealed {
+		<-buf.packed
+	}
+	if buffered, want, _ = held(); buffered != want || buffered > cfg.MaxBufferedBytes {
+		t.Fatalf("reusing spares: buffered %d, capacity held %d, cap %d", buffered, want, cfg.MaxBufferedBytes)
+	}
+	s.mu.Lock()
+	reused := len(s.spareData) < spareData && len(s.spareBodies) < spareBodies
+	s.mu.Unlock()
+	if !reused {
+		t.Fatal("the next object took neither the spare event buffer nor the spare body")
+	}
+	syncTo(t, s, true, 81)
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
 	if buffered, _, _ := held(); buffered != 0 {
-		t.Fatalf("after a forced sync: %d bytes still counted", buffered)
+		t.Fatalf("after Close: %d bytes still counted", buffered)
 	}
 }
