@@ -36,13 +36,14 @@ func (c *fileConfig) memoryCaps(pc pipeline.Config) int64 {
 func memoryLimit(caps int64) int64 { return caps + caps/4 + memoryBase }
 
 // setMemoryLimit sets the runtime's memory limit from the caps, unless
-// GOMEMLIMIT is set (the runtime has then applied it).
+// GOMEMLIMIT is set (the runtime has then applied it). It logs the caps
+// either way (caps_bytes): the bench checks peak RSS against them.
 func setMemoryLimit(caps int64, getenv func(string) string, log *slog.Logger) {
 	if getenv("GOMEMLIMIT") != "" {
-		log.Debug("memory limit from GOMEMLIMIT", "limit", getenv("GOMEMLIMIT"))
+		log.Info("memory caps; limit from GOMEMLIMIT", "caps_bytes", caps, "limit", getenv("GOMEMLIMIT"))
 		return
 	}
 	limit := memoryLimit(caps)
 	debug.SetMemoryLimit(limit)
-	log.Debug("memory limit derived from the configured caps (set GOMEMLIMIT to override)", "caps_bytes", caps, "limit_bytes", limit)
+	log.Info("memory caps; limit derived from them (set GOMEMLIMIT to override)", "caps_bytes", caps, "limit_bytes", limit)
 }
