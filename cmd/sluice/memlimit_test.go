@@ -41,7 +41,7 @@ sinks:
 	if caps != want {
 		t.Fatalf("caps %d, want %d", caps, want)
 	}
-	if got := memoryLimit(caps); got != caps+caps/4+memoryBase || got > caps*3/2+48<<20 {
+	if got := memoryLimit(caps); got != caps+caps/8+memoryBase || got > caps*3/2+48<<20 {
 		t.Fatalf("limit %d for caps %d", got, caps)
 	}
 
