@@ -11,6 +11,7 @@ import (
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
+	"github.com/klauspost/compress/zstd"
 )
 
 // TestS3CompressionRoundTrip writes the same events through the sink on
@@ -126,6 +127,26 @@ func TestS3CompressionDeterministic(t *testing.T) {
 }
 
 func TestS3CompressionConfig(t *testing.T) {
+	// The default is zstd at its fastest level, with the smaller window.
+	if c := DefaultS3Config().Compression; c != CompressionZstd {
+		t.Errorf("default compression %q, want zstd", c)
+	}
+	def, err := newCompressor(CompressionZstd, 0)
+	if err != nil || def.level != 1 {
+		t.Fatalf("zstd's default level: %+v, %v; want 1", def, err)
+	}
+	raw := []byte(linesOf(seqEvents("d", "t", h14, 1, 40000)...))
+	if len(raw) <= 2*zstdFastestWindow {
+		t.Fatalf("test needs more than twice the window: %d bytes", len(raw))
+	}
+	framed, err := zstd.NewReader(nil, zstd.WithDecoderMaxWindow(zstdFastestWindow))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer framed.Close()
+	if got, err := framed.DecodeAll(def.compress(raw, nil), nil); err != nil || !bytes.Equal(got, raw) {
+		t.Errorf("default zstd object does not decode within a %d-byte window: %v", zstdFastestWindow, err)
+	}
 	for _, tc := range []struct {
 		comp  Compression
 		level int
