@@ -90,3 +90,47 @@ func TestThousands(t *testing.T) {
 		}
 	}
 }
+
+// TestTargets: the report prints issue 17's targets with met / not met,
+// the RSS bound of each sluice run computed from the caps that run logged.
+func TestTargets(t *testing.T) {
+	a := &binlogRange{name: "A", rows: 1_000_000}
+	b := &binlogRange{name: "B", rows: 1_000_000}
+	baseA := &result{name: "(1) decode-only", rng: a, rows: a.rows, wall: 2 * time.Second, peakRSS: 30 << 20}
+	baseB := &result{name: "(1b) decode-only, one transaction", rng: b, rows: b.rows, wall: time.Second, peakRSS: 30 << 20}
+	caps := int64(72 << 20) // 1.5 × 72 + 48 = 156 MiB
+	rep := &report{opts: &options{count: 1}, results: []*result{
+		baseA,
+		{name: "(2) file sink", rng: a, rows: a.rows, wall: 2 * time.Second, base: baseA, peakRSS: 50 << 20, caps: 8 << 20},
+		{name: "(3) S3 lake", rng: a, rows: a.rows, wall: 4 * time.Second, base: baseA, peakRSS: 157 << 20, caps: caps},
+		{name: "(4) Kinesis", rng: a, rows: a.rows, wall: 4 * time.Second, base: baseA, peakRSS: 150 << 20},
+		baseB,
+		{name: "(5) file sink, one transaction", rng: b, rows: b.rows, wall: time.Second * 5 / 4, base: baseB, peakRSS: 59 << 20, maxRSS: 61 << 20, caps: 8 << 20},
+	}}
+	got := rep.targets()
+	for _, want := range []string{
+		"- file sink ≥ 1.0× decode-only: 1.00× — met\n",
+		"- S3 lake ≥ 0.6× decode-only: 0.50× — **not met**\n",
+		"- a 1,000,000-row transaction ≥ 0.8× its decode-only: 0.80× — met\n",
+		"- peak RSS of (2) file sink ≤ 1.5 × caps (8.0 MiB) + 48 MiB = 60.0 MiB: 50.0 MiB — met\n",
+		"- peak RSS of (3) S3 lake ≤ 1.5 × caps (72.0 MiB) + 48 MiB = 156.0 MiB: 157.0 MiB — **not met**\n",
+		"- peak RSS of (4) Kinesis ≤ 1.5 × caps + 48 MiB: 150.0 MiB — not checked: this sluice binary logs no caps_bytes\n",
+		// The highest of the runs taken counts, not the median's.
+		"- peak RSS of (5) file sink, one transaction ≤ 1.5 × caps (8.0 MiB) + 48 MiB = 60.0 MiB: 61.0 MiB — **not met**\n",
+		"- peak RSS ≤ 64 MiB for a 1,000,000-row transaction: 61.0 MiB — met\n",
+	} {
+		if !strings.Contains(got, want) {
+			t.Errorf("targets lack %q:\n%s", want, got)
+		}
+	}
+	for _, gone := range []string{"decode-only ≤", "peak RSS of (1)"} {
+		if strings.Contains(got, gone) {
+			t.Errorf("targets hold %q:\n%s", gone, got)
+		}
+	}
+	// The caps come from the line sluice logs at start.
+	line := `time=2026-12-05T21:40:19.000Z level=INFO msg="memory caps; limit derived from them (set GOMEMLIMIT to override)" caps_bytes=75497472 limit_bytes=127926272`
+	if m := capsLog.FindStringSubmatch(line); m == nil || m[1] != "75497472" {
+		t.Errorf("caps from %q: %q", line, m)
+	}
+}

@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"context"
 	"database/sql"
+	"debug/buildinfo"
 	"errors"
 	"fmt"
 	"os"
@@ -176,6 +177,9 @@ func readMachine(ctx context.Context, e *env) machineInfo {
 	}
 	if e.opts.sluiceBin != "" {
 		m.Commit = "binary " + e.opts.sluiceBin + " (-sluice)"
+		if rev := binaryRevision(e.opts.sluiceBin); rev != "" {
+			m.Commit += " built from " + rev
+		}
 		if e.opts.sluiceDesc != "" {
 			m.Commit += ": " + e.opts.sluiceDesc
 		}
@@ -186,6 +190,33 @@ func readMachine(ctx context.Context, e *env) machineInfo {
 		}
 	}
 	return m
+}
+
+// binaryRevision is the commit a Go binary records it was built from
+// (short, with "+ uncommitted changes" when the tree was dirty), or ""
+// when it records none (go build -buildvcs=false, or not from a checkout).
+func binaryRevision(path string) string {
+	info, err := buildinfo.ReadFile(path)
+	if err != nil {
+		return ""
+	}
+	var rev, modified string
+	for _, s := range info.Settings {
+		switch s.Key {
+		case "vcs.revision":
+			rev = s.Value
+		case "vcs.modified":
+			modified = s.Value
+		}
+	}
+	if rev == "" {
+		return ""
+	}
+	rev = rev[:min(len(rev), 7)]
+	if modified == "true" {
+		rev += " + uncommitted changes"
+	}
+	return rev
 }
 
 func gitOutput(ctx context.Context, dir string, args ...string) (string, error) {

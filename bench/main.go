@@ -1,4 +1,4 @@
-// Command bench is sluice's reproducible benchmark (issue 7).
+// Command bench is sluice's reproducible benchmark (issues 7 and 17).
 //
 //	go run ./bench [-quick] [-rows N] [-cpuprofile FILE] [-append BENCHMARKS.md]
 //	go run ./bench -live [-rate 10000] [-duration 30s] [-live-sinks kinesis,file] [-append BENCHMARKS.md]
@@ -99,7 +99,7 @@ func parseFlags(args []string) (*options, error) {
 	fs.StringVar(&o.dir, "dir", "", "where sink output and configs go (default: a new directory under $TMPDIR, removed at the end)")
 	fs.BoolVar(&o.keep, "keep", false, "keep the output directory")
 	fs.BoolVar(&o.verbose, "v", false, "print progress details and the sluice logs of failed runs")
-	fs.StringVar(&o.s3Compression, "s3-compression", "", "the S3 run's compression: gzip, zstd or none (default: sluice's, gzip)")
+	fs.StringVar(&o.s3Compression, "s3-compression", "", "the S3 run's compression: zstd, gzip or none (default: sluice's, zstd)")
 	fs.IntVar(&o.s3MaxBuffered, "s3-max-buffered", 0, "the S3 run's max_buffered_bytes (default: sluice's)")
 
 	fs.BoolVar(&o.live, "live", false, "live mode: commit rows at -rate while sluice streams them; report commit→emit latency")
@@ -145,6 +145,9 @@ func parseFlags(args []string) (*options, error) {
 		if s != "kinesis" && s != "file" {
 			return nil, fmt.Errorf("-live-sinks: unknown sink %q (want kinesis and/or file)", s)
 		}
+	}
+	if o.appendTo != "" && o.sluiceBin != "" && o.sluiceDesc == "" && binaryRevision(o.sluiceBin) == "" {
+		return nil, fmt.Errorf("-append with -sluice %s: the binary records no commit; name the commit it is built from with -sluice-desc", o.sluiceBin)
 	}
 	if o.live && (o.rate < 1 || o.duration <= 0 || o.tick <= 0) {
 		return nil, errors.New("-live: want a positive -rate, -duration and -tick")

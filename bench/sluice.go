@@ -111,6 +111,7 @@ type childResult struct {
 	cpu     time.Duration // the child's own user + system time (rusage of the waited-for child)
 	busy    time.Duration // every process of the machine, meanwhile
 	peakRSS int64         // VmHWM the child logged at exit; 0 if it did not
+	caps    int64         // the memory caps the child derived from its configuration (caps_bytes); 0 if it did not log them
 	log     string
 }
 
@@ -172,6 +173,9 @@ func (p *sluiceProc) wait(ctx context.Context) (*childResult, error) {
 	if m := peakRSSLog.FindStringSubmatch(res.log); m != nil {
 		res.peakRSS, _ = strconv.ParseInt(m[1], 10, 64)
 	}
+	if m := capsLog.FindStringSubmatch(res.log); m != nil {
+		res.caps, _ = strconv.ParseInt(m[1], 10, 64)
+	}
 	if err != nil {
 		return res, fmt.Errorf("sluice: %w\n%s", err, tail(res.log, 30))
 	}
@@ -191,6 +195,11 @@ func (p *sluiceProc) stop() (*childResult, error) {
 // VmHWM). getrusage's ru_maxrss of a child is no use: it inherits the
 // parent's high-water mark across vfork+exec.
 var peakRSSLog = regexp.MustCompile(`peak_rss_bytes=(\d+)`)
+
+// capsLog finds the sum of the memory caps sluice logs at start: each
+// sink's max_buffered_bytes, the transaction held in memory and the
+// batches, from the configuration the bench gave it, defaults included.
+var capsLog = regexp.MustCompile(`caps_bytes=(\d+)`)
 
 // logBuffer keeps a child's output, up to 4 MiB, and closes ready when a
 // marker appears in it.

@@ -29,6 +29,8 @@ type result struct {
 	cpu     time.Duration
 	busy    time.Duration // the whole machine's CPU time meanwhile
 	peakRSS int64
+	caps    int64   // sluice's memory caps (0: decode-only, or not logged)
+	maxRSS  int64   // with -count > 1: the highest peak RSS of the runs taken
 	base    *result // decode-only over the same range
 	problem string  // what went wrong; the run still counts as taken
 	// With -count > 1: how many runs were taken (this is the median by
@@ -73,7 +75,7 @@ func (e *env) sluiceRun(ctx context.Context, name string, r *binlogRange, aws *a
 	cr, err := p.wait(wctx)
 	res := &result{name: name, rng: r}
 	if cr != nil {
-		res.wall, res.cpu, res.busy, res.peakRSS = cr.wall, cr.cpu, cr.busy, cr.peakRSS
+		res.wall, res.cpu, res.busy, res.peakRSS, res.caps = cr.wall, cr.cpu, cr.busy, cr.peakRSS, cr.caps
 		if e.opts.verbose {
 			fmt.Fprintf(os.Stderr, "--- sluice log (%s):\n%s\n", name, tail(cr.log, 20))
 		}
@@ -257,6 +259,9 @@ func median(taken []*result) *result {
 	slices.SortFunc(ok, func(x, y *result) int { return cmp.Compare(x.wall, y.wall) })
 	m := ok[len(ok)/2]
 	m.taken = len(ok)
+	for _, r := range ok {
+		m.maxRSS = max(m.maxRSS, r.peakRSS)
+	}
 	m.minRate = float64(ok[len(ok)-1].rows) / ok[len(ok)-1].wall.Seconds()
 	m.maxRate = float64(ok[0].rows) / ok[0].wall.Seconds()
 	return m

@@ -45,7 +45,7 @@ type S3Config struct {
 	MaxBufferedBytes int
 	// Concurrency is how many objects are uploaded at once.
 	Concurrency int
-	// Compression of data objects: gzip (the default), zstd or none; see
+	// Compression of data objects: zstd (the default), gzip or none; see
 	// Compression. CompressionLevel 0 is the compression's default.
 	Compression      Compression
 	CompressionLevel int
@@ -93,7 +93,7 @@ func DefaultS3Config() S3Config {
 		RollAge:                time.Minute,
 		MaxBufferedBytes:       512 << 20,
 		Concurrency:            8,
-		Compression:            CompressionGzip,
+		Compression:            CompressionZstd,
 		RequestTimeout:         2 * time.Minute,
 		RetryBackoff:           500 * time.Millisecond,
 		RetryBackoffMax:        10 * time.Second,
@@ -198,6 +198,14 @@ type S3Sink struct {
 	tables     map[tableName]struct{} // seen, for watermarks
 	wm         watermarkState
 	lateEvents uint64 // events older than the published watermark
+
+	// spareData and spareBodies are the event buffers and compressed
+	// bodies of uploaded objects, kept for the next objects instead of
+	// allocating (zeroing, and later returning to the OS) tens of MiB per
+	// object. Their capacity, spareBytes, counts in buffered too.
+	spareData   [][]byte
+	spareBodies [][]byte
+	spareBytes  int
 
 	lastKey bufferKey // Write's cache of the last event's buffer
 	lastBuf *s3Buffer
@@ -343,14 +351,23 @@ const rollSlack = 64 << 10
 
 // appendLine appends line and '\n' to buf, growing it by doubling up to
 // RollBytes+rollSlack (never past, unless one line needs it), and counts
-// the capacity it gains in buffered. Callers hold s.mu.
+// the capacity it gains in buffered. From a sixteenth of RollBytes on it
+// grows into a spare buffer of an uploaded object when there is one.
+// Callers hold s.mu.
 func (s *S3Sink) appendLine(buf *s3Buffer, line []byte) {
 	need := len(buf.data) + len(line) + 1
 	if need > cap(buf.data) {
-		c := min(max(2*cap(buf.data), 4<<10), s.cfg.RollBytes+rollSlack)
-		grown := make([]byte, len(buf.data), max(c, need))
-		copy(grown, buf.data)
-		s.hold(buf, cap(grown)-cap(buf.data)) // open buffers have no body yet
+		c := max(min(max(2*cap(buf.data), 4<<10), s.cfg.RollBytes+rollSlack), need)
+		var grown []byte
+		if c >= s.cfg.RollBytes/16 {
+			grown = s.takeSpare(&s.spareData, buf, c)
+		}
+		if grown == nil {
+			grown = make([]byte, 0, c)
+			s.hold(buf, cap(grown))
+		}
+		grown = append(grown[:0], buf.data...)
+		s.hold(buf, -cap(buf.data)) // open buffers have no body yet
 		buf.data = grown
 	}
 	buf.data = append(buf.data, line...)
@@ -361,6 +378,54 @@ func (s *S3Sink) appendLine(buf *s3Buffer, line []byte) {
 func (s *S3Sink) hold(buf *s3Buffer, n int) {
 	buf.held += n
 	s.buffered += n
+}
+
+// takeSpare removes from spares a buffer of at least n bytes of capacity
+// and hands it to buf (what it counts moves from spareBytes to buf.held),
+// or returns nil when there is none. Callers hold s.mu.
+func (s *S3Sink) takeSpare(spares *[][]byte, buf *s3Buffer, n int) []byte {
+	list := *spares
+	for i := len(list) - 1; i >= 0; i-- {
+		if b := list[i]; cap(b) >= n {
+			list[i] = list[len(list)-1]
+			list[len(list)-1] = nil
+			*spares = list[:len(list)-1]
+			s.spareBytes -= cap(b)
+			buf.held += cap(b)
+			return b[:0]
+		}
+	}
+	return nil
+}
+
+// recycle keeps the buffers of an uploaded object, which holds nothing any
+// more, as spares: its event buffer when it is one of the large ones
+// appendLine grows into, and its compressed body, while what the sink
+// holds, spares included, stays within MaxBufferedBytes. Callers hold s.mu.
+func (s *S3Sink) recycle(buf *s3Buffer) {
+	keep := func(spares *[][]byte, b []byte) {
+		if cap(b) > 0 && s.buffered+cap(b) <= s.cfg.MaxBufferedBytes && !s.closed {
+			*spares = append(*spares, b[:0])
+			s.spareBytes += cap(b)
+			s.buffered += cap(b)
+		}
+	}
+	if c := cap(buf.data); c >= s.cfg.RollBytes/4 && c <= s.cfg.RollBytes+rollSlack {
+		keep(&s.spareData, buf.data)
+	}
+	if !sameArray(buf.body, buf.data) {
+		keep(&s.spareBodies, buf.body)
+	}
+	buf.data, buf.body = nil, nil
+}
+
+// dropSpares lets the spare buffers go. Callers hold s.mu.
+func (s *S3Sink) dropSpares() {
+	clear(s.spareData)
+	clear(s.spareBodies)
+	s.spareData, s.spareBodies = s.spareData[:0], s.spareBodies[:0]
+	s.buffered -= s.spareBytes
+	s.spareBytes = 0
 }
 
 // newBuffer opens the buffer of key, whose first event is r. Callers hold s.mu.
@@ -410,14 +475,7 @@ func (s *S3Sink) startPack(buf *s3Buffer) {
 			return // body stays nil: nobody will upload it
 		}
 		defer func() { <-s.packSlots }()
-		sum := sha256.Sum256(buf.data)
-		body := s.comp.compress(buf.data)
-		s.mu.Lock()
-		buf.sum, buf.body = sum, body
-		if !sameArray(body, buf.data) {
-			s.hold(buf, cap(body))
-		}
-		s.mu.Unlock()
+		s.pack(buf)
 	}()
 }
 
@@ -434,11 +492,24 @@ func (s *S3Sink) compressed(buf *s3Buffer) ([sha256.Size]byte, []byte) {
 			return sum, body
 		}
 	}
-	sum, body := sha256.Sum256(buf.data), s.comp.compress(buf.data)
+	return s.pack(buf)
+}
+
+// pack sets buf's SHA-256 and compressed body, compressing into a spare
+// body when there is one, and counts what the body holds past that.
+func (s *S3Sink) pack(buf *s3Buffer) ([sha256.Size]byte, []byte) {
+	var dst []byte
+	if s.cfg.Compression != CompressionNone {
+		s.mu.Lock()
+		dst = s.takeSpare(&s.spareBodies, buf, 0)
+		s.mu.Unlock()
+	}
+	sum := sha256.Sum256(buf.data)
+	body := s.comp.compress(buf.data, dst)
 	s.mu.Lock()
 	buf.sum, buf.body = sum, body
-	if !sameArray(body, buf.data) {
-		s.hold(buf, cap(body))
+	if !sameArray(body, buf.data) && !sameArray(body, dst) {
+		s.hold(buf, cap(body)-cap(dst)) // dst, if any, was outgrown
 	}
 	s.mu.Unlock()
 	return sum, body
@@ -498,6 +569,9 @@ func (s *S3Sink) relieve(ctx context.Context) error {
 		if s.closed {
 			s.mu.Unlock()
 			return fmt.Errorf("s3 sink: free memory: %w", errSinkClosed)
+		}
+		if s.buffered > s.cfg.MaxBufferedBytes {
+			s.dropSpares()
 		}
 		if s.buffered <= s.cfg.MaxBufferedBytes {
 			s.mu.Unlock()
@@ -644,6 +718,7 @@ func (s *S3Sink) Close() error {
 	if !s.closed {
 		s.closed = true
 		s.open, s.sealed, s.lastBuf = nil, nil, nil
+		s.dropSpares()
 		close(s.changed) // wake waiters: they see closed
 		s.changed = make(chan struct{})
 	}

@@ -11,6 +11,7 @@ import (
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
+	"github.com/klauspost/compress/zstd"
 )
 
 // TestS3CompressionRoundTrip writes the same events through the sink on
@@ -111,7 +112,7 @@ func TestS3CompressionDeterministic(t *testing.T) {
 			t.Fatal(err)
 		}
 		b, _ := newCompressor(comp, 0)
-		x, y := a.compress(raw), b.compress(raw)
+		x, y := a.compress(raw, nil), b.compress(raw, nil)
 		if !bytes.Equal(x, y) {
 			t.Errorf("%s: two compressors gave different bytes", comp)
 		}
@@ -126,6 +127,26 @@ func TestS3CompressionDeterministic(t *testing.T) {
 }
 
 func TestS3CompressionConfig(t *testing.T) {
+	// The default is zstd at its fastest level, with the smaller window.
+	if c := DefaultS3Config().Compression; c != CompressionZstd {
+		t.Errorf("default compression %q, want zstd", c)
+	}
+	def, err := newCompressor(CompressionZstd, 0)
+	if err != nil || def.level != 1 {
+		t.Fatalf("zstd's default level: %+v, %v; want 1", def, err)
+	}
+	raw := []byte(linesOf(seqEvents("d", "t", h14, 1, 40000)...))
+	if len(raw) <= 2*zstdFastestWindow {
+		t.Fatalf("test needs more than twice the window: %d bytes", len(raw))
+	}
+	framed, err := zstd.NewReader(nil, zstd.WithDecoderMaxWindow(zstdFastestWindow))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer framed.Close()
+	if got, err := framed.DecodeAll(def.compress(raw, nil), nil); err != nil || !bytes.Equal(got, raw) {
+		t.Errorf("default zstd object does not decode within a %d-byte window: %v", zstdFastestWindow, err)
+	}
 	for _, tc := range []struct {
 		comp  Compression
 		level int
@@ -169,6 +190,7 @@ func TestS3HeldBytesAreCapacity(t *testing.T) {
 				want += cap(buf.body)
 			}
 		})
+		want += s.spareBytes
 		return s.buffered, want, lens
 	}
 	evs := seqEvents("d", "t", h14, 1, 1)
@@ -210,7 +232,46 @@ func TestS3HeldBytesAreCapacity(t *testing.T) {
 		t.Fatalf("buffered %d past the cap %d after Write returned", buffered, cfg.MaxBufferedBytes)
 	}
 	syncTo(t, s, true, 41)
+	// What the uploads gave back is either gone or kept as spares for the
+	// next objects, and the spares count, within the cap.
+	s.mu.Lock()
+	spareData, spareBodies, spareBytes := len(s.spareData), len(s.spareBodies), s.spareBytes
+	s.mu.Unlock()
+	if buffered, want, _ := held(); buffered != spareBytes || buffered != want || buffered > cfg.MaxBufferedBytes {
+		t.Fatalf("after a forced sync: %d bytes counted, %d held as spares (want all of it, within %d)", buffered, spareBytes, cfg.MaxBufferedBytes)
+	}
+	if spareData == 0 || spareBodies == 0 {
+		t.Fatalf("after a forced sync: %d spare event buffers and %d spare bodies, want the uploaded object's", spareData, spareBodies)
+	}
+	// The next object grows into the spare event buffer and compresses
+	// into the spare body: no new buffer is counted for them.
+	for i := range 40 {
+		evs := seqEvents("d", "t", h14, uint64(100000+i*1000), 10)
+		for j := range evs {
+			evs[j].pad = 700
+		}
+		write(t, s, mkBatch(uint64(i+42), evs...))
+	}
+	s.mu.Lock()
+	sealed = slices.Clone(s.sealed)
+	s.mu.Unlock()
+	for _, buf := range sealed {
+		<-buf.packed
+	}
+	if buffered, want, _ = held(); buffered != want || buffered > cfg.MaxBufferedBytes {
+		t.Fatalf("reusing spares: buffered %d, capacity held %d, cap %d", buffered, want, cfg.MaxBufferedBytes)
+	}
+	s.mu.Lock()
+	reused := len(s.spareData) < spareData && len(s.spareBodies) < spareBodies
+	s.mu.Unlock()
+	if !reused {
+		t.Fatal("the next object took neither the spare event buffer nor the spare body")
+	}
+	syncTo(t, s, true, 81)
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
 	if buffered, _, _ := held(); buffered != 0 {
-		t.Fatalf("after a forced sync: %d bytes still counted", buffered)
+		t.Fatalf("after Close: %d bytes still counted", buffered)
 	}
 }

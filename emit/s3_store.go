@@ -92,7 +92,7 @@ func (s *S3Sink) upload(ctx context.Context, bufs []*s3Buffer) error {
 		if err == nil {
 			s.buffered -= buf.held
 			buf.held = 0
-			buf.data, buf.body = nil, nil
+			s.recycle(buf)
 		}
 	}
 	if err != nil && !s.closed {

@@ -237,9 +237,9 @@ func TestS3PartitionsByCommitHour(t *testing.T) {
 
 	objs := f.objects(t, "cdc/")
 	want := map[string]string{
-		"cdc/shop/orders/dt=2026-05-01/hr=13/mysql-bin.000003-000000004711-0000000000_mysql-bin.000003-000000004711-0000000001.json.gz": linesOf(a, b),
-		"cdc/shop/items/dt=2026-05-01/hr=13/mysql-bin.000003-000000004800-0000000000_mysql-bin.000003-000000004800-0000000000.json.gz":  linesOf(c),
-		"cdc/shop/orders/dt=2026-05-01/hr=14/mysql-bin.000003-000000005000-0000000000_mysql-bin.000003-000000005000-0000000000.json.gz": linesOf(d),
+		"cdc/shop/orders/dt=2026-05-01/hr=13/mysql-bin.000003-000000004711-0000000000_mysql-bin.000003-000000004711-0000000001.json.zst": linesOf(a, b),
+		"cdc/shop/items/dt=2026-05-01/hr=13/mysql-bin.000003-000000004800-0000000000_mysql-bin.000003-000000004800-0000000000.json.zst":  linesOf(c),
+		"cdc/shop/orders/dt=2026-05-01/hr=14/mysql-bin.000003-000000005000-0000000000_mysql-bin.000003-000000005000-0000000000.json.zst": linesOf(d),
 	}
 	keys := dataKeys(objs)
 	if len(keys) != len(want) {
@@ -335,8 +335,14 @@ func TestS3ConfigValidate(t *testing.T) {
 // TestS3DeterministicOutput: the same events, batched differently, give
 // the same names and the same bytes. Objects roll by size every 5 events:
 // in batches of 5 every roll falls on a batch boundary, in batches of 7
-// most fall inside a batch.
+// most fall inside a batch. The default compression, zstd, and gzip.
 func TestS3DeterministicOutput(t *testing.T) {
+	for _, comp := range []Compression{CompressionZstd, CompressionGzip} {
+		t.Run(string(comp), func(t *testing.T) { testS3DeterministicOutput(t, comp) })
+	}
+}
+
+func testS3DeterministicOutput(t *testing.T, comp Compression) {
 	// Offsets of equal width: every event of a table has the same length.
 	evs := append(seqEvents("shop", "orders", h14, 10000, 40), seqEvents("shop", "items", h14, 20000, 40)...)
 	rollBytes := 5 * (len(evs[len(evs)-1].line()) + 1) // 5 items, or 5 of the 1 byte longer orders
@@ -344,6 +350,7 @@ func TestS3DeterministicOutput(t *testing.T) {
 		f := newFakeS3(t)
 		cfg := testS3Config(f.bucket)
 		cfg.RollBytes = rollBytes
+		cfg.Compression = comp
 		s, _ := newTestSink(t, f.client, cfg)
 		seq := uint64(0)
 		for i := 0; i < len(evs); i += batchSize {
@@ -384,6 +391,9 @@ func TestS3DeterministicOutput(t *testing.T) {
 		if !bytes.Equal(b[k], v) {
 			t.Errorf("%s differs between runs", k)
 		}
+	}
+	if comp != CompressionGzip {
+		return
 	}
 	// gzip header: no name, mtime 0.
 	for _, k := range dataKeys(a) {
@@ -463,7 +473,7 @@ func TestS3SameContentOtherCompression(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	body := c.compress(raw)
+	body := c.compress(raw, nil)
 	if bytes.Equal(other.Bytes(), body) {
 		t.Fatal("test needs different compressed bytes")
 	}
@@ -695,7 +705,7 @@ func TestS3RidesOutOutage(t *testing.T) {
 	var objects, manifests int
 	for k := range stored {
 		switch {
-		case strings.HasSuffix(k, ".json.gz"):
+		case IsDataObject(k):
 			objects++
 		case strings.HasPrefix(k, "cdc/_manifests/"):
 			manifests++

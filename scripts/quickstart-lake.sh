@@ -117,8 +117,8 @@ cat <<EOF
 == to look further
   set -a; . $data/aws/aws.env; set +a           # the emulators' endpoints and keys
   $sluice checkpoint show --config $cfg
-  ls -R $data/aws/s3/lake/cdc | head            # the lake: gzip JSON lines, Hive partitions, _manifests/
-  zcat \$(find $data/aws/s3/lake/cdc/shop -name '*.json.gz' | head -1)   # one object's events
+  ls -R $data/aws/s3/lake/cdc | head            # the lake: zstd JSON lines, Hive partitions, _manifests/
+  zstdcat \$(find $data/aws/s3/lake/cdc/shop -name '*.json.zst' | head -1)   # one object's events
   $sluice table show --config $cfg shop.orders  # after: $sluice compact --config $cfg
   mariadb -S $sock -uroot shop                  # change rows, then run, compact and verify again
   QUICKSTART_DIR=$data PORT=$PORT scripts/quickstart.sh stop   # stop MariaDB and the emulators

@@ -1,11 +1,12 @@
 package main
 
 import (
-	"io"
+	"fmt"
 	"log/slog"
 	"os"
 	"path/filepath"
 	"runtime/debug"
+	"strings"
 	"testing"
 )
 
@@ -43,16 +44,21 @@ sinks:
 	if caps != want {
 		t.Fatalf("caps %d, want %d", caps, want)
 	}
-	if got := memoryLimit(caps); got != caps+caps/4+memoryBase || got > caps*3/2+48<<20 {
+	if got := memoryLimit(caps); got != caps+caps/8+memoryBase || got > caps*3/2+48<<20 {
 		t.Fatalf("limit %d for caps %d", got, caps)
 	}
 
 	prev := debug.SetMemoryLimit(-1)
 	defer debug.SetMemoryLimit(prev)
-	log := slog.New(slog.NewTextHandler(io.Discard, nil))
+	var logged strings.Builder
+	log := slog.New(slog.NewTextHandler(&logged, nil))
 	setMemoryLimit(caps, func(string) string { return "" }, log)
 	if got := debug.SetMemoryLimit(-1); got != memoryLimit(caps) {
 		t.Fatalf("runtime limit %d, want %d", got, memoryLimit(caps))
+	}
+	// The bench reads the caps from this line at the default level.
+	if want := fmt.Sprintf("level=INFO msg=\"memory caps; limit derived from them (set GOMEMLIMIT to override)\" caps_bytes=%d ", caps); !strings.Contains(logged.String(), want) {
+		t.Fatalf("log %q, want it to contain %q", logged.String(), want)
 	}
 	debug.SetMemoryLimit(prev)
 	setMemoryLimit(caps, func(k string) string {
@@ -63,5 +69,8 @@ sinks:
 	}, log)
 	if got := debug.SetMemoryLimit(-1); got != prev {
 		t.Fatalf("GOMEMLIMIT set: runtime limit changed to %d", got)
+	}
+	if want := fmt.Sprintf("caps_bytes=%d limit=1GiB", caps); !strings.Contains(logged.String(), want) {
+		t.Fatalf("log %q, want it to contain %q", logged.String(), want)
 	}
 }

@@ -1,12 +1,9 @@
 package main
 
 import (
-	"bytes"
-	"compress/gzip"
 	"context"
 	"encoding/json"
 	"fmt"
-	"io"
 	"math/rand/v2"
 	"os"
 	"strings"
@@ -18,6 +15,7 @@ import (
 	ktypes "github.com/aws/aws-sdk-go-v2/service/kinesis/types"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 
+	"github.com/sluicecdc/sluice/emit"
 	"github.com/sluicecdc/sluice/internal/testing/awstest"
 )
 
@@ -288,13 +286,9 @@ func (r *deliveryRig) lakeEventsUnder(prefix string) []string {
 				if !strings.HasPrefix(obj.Key, prefix+"/") {
 					r.t.Errorf("manifest %s lists %s, outside its prefix", *o.Key, obj.Key)
 				}
-				zr, err := gzip.NewReader(bytes.NewReader(r.get(obj.Key)))
+				b, err := emit.DecodeObject(obj.Key, r.get(obj.Key))
 				if err != nil {
 					r.t.Fatalf("object %s: %v", obj.Key, err)
-				}
-				b, err := io.ReadAll(zr)
-				if err != nil {
-					r.t.Fatal(err)
 				}
 				lines = append(lines, strings.Split(strings.TrimSpace(string(b)), "\n")...)
 			}

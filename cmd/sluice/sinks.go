@@ -35,7 +35,7 @@ type s3SinkConfig struct {
 	RollAge                time.Duration  `koanf:"roll_age"`
 	MaxBufferedBytes       int            `koanf:"max_buffered_bytes"`
 	Concurrency            int            `koanf:"concurrency"`
-	Compression            string         `koanf:"compression"` // gzip (default) | zstd | none
+	Compression            string         `koanf:"compression"` // zstd (default) | gzip | none
 	CompressionLevel       int            `koanf:"compression_level"`
 	CompressionWorkers     int            `koanf:"compression_workers"`
 	RequestTimeout         time.Duration  `koanf:"request_timeout"`
