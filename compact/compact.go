@@ -370,6 +370,16 @@ func (c *Compactor) compactTable(ctx context.Context, tg *target, manifests map[
 		switch {
 		case err == nil:
 			return true
+		case errors.As(err, &ns) && ns.why != whyNoChange && !c.cfg.holdTable:
+			// A schema or primary key change: replay the run in
+			// binlog order through the sort.
+			if !restart(ns.why) {
+				return true
+			}
+			err = c.orderedRewrite(ctx, tg, &tr, feed, next)
+			if err == nil {
+				return true
+			}
 		case errors.As(err, &ns):
 			notSorted = true
 			if ns.why != whyNoChange {

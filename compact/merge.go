@@ -73,6 +73,13 @@ type tableState struct {
 	// valStats are, in a sorted rewrite, what the values of the run's
 	// row images need of each column's type (rows are not in memory).
 	valStats map[string]*typeStats
+	// fills, in an ordered rewrite (recordFills set), are the defaults
+	// ALTER TABLE gave rows written before it, in binlog order: the rows
+	// are not in memory, so they are filled in as they are written out.
+	// hasRows tells there whether the table holds rows.
+	fills       []fillOp
+	recordFills bool
+	hasRows     bool
 
 	stats applyStats
 }

@@ -23,8 +23,8 @@ import (
 // It covers runs of row changes, truncates and drops, and a CREATE TABLE
 // older than every row change of a table with no rows yet (a first run).
 // ALTER TABLE events (whose defaults and renames change rows written
-// before them) and a change of primary key take the in-memory path, which
-// holds the table's rows.
+// before them) and a change of primary key need the run in binlog order:
+// those runs are ordered rewrites (ordered.go).
 
 // sortedBatchRows is how many rows a sorted rewrite hands the Parquet
 // writer at once.
@@ -51,12 +51,14 @@ type rewriteRun struct {
 	shape   []string
 	shapeAt place
 	why     string
-	stats   map[string]*typeStats
+	stats   map[int]*typeStats // by column index
 	scratch []any
+	// spilled counts the versions spilled by sorters replaced (rekey).
+	spilled int
 }
 
 func newRewriteRun(st *tableState, srt *sorter) *rewriteRun {
-	return &rewriteRun{st: st, srt: srt, stats: make(map[string]*typeStats)}
+	return &rewriteRun{st: st, srt: srt, stats: make(map[int]*typeStats)}
 }
 
 // add takes one change of the run.
@@ -83,6 +85,17 @@ func (w *rewriteRun) add(c *change) error {
 	if w.minRow.isZero() || c.place.compare(w.minRow) < 0 {
 		w.minRow = c.place
 	}
+	if c.place.compare(w.shapeAt) > 0 && len(c.cols) > 0 {
+		w.shape, w.shapeAt = c.cols, c.place
+	}
+	return w.addVersions(c)
+}
+
+// addVersions adds the versions a row change makes: its row image (or
+// deletion) under its key, and the deletion of its old key when an update
+// changed the key. Values go by the columns' indexes at the time.
+func (w *rewriteRun) addVersions(c *change) error {
+	st := w.st
 	key := keyOf(c.key)
 	if c.kind == kindDelete {
 		return w.srt.add(version{key: key, at: c.place, sid: c.serverID, ts: c.ts, del: true})
@@ -109,17 +122,9 @@ func (w *rewriteRun) add(c *change) error {
 			vals = append(vals, make([]any, idx+1-len(vals))...)
 		}
 		vals[idx] = c.vals[i]
-		ts := w.stats[name]
-		if ts == nil {
-			ts = &typeStats{}
-			w.stats[name] = ts
-		}
-		ts.add(c.vals[i])
+		w.stat(idx).add(c.vals[i])
 	}
 	w.scratch = vals
-	if c.place.compare(w.shapeAt) > 0 && len(c.cols) > 0 {
-		w.shape, w.shapeAt = c.cols, c.place
-	}
 	enc := encodeValues(nil, vals)
 	clear(vals)
 	return w.srt.add(version{key: key, at: c.place, sid: c.serverID, ts: c.ts, vals: enc})
@@ -167,8 +172,28 @@ func (w *rewriteRun) prepare(hasRows bool) error {
 	if st.maxAt.compare(st.pkAt) > 0 && w.pk != nil {
 		st.pkAt = st.maxAt
 	}
-	st.valStats = w.stats
+	w.setValStats()
 	return nil
+}
+
+// stat returns the value statistics of column index idx.
+func (w *rewriteRun) stat(idx int) *typeStats {
+	ts := w.stats[idx]
+	if ts == nil {
+		ts = &typeStats{}
+		w.stats[idx] = ts
+	}
+	return ts
+}
+
+// setValStats names the run's value statistics by the columns' current
+// names.
+func (w *rewriteRun) setValStats() {
+	st := w.st
+	st.valStats = make(map[string]*typeStats, len(w.stats))
+	for idx, ts := range w.stats {
+		st.valStats[st.cols[idx]] = ts
+	}
 }
 
 // addTable adds the table's current rows and tombstones as old versions.
@@ -204,6 +229,41 @@ func (w *rewriteRun) addTable(ctx context.Context, tbl *table.Table) error {
 	return nil
 }
 
+// latest returns the version of a key's versions (by place) that holds,
+// nil when a truncate or drop voids them all, and counts the run's
+// changes as applied, stale or copies.
+func (w *rewriteRun) latest(vs []version) *version {
+	st := w.st
+	var oldAt place
+	for i := range vs {
+		if vs[i].old && vs[i].at.compare(oldAt) > 0 {
+			oldAt = vs[i].at
+		}
+	}
+	var last *version
+	for i := range vs {
+		v := &vs[i]
+		switch {
+		case i > 0 && vs[i-1].at == v.at:
+			if !v.old {
+				st.stats.Duplicates++
+			}
+			continue
+		case v.at.compare(st.cleared) <= 0:
+			if !v.old {
+				st.stats.Stale++
+			}
+			continue
+		case !v.old && v.at.compare(oldAt) < 0:
+			st.stats.Stale++
+		case !v.old:
+			st.stats.Applied++
+		}
+		last = v
+	}
+	return last
+}
+
 // rows yields the latest row of every key, in key order, as record
 // batches of schema sc, and leaves the deleted keys in the tombstones and
 // their count in *n.
@@ -232,33 +292,7 @@ func (w *rewriteRun) rows(sc *arrow.Schema, cols []column, n *int64) iter.Seq2[a
 			return nil
 		}
 		err := w.srt.groups(func(vs []version) error {
-			var oldAt place
-			for i := range vs {
-				if vs[i].old && vs[i].at.compare(oldAt) > 0 {
-					oldAt = vs[i].at
-				}
-			}
-			var last *version
-			for i := range vs {
-				v := &vs[i]
-				switch {
-				case i > 0 && vs[i-1].at == v.at:
-					if !v.old {
-						st.stats.Duplicates++
-					}
-					continue
-				case v.at.compare(st.cleared) <= 0:
-					if !v.old {
-						st.stats.Stale++
-					}
-					continue
-				case !v.old && v.at.compare(oldAt) < 0:
-					st.stats.Stale++
-				case !v.old:
-					st.stats.Applied++
-				}
-				last = v
-			}
+			last := w.latest(vs)
 			switch {
 			case last == nil:
 				return nil
@@ -270,6 +304,7 @@ func (w *rewriteRun) rows(sc *arrow.Schema, cols []column, n *int64) iter.Seq2[a
 			if err != nil {
 				return fmt.Errorf("sorted run: %w", err)
 			}
+			vals = st.applyFills(vals, last.at)
 			batch = append(batch, &row{vals: vals, at: last.at, sid: last.sid})
 			*n++
 			if len(batch) == sortedBatchRows {
@@ -309,6 +344,14 @@ func (c *Compactor) sortedRewrite(ctx context.Context, tg *target, tr *TableRepo
 	if err := w.prepare(hasRows); err != nil {
 		return err
 	}
+	return c.writeRewrite(ctx, tg, tr, w, next, func() error { return w.addTable(ctx, tg.tbl) })
+}
+
+// writeRewrite writes the rows of a sorted or ordered rewrite and commits
+// them. read, when set, adds the table's rows to the sort once the run's
+// columns are known.
+func (c *Compactor) writeRewrite(ctx context.Context, tg *target, tr *TableReport, w *rewriteRun, next manifestState, read func() error) error {
+	st := tg.st
 	var prev *iceberg.Schema
 	if tg.tbl != nil {
 		prev = tg.tbl.Schema()
@@ -318,8 +361,10 @@ func (c *Compactor) sortedRewrite(ctx context.Context, tg *target, tr *TableRepo
 		tr.Note = strings.TrimSpace(tr.Note + " no row has been seen yet")
 		return nil
 	}
-	if err := w.addTable(ctx, tg.tbl); err != nil {
-		return fmt.Errorf("read snapshot: %w", err)
+	if read != nil {
+		if err := read(); err != nil {
+			return fmt.Errorf("read snapshot: %w", err)
+		}
 	}
 	c.beforeCommit(tg)
 	tbl := tg.tbl
@@ -387,6 +432,6 @@ func (c *Compactor) sortedRewrite(ctx context.Context, tg *target, tr *TableRepo
 	if s := out.CurrentSnapshot(); s != nil {
 		tr.SnapshotID = s.SnapshotID
 	}
-	tr.Spilled = srt.spilled
+	tr.Spilled = w.spilled + w.srt.spilled
 	return nil
 }
