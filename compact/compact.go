@@ -442,6 +442,10 @@ func (c *Compactor) compactTable(ctx context.Context, tg *target, manifests map[
 			tr.Status, tr.Err = StatusFailed, fmt.Errorf("read snapshot: %w", err)
 			return tr
 		}
+		if err := st.loadTombs(ctx, tg.tbl); err != nil {
+			tr.Status, tr.Err = StatusFailed, err
+			return tr
+		}
 	}
 	if err := st.applyAll(changes); err != nil {
 		tr.Status = StatusFailed
@@ -465,11 +469,6 @@ func (c *Compactor) compactTable(ctx context.Context, tg *target, manifests map[
 		tr.Note = strings.TrimSpace(tr.Note + " no row has been seen yet")
 		return tr
 	}
-	state, err := encodeState(st, next)
-	if err != nil {
-		tr.Status, tr.Err = StatusFailed, fmt.Errorf("encode state: %w", err)
-		return tr
-	}
 	props := iceberg.Properties{
 		PropPosition:     placeString(st.maxAt, st.maxSID),
 		PropLakePosition: placeString(st.lakeAt, st.lakeSID),
@@ -483,6 +482,17 @@ func (c *Compactor) compactTable(ctx context.Context, tg *target, manifests map[
 			return tr
 		}
 		tr.Identifier = strings.Join(tg.id, ".")
+	}
+	if len(changes) > 0 {
+		if err := c.saveTombs(ctx, tbl, st, nil); err != nil {
+			tr.Status, tr.Err = StatusFailed, err
+			return tr
+		}
+	}
+	state, err := encodeState(st, next)
+	if err != nil {
+		tr.Status, tr.Err = StatusFailed, fmt.Errorf("encode state: %w", err)
+		return tr
 	}
 	c.beforeCommit(tg)
 	if len(changes) == 0 && tg.tbl != nil {

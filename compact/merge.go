@@ -35,12 +35,16 @@ type tableState struct {
 	pkAt    place
 
 	rows    map[string]*row
-	tombs   map[string]tomb
-	cleared place // the last truncate or drop
-	dropped bool  // the last clear was a drop: a CREATE makes the table anew
-	maxAt   place // the highest place applied
+	tombs   map[string]tomb // in memory: of the run, or of an older state file
+	cleared place           // the last truncate or drop
+	dropped bool            // the last clear was a drop: a CREATE makes the table anew
+	maxAt   place           // the highest place applied
 	maxSID  uint32
 	maxTS   uint32
+	// tombFile is the location of the tombstone file (tombs.go), holding
+	// tombCount tombstones.
+	tombFile  string
+	tombCount int
 	// lakeAt is the highest place in any manifest consumed.
 	lakeAt  place
 	lakeSID uint32

@@ -254,6 +254,15 @@ func (c *Compactor) mergeOnRead(ctx context.Context, tg *target, tr *TableReport
 		}
 	}
 	st.expireTombstones(c.cfg.TombstoneRetention)
+	// The previous tombstones carry over but for the keys the run
+	// changed: its own tombstones, or rows again.
+	err := c.saveTombs(ctx, tg.tbl, st, func(k string) bool {
+		_, touched := st.existed[k]
+		return !touched
+	})
+	if err != nil {
+		return fail(err)
+	}
 	state, err := encodeState(st, next)
 	if err != nil {
 		return fail(fmt.Errorf("encode state: %w", err))

@@ -209,3 +209,78 @@ func TestCompactAlterOrdered(t *testing.T) {
 		}
 	}
 }
+
+// TestCompactTombstoneFile: deleted keys are kept in a tombstone file the
+// state names, not in the state file, and every kind of run carries them
+// on: merge on read adds its deletions, a copy-on-write run (a batch
+// streamed into the sort with a small budget, a replay of the whole lake)
+// streams them through the sort and writes them again.
+func TestCompactTombstoneFile(t *testing.T) {
+	srv.RequireOwned(t)
+	lake := laketest.New(t, srv, env)
+	start := lake.Checkpoint()
+	srv.Exec(t, "DROP DATABASE IF EXISTS ctf", "CREATE DATABASE ctf", "USE ctf",
+		"CREATE TABLE t (id INT PRIMARY KEY, v VARCHAR(10))")
+	var stmts []string
+	for i := 1; i <= 60; i++ {
+		stmts = append(stmts, fmt.Sprintf("INSERT INTO t VALUES (%d, 'v%d')", i, i))
+	}
+	srv.Exec(t, append([]string{"USE ctf"}, stmts...)...)
+	lake.CatchUp()
+	cfg := compactConfig(lake, t.TempDir(), "ctf.t")
+	small := compactConfig(lake, t.TempDir(), "ctf.t")
+	compact.SetSortBudget(&small, 1<<10)
+	for _, c := range []compact.Config{cfg, small} {
+		runCompaction(t, lake, c)
+	}
+	tombs := func(c compact.Config, step string, want int) {
+		t.Helper()
+		ctx := context.Background()
+		cat, err := compact.OpenCatalog(ctx, c.Catalog)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer cat.Close()
+		tbl, err := cat.LoadTable(ctx, compact.Identifier(c.Namespace, "ctf", "t"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		inline, file, keys, err := compact.Tombstones(ctx, tbl)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if inline != 0 || len(keys) != want || want > 0 && file == "" {
+			t.Errorf("%s: %d tombstones inline, %d in file %q: want 0 inline, %d in a file", step, inline, len(keys), file, want)
+		}
+		checkEqual(t, c, "ctf.t", "id")
+	}
+	srv.Exec(t, "DELETE FROM ctf.t WHERE id <= 20")
+	lake.CatchUp()
+	// Merged on read with the default budget; streamed into the sort
+	// (copy on write) with the small one.
+	for i, c := range []compact.Config{cfg, small} {
+		want := []string{compact.ModeMergeOnRead, compact.ModeCopyOnWrite}[i]
+		if tr := tableReport(t, runCompaction(t, lake, c), "ctf.t"); tr.Mode != want {
+			t.Errorf("deletes: %+v: want %s", tr, want)
+		}
+		tombs(c, "after the deletes", 20)
+	}
+	srv.Exec(t, "DELETE FROM ctf.t WHERE id > 50", "INSERT INTO ctf.t VALUES (5, 'back')")
+	lake.CatchUp()
+	for _, c := range []compact.Config{cfg, small} {
+		runCompaction(t, lake, c)
+		tombs(c, "after more deletes", 29) // 1..20 and 51..60 but 5
+	}
+	// The whole lake again: every change is at or before the table's
+	// position, so the table is rewritten through the sort.
+	lake.Rewind(start)
+	lake.S3.RollBytes = 2 << 10
+	lake.CatchUp()
+	for _, c := range []compact.Config{cfg, small} {
+		tr := tableReport(t, runCompaction(t, lake, c), "ctf.t")
+		if tr.Mode != compact.ModeCopyOnWrite {
+			t.Errorf("replay: %+v: want copy on write", tr)
+		}
+		tombs(c, "after a copy-on-write run", 29)
+	}
+}

@@ -55,6 +55,8 @@ type rewriteRun struct {
 	scratch []any
 	// spilled counts the versions spilled by sorters replaced (rekey).
 	spilled int
+	// tombs receives the deleted keys as rows are written out.
+	tombs *tombWriter
 }
 
 func newRewriteRun(st *tableState, srt *sorter) *rewriteRun {
@@ -199,12 +201,14 @@ func (w *rewriteRun) setValStats() {
 // addTable adds the table's current rows and tombstones as old versions.
 func (w *rewriteRun) addTable(ctx context.Context, tbl *table.Table) error {
 	st := w.st
-	for k, t := range st.tombs {
-		if err := w.srt.add(version{key: k, at: t.at, ts: t.ts, del: true, old: true}); err != nil {
-			return err
-		}
+	err := st.eachTomb(ctx, tbl, func(k string, t tomb) error {
+		return w.srt.add(version{key: k, at: t.at, ts: t.ts, del: true, old: true})
+	})
+	if err != nil {
+		return err
 	}
 	clear(st.tombs)
+	st.tombFile, st.tombCount = "", 0
 	if tbl == nil || tbl.CurrentSnapshot() == nil {
 		return nil
 	}
@@ -265,8 +269,8 @@ func (w *rewriteRun) latest(vs []version) *version {
 }
 
 // rows yields the latest row of every key, in key order, as record
-// batches of schema sc, and leaves the deleted keys in the tombstones and
-// their count in *n.
+// batches of schema sc, writes the deleted keys to the tombstone writer
+// and leaves the rows' count in *n.
 func (w *rewriteRun) rows(sc *arrow.Schema, cols []column, n *int64) iter.Seq2[arrow.RecordBatch, error] {
 	st := w.st
 	types := make(map[string]colType, len(cols))
@@ -297,8 +301,7 @@ func (w *rewriteRun) rows(sc *arrow.Schema, cols []column, n *int64) iter.Seq2[a
 			case last == nil:
 				return nil
 			case last.del:
-				st.tombs[last.key] = tomb{at: last.at, ts: last.ts}
-				return nil
+				return w.tombs.add(last.key, tomb{at: last.at, ts: last.ts})
 			}
 			vals, err := decodeValues(last.vals)
 			if err != nil {
@@ -396,11 +399,18 @@ func (c *Compactor) writeRewrite(ctx context.Context, tg *target, tr *TableRepor
 		added []iceberg.DataFile
 		rows  int64
 	)
+	if w.tombs, err = newTombWriter(c.cfg.TempDir, st.tombHorizon(c.cfg.TombstoneRetention)); err != nil {
+		return err
+	}
 	for df, err := range table.WriteRecords(ctx, staged.Table, sc, w.rows(sc, cols, &rows), table.WithTargetFileSize(c.cfg.TargetFileSize), table.WithRecordBatchBufferSize(2)) {
 		if err != nil {
+			w.tombs.discard()
 			return fmt.Errorf("write data files: %w", err)
 		}
 		added = append(added, df)
+	}
+	if st.tombFile, st.tombCount, err = w.tombs.finish(ctx, tbl); err != nil {
+		return err
 	}
 	tr.Applied, tr.Stale, tr.Duplicates = st.stats.Applied, st.stats.Stale, st.stats.Duplicates
 	if len(st.notes) > 0 {
