@@ -17,9 +17,9 @@
 //     event twice, late, or in a replay changes nothing.
 //
 // Each run commits one Iceberg snapshot per changed table, replacing all
-// its data files, with the run's bookkeeping (which manifests it consumed,
-// tombstones) in a state file the snapshot's summary names: the rows and
-// the bookkeeping change together or not at all.
+// its data files, with the run's bookkeeping (which manifests it consumed;
+// tombstones, in a file it names) in a state file the snapshot's summary
+// names: the rows and the bookkeeping change together or not at all.
 //
 // See types.go for how JSON values map to Iceberg types.
 package compact
