@@ -50,7 +50,6 @@ type rewriteRun struct {
 	minRow  place // lowest place of a row change
 	shape   []string
 	shapeAt place
-	why     string
 	stats   map[int]*typeStats // by column index
 	scratch []any
 	// spilled counts the versions spilled by sorters replaced (rekey).
@@ -72,6 +71,10 @@ func (w *rewriteRun) add(c *change) error {
 	}
 	st.maxTS = max(st.maxTS, c.ts)
 	if c.kind != kindUpsert && c.kind != kindDelete {
+		if c.typ == "table-alter" && c.sql != "" {
+			// Stop reading: the run is an ordered rewrite.
+			return errNotSorted{"ALTER TABLE at " + c.dedupe}
+		}
 		w.globals = append(w.globals, c)
 		return nil
 	}
@@ -79,10 +82,12 @@ func (w *rewriteRun) add(c *change) error {
 		return errNoPrimaryKey
 	}
 	switch {
+	case w.pk == nil && len(st.pk) > 0 && !slices.Equal(st.pk, c.pk):
+		return errNotSorted{"the primary key changed"}
 	case w.pk == nil:
 		w.pk = c.pk
 	case !slices.Equal(w.pk, c.pk):
-		w.why = "the primary key changed"
+		return errNotSorted{"the primary key changed"}
 	}
 	if w.minRow.isZero() || c.place.compare(w.minRow) < 0 {
 		w.minRow = c.place
@@ -136,9 +141,6 @@ func (w *rewriteRun) addVersions(c *change) error {
 // state once every change is in. hasRows tells whether the table has rows.
 func (w *rewriteRun) prepare(hasRows bool) error {
 	st := w.st
-	if w.why != "" {
-		return errNotSorted{w.why}
-	}
 	if w.pk != nil && len(st.pk) > 0 && !slices.Equal(w.pk, st.pk) {
 		return errNotSorted{"the primary key changed"}
 	}
