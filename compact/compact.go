@@ -17,9 +17,9 @@
 //     event twice, late, or in a replay changes nothing.
 //
 // Each run commits one Iceberg snapshot per changed table, replacing all
-// its data files, with the run's bookkeeping (which manifests it consumed,
-// tombstones) in a state file the snapshot's summary names: the rows and
-// the bookkeeping change together or not at all.
+// its data files, with the run's bookkeeping (which manifests it consumed;
+// tombstones, in a file it names) in a state file the snapshot's summary
+// names: the rows and the bookkeeping change together or not at all.
 //
 // See types.go for how JSON values map to Iceberg types.
 package compact
@@ -370,6 +370,16 @@ func (c *Compactor) compactTable(ctx context.Context, tg *target, manifests map[
 		switch {
 		case err == nil:
 			return true
+		case errors.As(err, &ns) && ns.why != whyNoChange && !c.cfg.holdTable:
+			// A schema or primary key change: replay the run in
+			// binlog order through the sort.
+			if !restart(ns.why) {
+				return true
+			}
+			err = c.orderedRewrite(ctx, tg, &tr, feed, next)
+			if err == nil {
+				return true
+			}
 		case errors.As(err, &ns):
 			notSorted = true
 			if ns.why != whyNoChange {
@@ -432,6 +442,10 @@ func (c *Compactor) compactTable(ctx context.Context, tg *target, manifests map[
 			tr.Status, tr.Err = StatusFailed, fmt.Errorf("read snapshot: %w", err)
 			return tr
 		}
+		if err := st.loadTombs(ctx, tg.tbl); err != nil {
+			tr.Status, tr.Err = StatusFailed, err
+			return tr
+		}
 	}
 	if err := st.applyAll(changes); err != nil {
 		tr.Status = StatusFailed
@@ -455,11 +469,6 @@ func (c *Compactor) compactTable(ctx context.Context, tg *target, manifests map[
 		tr.Note = strings.TrimSpace(tr.Note + " no row has been seen yet")
 		return tr
 	}
-	state, err := encodeState(st, next)
-	if err != nil {
-		tr.Status, tr.Err = StatusFailed, fmt.Errorf("encode state: %w", err)
-		return tr
-	}
 	props := iceberg.Properties{
 		PropPosition:     placeString(st.maxAt, st.maxSID),
 		PropLakePosition: placeString(st.lakeAt, st.lakeSID),
@@ -473,6 +482,17 @@ func (c *Compactor) compactTable(ctx context.Context, tg *target, manifests map[
 			return tr
 		}
 		tr.Identifier = strings.Join(tg.id, ".")
+	}
+	if len(changes) > 0 {
+		if err := c.saveTombs(ctx, tbl, st, nil); err != nil {
+			tr.Status, tr.Err = StatusFailed, err
+			return tr
+		}
+	}
+	state, err := encodeState(st, next)
+	if err != nil {
+		tr.Status, tr.Err = StatusFailed, fmt.Errorf("encode state: %w", err)
+		return tr
 	}
 	c.beforeCommit(tg)
 	if len(changes) == 0 && tg.tbl != nil {

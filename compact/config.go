@@ -67,6 +67,10 @@ type Config struct {
 	// beforeCommit, when set (by tests), is called before a run writes a
 	// table's snapshot.
 	beforeCommit func(table string)
+	// holdTable, when set (by tests), makes runs with an ALTER TABLE or a
+	// primary key change hold the table in memory, as before ordered
+	// rewrites: the differential test compares the two.
+	holdTable bool
 
 	// Parallel is how many tables a run compacts at once.
 	Parallel int

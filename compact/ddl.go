@@ -250,7 +250,7 @@ func (s *tableState) applySchemaChange(c *change) {
 			s.setHint(d)
 			s.fill(d, c)
 		}
-		if len(sc.pk) > 0 && len(s.rows) == 0 {
+		if len(sc.pk) > 0 && len(s.rows) == 0 && !s.hasRows {
 			s.pk, s.pkAt = sc.pk, c.place
 		}
 		return
@@ -317,6 +317,9 @@ func (s *tableState) fill(d colDef, c *change) {
 		s.note(fmt.Sprintf("column %s was added at %s with %s, which the binlog does not carry: rows written before hold NULL until they change", d.name, c.dedupe, d.defNote))
 	}
 	idx := s.col(d.name)
+	if s.recordFills {
+		s.fills = append(s.fills, fillOp{idx: idx, def: d.def, at: c.place})
+	}
 	for _, r := range s.rows {
 		if r.at.compare(c.place) >= 0 {
 			continue

@@ -113,16 +113,8 @@ func (s *sorter) close() error {
 // groups calls fn with each key's versions, keys in order, versions by
 // place. The slice fn gets is reused.
 func (s *sorter) groups(fn func(vs []version) error) error {
-	if len(s.runs) > 0 {
-		if err := s.spill(); err != nil {
-			return err
-		}
-		s.buf = nil
-	} else {
-		slices.SortFunc(s.buf, func(a, b version) int { return compareVersions(&a, &b) })
-	}
 	var group []version
-	emit := func(v version) error {
+	err := s.each(func(v version) error {
 		if len(group) > 0 && group[0].key != v.key {
 			if err := fn(group); err != nil {
 				return err
@@ -132,50 +124,67 @@ func (s *sorter) groups(fn func(vs []version) error) error {
 		}
 		group = append(group, v)
 		return nil
-	}
-	if len(s.runs) == 0 {
-		for _, v := range s.buf {
-			if err := emit(v); err != nil {
-				return err
-			}
-		}
-	} else {
-		h := &runHeap{}
-		defer h.close()
-		for _, name := range s.runs {
-			f, err := os.Open(name)
-			if err != nil {
-				return fmt.Errorf("read sorted run: %w", err)
-			}
-			r := &runReader{f: f, r: bufio.NewReaderSize(f, 256<<10)}
-			h.all = append(h.all, r)
-			ok, err := r.next()
-			if err != nil {
-				return err
-			}
-			if ok {
-				h.rs = append(h.rs, r)
-			}
-		}
-		heap.Init(h)
-		for h.Len() > 0 {
-			r := h.rs[0]
-			if err := emit(r.cur); err != nil {
-				return err
-			}
-			ok, err := r.next()
-			if err != nil {
-				return err
-			}
-			if ok {
-				heap.Fix(h, 0)
-			} else {
-				heap.Pop(h)
-			}
-		}
+	})
+	if err != nil {
+		return err
 	}
 	if len(group) > 0 {
 		return fn(group)
+	}
+	return nil
+}
+
+// each calls fn with every version, in order (key, then place), one at a
+// time.
+func (s *sorter) each(fn func(v version) error) error {
+	if len(s.runs) > 0 {
+		if err := s.spill(); err != nil {
+			return err
+		}
+		s.buf = nil
+	} else {
+		slices.SortFunc(s.buf, func(a, b version) int { return compareVersions(&a, &b) })
+	}
+	if len(s.runs) == 0 {
+		for _, v := range s.buf {
+			if err := fn(v); err != nil {
+				return err
+			}
+		}
+		return nil
+	}
+	h := &runHeap{}
+	defer h.close()
+	for _, name := range s.runs {
+		f, err := os.Open(name)
+		if err != nil {
+			return fmt.Errorf("read sorted run: %w", err)
+		}
+		r := &runReader{f: f, r: bufio.NewReaderSize(f, 256<<10)}
+		h.all = append(h.all, r)
+		ok, err := r.next()
+		if err != nil {
+			return err
+		}
+		if ok {
+			h.rs = append(h.rs, r)
+		}
+	}
+	heap.Init(h)
+	for h.Len() > 0 {
+		r := h.rs[0]
+		if err := fn(r.cur); err != nil {
+			return err
+		}
+		ok, err := r.next()
+		if err != nil {
+			return err
+		}
+		if ok {
+			heap.Fix(h, 0)
+		} else {
+			heap.Pop(h)
+		}
 	}
 	return nil
 }

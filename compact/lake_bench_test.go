@@ -21,7 +21,10 @@ import (
 	"github.com/sluicecdc/sluice/compact"
 )
 
-var lakeRows = flag.Int("lake-rows", 0, "rows of the generated table of BenchmarkCompactLake (0 skips it; the issue's figure is 10000000)")
+var (
+	lakeRows      = flag.Int("lake-rows", 0, "rows of the generated table of BenchmarkCompactLake (0 skips it; the issue's figure is 10000000)")
+	lakeHoldTable = flag.Bool("lake-hold-table", false, "BenchmarkCompactLake's alter run holds the table in memory (the path before ordered rewrites), for comparison")
+)
 
 // lakeGen writes a lake of one table straight to the bucket: n inserts,
 // then batches of changes spread uniformly over the keys.
@@ -30,6 +33,7 @@ type lakeGen struct {
 	rows    int64 // keys inserted: 1..rows
 	deleted map[int64]bool
 	live    int64
+	flag    bool // rows have the column the alter run adds
 }
 
 func (g *lakeGen) event(b *bytes.Buffer, typ string, id int64, extra string) string {
@@ -37,7 +41,27 @@ func (g *lakeGen) event(b *bytes.Buffer, typ string, id int64, extra string) str
 	g.events++
 	dk := fmt.Sprintf("1:mysql-bin.000001:%d:0", offset)
 	fmt.Fprintf(b, `{"database":"bench","table":"orders","type":%q,"ts":%d,"xid":%d,"commit":true,"position":"mysql-bin.000001:%d","server_id":1,"dedupe_key":%q,"schema_version":1,"primary_key":{"id":%d},"data":%s%s}`+"\n",
-		typ, 1732430000+g.events/10000, g.events, offset, dk, id, g.row(id), extra)
+		typ, 1732430000+g.events/10000, g.events, offset, dk, id, g.data(id), extra)
+	return dk
+}
+
+// data is a row image, with the added column once the ALTER is written.
+func (g *lakeGen) data(id int64) string {
+	d := g.row(id)
+	if g.flag {
+		d = strings.TrimSuffix(d, "}") + fmt.Sprintf(`,"flag":%d}`, g.r.IntN(10))
+	}
+	return d
+}
+
+// alter writes an ALTER TABLE adding a column with a default.
+func (g *lakeGen) alter(b *bytes.Buffer) string {
+	offset := 4 + uint64(g.events)*100
+	g.events++
+	dk := fmt.Sprintf("1:mysql-bin.000001:%d:0", offset)
+	fmt.Fprintf(b, `{"database":"bench","table":"orders","type":"table-alter","ts":%d,"position":"mysql-bin.000001:%d","server_id":1,"dedupe_key":%q,"sql":"ALTER TABLE orders ADD COLUMN flag INT NOT NULL DEFAULT 7"}`+"\n",
+		1732430000+g.events/10000, offset, dk)
+	g.flag = true
 	return dk
 }
 
@@ -97,9 +121,14 @@ func (g *lakeGen) inserts(rows int64) {
 }
 
 // changes writes n changes spread over the keys: half updates, a quarter
-// deletes, a quarter inserts of new keys.
-func (g *lakeGen) changes(n int) {
+// deletes, a quarter inserts of new keys; with alter, an ALTER TABLE
+// after the first half of them.
+func (g *lakeGen) changes(n int, alter bool) {
 	r := g.r
+	if alter {
+		n++
+	}
+	i := 0
 	pick := func() int64 {
 		for {
 			if id := 1 + r.Int64N(g.rows); !g.deleted[id] {
@@ -108,6 +137,10 @@ func (g *lakeGen) changes(n int) {
 		}
 	}
 	g.emit(n, func(b *bytes.Buffer) string {
+		i++
+		if alter && i == n/2 {
+			return g.alter(b)
+		}
 		switch p := r.IntN(4); {
 		case p < 2:
 			return g.event(b, "update", pick(), `,"old":{"status":"x"}`)
@@ -152,8 +185,10 @@ func resetPeak(b *testing.B) {
 // BenchmarkCompactLake is the issue-16 figure: a lake holding a -lake-rows
 // table (10,000,000 in BENCHMARKS.md) compacted in full, then 10,000
 // changes spread over the keys compacted incrementally (merge on read),
-// then another 10,000 compacted by rewriting the table (copy on write, as
-// a run with max delete files 0 does). Each phase reports wall time and
+// then 10,000 changes with an ALTER TABLE ADD COLUMN ... DEFAULT among
+// them (an ordered rewrite, or with -lake-hold-table the in-memory path
+// before it), then another 10,000 compacted by rewriting the table (copy
+// on write, as a run with max delete files 0 does). Each phase reports wall time and
 // the process's peak RSS (the generator's memory returned to the OS and
 // the peak reset before each). Not run in CI: it takes minutes.
 //
@@ -174,7 +209,10 @@ func BenchmarkCompactLake(b *testing.B) {
 		b.Logf("generated %d rows in %d objects, %d manifests in %s", g.rows, g.objects, g.manifests, time.Since(start).Round(time.Second))
 		dir := b.TempDir()
 		phase := func(name string, maxDeleteFiles int, wantEvents int, wantMode string) time.Duration {
-			c := g.compactorWith(dir, func(cfg *compact.Config) { cfg.MaxDeleteFiles = maxDeleteFiles })
+			c := g.compactorWith(dir, func(cfg *compact.Config) {
+				cfg.MaxDeleteFiles = maxDeleteFiles
+				compact.SetHoldTable(cfg, *lakeHoldTable)
+			})
 			defer c.Close()
 			resetPeak(b)
 			base := peakRSS(b)
@@ -189,17 +227,19 @@ func BenchmarkCompactLake(b *testing.B) {
 			if tr.Events != wantEvents || tr.Mode != wantMode || tr.Rows != g.live {
 				b.Fatalf("%s: %d events, mode %s, %d rows: want %d, %s, %d (%+v)", name, tr.Events, tr.Mode, tr.Rows, wantEvents, wantMode, g.live, tr)
 			}
-			b.Logf("%s: %d events → %d rows in %s (%.0f events/s), peak RSS %.0f MiB (%.0f MiB before the run), %d versions spilled",
-				name, tr.Events, tr.Rows, d.Round(time.Millisecond), float64(tr.Events)/d.Seconds(), rss, base, tr.Spilled)
+			b.Logf("%s: %d events → %d rows of %d columns in %s (%.0f events/s), peak RSS %.0f MiB (%.0f MiB before the run), %d versions spilled",
+				name, tr.Events, tr.Rows, tr.Columns, d.Round(time.Millisecond), float64(tr.Events)/d.Seconds(), rss, base, tr.Spilled)
 			b.ReportMetric(d.Seconds(), name+"-s")
 			b.ReportMetric(rss, name+"-peak-MiB")
 			return d
 		}
 		full := phase("full", 32, *lakeRows, compact.ModeCopyOnWrite)
 		b.ReportMetric(float64(*lakeRows)/full.Seconds(), "full-rows/s")
-		g.changes(10_000)
+		g.changes(10_000, false)
 		mor := phase("incremental", 32, 10_000, compact.ModeMergeOnRead)
-		g.changes(10_000)
+		g.changes(10_000, true)
+		phase("alter", 32, 10_001, compact.ModeCopyOnWrite)
+		g.changes(10_000, false)
 		cow := phase("rewrite", 0, 10_000, compact.ModeCopyOnWrite)
 		b.ReportMetric(cow.Seconds()/mor.Seconds(), "rewrite/incremental")
 	}

@@ -35,12 +35,16 @@ type tableState struct {
 	pkAt    place
 
 	rows    map[string]*row
-	tombs   map[string]tomb
-	cleared place // the last truncate or drop
-	dropped bool  // the last clear was a drop: a CREATE makes the table anew
-	maxAt   place // the highest place applied
+	tombs   map[string]tomb // in memory: of the run, or of an older state file
+	cleared place           // the last truncate or drop
+	dropped bool            // the last clear was a drop: a CREATE makes the table anew
+	maxAt   place           // the highest place applied
 	maxSID  uint32
 	maxTS   uint32
+	// tombFile is the location of the tombstone file (tombs.go), holding
+	// tombCount tombstones.
+	tombFile  string
+	tombCount int
 	// lakeAt is the highest place in any manifest consumed.
 	lakeAt  place
 	lakeSID uint32
@@ -73,6 +77,13 @@ type tableState struct {
 	// valStats are, in a sorted rewrite, what the values of the run's
 	// row images need of each column's type (rows are not in memory).
 	valStats map[string]*typeStats
+	// fills, in an ordered rewrite (recordFills set), are the defaults
+	// ALTER TABLE gave rows written before it, in binlog order: the rows
+	// are not in memory, so they are filled in as they are written out.
+	// hasRows tells there whether the table holds rows.
+	fills       []fillOp
+	recordFills bool
+	hasRows     bool
 
 	stats applyStats
 }

@@ -254,6 +254,19 @@ func (c *Compactor) mergeOnRead(ctx context.Context, tg *target, tr *TableReport
 		}
 	}
 	st.expireTombstones(c.cfg.TombstoneRetention)
+	// The previous tombstones carry over but for the keys the run
+	// changed: its own tombstones, or rows again. A run that deleted
+	// nothing keeps the file as it is: a tombstone older than its key's
+	// row changes nothing, and the expired go with the next new file.
+	if len(st.tombs) > 0 {
+		err := c.saveTombs(ctx, tg.tbl, st, func(k string) bool {
+			_, touched := st.existed[k]
+			return !touched
+		})
+		if err != nil {
+			return fail(err)
+		}
+	}
 	state, err := encodeState(st, next)
 	if err != nil {
 		return fail(fmt.Errorf("encode state: %w", err))

@@ -23,8 +23,8 @@ import (
 // It covers runs of row changes, truncates and drops, and a CREATE TABLE
 // older than every row change of a table with no rows yet (a first run).
 // ALTER TABLE events (whose defaults and renames change rows written
-// before them) and a change of primary key take the in-memory path, which
-// holds the table's rows.
+// before them) and a change of primary key need the run in binlog order:
+// those runs are ordered rewrites (ordered.go).
 
 // sortedBatchRows is how many rows a sorted rewrite hands the Parquet
 // writer at once.
@@ -50,13 +50,16 @@ type rewriteRun struct {
 	minRow  place // lowest place of a row change
 	shape   []string
 	shapeAt place
-	why     string
-	stats   map[string]*typeStats
+	stats   map[int]*typeStats // by column index
 	scratch []any
+	// spilled counts the versions spilled by sorters replaced (rekey).
+	spilled int
+	// tombs receives the deleted keys as rows are written out.
+	tombs *tombWriter
 }
 
 func newRewriteRun(st *tableState, srt *sorter) *rewriteRun {
-	return &rewriteRun{st: st, srt: srt, stats: make(map[string]*typeStats)}
+	return &rewriteRun{st: st, srt: srt, stats: make(map[int]*typeStats)}
 }
 
 // add takes one change of the run.
@@ -68,6 +71,10 @@ func (w *rewriteRun) add(c *change) error {
 	}
 	st.maxTS = max(st.maxTS, c.ts)
 	if c.kind != kindUpsert && c.kind != kindDelete {
+		if c.typ == "table-alter" && c.sql != "" {
+			// Stop reading: the run is an ordered rewrite.
+			return errNotSorted{"ALTER TABLE at " + c.dedupe}
+		}
 		w.globals = append(w.globals, c)
 		return nil
 	}
@@ -75,14 +82,27 @@ func (w *rewriteRun) add(c *change) error {
 		return errNoPrimaryKey
 	}
 	switch {
+	case w.pk == nil && len(st.pk) > 0 && !slices.Equal(st.pk, c.pk):
+		return errNotSorted{"the primary key changed"}
 	case w.pk == nil:
 		w.pk = c.pk
 	case !slices.Equal(w.pk, c.pk):
-		w.why = "the primary key changed"
+		return errNotSorted{"the primary key changed"}
 	}
 	if w.minRow.isZero() || c.place.compare(w.minRow) < 0 {
 		w.minRow = c.place
 	}
+	if c.place.compare(w.shapeAt) > 0 && len(c.cols) > 0 {
+		w.shape, w.shapeAt = c.cols, c.place
+	}
+	return w.addVersions(c)
+}
+
+// addVersions adds the versions a row change makes: its row image (or
+// deletion) under its key, and the deletion of its old key when an update
+// changed the key. Values go by the columns' indexes at the time.
+func (w *rewriteRun) addVersions(c *change) error {
+	st := w.st
 	key := keyOf(c.key)
 	if c.kind == kindDelete {
 		return w.srt.add(version{key: key, at: c.place, sid: c.serverID, ts: c.ts, del: true})
@@ -109,17 +129,9 @@ func (w *rewriteRun) add(c *change) error {
 			vals = append(vals, make([]any, idx+1-len(vals))...)
 		}
 		vals[idx] = c.vals[i]
-		ts := w.stats[name]
-		if ts == nil {
-			ts = &typeStats{}
-			w.stats[name] = ts
-		}
-		ts.add(c.vals[i])
+		w.stat(idx).add(c.vals[i])
 	}
 	w.scratch = vals
-	if c.place.compare(w.shapeAt) > 0 && len(c.cols) > 0 {
-		w.shape, w.shapeAt = c.cols, c.place
-	}
 	enc := encodeValues(nil, vals)
 	clear(vals)
 	return w.srt.add(version{key: key, at: c.place, sid: c.serverID, ts: c.ts, vals: enc})
@@ -129,9 +141,6 @@ func (w *rewriteRun) add(c *change) error {
 // state once every change is in. hasRows tells whether the table has rows.
 func (w *rewriteRun) prepare(hasRows bool) error {
 	st := w.st
-	if w.why != "" {
-		return errNotSorted{w.why}
-	}
 	if w.pk != nil && len(st.pk) > 0 && !slices.Equal(w.pk, st.pk) {
 		return errNotSorted{"the primary key changed"}
 	}
@@ -167,19 +176,41 @@ func (w *rewriteRun) prepare(hasRows bool) error {
 	if st.maxAt.compare(st.pkAt) > 0 && w.pk != nil {
 		st.pkAt = st.maxAt
 	}
-	st.valStats = w.stats
+	w.setValStats()
 	return nil
+}
+
+// stat returns the value statistics of column index idx.
+func (w *rewriteRun) stat(idx int) *typeStats {
+	ts := w.stats[idx]
+	if ts == nil {
+		ts = &typeStats{}
+		w.stats[idx] = ts
+	}
+	return ts
+}
+
+// setValStats names the run's value statistics by the columns' current
+// names.
+func (w *rewriteRun) setValStats() {
+	st := w.st
+	st.valStats = make(map[string]*typeStats, len(w.stats))
+	for idx, ts := range w.stats {
+		st.valStats[st.cols[idx]] = ts
+	}
 }
 
 // addTable adds the table's current rows and tombstones as old versions.
 func (w *rewriteRun) addTable(ctx context.Context, tbl *table.Table) error {
 	st := w.st
-	for k, t := range st.tombs {
-		if err := w.srt.add(version{key: k, at: t.at, ts: t.ts, del: true, old: true}); err != nil {
-			return err
-		}
+	err := st.eachTomb(ctx, tbl, func(k string, t tomb) error {
+		return w.srt.add(version{key: k, at: t.at, ts: t.ts, del: true, old: true})
+	})
+	if err != nil {
+		return err
 	}
 	clear(st.tombs)
+	st.tombFile, st.tombCount = "", 0
 	if tbl == nil || tbl.CurrentSnapshot() == nil {
 		return nil
 	}
@@ -204,9 +235,44 @@ func (w *rewriteRun) addTable(ctx context.Context, tbl *table.Table) error {
 	return nil
 }
 
+// latest returns the version of a key's versions (by place) that holds,
+// nil when a truncate or drop voids them all, and counts the run's
+// changes as applied, stale or copies.
+func (w *rewriteRun) latest(vs []version) *version {
+	st := w.st
+	var oldAt place
+	for i := range vs {
+		if vs[i].old && vs[i].at.compare(oldAt) > 0 {
+			oldAt = vs[i].at
+		}
+	}
+	var last *version
+	for i := range vs {
+		v := &vs[i]
+		switch {
+		case i > 0 && vs[i-1].at == v.at:
+			if !v.old {
+				st.stats.Duplicates++
+			}
+			continue
+		case v.at.compare(st.cleared) <= 0:
+			if !v.old {
+				st.stats.Stale++
+			}
+			continue
+		case !v.old && v.at.compare(oldAt) < 0:
+			st.stats.Stale++
+		case !v.old:
+			st.stats.Applied++
+		}
+		last = v
+	}
+	return last
+}
+
 // rows yields the latest row of every key, in key order, as record
-// batches of schema sc, and leaves the deleted keys in the tombstones and
-// their count in *n.
+// batches of schema sc, writes the deleted keys to the tombstone writer
+// and leaves the rows' count in *n.
 func (w *rewriteRun) rows(sc *arrow.Schema, cols []column, n *int64) iter.Seq2[arrow.RecordBatch, error] {
 	st := w.st
 	types := make(map[string]colType, len(cols))
@@ -232,44 +298,18 @@ func (w *rewriteRun) rows(sc *arrow.Schema, cols []column, n *int64) iter.Seq2[a
 			return nil
 		}
 		err := w.srt.groups(func(vs []version) error {
-			var oldAt place
-			for i := range vs {
-				if vs[i].old && vs[i].at.compare(oldAt) > 0 {
-					oldAt = vs[i].at
-				}
-			}
-			var last *version
-			for i := range vs {
-				v := &vs[i]
-				switch {
-				case i > 0 && vs[i-1].at == v.at:
-					if !v.old {
-						st.stats.Duplicates++
-					}
-					continue
-				case v.at.compare(st.cleared) <= 0:
-					if !v.old {
-						st.stats.Stale++
-					}
-					continue
-				case !v.old && v.at.compare(oldAt) < 0:
-					st.stats.Stale++
-				case !v.old:
-					st.stats.Applied++
-				}
-				last = v
-			}
+			last := w.latest(vs)
 			switch {
 			case last == nil:
 				return nil
 			case last.del:
-				st.tombs[last.key] = tomb{at: last.at, ts: last.ts}
-				return nil
+				return w.tombs.add(last.key, tomb{at: last.at, ts: last.ts})
 			}
 			vals, err := decodeValues(last.vals)
 			if err != nil {
 				return fmt.Errorf("sorted run: %w", err)
 			}
+			vals = st.applyFills(vals, last.at)
 			batch = append(batch, &row{vals: vals, at: last.at, sid: last.sid})
 			*n++
 			if len(batch) == sortedBatchRows {
@@ -309,6 +349,14 @@ func (c *Compactor) sortedRewrite(ctx context.Context, tg *target, tr *TableRepo
 	if err := w.prepare(hasRows); err != nil {
 		return err
 	}
+	return c.writeRewrite(ctx, tg, tr, w, next, func() error { return w.addTable(ctx, tg.tbl) })
+}
+
+// writeRewrite writes the rows of a sorted or ordered rewrite and commits
+// them. read, when set, adds the table's rows to the sort once the run's
+// columns are known.
+func (c *Compactor) writeRewrite(ctx context.Context, tg *target, tr *TableReport, w *rewriteRun, next manifestState, read func() error) error {
+	st := tg.st
 	var prev *iceberg.Schema
 	if tg.tbl != nil {
 		prev = tg.tbl.Schema()
@@ -318,8 +366,10 @@ func (c *Compactor) sortedRewrite(ctx context.Context, tg *target, tr *TableRepo
 		tr.Note = strings.TrimSpace(tr.Note + " no row has been seen yet")
 		return nil
 	}
-	if err := w.addTable(ctx, tg.tbl); err != nil {
-		return fmt.Errorf("read snapshot: %w", err)
+	if read != nil {
+		if err := read(); err != nil {
+			return fmt.Errorf("read snapshot: %w", err)
+		}
 	}
 	c.beforeCommit(tg)
 	tbl := tg.tbl
@@ -351,11 +401,18 @@ func (c *Compactor) sortedRewrite(ctx context.Context, tg *target, tr *TableRepo
 		added []iceberg.DataFile
 		rows  int64
 	)
+	if w.tombs, err = newTombWriter(c.cfg.TempDir, st.tombHorizon(c.cfg.TombstoneRetention)); err != nil {
+		return err
+	}
 	for df, err := range table.WriteRecords(ctx, staged.Table, sc, w.rows(sc, cols, &rows), table.WithTargetFileSize(c.cfg.TargetFileSize), table.WithRecordBatchBufferSize(2)) {
 		if err != nil {
+			w.tombs.discard()
 			return fmt.Errorf("write data files: %w", err)
 		}
 		added = append(added, df)
+	}
+	if st.tombFile, st.tombCount, err = w.tombs.finish(ctx, tbl); err != nil {
+		return err
 	}
 	tr.Applied, tr.Stale, tr.Duplicates = st.stats.Applied, st.stats.Stale, st.stats.Duplicates
 	if len(st.notes) > 0 {
@@ -387,6 +444,6 @@ func (c *Compactor) sortedRewrite(ctx context.Context, tg *target, tr *TableRepo
 	if s := out.CurrentSnapshot(); s != nil {
 		tr.SnapshotID = s.SnapshotID
 	}
-	tr.Spilled = srt.spilled
+	tr.Spilled = w.spilled + w.srt.spilled
 	return nil
 }

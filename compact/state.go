@@ -81,8 +81,13 @@ type stateFile struct {
 	Untyped []string          `json:"untyped,omitempty"`
 	// Fractions are the declared fraction digits of temporal columns.
 	Fractions map[string]int `json:"fractions,omitempty"`
-	// Tombstones are deleted keys with the place and time of the delete.
+	// Tombstones are deleted keys with the place and time of the delete
+	// (state files of older versions; now in TombstoneFile).
 	Tombstones []tombEntry `json:"tombstones,omitempty"`
+	// TombstoneFile is the location of the tombstone file (tombs.go),
+	// which holds TombstoneCount tombstones.
+	TombstoneFile  string `json:"tombstone_file,omitempty"`
+	TombstoneCount int    `json:"tombstone_count,omitempty"`
 }
 
 type manifestState struct {
@@ -126,7 +131,9 @@ func encodeState(s *tableState, ms manifestState) ([]byte, error) {
 		Position:   placeString(s.maxAt, s.maxSID),
 		MaxTS:      s.maxTS,
 
-		LakePosition: placeString(s.lakeAt, s.lakeSID),
+		LakePosition:   placeString(s.lakeAt, s.lakeSID),
+		TombstoneFile:  s.tombFile,
+		TombstoneCount: s.tombCount,
 	}
 	for name, h := range s.hints {
 		if f.Hints == nil {
@@ -212,6 +219,7 @@ func decodeState(b []byte, s *tableState) (manifestState, error) {
 	for name, d := range f.Fractions {
 		s.fracs[name] = d
 	}
+	s.tombFile, s.tombCount = f.TombstoneFile, f.TombstoneCount
 	for _, t := range f.Tombstones {
 		at, _, err := parsePlace(t.At)
 		if err != nil {
