@@ -248,6 +248,12 @@ func (m *Maxwell) appendMeta(dst []byte, tx *Tx, pos Position, index, version in
 		dst = append(dst, `"dedupe_key":"`...)
 		dst = AppendDedupeKey(dst, tx.ServerID, pos, index)
 		dst = append(dst, `",`...)
+		if tx.Generation != 0 {
+			// Orders places of different servers: see event.Tx.
+			dst = append(dst, `"source_generation":`...)
+			dst = strconv.AppendUint(dst, uint64(tx.Generation), 10)
+			dst = append(dst, ',')
+		}
 	}
 	if m.opts.SchemaVersion && version > 0 { // database-level changes have none
 		dst = append(dst, `"schema_version":`...)

@@ -19,6 +19,11 @@ type encoder struct {
 	p        *Pipeline
 	format   event.Format
 	serverID uint32
+	// generation is the source generation of the events (event.Tx), and
+	// genServer the server it was counted for: a reconnect that lands on
+	// another server starts the next generation.
+	generation uint32
+	genServer  uint32
 
 	tx    event.Tx
 	inTx  bool
@@ -108,12 +113,19 @@ func newEncoder(p *Pipeline, serverID uint32, out chan<- delivery) *encoder {
 		tw = &twin{format: p.cfg.encoderFormat(second), txbuf: newTxBuffer(p.cfg.TxMemoryBytes, p.cfg.spillDir())}
 	}
 	p.takesTwin = takesTwin
+	gen := p.saved.Generation
+	if p.cfg.FixedGeneration {
+		gen = p.cfg.Generation
+	}
 	return &encoder{
 		p:        p,
 		twin:     tw,
 		format:   p.cfg.encoderFormat(first),
 		serverID: serverID,
 		txbuf:    newTxBuffer(p.cfg.TxMemoryBytes, p.cfg.spillDir()),
+
+		generation: gen,
+		genServer:  serverID,
 		keys:     event.NewKeys(),
 		keyCols:  make(map[string][]string),
 		gtid:     p.saved.GTID,
@@ -187,7 +199,9 @@ func (e *encoder) handle(ctx context.Context, it *binlog.Item) error {
 	e.held = it.Held
 	switch it.Kind {
 	case binlog.ItemBegin:
+		e.moved(it.ServerID)
 		e.tx = it.Tx
+		e.tx.Generation = e.generation
 		e.txGTID = it.TxGTID
 		e.inTx = true
 		e.heartbeat = nil
@@ -210,7 +224,7 @@ func (e *encoder) handle(ctx context.Context, it *binlog.Item) error {
 			if e.executed != nil {
 				e.executed.Add(it.TxGTID) // a rollback's or an XA PREPARE's
 			}
-			e.setBoundary(checkpoint.Checkpoint{Position: it.Pos, GTID: e.gtid, ServerID: e.serverID, Timestamp: e.lastCommit, Snapshot: e.snapCommitted})
+			e.setBoundary(checkpoint.Checkpoint{Position: it.Pos, GTID: e.gtid, ServerID: e.serverID, Generation: e.generation, Timestamp: e.lastCommit, Snapshot: e.snapCommitted})
 		}
 	case binlog.ItemHeartbeat:
 		if !e.inTx {
@@ -376,7 +390,7 @@ func (e *encoder) commit(ctx context.Context, c *event.Commit) error {
 			return err
 		}
 		e.addExecuted()
-		e.setBoundary(checkpoint.Checkpoint{Position: c.Pos, GTID: e.gtid, ServerID: e.serverID, Timestamp: c.Timestamp, Snapshot: e.snapCommitted})
+		e.setBoundary(checkpoint.Checkpoint{Position: c.Pos, GTID: e.gtid, ServerID: e.serverID, Generation: e.generation, Timestamp: c.Timestamp, Snapshot: e.snapCommitted})
 		return nil
 	}
 	n := e.txbuf.Len()
@@ -417,7 +431,7 @@ func (e *encoder) commit(ctx context.Context, c *event.Commit) error {
 	}
 	e.addExecuted()
 	e.commitSnap()
-	e.setBoundary(checkpoint.Checkpoint{Position: c.Pos, GTID: e.gtid, ServerID: e.serverID, Timestamp: c.Timestamp, Snapshot: e.snapCommitted})
+	e.setBoundary(checkpoint.Checkpoint{Position: c.Pos, GTID: e.gtid, ServerID: e.serverID, Generation: e.generation, Timestamp: c.Timestamp, Snapshot: e.snapCommitted})
 	e.lastCommit = c.Timestamp
 	now := time.Now()
 	e.p.cfg.Metrics.committed(c.Timestamp, now)
@@ -614,6 +628,21 @@ func (e *encoder) source(it *binlog.Item) {
 	if it.ServerID != 0 {
 		e.serverID = it.ServerID
 	}
+	e.moved(it.ServerID)
+}
+
+// moved starts the next source generation when the stream reads another
+// server (serverID, when not 0) than the generation's.
+func (e *encoder) moved(serverID uint32) {
+	if serverID == 0 || serverID == e.genServer {
+		return
+	}
+	e.genServer = serverID
+	if e.p.cfg.FixedGeneration {
+		return
+	}
+	e.generation++
+	e.p.log.Warn("the stream reads another server: its events start a new source generation", "server_id", serverID, "generation", e.generation)
 }
 
 // setExecuted starts the executed GTID set ("" : not known).

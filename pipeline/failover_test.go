@@ -3,6 +3,7 @@ package pipeline_test
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"fmt"
 	"os"
 	"strings"
@@ -127,8 +128,36 @@ func failoverWhileRunning(t *testing.T, withSet bool) {
 	checkExactlyOnce(t, evs, "fo_run", n1)
 	checkExactlyOnce(t, evs, "fo_run2", n2)
 	cp := h.checkpoint()
-	if cp.ServerID != 2 || cp.GTIDSet == "" {
-		t.Fatalf("checkpoint after the failover: server_id %d, gtid_set %q; want server_id 2 and a GTID set", cp.ServerID, cp.GTIDSet)
+	if cp.ServerID != 2 || cp.GTIDSet == "" || cp.Generation != 1 {
+		t.Fatalf("checkpoint after the failover: server_id %d, gtid_set %q, generation %d; want server_id 2, a GTID set and generation 1", cp.ServerID, cp.GTIDSet, cp.Generation)
+	}
+	// The new primary's events start the next source generation; the old
+	// one's carry none (generation 0).
+	checkGeneration(t, evs, "fo_run", 0)
+	checkGeneration(t, evs, "fo_run2", 1)
+}
+
+// checkGeneration checks the source_generation of db's row events.
+func checkGeneration(t *testing.T, evs []map[string]any, db string, want int64) {
+	t.Helper()
+	n := 0
+	for _, ev := range evs {
+		if ev["database"] != db || ev["data"] == nil {
+			continue
+		}
+		n++
+		var got int64
+		if g, ok := ev["source_generation"].(json.Number); ok {
+			got, _ = g.Int64()
+		} else if ev["source_generation"] != nil {
+			t.Fatalf("event %s: source_generation %v is not a number", ev["dedupe_key"], ev["source_generation"])
+		}
+		if got != want {
+			t.Fatalf("event %s of %s: source_generation %d, want %d", ev["dedupe_key"], db, got, want)
+		}
+	}
+	if n == 0 {
+		t.Fatalf("no row events of %s", db)
 	}
 }
 
@@ -165,9 +194,13 @@ func TestFailoverFromCheckpoint(t *testing.T) {
 	checkExactlyOnce(t, evs, "fo_cp", n1)
 	checkExactlyOnce(t, evs, "fo_cp2", n2)
 	cp := h.checkpoint()
-	if cp.ServerID != 2 || len(cp.History) != 1 || cp.History[0].What != "failover" {
-		t.Fatalf("checkpoint after the failover: server_id %d, history %+v; want server_id 2 and one failover entry", cp.ServerID, cp.History)
+	if cp.ServerID != 2 || len(cp.History) != 1 || cp.History[0].What != "failover" || !strings.Contains(cp.History[0].To, "generation 1") {
+		t.Fatalf("checkpoint after the failover: server_id %d, history %+v; want server_id 2 and one failover entry to generation 1", cp.ServerID, cp.History)
 	}
+	if cp.Generation != 1 {
+		t.Fatalf("checkpoint after the failover: generation %d, want 1", cp.Generation)
+	}
+	checkGeneration(t, evs, "fo_cp2", 1)
 }
 
 func containsAll(s string, subs ...string) bool {
