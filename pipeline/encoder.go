@@ -126,10 +126,10 @@ func newEncoder(p *Pipeline, serverID uint32, out chan<- delivery) *encoder {
 
 		generation: gen,
 		genServer:  serverID,
-		keys:     event.NewKeys(),
-		keyCols:  make(map[string][]string),
-		gtid:     p.saved.GTID,
-		batches:  newBatchPool(p.cfg.BatchBytes + 64<<10),
+		keys:       event.NewKeys(),
+		keyCols:    make(map[string][]string),
+		gtid:       p.saved.GTID,
+		batches:    newBatchPool(p.cfg.BatchBytes + 64<<10),
 
 		heartbeatTable: p.cfg.HeartbeatTable,
 		noDDL:          p.cfg.Format == FormatMaxwell && p.cfg.Maxwell.NoDDL,
