@@ -123,18 +123,17 @@ func newEncoder(p *Pipeline, serverID uint32, out chan<- delivery) *encoder {
 		format:   p.cfg.encoderFormat(first),
 		serverID: serverID,
 		txbuf:    newTxBuffer(p.cfg.TxMemoryBytes, p.cfg.spillDir()),
-
-		generation: gen,
-		genServer:  serverID,
-		keys:       event.NewKeys(),
-		keyCols:    make(map[string][]string),
-		gtid:       p.saved.GTID,
-		batches:    newBatchPool(p.cfg.BatchBytes + 64<<10),
+		keys:     event.NewKeys(),
+		keyCols:  make(map[string][]string),
+		gtid:     p.saved.GTID,
+		batches:  newBatchPool(p.cfg.BatchBytes + 64<<10),
 
 		heartbeatTable: p.cfg.HeartbeatTable,
 		noDDL:          p.cfg.Format == FormatMaxwell && p.cfg.Maxwell.NoDDL,
 		out:            out,
 		snapCommitted:  p.saved.Snapshot,
+		generation:     gen,
+		genServer:      serverID,
 	}
 }
 
