@@ -40,6 +40,9 @@ func newCheckpointCommand(load func() (*fileConfig, error), stdout io.Writer) *c
 				fmt.Fprintf(stdout, "gtid_set:  %s\n", cp.GTIDSet)
 			}
 			fmt.Fprintf(stdout, "server_id: %d\n", cp.ServerID)
+			if cp.Generation != 0 {
+				fmt.Fprintf(stdout, "generation: %d\n", cp.Generation)
+			}
 			if cp.Timestamp != 0 {
 				fmt.Fprintf(stdout, "commit_ts: %d\n", cp.Timestamp)
 			}
