@@ -592,7 +592,7 @@ func (c *Compactor) createTable(ctx context.Context, tg *target, cols []column) 
 	if err := c.cat.ensureNamespace(ctx, tg.id[:len(tg.id)-1]); err != nil {
 		return nil, err
 	}
-	t, err := c.cat.CreateTable(ctx, tg.id, newSchema(cols), catalogProps(tg.name))
+	t, err := c.cat.CreateTable(ctx, tg.id, newSchema(cols, tg.st.genColumn()), catalogProps(tg.name))
 	if err != nil {
 		return nil, fmt.Errorf("create iceberg table %s: %w", strings.Join(tg.id, "."), err)
 	}

@@ -333,7 +333,7 @@ func (c *Compactor) sortedRewrite(ctx context.Context, tg *target, tr *TableRepo
 	if err != nil {
 		return err
 	}
-	if err := evolve(tx, tbl.Schema(), cols); err != nil {
+	if err := evolve(tx, tbl.Schema(), cols, st.genColumn()); err != nil {
 		return err
 	}
 	if err := setTableProps(tx, tbl, st); err != nil {
