@@ -324,8 +324,10 @@ func (c *Compactor) compactTable(ctx context.Context, tg *target, manifests map[
 		}
 		for _, o := range m.Objects {
 			if o.Last != "" {
-				if at, sid, err := parseDedupeKey(o.Last); err == nil && at.compare(st.lakeAt) > 0 {
-					st.lakeAt, st.lakeSID = at, sid
+				if at, sid, err := parseDedupeKey(o.Last); err == nil {
+					if at.gen = o.LastGen; at.compare(st.lakeAt) > 0 {
+						st.lakeAt, st.lakeSID = at, sid
+					}
 				}
 			}
 			db, t, ok := c.lake.objectTable(o.Key)

@@ -511,7 +511,7 @@ func (e *encoder) appendCommitted(b *emit.Batch, f event.Format, c *event.Commit
 	b.Data = append(b.Data, tail...)
 	b.Events = append(b.Events, emit.Ref{
 		Off: off, Len: len(b.Data) - off - 1, Database: rec.database, Table: rec.table, Key: e.keepKey(rec.key), KeyColumns: e.keyColumns(rec.database, rec.table),
-		Timestamp: c.Timestamp, Pos: rec.pos, Index: rec.index, ServerID: e.tx.ServerID, Commit: c.Pos,
+		Timestamp: c.Timestamp, Pos: rec.pos, Index: rec.index, ServerID: e.tx.ServerID, Generation: e.tx.Generation, Commit: c.Pos,
 	})
 }
 
