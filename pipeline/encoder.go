@@ -24,6 +24,9 @@ type encoder struct {
 	// another server starts the next generation.
 	generation uint32
 	genServer  uint32
+	// history is the saved checkpoint's history (savedHistory) with the
+	// moves the stream made; nil until the first, so the saved one goes on.
+	history, savedHistory []checkpoint.Change
 
 	tx    event.Tx
 	inTx  bool
@@ -134,6 +137,7 @@ func newEncoder(p *Pipeline, serverID uint32, out chan<- delivery) *encoder {
 		snapCommitted:  p.saved.Snapshot,
 		generation:     gen,
 		genServer:      serverID,
+		savedHistory:   p.saved.History,
 	}
 }
 
@@ -223,7 +227,7 @@ func (e *encoder) handle(ctx context.Context, it *binlog.Item) error {
 			if e.executed != nil {
 				e.executed.Add(it.TxGTID) // a rollback's or an XA PREPARE's
 			}
-			e.setBoundary(checkpoint.Checkpoint{Position: it.Pos, GTID: e.gtid, ServerID: e.serverID, Generation: e.generation, Timestamp: e.lastCommit, Snapshot: e.snapCommitted})
+			e.setBoundary(checkpoint.Checkpoint{Position: it.Pos, GTID: e.gtid, ServerID: e.serverID, Generation: e.generation, History: e.history, Timestamp: e.lastCommit, Snapshot: e.snapCommitted})
 		}
 	case binlog.ItemHeartbeat:
 		if !e.inTx {
@@ -389,7 +393,7 @@ func (e *encoder) commit(ctx context.Context, c *event.Commit) error {
 			return err
 		}
 		e.addExecuted()
-		e.setBoundary(checkpoint.Checkpoint{Position: c.Pos, GTID: e.gtid, ServerID: e.serverID, Generation: e.generation, Timestamp: c.Timestamp, Snapshot: e.snapCommitted})
+		e.setBoundary(checkpoint.Checkpoint{Position: c.Pos, GTID: e.gtid, ServerID: e.serverID, Generation: e.generation, History: e.history, Timestamp: c.Timestamp, Snapshot: e.snapCommitted})
 		return nil
 	}
 	n := e.txbuf.Len()
@@ -430,7 +434,7 @@ func (e *encoder) commit(ctx context.Context, c *event.Commit) error {
 	}
 	e.addExecuted()
 	e.commitSnap()
-	e.setBoundary(checkpoint.Checkpoint{Position: c.Pos, GTID: e.gtid, ServerID: e.serverID, Generation: e.generation, Timestamp: c.Timestamp, Snapshot: e.snapCommitted})
+	e.setBoundary(checkpoint.Checkpoint{Position: c.Pos, GTID: e.gtid, ServerID: e.serverID, Generation: e.generation, History: e.history, Timestamp: c.Timestamp, Snapshot: e.snapCommitted})
 	e.lastCommit = c.Timestamp
 	now := time.Now()
 	e.p.cfg.Metrics.committed(c.Timestamp, now)
@@ -636,12 +640,21 @@ func (e *encoder) moved(serverID uint32) {
 	if serverID == 0 || serverID == e.genServer {
 		return
 	}
+	from := e.genServer
 	e.genServer = serverID
 	if e.p.cfg.FixedGeneration {
 		return
 	}
 	e.generation++
 	e.p.log.Warn("the stream reads another server: its events start a new source generation", "server_id", serverID, "generation", e.generation)
+	if e.history == nil {
+		e.history = e.savedHistory
+	}
+	e.history = checkpoint.WithChange(e.history, checkpoint.Change{
+		At: time.Now().UTC(), What: "failover",
+		From: fmt.Sprintf("server_id %d", from),
+		To:   fmt.Sprintf("server_id %d after a reconnect, generation %d", serverID, e.generation),
+	})
 }
 
 // setExecuted starts the executed GTID set ("" : not known).

@@ -135,6 +135,9 @@ func failoverWhileRunning(t *testing.T, withSet bool) {
 	// one's carry none (generation 0).
 	checkGeneration(t, evs, "fo_run", 0)
 	checkGeneration(t, evs, "fo_run2", 1)
+	if len(cp.History) != 1 || cp.History[0].What != "failover" || !containsAll(cp.History[0].To, "server_id 2", "generation 1") {
+		t.Fatalf("checkpoint history %+v: want one failover entry to server_id 2, generation 1", cp.History)
+	}
 }
 
 // checkGeneration checks the source_generation of db's row events.
