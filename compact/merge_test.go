@@ -8,6 +8,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/apache/iceberg-go/table"
 )
 
 // ev builds an event line: typ, place "file:offset:row", data and extras.
@@ -540,5 +542,54 @@ func TestPlaceOrderAndStrings(t *testing.T) {
 	}
 	if _, err := parseChange(ev("insert", "bin.000001:4:0", `{"id":1}`, pk("1"), `"source_generation":"x"`)); err == nil || !strings.Contains(err.Error(), "source_generation") {
 		t.Errorf("a bad source_generation: %v, want an error naming it", err)
+	}
+}
+
+// TestGenerationColumn: a table gets the generation column once a change
+// of a generation above 0 is applied, and rows read back from it keep
+// their places' generations (null or no column: 0).
+func TestGenerationColumn(t *testing.T) {
+	s := newTableState("d", "t")
+	if err := s.applyAll(mustChanges(t,
+		ev("insert", "bin.000009:9000:0", `{"id":1,"v":"a"}`, pk("1")),
+		ev("insert", "bin.000009:9000:1", `{"id":2,"v":"b"}`, pk("2")),
+	)); err != nil {
+		t.Fatal(err)
+	}
+	cols := []column{{name: "id", typ: colType{kind: typeLong}}, {name: "v", typ: colType{kind: typeString}}}
+	if s.genColumn() {
+		t.Fatal("generation column wanted before any change of generation 1")
+	}
+	if _, ok := newSchema(cols, s.genColumn()).FindFieldByName(ColumnGeneration); ok {
+		t.Fatal("a new table of generation 0 has the generation column")
+	}
+	if err := s.applyAll(mustChanges(t,
+		ev("update", "bin.000001:300:0", `{"id":1,"v":"a2"}`, pk("1"), `"old":{"v":"a"}`, gen(1)),
+	)); err != nil {
+		t.Fatal(err)
+	}
+	if !s.genColumn() {
+		t.Fatal("no generation column after a change of generation 1")
+	}
+	sc, err := table.SchemaToArrowSchema(newSchema(cols, true), nil, true, false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	rec, err := s.record(sc, map[string]colType{"id": cols[0].typ, "v": cols[1].typ}, s.sortedRows())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rec.Release()
+	back := newTableState("d", "t")
+	back.pk = s.pk
+	got := map[string]string{}
+	if err := back.recordRows(rec, func(key string, r *row) error {
+		got[fmt.Sprint(r.value(back.colIdx["id"]))] = placeString(r.at, r.sid)
+		return nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+	if want := map[string]string{"1": "1/1:bin.000001:300:0", "2": "1:bin.000009:9000:1"}; fmt.Sprint(got) != fmt.Sprint(want) {
+		t.Errorf("rows read back at %v, want %v", got, want)
 	}
 }

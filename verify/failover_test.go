@@ -149,6 +149,13 @@ func TestVerifyAfterFailoverToFreshBinlog(t *testing.T) {
 		"UPDATE fg.items SET v = v * 2 WHERE id % 3 = 0", "DELETE FROM fg.items WHERE id % 7 = 0")
 	lake.CatchUp()
 	acked, primaryFile := state(primary)
+	// A first compaction: the table holds generation 0 only, and has no
+	// generation column.
+	r := &rig{t: t, lake: lake, dir: t.TempDir()}
+	r.compact()
+	if hasColumn(t, r, "fg", "items", compact.ColumnGeneration) {
+		t.Fatalf("the table has %s before any change of generation 1", compact.ColumnGeneration)
+	}
 	// The window: in the lake, but the checkpoint is put back before it.
 	primary.Exec(t, "USE fg", "UPDATE fg.items SET v = v + 1, note = 'window' WHERE id % 2 = 0",
 		"DELETE FROM fg.items WHERE id % 13 = 0", "INSERT INTO fg.items SELECT seq, seq, 'window' FROM seq_301_to_320")
@@ -171,7 +178,6 @@ func TestVerifyAfterFailoverToFreshBinlog(t *testing.T) {
 	}
 	lake.CatchUp()
 
-	r := &rig{t: t, lake: lake, dir: t.TempDir()}
 	rep := r.compact()
 	var tr *compact.TableReport
 	for i := range rep.Tables {
@@ -182,6 +188,7 @@ func TestVerifyAfterFailoverToFreshBinlog(t *testing.T) {
 	if tr == nil || tr.Status == compact.StatusFailed {
 		t.Fatalf("compaction of fg.items: %+v", tr)
 	}
+	t.Logf("second compaction: %s (%s), %d applied, %d stale, %d duplicates", tr.Mode, tr.ModeWhy, tr.Applied, tr.Stale, tr.Duplicates)
 	// The highest change applied is the replica's, in generation 1.
 	if !strings.HasPrefix(tr.Position, "1/2:"+replicaFile+":") {
 		t.Errorf("table position %s: want generation 1 on the replica's %s", tr.Position, replicaFile)
@@ -205,4 +212,47 @@ func TestVerifyAfterFailoverToFreshBinlog(t *testing.T) {
 	if !strings.HasPrefix(status(t, vrep, "fg.items").SnapshotPosition, "1/") {
 		t.Errorf("snapshot lake position %s: want generation 1", status(t, vrep, "fg.items").SnapshotPosition)
 	}
+	if !hasColumn(t, r, "fg", "items", compact.ColumnGeneration) {
+		t.Errorf("the table has no %s after changes of generation 1", compact.ColumnGeneration)
+	}
+
+	// A schema change rewrites the table (copy on write): its rows are read
+	// back with their generations, and the table still verifies.
+	replica.Exec(t, "ALTER TABLE fg.items ADD COLUMN extra INT NULL", "UPDATE fg.items SET extra = id WHERE id % 9 = 0")
+	lake.CatchUp()
+	rep = r.compact()
+	tr = nil
+	for i := range rep.Tables {
+		if rep.Tables[i].Table == "fg.items" {
+			tr = &rep.Tables[i]
+		}
+	}
+	if tr == nil || tr.Status != compact.StatusCompacted || tr.Mode != compact.ModeCopyOnWrite {
+		t.Fatalf("compaction after the ALTER: %+v, want a copy-on-write run", tr)
+	}
+	if vrep, err = verify.Run(context.Background(), cfg); err != nil {
+		t.Fatalf("verify: %v", err)
+	}
+	if st := status(t, vrep, "fg.items"); st.Status != verify.StatusOK {
+		t.Fatalf("verify after the ALTER: %+v", st)
+	}
+	if !hasColumn(t, r, "fg", "items", compact.ColumnGeneration) {
+		t.Errorf("the rewritten table lost %s", compact.ColumnGeneration)
+	}
+}
+
+// hasColumn reports whether the snapshot table of db.tbl has a column.
+func hasColumn(t *testing.T, r *rig, db, tbl, col string) bool {
+	t.Helper()
+	cat, err := compact.OpenCatalog(context.Background(), r.catalog())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cat.Close()
+	tb, err := cat.LoadTable(context.Background(), compact.Identifier("", db, tbl))
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, ok := tb.Schema().FindFieldByName(col)
+	return ok
 }
