@@ -39,7 +39,7 @@ type MaxwellOptions struct {
 	// MariaDB's annotate rows events, MySQL's rows query events; the source
 	// must log them (binlog_annotate_row_events / binlog_rows_query_log_events).
 	RowQuery      bool
-	DedupeKey     bool // "dedupe_key": server_id:file:offset:row, unchanged by replay and failover
+	DedupeKey     bool // "dedupe_key": server_id:file:offset:row, unchanged by replay; and "source_generation" once not 0
 	SchemaVersion bool // "schema_version" of the row's table shape
 
 	// The fields below turn off what Maxwell and sluice emit by default.
