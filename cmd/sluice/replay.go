@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"io"
@@ -57,19 +58,18 @@ server, give --generation: the one the pipeline had while it read that server
 				return err
 			}
 			start := &checkpoint.Checkpoint{Pipeline: cfg.Pipeline}
-			store, err := cfg.checkpointStore(ctx)
-			if err != nil {
+			kind, arg, _ := strings.Cut(from, ":")
+			live, err := cfg.liveCheckpoint(ctx)
+			switch {
+			case err != nil && kind == "checkpoint":
 				return err
-			}
-			live, err := store.Load(ctx)
-			if err != nil && !errors.Is(err, checkpoint.ErrNotFound) {
-				return err
+			case err != nil && generation < 0:
+				return fmt.Errorf("read the live checkpoint for its source generation: %w (or give --generation)", err)
 			}
 			if pc.Generation, err = replayGeneration(cmd, &pc.Source, live, generation); err != nil {
 				return err
 			}
 			pc.FixedGeneration = true
-			kind, arg, _ := strings.Cut(from, ":")
 			switch kind {
 			case "checkpoint":
 				if live == nil {
@@ -139,6 +139,19 @@ server, give --generation: the one the pipeline had while it read that server
 	cmd.Flags().Int64Var(&generation, "generation", -1, "the source generation the events carry (default: the live checkpoint's, when the replay reads its server)")
 	_ = cmd.MarkFlagRequired("from")
 	return cmd
+}
+
+// liveCheckpoint loads the pipeline's checkpoint (nil when it has none).
+func (c *fileConfig) liveCheckpoint(ctx context.Context) (*checkpoint.Checkpoint, error) {
+	store, err := c.checkpointStore(ctx)
+	if err != nil {
+		return nil, err
+	}
+	cp, err := store.Load(ctx)
+	if errors.Is(err, checkpoint.ErrNotFound) {
+		return nil, nil
+	}
+	return cp, err
 }
 
 // replayGeneration is the source generation a replay stamps on its
