@@ -220,9 +220,9 @@ func containsAll(s string, subs ...string) bool {
 // window) resumes on the promoted replica by GTID. The transactions of
 // the window arrive again, and only they: each copy has the same gtid and
 // xoffset as the first (the consumer's key across servers) and the same
-// row data. (Its dedupe_key names the position on the server it was read
-// from: equal here, where the replica's binlog mirrors the primary's
-// layout, but not in general.)
+// row data, and the next source generation. (Its dedupe_key names the
+// position on the server it was read from: equal here, where the
+// replica's binlog mirrors the primary's layout, but not in general.)
 func TestFailoverDuplicatesCarryGTID(t *testing.T) {
 	p := startPair(t)
 	h := newFailoverHarness(t, p)
@@ -275,6 +275,12 @@ func TestFailoverDuplicatesCarryGTID(t *testing.T) {
 		if f, ok := first[k]; ok {
 			if fmt.Sprint(f["data"]) != fmt.Sprint(ev["data"]) {
 				t.Fatalf("copy of %v differs: %v, first %v", k, ev["data"], f["data"])
+			}
+			// Read from the promoted replica: the next source
+			// generation, which orders it after the first copy
+			// whatever its dedupe_key.
+			if f["source_generation"] != nil || fmt.Sprint(ev["source_generation"]) != "1" {
+				t.Fatalf("copy of %v: source_generation %v, first %v; want 1 and none", k, ev["source_generation"], f["source_generation"])
 			}
 			continue
 		}
