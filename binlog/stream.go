@@ -170,8 +170,9 @@ type Item struct {
 	// ExecutedSeed, on a commit or progress item, is the executed GTID
 	// set the stream just learnt (at the start of a binlog file, when it
 	// started without one), before that item's transaction: the consumer
-	// starts its own ExecutedSet from it. ServerID, when not 0, is the
-	// server the stream reads since a reconnect went to another one.
+	// starts its own ExecutedSet from it. ServerID, on a begin, commit or
+	// progress item, when not 0, is the server the stream reads since a
+	// reconnect went to another one.
 	ExecutedSeed string
 	ServerID     uint32
 }
@@ -653,7 +654,7 @@ func (h *handler) begin(gtid string, hdr *replication.EventHeader) error {
 	h.rowQuery = ""
 	h.hold = nil
 	h.txID, h.nextID = h.nextID, GTID{}
-	return h.send(Item{Kind: ItemBegin, Tx: event.Tx{ServerID: hdr.ServerID, GTID: gtid}, TxGTID: h.txID, Timestamp: hdr.Timestamp})
+	return h.send(Item{Kind: ItemBegin, Tx: event.Tx{ServerID: hdr.ServerID, GTID: gtid}, TxGTID: h.txID, Timestamp: hdr.Timestamp, ServerID: h.serverID})
 }
 
 // beginHeld starts an XA transaction: nothing of it goes out before its
@@ -839,7 +840,7 @@ func (h *handler) xaPrepared(hdr *replication.EventHeader, data []byte, start ev
 // sendHeld sends a held XA transaction's items as an open transaction.
 func (h *handler) sendHeld(held *heldTx, hdr *replication.EventHeader) error {
 	h.txID = held.gtid
-	if err := h.send(Item{Kind: ItemBegin, Tx: held.tx, TxGTID: held.gtid, Timestamp: hdr.Timestamp}); err != nil {
+	if err := h.send(Item{Kind: ItemBegin, Tx: held.tx, TxGTID: held.gtid, Timestamp: hdr.Timestamp, ServerID: h.serverID}); err != nil {
 		return err
 	}
 	for _, it := range held.items {

@@ -30,6 +30,12 @@ type Checkpoint struct {
 	GTIDSet string `json:"gtid_set,omitempty"`
 	// ServerID is the source server's @@server_id.
 	ServerID uint32 `json:"server_id"`
+	// Generation counts the times the pipeline moved to another server
+	// (a failover followed by GTID, `sluice checkpoint set`): every event
+	// carries it (Maxwell "source_generation"), and consumers that order
+	// changes by binlog place order by generation first, because places
+	// of different servers do not compare. 0 until the first move.
+	Generation uint32 `json:"generation,omitempty"`
 	// Timestamp is the commit time (seconds) of the last delivered transaction.
 	Timestamp uint32    `json:"ts,omitempty"`
 	UpdatedAt time.Time `json:"updated_at"`
@@ -181,4 +187,17 @@ func Permanent(err error) bool {
 		}
 	}
 	return false
+}
+
+// Compare orders two checkpoints of one pipeline: by Generation, then by
+// Position (positions of different generations belong to different
+// servers and do not compare).
+func Compare(a, b *Checkpoint) int {
+	switch {
+	case a.Generation < b.Generation:
+		return -1
+	case a.Generation > b.Generation:
+		return 1
+	}
+	return a.Position.Compare(b.Position)
 }

@@ -82,6 +82,7 @@ const (
 	attrHistory   = "history" // JSON of Checkpoint.History
 	attrFilter    = "filter"  // Checkpoint.Filter
 	attrEmitted   = "emitted" // Checkpoint.Emitted
+	attrGen       = "generation"
 )
 
 // DynamoStore keeps a pipeline's checkpoint in one DynamoDB item, with
@@ -363,7 +364,7 @@ func (s *DynamoStore) Save(ctx context.Context, cp *Checkpoint) error {
 		"#epoch": attrEpoch, "#file": attrFile, "#file_seq": attrFileSeq, "#offset": attrOffset,
 		"#server_id": attrServerID, "#updated_at": attrUpdatedAt, "#gtid": attrGTID, "#ts": attrTS,
 		"#saved_by": attrSavedBy, "#snapshot": attrSnapshot, "#gtid_set": attrGTIDSet, "#history": attrHistory, "#filter": attrFilter,
-		"#emitted": attrEmitted,
+		"#emitted": attrEmitted, "#generation": attrGen,
 	}
 	values := map[string]types.AttributeValue{
 		":saved_by":   str(owner),
@@ -387,6 +388,12 @@ func (s *DynamoStore) Save(ctx context.Context, cp *Checkpoint) error {
 		values[":gtid_set"] = str(cp.GTIDSet)
 	} else {
 		remove = append(remove, "#gtid_set")
+	}
+	if cp.Generation != 0 {
+		set = append(set, "#generation = :generation")
+		values[":generation"] = num(uint64(cp.Generation))
+	} else {
+		remove = append(remove, "#generation")
 	}
 	if len(cp.History) > 0 {
 		b, err := json.Marshal(cp.History)
@@ -433,10 +440,14 @@ func (s *DynamoStore) Save(ctx context.Context, cp *Checkpoint) error {
 	// The stored position must not be after the new one, ordered as
 	// event.Position.Compare orders them: file sequence number, then file
 	// name, then offset. Positions of another server (after a failover,
-	// resumed by GTID) are not ordered with them.
+	// resumed by GTID) are not ordered with them, nor are those of a
+	// later generation.
 	other := ""
 	if cp.ServerID != 0 {
 		other = "#server_id <> :server_id OR "
+	}
+	if cp.Generation != 0 {
+		other += "attribute_not_exists(#generation) OR #generation < :generation OR "
 	}
 	cond := "#epoch = :epoch AND (attribute_not_exists(#file_seq) OR " + other + "#file_seq < :file_seq OR " +
 		"(#file_seq = :file_seq AND (#file < :file OR (#file = :file AND #offset <= :offset))))"
@@ -451,7 +462,7 @@ func (s *DynamoStore) Save(ctx context.Context, cp *Checkpoint) error {
 	})
 	var ccf *types.ConditionalCheckFailedException
 	if errors.As(err, &ccf) {
-		return s.refused(ctx, cp.Position, cp.ServerID, epoch, owner, ccf.Item)
+		return s.refused(ctx, cp, epoch, owner, ccf.Item)
 	}
 	if err != nil {
 		return s.wrap(fmt.Sprintf("save checkpoint at %s", cp.Position), err)
@@ -462,7 +473,8 @@ func (s *DynamoStore) Save(ctx context.Context, cp *Checkpoint) error {
 // refused explains a Save whose condition failed, from the item as it was
 // (returned with the failure by DynamoDB; read again when the server did
 // not return it).
-func (s *DynamoStore) refused(ctx context.Context, pos event.Position, serverID uint32, epoch uint64, owner string, item map[string]types.AttributeValue) error {
+func (s *DynamoStore) refused(ctx context.Context, cp *Checkpoint, epoch uint64, owner string, item map[string]types.AttributeValue) error {
+	pos, serverID := cp.Position, cp.ServerID
 	if item == nil {
 		var err error
 		if item, err = s.get(ctx); err != nil {
@@ -485,7 +497,7 @@ func (s *DynamoStore) refused(ctx context.Context, pos event.Position, serverID 
 		if err != nil {
 			return fmt.Errorf("%s: stored position: %v: %w", prefix, err, ErrCorrupt)
 		}
-		if (serverID == 0 || cur.ServerID == serverID) && pos.Compare(cur.Position) < 0 {
+		if (serverID == 0 || cur.ServerID == serverID) && cur.Generation >= cp.Generation && pos.Compare(cur.Position) < 0 {
 			return fmt.Errorf("%s: %w: stored position is %s", prefix, ErrPositionBackwards, cur.Position)
 		}
 		return fmt.Errorf("%s: refused by the table's condition, though the stored epoch is ours and the stored position %s is not ahead: %w", prefix, cur.Position, ErrCorrupt)
@@ -550,6 +562,16 @@ func (s *DynamoStore) decode(item map[string]types.AttributeValue) (*Checkpoint,
 	}
 	if g, ok := item[attrGTIDSet].(*types.AttributeValueMemberS); ok {
 		cp.GTIDSet = g.Value
+	}
+	if item[attrGen] != nil {
+		g, err := getNum(item, attrGen)
+		if err != nil {
+			return nil, err
+		}
+		if g > uint64(^uint32(0)) {
+			return nil, fmt.Errorf("attribute %s: %d is out of range", attrGen, g)
+		}
+		cp.Generation = uint32(g)
 	}
 	if h, ok := item[attrHistory].(*types.AttributeValueMemberS); ok {
 		if err := json.Unmarshal([]byte(h.Value), &cp.History); err != nil {

@@ -178,6 +178,31 @@ func TestDynamoRoundTrip(t *testing.T) {
 		t.Fatalf("Save backwards on the same server: %v, want ErrPositionBackwards", err)
 	}
 
+	// The generation is kept, and goes when it is 0 again. A later
+	// generation on the same server is not ordered with the stored
+	// position either (checkpoint set --pos back onto a server left
+	// before); within the generation positions are ordered again.
+	gen := *moved
+	gen.Generation = 3
+	if err := s.Save(ctx, &gen); err != nil {
+		t.Fatal(err)
+	}
+	if got, err = s.Load(ctx); err != nil || !reflect.DeepEqual(got, &gen) {
+		t.Fatalf("Load = %+v, %v\nwant   %+v", got, err, &gen)
+	}
+	next := gen
+	next.Generation, next.Position = 4, pos("mysql-bin.000001:100")
+	if err := s.Save(ctx, &next); err != nil {
+		t.Fatalf("Save of a later generation at a lower position on the same server: %v", err)
+	}
+	next.Position = pos("mysql-bin.000001:50")
+	if err := s.Save(ctx, &next); !errors.Is(err, ErrPositionBackwards) {
+		t.Fatalf("Save backwards within a generation: %v, want ErrPositionBackwards", err)
+	}
+	if got, err = s.Load(ctx); err != nil || got.Generation != 4 || got.Position != pos("mysql-bin.000001:100") {
+		t.Fatalf("Load = %+v, %v: want generation 4 at mysql-bin.000001:100", got, err)
+	}
+
 	// Creating the table again is a no-op.
 	if _, err := NewDynamoStore(ctx, client, DynamoConfig{Table: "sluice-checkpoints", Pipeline: "p", CreateTable: true}); err != nil {
 		t.Fatal(err)

@@ -24,7 +24,7 @@ func TestFileStoreRoundTrip(t *testing.T) {
 		t.Fatalf("Load on empty store: %v, want ErrNotFound", err)
 	}
 	want := &Checkpoint{Pipeline: "main", Position: event.Position{File: "mysql-bin.000007", Offset: 1234},
-		GTID: "0-1-99", ServerID: 1, Timestamp: 1700000000, UpdatedAt: time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)}
+		GTID: "0-1-99", ServerID: 1, Generation: 2, Timestamp: 1700000000, UpdatedAt: time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)}
 	for i := range 3 {
 		want.Position.Offset += uint64(i)
 		if err := s.Save(ctx, want); err != nil {

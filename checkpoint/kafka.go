@@ -168,7 +168,7 @@ func (s *KafkaStore) Save(ctx context.Context, cp *Checkpoint) error {
 		// The sink's record comes from the encoder's boundary, which
 		// knows nothing of the filter or the history: a save that adds
 		// them is written even at the same position.
-		if c := cp.Position.Compare(lc.Position); c < 0 || c == 0 && cp.Filter == lc.Filter && historyEqual(cp.History, lc.History) {
+		if c := Compare(cp, lc); c < 0 || c == 0 && cp.Filter == lc.Filter && historyEqual(cp.History, lc.History) {
 			return nil
 		}
 	}

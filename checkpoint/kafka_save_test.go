@@ -60,3 +60,28 @@ func TestKafkaStoreSaveKeepsFilterAndHistory(t *testing.T) {
 		t.Fatalf("nothing new: %d commits, %v; want still 2", w.commits, err)
 	}
 }
+
+// TestKafkaStoreSaveAfterFailover: a checkpoint of a later generation (the
+// pipeline moved to another server, whose positions can be lower) is
+// written; one of an earlier generation is not.
+func TestKafkaStoreSaveAfterFailover(t *testing.T) {
+	ctx := context.Background()
+	rec, err := Encode(&Checkpoint{Pipeline: "main", Position: event.Position{File: "mysql-bin.000009", Offset: 90000}, ServerID: 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	w := &recordingWriter{last: rec}
+	s := NewKafkaStore(nil, "__sluice_checkpoints", "main", w)
+	moved := &Checkpoint{Pipeline: "main", Position: event.Position{File: "mysql-bin.000001", Offset: 400}, ServerID: 2, Generation: 1}
+	if err := s.Save(ctx, moved); err != nil || w.commits != 1 {
+		t.Fatalf("a later generation at a lower position: %d commits, %v; want 1", w.commits, err)
+	}
+	got, err := Decode(w.last)
+	if err != nil || got.Generation != 1 || got.ServerID != 2 || got.Position != moved.Position {
+		t.Fatalf("committed record %+v, %v: want generation 1 on server 2 at %s", got, err, moved.Position)
+	}
+	old := &Checkpoint{Pipeline: "main", Position: event.Position{File: "mysql-bin.000009", Offset: 99999}, ServerID: 1}
+	if err := s.Save(ctx, old); err != nil || w.commits != 1 {
+		t.Fatalf("an earlier generation at a higher position: %d commits, %v; want still 1", w.commits, err)
+	}
+}

@@ -26,10 +26,14 @@ func (s *tableState) addRecord(rec arrow.RecordBatch) error {
 func (s *tableState) recordRows(rec arrow.RecordBatch, fn func(key string, r *row) error) error {
 	sc := rec.Schema()
 	idx := make([]int, sc.NumFields()) // column index, or -1 for the place
-	placeCol := -1
+	placeCol, genCol := -1, -1
 	for i, f := range sc.Fields() {
 		if f.Name == ColumnPlace {
 			placeCol, idx[i] = i, -1
+			continue
+		}
+		if f.Name == ColumnGeneration {
+			genCol, idx[i] = i, -1
 			continue
 		}
 		idx[i] = s.col(f.Name)
@@ -70,6 +74,17 @@ func (s *tableState) recordRows(rec arrow.RecordBatch, fn func(key string, r *ro
 		at, sid, err := parseDedupeKey(ds)
 		if err != nil {
 			return fmt.Errorf("column %s: %w", ColumnPlace, err)
+		}
+		if genCol >= 0 {
+			g, err := arrowValue(rec.Column(genCol), r, -1)
+			if err != nil {
+				return fmt.Errorf("column %s: %w", ColumnGeneration, err)
+			}
+			n, _ := g.(int64) // null: 0
+			if n < 0 || n > int64(^uint32(0)) {
+				return fmt.Errorf("column %s: generation %d out of range", ColumnGeneration, n)
+			}
+			at.gen = uint32(n)
 		}
 		for i, ci := range pkIdx {
 			key[i] = vals[ci]
@@ -137,6 +152,13 @@ func (s *tableState) record(sc *arrow.Schema, types map[string]colType, rows []*
 			sb := b.Field(fi).(*array.StringBuilder)
 			for _, r := range rows {
 				sb.Append(r.at.dedupeKey(r.sid))
+			}
+			continue
+		}
+		if f.Name == ColumnGeneration {
+			gb := b.Field(fi).(*array.Int64Builder)
+			for _, r := range rows {
+				gb.Append(int64(r.at.gen))
 			}
 			continue
 		}

@@ -324,8 +324,10 @@ func (c *Compactor) compactTable(ctx context.Context, tg *target, manifests map[
 		}
 		for _, o := range m.Objects {
 			if o.Last != "" {
-				if at, sid, err := parseDedupeKey(o.Last); err == nil && at.compare(st.lakeAt) > 0 {
-					st.lakeAt, st.lakeSID = at, sid
+				if at, sid, err := parseDedupeKey(o.Last); err == nil {
+					if at.gen = o.LastGen; at.compare(st.lakeAt) > 0 {
+						st.lakeAt, st.lakeSID = at, sid
+					}
 				}
 			}
 			db, t, ok := c.lake.objectTable(o.Key)
@@ -612,7 +614,7 @@ func (c *Compactor) createTable(ctx context.Context, tg *target, cols []column) 
 	if err := c.cat.ensureNamespace(ctx, tg.id[:len(tg.id)-1]); err != nil {
 		return nil, err
 	}
-	t, err := c.cat.CreateTable(ctx, tg.id, newSchema(cols), catalogProps(tg.name))
+	t, err := c.cat.CreateTable(ctx, tg.id, newSchema(cols, tg.st.genColumn()), catalogProps(tg.name))
 	if err != nil {
 		return nil, fmt.Errorf("create iceberg table %s: %w", strings.Join(tg.id, "."), err)
 	}

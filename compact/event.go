@@ -11,15 +11,25 @@ import (
 	"github.com/sluicecdc/sluice/event/position"
 )
 
-// place is where a change sits in the binlog: the rows event's position and
-// the row's index in it. Places are ordered numerically (binlog file
-// sequence number, offset, row), never as strings.
+// place is where a change sits in the binlog: the pipeline's source
+// generation when it read the change, the rows event's position and the
+// row's index in it. Places are ordered by generation first (positions of
+// different servers do not compare; the pipeline starts a new generation
+// when it moves to another server), then numerically (binlog file sequence
+// number, offset, row), never as strings.
 type place struct {
+	gen uint32
 	pos position.Position
 	row int
 }
 
 func (p place) compare(o place) int {
+	switch {
+	case p.gen < o.gen:
+		return -1
+	case p.gen > o.gen:
+		return 1
+	}
 	if c := p.pos.Compare(o.pos); c != 0 {
 		return c
 	}
@@ -34,13 +44,13 @@ func (p place) compare(o place) int {
 
 func (p place) isZero() bool { return p.pos.IsZero() }
 
-// dedupeKey renders "server_id:file:offset:row".
+// dedupeKey renders "server_id:file:offset:row" (without the generation).
 func (p place) dedupeKey(serverID uint32) string {
 	return strconv.FormatUint(uint64(serverID), 10) + ":" + p.pos.File + ":" +
 		strconv.FormatUint(p.pos.Offset, 10) + ":" + strconv.Itoa(p.row)
 }
 
-// parseDedupeKey parses "server_id:file:offset:row".
+// parseDedupeKey parses "server_id:file:offset:row" (generation 0).
 func parseDedupeKey(s string) (place, uint32, error) {
 	bad := func() (place, uint32, error) {
 		return place{}, 0, fmt.Errorf("dedupe key %q: want server_id:file:offset:row", s)
@@ -114,6 +124,7 @@ func parseChange(line []byte) (*change, error) {
 	var (
 		c                            change
 		pk, pkCols, data, old, oldTb []byte
+		gen                          uint64
 		err                          error
 	)
 	err = walkObject(line, func(name, v []byte) error {
@@ -126,6 +137,8 @@ func parseChange(line []byte) (*change, error) {
 			c.typ, err = jsonString(v)
 		case "dedupe_key":
 			c.dedupe, err = jsonString(v)
+		case "source_generation":
+			gen, err = strconv.ParseUint(string(v), 10, 32)
 		case "sql":
 			c.sql, err = jsonString(v)
 		case "ts":
@@ -158,6 +171,7 @@ func parseChange(line []byte) (*change, error) {
 	if c.place, c.serverID, err = parseDedupeKey(c.dedupe); err != nil {
 		return nil, err
 	}
+	c.place.gen = uint32(gen) // absent (events of older sluice versions): 0
 	switch c.typ {
 	case "insert", "bootstrap-insert", "update":
 		c.kind = kindUpsert

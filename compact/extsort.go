@@ -243,6 +243,7 @@ func (h *runHeap) close() {
 func appendVersion(dst []byte, v *version) []byte {
 	var body []byte
 	body = appendBytes(body, []byte(v.key))
+	body = binary.AppendUvarint(body, uint64(v.at.gen))
 	body = appendBytes(body, []byte(v.at.pos.File))
 	body = binary.AppendUvarint(body, v.at.pos.Offset)
 	body = binary.AppendUvarint(body, uint64(v.at.row))
@@ -265,6 +266,7 @@ func decodeVersion(b []byte) (version, error) {
 	var v version
 	d := decoder{b: b}
 	v.key = string(d.bytes())
+	v.at.gen = uint32(d.uvarint())
 	v.at.pos = position.Position{File: string(d.bytes()), Offset: d.uvarint()}
 	v.at.row = int(d.uvarint())
 	v.sid = uint32(d.uvarint())

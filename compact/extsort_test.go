@@ -11,7 +11,8 @@ import (
 
 // TestSorterSpills sorts the same versions with a budget that spills every
 // few versions and with one that never spills: both give every key's
-// versions in key order, by place, with values intact.
+// versions in key order, by place (generation first), with values
+// intact.
 func TestSorterSpills(t *testing.T) {
 	r := rand.New(rand.NewPCG(3, 4))
 	var in []version
@@ -19,7 +20,7 @@ func TestSorterSpills(t *testing.T) {
 		vals := []any{int64(r.IntN(1000) - 500), nil, number(fmt.Sprintf("%d.%02d", r.IntN(100), r.IntN(100))), fmt.Sprintf("s-%d\n\"x\"", i)}
 		in = append(in, version{
 			key: keyOf([]any{int64(r.IntN(700))}),
-			at:  place{pos: position.Position{File: fmt.Sprintf("mysql-bin.%06d", 1+r.IntN(3)), Offset: uint64(r.IntN(1 << 20))}, row: r.IntN(4)},
+			at:  place{gen: uint32(r.IntN(3)), pos: position.Position{File: fmt.Sprintf("mysql-bin.%06d", 1+r.IntN(3)), Offset: uint64(r.IntN(1 << 20))}, row: r.IntN(4)},
 			sid: 7, ts: uint32(i), del: r.IntN(5) == 0, old: r.IntN(3) == 0,
 			vals: encodeValues(nil, vals),
 		})

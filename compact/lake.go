@@ -161,6 +161,8 @@ type lakeObjInfo struct {
 	Events int    `json:"events"`
 	First  string `json:"first_dedupe_key"`
 	Last   string `json:"last_dedupe_key"`
+	// LastGen is Last's source generation.
+	LastGen uint32 `json:"last_generation"`
 }
 
 // readManifests reads the manifests keys names, Concurrency at a time.

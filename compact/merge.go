@@ -124,6 +124,11 @@ func newTableState(database, table string) *tableState {
 
 func (s *tableState) name() string { return s.database + "." + s.table }
 
+// genColumn reports whether the snapshot needs ColumnGeneration: a change
+// of a source generation above 0 was applied (the highest place is of
+// the highest generation).
+func (s *tableState) genColumn() bool { return s.maxAt.gen > 0 }
+
 // col returns a column's index, adding it when new.
 func (s *tableState) col(name string) int {
 	if i, ok := s.colIdx[name]; ok {

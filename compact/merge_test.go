@@ -8,6 +8,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/apache/iceberg-go/table"
 )
 
 // ev builds an event line: typ, place "file:offset:row", data and extras.
@@ -397,5 +399,197 @@ func TestSchemaChangesShape(t *testing.T) {
 	}
 	if got := strings.Join(s.shape, ","); got != "k,v" || len(s.rows) != 0 || !slices.Equal(s.pk, []string{"k"}) {
 		t.Errorf("after drop and create: shape %s, %d rows, pk %v", got, len(s.rows), s.pk)
+	}
+}
+
+// gen marks an event line's source generation.
+func gen(n int) string { return fmt.Sprintf(`"source_generation":%d`, n) }
+
+// TestApplyAcrossGenerations: after a failover the new server's places
+// may sort before the old one's (its binlog started afresh); the source
+// generation orders them: every change of a later generation is later,
+// whatever its position. Events without the field are generation 0.
+func TestApplyAcrossGenerations(t *testing.T) {
+	tests := []struct {
+		name  string
+		lines [][]byte
+		want  string
+	}{
+		{"a later generation wins at a lower place", [][]byte{
+			ev("insert", "bin.000009:9000:0", `{"id":1,"v":"old"}`, pk("1")),
+			ev("update", "bin.000001:400:0", `{"id":1,"v":"new"}`, pk("1"), `"old":{"v":"old"}`, gen(1)),
+			ev("update", "bin.000009:9500:0", `{"id":1,"v":"older"}`, pk("1"), `"old":{"v":"x"}`),
+		}, "id=1,v=new"},
+		{"a delete of a later generation at a lower place", [][]byte{
+			ev("delete", "bin.000001:400:0", `{"id":1,"v":"a"}`, pk("1"), gen(1)),
+			ev("insert", "bin.000009:9000:0", `{"id":1,"v":"a"}`, pk("1")),
+		}, ""},
+		{"an insert of a later generation after a delete", [][]byte{
+			ev("insert", "bin.000001:100:0", `{"id":1,"v":"back"}`, pk("1"), gen(2)),
+			ev("delete", "bin.000009:9000:0", `{"id":1,"v":"a"}`, pk("1"), gen(1)),
+		}, "id=1,v=back"},
+		{"a truncate of a later generation clears the older rows", [][]byte{
+			ev("insert", "bin.000009:9000:0", `{"id":1,"v":"a"}`, pk("1")),
+			[]byte(`{"database":"d","table":"t","type":"table-truncate","ts":1000,"dedupe_key":"1:bin.000001:150:0","source_generation":1,"sql":"TRUNCATE t"}`),
+			ev("insert", "bin.000001:200:0", `{"id":2,"v":"b"}`, pk("2"), gen(1)),
+			ev("insert", "bin.000009:9900:0", `{"id":3,"v":"gone"}`, pk("3")),
+		}, "id=2,v=b"},
+		{"the re-read window: the same change from the new server, another dedupe key", [][]byte{
+			ev("update", "bin.000009:9000:0", `{"id":1,"v":"b"}`, pk("1"), `"old":{"v":"a"}`),
+			ev("update", "bin.000009:9100:0", `{"id":1,"v":"c"}`, pk("1"), `"old":{"v":"b"}`),
+			ev("update", "bin.000001:300:0", `{"id":1,"v":"b"}`, pk("1"), `"old":{"v":"a"}`, gen(1)),
+			ev("update", "bin.000001:400:0", `{"id":1,"v":"c"}`, pk("1"), `"old":{"v":"b"}`, gen(1)),
+		}, "id=1,v=c"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			s := newTableState("d", "t")
+			if err := s.applyAll(mustChanges(t, tt.lines...)); err != nil {
+				t.Fatal(err)
+			}
+			if got := dump(s); got != tt.want {
+				t.Errorf("got  %s\nwant %s", got, tt.want)
+			}
+		})
+	}
+	// Across runs: the state keeps the generation of its places, so a
+	// later run orders a copy of an old-generation change (a replay, a
+	// late object) before the table's rows of the new generation.
+	s := newTableState("d", "t")
+	if err := s.applyAll(mustChanges(t,
+		ev("insert", "bin.000009:9000:0", `{"id":1,"v":"a"}`, pk("1")),
+		ev("update", "bin.000001:300:0", `{"id":1,"v":"b"}`, pk("1"), `"old":{"v":"a"}`, gen(1)),
+		ev("delete", "bin.000001:310:0", `{"id":2,"v":"x"}`, pk("2"), gen(1)),
+	)); err != nil {
+		t.Fatal(err)
+	}
+	b, err := encodeState(s, manifestState{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	next := newTableState("d", "t")
+	if _, err := decodeState(b, next); err != nil {
+		t.Fatal(err)
+	}
+	next.rows = s.rows // as the snapshot's rows are read back
+	if next.maxAt != s.maxAt || next.tombs[keyOf([]any{int64(2)})].at.gen != 1 {
+		t.Fatalf("state round trip: position %+v (want %+v), tombstones %+v", next.maxAt, s.maxAt, next.tombs)
+	}
+	if err := next.applyAll(mustChanges(t,
+		ev("update", "bin.000009:9500:0", `{"id":1,"v":"late"}`, pk("1"), `"old":{"v":"a"}`),
+		ev("insert", "bin.000009:9600:0", `{"id":2,"v":"late"}`, pk("2")),
+	)); err != nil {
+		t.Fatal(err)
+	}
+	if got, want := dump(next), "id=1,v=b"; got != want || next.stats.Stale != 2 {
+		t.Errorf("after a late run of generation 0: %s (stats %+v), want %s and 2 stale", got, next.stats, want)
+	}
+}
+
+func TestPlaceOrderAndStrings(t *testing.T) {
+	at := func(s string) place {
+		t.Helper()
+		p, _, err := parsePlace(s)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return p
+	}
+	ordered := []string{
+		"1:bin.000001:4:0",
+		"1:bin.999999:900:0",
+		"1:bin.1000000:4:0",
+		"1/2:bin.000001:4:0",
+		"1/2:bin.000001:4:1",
+		"1/2:bin.000002:4:0",
+		"2/1:bin.000001:4:0",
+		"10/1:bin.000001:4:0",
+	}
+	for i := range ordered {
+		for j := range ordered {
+			want := 0
+			switch {
+			case i < j:
+				want = -1
+			case i > j:
+				want = 1
+			}
+			if got := at(ordered[i]).compare(at(ordered[j])); got != want {
+				t.Errorf("compare(%s, %s) = %d, want %d", ordered[i], ordered[j], got, want)
+			}
+		}
+	}
+	for _, s := range ordered {
+		p, sid, err := parsePlace(s)
+		if err != nil || placeString(p, sid) != s {
+			t.Errorf("round trip of %q: %q, %v", s, placeString(p, sid), err)
+		}
+	}
+	p := at("3/7:mysql-bin.000003:1289:12")
+	if p.gen != 3 || p.dedupeKey(7) != "7:mysql-bin.000003:1289:12" {
+		t.Errorf("place %+v: want generation 3 and dedupe key 7:mysql-bin.000003:1289:12", p)
+	}
+	for _, bad := range []string{"x/1:f:1:2", "-1/1:f:1:2", "1/", "4294967296/1:f:1:2"} {
+		if _, _, err := parsePlace(bad); err == nil {
+			t.Errorf("%q: want an error", bad)
+		}
+	}
+	// An event's generation is read from source_generation; a bad one is
+	// an error naming the field.
+	c, err := parseChange(ev("insert", "bin.000001:4:0", `{"id":1}`, pk("1"), gen(4)))
+	if err != nil || c.place.gen != 4 || c.dedupe != "1:bin.000001:4:0" {
+		t.Errorf("parsed %+v, %v: want generation 4, dedupe key unchanged", c, err)
+	}
+	if _, err := parseChange(ev("insert", "bin.000001:4:0", `{"id":1}`, pk("1"), `"source_generation":"x"`)); err == nil || !strings.Contains(err.Error(), "source_generation") {
+		t.Errorf("a bad source_generation: %v, want an error naming it", err)
+	}
+}
+
+// TestGenerationColumn: a table gets the generation column once a change
+// of a generation above 0 is applied, and rows read back from it keep
+// their places' generations (null or no column: 0).
+func TestGenerationColumn(t *testing.T) {
+	s := newTableState("d", "t")
+	if err := s.applyAll(mustChanges(t,
+		ev("insert", "bin.000009:9000:0", `{"id":1,"v":"a"}`, pk("1")),
+		ev("insert", "bin.000009:9000:1", `{"id":2,"v":"b"}`, pk("2")),
+	)); err != nil {
+		t.Fatal(err)
+	}
+	cols := []column{{name: "id", typ: colType{kind: typeLong}}, {name: "v", typ: colType{kind: typeString}}}
+	if s.genColumn() {
+		t.Fatal("generation column wanted before any change of generation 1")
+	}
+	if _, ok := newSchema(cols, s.genColumn()).FindFieldByName(ColumnGeneration); ok {
+		t.Fatal("a new table of generation 0 has the generation column")
+	}
+	if err := s.applyAll(mustChanges(t,
+		ev("update", "bin.000001:300:0", `{"id":1,"v":"a2"}`, pk("1"), `"old":{"v":"a"}`, gen(1)),
+	)); err != nil {
+		t.Fatal(err)
+	}
+	if !s.genColumn() {
+		t.Fatal("no generation column after a change of generation 1")
+	}
+	sc, err := table.SchemaToArrowSchema(newSchema(cols, true), nil, true, false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	rec, err := s.record(sc, map[string]colType{"id": cols[0].typ, "v": cols[1].typ}, s.sortedRows())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rec.Release()
+	back := newTableState("d", "t")
+	back.pk = s.pk
+	got := map[string]string{}
+	if err := back.recordRows(rec, func(key string, r *row) error {
+		got[fmt.Sprint(r.value(back.colIdx["id"]))] = placeString(r.at, r.sid)
+		return nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+	if want := map[string]string{"1": "1/1:bin.000001:300:0", "2": "1:bin.000009:9000:1"}; fmt.Sprint(got) != fmt.Sprint(want) {
+		t.Errorf("rows read back at %v, want %v", got, want)
 	}
 }

@@ -97,7 +97,7 @@ func commitMergeOnRead(ctx context.Context, tbl *table.Table, st *tableState, co
 	if err != nil {
 		return nil, err
 	}
-	if err := evolve(tx, tbl.Schema(), cols); err != nil {
+	if err := evolve(tx, tbl.Schema(), cols, st.genColumn()); err != nil {
 		return nil, err
 	}
 	staged, err := tx.StagedTable()

@@ -383,7 +383,7 @@ func (c *Compactor) writeRewrite(ctx context.Context, tg *target, tr *TableRepor
 	if err != nil {
 		return err
 	}
-	if err := evolve(tx, tbl.Schema(), cols); err != nil {
+	if err := evolve(tx, tbl.Schema(), cols, st.genColumn()); err != nil {
 		return err
 	}
 	if err := setTableProps(tx, tbl, st); err != nil {

@@ -45,7 +45,7 @@ func loadState(ctx context.Context, tbl *table.Table, st *tableState) (manifestS
 		return manifestState{}, fmt.Errorf("compaction state %s: %w", path, err)
 	}
 	for _, f := range tbl.Schema().Fields() {
-		if f.Name == ColumnPlace {
+		if f.Name == ColumnPlace || f.Name == ColumnGeneration {
 			continue
 		}
 		ct, ok := colTypeOf(f.Type)
@@ -103,7 +103,7 @@ func (s *tableState) columns(prev *iceberg.Schema) []column {
 	names := s.shape
 	if len(names) == 0 && prev != nil {
 		for _, f := range prev.Fields() {
-			if f.Name != ColumnPlace {
+			if f.Name != ColumnPlace && f.Name != ColumnGeneration {
 				names = append(names, f.Name)
 			}
 		}
@@ -144,19 +144,27 @@ func (s *tableState) columns(prev *iceberg.Schema) []column {
 	return out
 }
 
-// newSchema is the schema of a new snapshot table.
-func newSchema(cols []column) *iceberg.Schema {
-	fields := make([]iceberg.NestedField, 0, len(cols)+1)
+// newSchema is the schema of a new snapshot table; gen adds the
+// generation column.
+func newSchema(cols []column, gen bool) *iceberg.Schema {
+	fields := make([]iceberg.NestedField, 0, len(cols)+2)
 	for i, c := range cols {
 		fields = append(fields, iceberg.NestedField{ID: i + 1, Name: c.name, Type: c.typ.iceberg()})
 	}
 	fields = append(fields, iceberg.NestedField{ID: len(cols) + 1, Name: ColumnPlace, Type: iceberg.PrimitiveTypes.String,
 		Doc: "dedupe key (server_id:file:offset:row) of the change that wrote the row"})
+	if gen {
+		fields = append(fields, iceberg.NestedField{ID: len(cols) + 2, Name: ColumnGeneration, Type: iceberg.PrimitiveTypes.Int64,
+			Doc: generationDoc})
+	}
 	return iceberg.NewSchema(0, fields...)
 }
 
+const generationDoc = "source generation of the change that wrote the row (null: 0); orders before the dedupe key"
+
 // evolve changes the transaction's schema to cols (then the place
-// column), in one schema update: iceberg-go asserts the base schema of
+// column, and the generation column when gen or the table has it), in
+// one schema update: iceberg-go asserts the base schema of
 // each, so a transaction holds one. Columns gone from the source are
 // dropped; new ones added; types widen in place where Iceberg allows
 // (int→long), and otherwise the column is dropped and added again under a
@@ -164,12 +172,18 @@ func newSchema(cols []column) *iceberg.Schema {
 // never reads a file written with the old type. Columns are kept in the
 // source's order (except in a run that re-adds one: iceberg-go cannot move
 // a column re-added in the same update; the next run orders it).
-func evolve(tx *table.Transaction, cur *iceberg.Schema, cols []column) error {
-	want := make(map[string]iceberg.Type, len(cols)+1)
+func evolve(tx *table.Transaction, cur *iceberg.Schema, cols []column, gen bool) error {
+	want := make(map[string]iceberg.Type, len(cols)+2)
 	for _, c := range cols {
 		want[c.name] = c.typ.iceberg()
 	}
 	want[ColumnPlace] = iceberg.PrimitiveTypes.String
+	if _, ok := cur.FindFieldByName(ColumnGeneration); ok {
+		gen = true // never dropped: its rows' places need it
+	}
+	if gen {
+		want[ColumnGeneration] = iceberg.PrimitiveTypes.Int64
+	}
 	up := tx.UpdateSchema(true, false)
 	changed := false
 	readd := make(map[string]bool)
@@ -199,11 +213,19 @@ func evolve(tx *table.Transaction, cur *iceberg.Schema, cols []column) error {
 			changed = true
 		}
 	}
-	target := make([]string, 0, len(cols)+1)
+	if _, ok := cur.FindFieldByName(ColumnGeneration); gen && !ok {
+		up.AddColumn([]string{ColumnGeneration}, iceberg.PrimitiveTypes.Int64, generationDoc, false, nil)
+		order = append(order, ColumnGeneration)
+		changed = true
+	}
+	target := make([]string, 0, len(cols)+2)
 	for _, c := range cols {
 		target = append(target, c.name)
 	}
 	target = append(target, ColumnPlace)
+	if gen {
+		target = append(target, ColumnGeneration)
+	}
 	if !slices.Equal(order, target) && len(readd) == 0 {
 		up.MoveFirst([]string{target[0]})
 		for i := 1; i < len(target); i++ {
@@ -307,7 +329,7 @@ func commitSnapshot(ctx context.Context, tbl *table.Table, st *tableState, cols 
 	if err != nil {
 		return nil, err
 	}
-	if err := evolve(tx, tbl.Schema(), cols); err != nil {
+	if err := evolve(tx, tbl.Schema(), cols, st.genColumn()); err != nil {
 		return nil, err
 	}
 	if err := setTableProps(tx, tbl, st); err != nil {

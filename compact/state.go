@@ -6,6 +6,8 @@ import (
 	"fmt"
 	"io"
 	"slices"
+	"strconv"
+	"strings"
 	"time"
 
 	"github.com/klauspost/compress/gzip"
@@ -18,7 +20,8 @@ const (
 	// PropState is the location of the run's state file.
 	PropState = "sluice.state"
 	// PropPosition is the highest binlog place applied to the table,
-	// as a dedupe key (server_id:file:offset:row).
+	// as a dedupe key (server_id:file:offset:row), preceded by
+	// "generation/" when the source generation is not 0.
 	PropPosition = "sluice.position"
 	// PropLakePosition is the highest binlog place in any manifest the run
 	// read: the lake as far as the snapshot reflects it.
@@ -55,6 +58,12 @@ const (
 // ColumnPlace is the metadata column holding, for each row, the dedupe key
 // (server_id:file:offset:row) of the change that wrote it.
 const ColumnPlace = "_sluice_dedupe_key"
+
+// ColumnGeneration is the metadata column holding, for each row, the
+// source generation of the change that wrote it (null: 0). A table has it
+// from the first run that applies a change of a generation above 0: the
+// row's place is then the generation, then the dedupe key's position.
+const ColumnGeneration = "_sluice_generation"
 
 // stateFile is what a run leaves for the next: it is written to a new file
 // under the table's metadata directory and named in the snapshot's
@@ -103,18 +112,34 @@ type tombEntry struct {
 
 const stateVersion = 1
 
+// placeString renders a place as its dedupe key, preceded by
+// "generation/" when the generation is not 0 ("" for no place).
 func placeString(p place, sid uint32) string {
 	if p.isZero() {
 		return ""
 	}
+	if p.gen != 0 {
+		return strconv.FormatUint(uint64(p.gen), 10) + "/" + p.dedupeKey(sid)
+	}
 	return p.dedupeKey(sid)
 }
 
+// parsePlace parses what placeString renders.
 func parsePlace(s string) (place, uint32, error) {
 	if s == "" {
 		return place{}, 0, nil
 	}
-	return parseDedupeKey(s)
+	var gen uint64
+	if g, rest, ok := strings.Cut(s, "/"); ok && !strings.Contains(g, ":") {
+		var err error
+		if gen, err = strconv.ParseUint(g, 10, 32); err != nil {
+			return place{}, 0, fmt.Errorf("place %q: want generation/server_id:file:offset:row", s)
+		}
+		s = rest
+	}
+	p, sid, err := parseDedupeKey(s)
+	p.gen = uint32(gen)
+	return p, sid, err
 }
 
 // encodeState renders a table's state, gzip-compressed.

@@ -314,7 +314,7 @@ func (s *S3Sink) Write(ctx context.Context, b *Batch) error {
 			}
 			s.lastKey, s.lastBuf = key, buf
 		}
-		place := rowPlace{pos: r.Pos, index: r.Index, serverID: r.ServerID}
+		place := rowPlace{pos: r.Pos, index: r.Index, serverID: r.ServerID, gen: r.Generation}
 		if buf.events == 0 {
 			buf.first, buf.minTS, buf.maxTS = place, r.Timestamp, r.Timestamp
 		}

@@ -188,14 +188,22 @@ func appendPadded(dst []byte, n uint64, width int) []byte {
 	return append(dst, d...)
 }
 
-// rowPlace is where a row sits in the binlog: its dedupe key.
+// rowPlace is where a row sits in the binlog: its dedupe key, and the
+// source generation, which orders places of different servers.
 type rowPlace struct {
 	pos      event.Position
 	index    int
 	serverID uint32
+	gen      uint32
 }
 
 func (p rowPlace) compare(o rowPlace) int {
+	switch {
+	case p.gen < o.gen:
+		return -1
+	case p.gen > o.gen:
+		return 1
+	}
 	if c := p.pos.Compare(o.pos); c != 0 {
 		return c
 	}

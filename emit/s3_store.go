@@ -59,6 +59,10 @@ type manifestObject struct {
 	// First and Last are the dedupe keys of the first and last event.
 	First string `json:"first_dedupe_key,omitempty"`
 	Last  string `json:"last_dedupe_key,omitempty"`
+	// FirstGeneration and LastGeneration are their source generations
+	// (left out when 0).
+	FirstGeneration uint32 `json:"first_generation,omitempty"`
+	LastGeneration  uint32 `json:"last_generation,omitempty"`
 	// MinTS and MaxTS bound the events' commit times, in seconds.
 	MinTS uint32 `json:"min_ts"`
 	MaxTS uint32 `json:"max_ts"`
@@ -132,6 +136,7 @@ func (s *S3Sink) putBuffer(ctx context.Context, buf *s3Buffer) (manifestObject, 
 	}
 	if !buf.unplaced {
 		o.First, o.Last = buf.first.dedupeKey(), buf.last.dedupeKey()
+		o.FirstGeneration, o.LastGeneration = buf.first.gen, buf.last.gen
 	}
 	return o, nil
 }

@@ -71,6 +71,10 @@ type Ref struct {
 	Pos      event.Position
 	Index    int
 	ServerID uint32
+	// Generation is the pipeline's source generation (event.Tx): places
+	// of different generations come from different servers and are
+	// ordered by generation.
+	Generation uint32
 	// Commit is the position right after the event's transaction: with
 	// ServerID it names the transaction (zero for events that do not come
 	// from a binlog transaction).

@@ -69,6 +69,11 @@ type Tx struct {
 	// the position of the event that began it.
 	Thread uint32
 	Begin  Position
+	// Generation is the pipeline's source generation when it read the
+	// transaction (checkpoint.Checkpoint.Generation): 0 until the
+	// pipeline first moves to another server, then one more at each
+	// move. Places (Begin, rows' Pos) compare only within a generation.
+	Generation uint32
 }
 
 // Commit holds the facts about a transaction that are known only when it commits.

@@ -39,7 +39,7 @@ type MaxwellOptions struct {
 	// MariaDB's annotate rows events, MySQL's rows query events; the source
 	// must log them (binlog_annotate_row_events / binlog_rows_query_log_events).
 	RowQuery      bool
-	DedupeKey     bool // "dedupe_key": server_id:file:offset:row, unchanged by replay and failover
+	DedupeKey     bool // "dedupe_key": server_id:file:offset:row, unchanged by replay; and "source_generation" once not 0
 	SchemaVersion bool // "schema_version" of the row's table shape
 
 	// The fields below turn off what Maxwell and sluice emit by default.
@@ -248,6 +248,12 @@ func (m *Maxwell) appendMeta(dst []byte, tx *Tx, pos Position, index, version in
 		dst = append(dst, `"dedupe_key":"`...)
 		dst = AppendDedupeKey(dst, tx.ServerID, pos, index)
 		dst = append(dst, `",`...)
+		if tx.Generation != 0 {
+			// Orders places of different servers: see event.Tx.
+			dst = append(dst, `"source_generation":`...)
+			dst = strconv.AppendUint(dst, uint64(tx.Generation), 10)
+			dst = append(dst, ',')
+		}
 	}
 	if m.opts.SchemaVersion && version > 0 { // database-level changes have none
 		dst = append(dst, `"schema_version":`...)

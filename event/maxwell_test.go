@@ -104,6 +104,39 @@ func TestMaxwellBytes(t *testing.T) {
 			}
 		})
 	}
+	// After the pipeline moved to another server, events carry its
+	// source generation after the dedupe key; without the dedupe key
+	// they do not.
+	gen := *tx
+	gen.Generation = 3
+	for _, tt := range []struct {
+		name string
+		opts MaxwellOptions
+		want string
+	}{
+		{
+			name: "source generation", opts: MaxwellOptions{DedupeKey: true},
+			want: `{"database":"shop","table":"orders","type":"update",` +
+				`"ts":1700000000,"xid":99,"commit":true,` +
+				`"dedupe_key":"7:mysql-bin.000003:4711:1","source_generation":3,` +
+				`"data":{"id":5,"note":"new note","amount":12.50,"created":"2024-02-29 23:59:59"},` +
+				`"old":{"note":"old \"note\"","created":null}}`,
+		},
+		{
+			name: "no dedupe key, no generation", opts: MaxwellOptions{},
+			want: `{"database":"shop","table":"orders","type":"update",` +
+				`"ts":1700000000,"xid":99,"commit":true,` +
+				`"data":{"id":5,"note":"new note","amount":12.50,"created":"2024-02-29 23:59:59"},` +
+				`"old":{"note":"old \"note\"","created":null}}`,
+		},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			got := encodeEvent(t, NewMaxwell(tt.opts), &gen, r, c, 0, true)
+			if got != tt.want {
+				t.Errorf("got\n%s\nwant\n%s", got, tt.want)
+			}
+		})
+	}
 }
 
 func TestBinaryRenderedAsLogged(t *testing.T) {

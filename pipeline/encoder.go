@@ -19,6 +19,14 @@ type encoder struct {
 	p        *Pipeline
 	format   event.Format
 	serverID uint32
+	// generation is the source generation of the events (event.Tx), and
+	// genServer the server it was counted for: a reconnect that lands on
+	// another server starts the next generation.
+	generation uint32
+	genServer  uint32
+	// history is the saved checkpoint's history (savedHistory) with the
+	// moves the stream made; nil until the first, so the saved one goes on.
+	history, savedHistory []checkpoint.Change
 
 	tx    event.Tx
 	inTx  bool
@@ -109,6 +117,10 @@ func newEncoder(p *Pipeline, serverID uint32, out chan<- delivery) *encoder {
 		tw = &twin{format: p.cfg.encoderFormat(second), txbuf: newTxBuffer(p.cfg.TxMemoryBytes, p.cfg.spillDir())}
 	}
 	p.takesTwin = takesTwin
+	gen := p.saved.Generation
+	if p.cfg.FixedGeneration {
+		gen = p.cfg.Generation
+	}
 	e := &encoder{
 		p:        p,
 		twin:     tw,
@@ -124,6 +136,9 @@ func newEncoder(p *Pipeline, serverID uint32, out chan<- delivery) *encoder {
 		noDDL:          p.cfg.Format == FormatMaxwell && p.cfg.Maxwell.NoDDL,
 		out:            out,
 		snapCommitted:  p.saved.Snapshot,
+		generation:     gen,
+		genServer:      serverID,
+		savedHistory:   p.saved.History,
 	}
 	e.initHeld()
 	return e
@@ -190,7 +205,9 @@ func (e *encoder) handle(ctx context.Context, it *binlog.Item) error {
 	e.held = it.Held
 	switch it.Kind {
 	case binlog.ItemBegin:
+		e.moved(it.ServerID)
 		e.tx = it.Tx
+		e.tx.Generation = e.generation
 		e.txGTID = it.TxGTID
 		e.inTx = true
 		e.heartbeat = nil
@@ -213,7 +230,7 @@ func (e *encoder) handle(ctx context.Context, it *binlog.Item) error {
 			if e.executed != nil {
 				e.executed.Add(it.TxGTID) // a rollback's or an XA PREPARE's
 			}
-			e.setBoundary(checkpoint.Checkpoint{Position: it.Pos, GTID: e.gtid, ServerID: e.serverID, Timestamp: e.lastCommit, Snapshot: e.snapCommitted})
+			e.setBoundary(checkpoint.Checkpoint{Position: it.Pos, GTID: e.gtid, ServerID: e.serverID, Generation: e.generation, History: e.history, Timestamp: e.lastCommit, Snapshot: e.snapCommitted})
 		}
 	case binlog.ItemHeartbeat:
 		if !e.inTx {
@@ -379,7 +396,7 @@ func (e *encoder) commit(ctx context.Context, c *event.Commit) error {
 			return err
 		}
 		e.addExecuted()
-		e.setBoundary(checkpoint.Checkpoint{Position: c.Pos, GTID: e.gtid, ServerID: e.serverID, Timestamp: c.Timestamp, Snapshot: e.snapCommitted})
+		e.setBoundary(checkpoint.Checkpoint{Position: c.Pos, GTID: e.gtid, ServerID: e.serverID, Generation: e.generation, History: e.history, Timestamp: c.Timestamp, Snapshot: e.snapCommitted})
 		return nil
 	}
 	if e.emittedBefore(c.Pos) {
@@ -394,7 +411,7 @@ func (e *encoder) commit(ctx context.Context, c *event.Commit) error {
 		}
 		e.addExecuted()
 		e.commitSnap()
-		e.setBoundary(checkpoint.Checkpoint{Position: c.Pos, GTID: e.gtid, ServerID: e.serverID, Timestamp: c.Timestamp, Snapshot: e.snapCommitted})
+		e.setBoundary(checkpoint.Checkpoint{Position: c.Pos, GTID: e.gtid, ServerID: e.serverID, Generation: e.generation, History: e.history, Timestamp: c.Timestamp, Snapshot: e.snapCommitted})
 		e.lastCommit = c.Timestamp
 		return nil
 	}
@@ -436,7 +453,7 @@ func (e *encoder) commit(ctx context.Context, c *event.Commit) error {
 	}
 	e.addExecuted()
 	e.commitSnap()
-	e.setBoundary(checkpoint.Checkpoint{Position: c.Pos, GTID: e.gtid, ServerID: e.serverID, Timestamp: c.Timestamp, Snapshot: e.snapCommitted})
+	e.setBoundary(checkpoint.Checkpoint{Position: c.Pos, GTID: e.gtid, ServerID: e.serverID, Generation: e.generation, History: e.history, Timestamp: c.Timestamp, Snapshot: e.snapCommitted})
 	e.lastCommit = c.Timestamp
 	now := time.Now()
 	e.p.cfg.Metrics.committed(c.Timestamp, now)
@@ -517,7 +534,7 @@ func (e *encoder) appendCommitted(b *emit.Batch, f event.Format, c *event.Commit
 	b.Data = append(b.Data, tail...)
 	b.Events = append(b.Events, emit.Ref{
 		Off: off, Len: len(b.Data) - off - 1, Database: rec.database, Table: rec.table, Key: e.keepKey(rec.key), KeyColumns: e.keyColumns(rec.database, rec.table),
-		Timestamp: c.Timestamp, Pos: rec.pos, Index: rec.index, ServerID: e.tx.ServerID, Commit: c.Pos,
+		Timestamp: c.Timestamp, Pos: rec.pos, Index: rec.index, ServerID: e.tx.ServerID, Generation: e.tx.Generation, Commit: c.Pos,
 	})
 }
 
@@ -625,6 +642,30 @@ func (e *encoder) source(it *binlog.Item) {
 	if it.ServerID != 0 {
 		e.serverID = it.ServerID
 	}
+	e.moved(it.ServerID)
+}
+
+// moved starts the next source generation when the stream reads another
+// server (serverID, when not 0) than the generation's.
+func (e *encoder) moved(serverID uint32) {
+	if serverID == 0 || serverID == e.genServer {
+		return
+	}
+	from := e.genServer
+	e.genServer = serverID
+	if e.p.cfg.FixedGeneration {
+		return
+	}
+	e.generation++
+	e.p.log.Warn("the stream reads another server: its events start a new source generation", "server_id", serverID, "generation", e.generation)
+	if e.history == nil {
+		e.history = e.savedHistory
+	}
+	e.history = checkpoint.WithChange(e.history, checkpoint.Change{
+		At: time.Now().UTC(), What: "failover",
+		From: fmt.Sprintf("server_id %d", from),
+		To:   fmt.Sprintf("server_id %d after a reconnect, generation %d", serverID, e.generation),
+	})
 }
 
 // setExecuted starts the executed GTID set ("" : not known).

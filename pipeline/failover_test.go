@@ -3,6 +3,7 @@ package pipeline_test
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"fmt"
 	"os"
 	"strings"
@@ -127,8 +128,39 @@ func failoverWhileRunning(t *testing.T, withSet bool) {
 	checkExactlyOnce(t, evs, "fo_run", n1)
 	checkExactlyOnce(t, evs, "fo_run2", n2)
 	cp := h.checkpoint()
-	if cp.ServerID != 2 || cp.GTIDSet == "" {
-		t.Fatalf("checkpoint after the failover: server_id %d, gtid_set %q; want server_id 2 and a GTID set", cp.ServerID, cp.GTIDSet)
+	if cp.ServerID != 2 || cp.GTIDSet == "" || cp.Generation != 1 {
+		t.Fatalf("checkpoint after the failover: server_id %d, gtid_set %q, generation %d; want server_id 2, a GTID set and generation 1", cp.ServerID, cp.GTIDSet, cp.Generation)
+	}
+	// The new primary's events start the next source generation; the old
+	// one's carry none (generation 0).
+	checkGeneration(t, evs, "fo_run", 0)
+	checkGeneration(t, evs, "fo_run2", 1)
+	if len(cp.History) != 1 || cp.History[0].What != "failover" || !containsAll(cp.History[0].To, "server_id 2", "generation 1") {
+		t.Fatalf("checkpoint history %+v: want one failover entry to server_id 2, generation 1", cp.History)
+	}
+}
+
+// checkGeneration checks the source_generation of db's row events.
+func checkGeneration(t *testing.T, evs []map[string]any, db string, want int64) {
+	t.Helper()
+	n := 0
+	for _, ev := range evs {
+		if ev["database"] != db || ev["data"] == nil {
+			continue
+		}
+		n++
+		var got int64
+		if g, ok := ev["source_generation"].(json.Number); ok {
+			got, _ = g.Int64()
+		} else if ev["source_generation"] != nil {
+			t.Fatalf("event %s: source_generation %v is not a number", ev["dedupe_key"], ev["source_generation"])
+		}
+		if got != want {
+			t.Fatalf("event %s of %s: source_generation %d, want %d", ev["dedupe_key"], db, got, want)
+		}
+	}
+	if n == 0 {
+		t.Fatalf("no row events of %s", db)
 	}
 }
 
@@ -165,9 +197,13 @@ func TestFailoverFromCheckpoint(t *testing.T) {
 	checkExactlyOnce(t, evs, "fo_cp", n1)
 	checkExactlyOnce(t, evs, "fo_cp2", n2)
 	cp := h.checkpoint()
-	if cp.ServerID != 2 || len(cp.History) != 1 || cp.History[0].What != "failover" {
-		t.Fatalf("checkpoint after the failover: server_id %d, history %+v; want server_id 2 and one failover entry", cp.ServerID, cp.History)
+	if cp.ServerID != 2 || len(cp.History) != 1 || cp.History[0].What != "failover" || !strings.Contains(cp.History[0].To, "generation 1") {
+		t.Fatalf("checkpoint after the failover: server_id %d, history %+v; want server_id 2 and one failover entry to generation 1", cp.ServerID, cp.History)
 	}
+	if cp.Generation != 1 {
+		t.Fatalf("checkpoint after the failover: generation %d, want 1", cp.Generation)
+	}
+	checkGeneration(t, evs, "fo_cp2", 1)
 }
 
 func containsAll(s string, subs ...string) bool {
@@ -184,9 +220,9 @@ func containsAll(s string, subs ...string) bool {
 // window) resumes on the promoted replica by GTID. The transactions of
 // the window arrive again, and only they: each copy has the same gtid and
 // xoffset as the first (the consumer's key across servers) and the same
-// row data. (Its dedupe_key names the position on the server it was read
-// from: equal here, where the replica's binlog mirrors the primary's
-// layout, but not in general.)
+// row data, and the next source generation. (Its dedupe_key names the
+// position on the server it was read from: equal here, where the
+// replica's binlog mirrors the primary's layout, but not in general.)
 func TestFailoverDuplicatesCarryGTID(t *testing.T) {
 	p := startPair(t)
 	h := newFailoverHarness(t, p)
@@ -239,6 +275,12 @@ func TestFailoverDuplicatesCarryGTID(t *testing.T) {
 		if f, ok := first[k]; ok {
 			if fmt.Sprint(f["data"]) != fmt.Sprint(ev["data"]) {
 				t.Fatalf("copy of %v differs: %v, first %v", k, ev["data"], f["data"])
+			}
+			// Read from the promoted replica: the next source
+			// generation, which orders it after the first copy
+			// whatever its dedupe_key.
+			if f["source_generation"] != nil || fmt.Sprint(ev["source_generation"]) != "1" {
+				t.Fatalf("copy of %v: source_generation %v, first %v; want 1 and none", k, ev["source_generation"], f["source_generation"])
 			}
 			continue
 		}

@@ -44,6 +44,6 @@ func (e *encoder) appendHeartbeat(format event.Format, b *emit.Batch, c *event.C
 	b.Data = append(b.Data, '\n')
 	b.Events = append(b.Events, emit.Ref{
 		Off: off, Len: len(b.Data) - off - 1, Database: "__debezium-heartbeat", Table: e.p.cfg.Name,
-		Timestamp: c.Timestamp, Pos: hb.pos, Index: hb.index, ServerID: e.tx.ServerID,
+		Timestamp: c.Timestamp, Pos: hb.pos, Index: hb.index, ServerID: e.tx.ServerID, Generation: e.tx.Generation,
 	})
 }

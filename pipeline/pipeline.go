@@ -85,6 +85,13 @@ type Config struct {
 	NotBefore, NotAfter time.Time
 	// SchemaReadOnly reads the registry at SchemaPath but never writes it.
 	SchemaReadOnly bool
+	// Generation, with FixedGeneration, is the source generation every
+	// event carries, whatever the server: a replay stamps the generation
+	// the range was first streamed in. Without FixedGeneration the
+	// generation is the checkpoint's, one more at each move to another
+	// server.
+	Generation      uint32
+	FixedGeneration bool
 
 	// HeartbeatTable ("db.table"), when set, gets a row with the time every
 	// HeartbeatInterval; its rows measure lag and are not emitted.
@@ -287,7 +294,7 @@ func (p *Pipeline) Run(ctx context.Context) (err error) {
 	if resnap {
 		from = srv.Head
 		cp = &checkpoint.Checkpoint{Pipeline: p.cfg.Name, Position: from, ServerID: srv.ServerID, UpdatedAt: time.Now().UTC(), Snapshot: initial,
-			GTIDSet: srv.GTIDs, Filter: p.cfg.Filter.String(), History: cp.History}
+			GTIDSet: srv.GTIDs, Filter: p.cfg.Filter.String(), History: cp.History, Generation: cp.Generation}
 		if err := p.store.Save(ctx, cp); err != nil {
 			return fmt.Errorf("save the checkpoint of the new snapshot: %w", err)
 		}

@@ -36,11 +36,16 @@ func (p *Pipeline) resumeGTIDs(cp *checkpoint.Checkpoint, srv *binlog.Server) (s
 	case moved && set == "":
 		return "", fmt.Errorf("checkpoint was taken on server_id %d but the source %s is server_id %d, and the checkpoint holds no GTID set to resume by: point sluice at the original server, or re-point the checkpoint with `sluice checkpoint set --gtid SET` (the set the new server had executed at the checkpoint)", cp.ServerID, srv.Addr, srv.ServerID)
 	case moved:
-		p.log.Warn("the source is another server than the checkpoint's: resuming after the checkpoint's executed GTID set", "addr", srv.Addr, "server_id", srv.ServerID, "checkpoint_server_id", cp.ServerID, "gtids", set)
+		if !p.cfg.FixedGeneration {
+			// The new server's places do not compare with the old
+			// one's: its events start a new generation.
+			cp.Generation++
+		}
+		p.log.Warn("the source is another server than the checkpoint's: resuming after the checkpoint's executed GTID set", "addr", srv.Addr, "server_id", srv.ServerID, "checkpoint_server_id", cp.ServerID, "gtids", set, "generation", cp.Generation)
 		cp.History = checkpoint.WithChange(cp.History, checkpoint.Change{
 			At: time.Now().UTC(), What: "failover",
 			From: fmt.Sprintf("server_id %d at %s", cp.ServerID, cp.Position),
-			To:   fmt.Sprintf("server_id %d (%s) after gtid %s", srv.ServerID, srv.Addr, set),
+			To:   fmt.Sprintf("server_id %d (%s) after gtid %s, generation %d", srv.ServerID, srv.Addr, set, cp.Generation),
 		})
 		return set, nil
 	case mode == binlog.ResumeGTID && set == "":

@@ -41,6 +41,6 @@ func (e *encoder) appendTxEvent(f event.Format, b *emit.Batch, c *event.Commit, 
 	b.Data = append(b.Data, '\n')
 	b.Events = append(b.Events, emit.Ref{
 		Off: off, Len: len(b.Data) - off - 1, Database: e.p.cfg.Name, Table: "transaction",
-		Timestamp: c.Timestamp, Pos: e.tx.Begin, Index: index, ServerID: e.tx.ServerID,
+		Timestamp: c.Timestamp, Pos: e.tx.Begin, Index: index, ServerID: e.tx.ServerID, Generation: e.tx.Generation,
 	})
 }

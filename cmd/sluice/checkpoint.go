@@ -43,6 +43,9 @@ func newCheckpointCommand(load func() (*fileConfig, error), stdout io.Writer) *c
 				fmt.Fprintf(stdout, "emitted:   %s (an XA transaction is prepared before position; what commits up to here is delivered)\n", cp.Emitted)
 			}
 			fmt.Fprintf(stdout, "server_id: %d\n", cp.ServerID)
+			if cp.Generation != 0 {
+				fmt.Fprintf(stdout, "generation: %d\n", cp.Generation)
+			}
 			if cp.Timestamp != 0 {
 				fmt.Fprintf(stdout, "commit_ts: %d\n", cp.Timestamp)
 			}

@@ -84,7 +84,13 @@ the pipeline and a running process is fenced out.`,
 				if cur.GTIDSet != "" {
 					from += " (gtid " + cur.GTIDSet + ")"
 				}
-				next.History, next.Snapshot = cur.History, cur.Snapshot
+				next.History, next.Snapshot, next.Generation = cur.History, cur.Snapshot, cur.Generation
+				if gtids != "" || cur.ServerID != srv.ServerID {
+					// The events from here on may sit at places of
+					// another server: they start a new generation.
+					next.Generation++
+					to += fmt.Sprintf(", generation %d", next.Generation)
+				}
 			}
 			next.History = checkpoint.WithChange(next.History, checkpoint.Change{At: next.UpdatedAt, What: "set", From: from, To: to})
 			if err := store.Save(ctx, next); err != nil {

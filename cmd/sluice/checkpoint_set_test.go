@@ -1,12 +1,16 @@
 package main
 
 import (
+	"context"
 	"os"
 	"path/filepath"
 	"strconv"
 	"strings"
 	"testing"
 
+	"github.com/spf13/cobra"
+
+	"github.com/sluicecdc/sluice/checkpoint"
 	"github.com/sluicecdc/sluice/internal/testing/mysqltest"
 )
 
@@ -80,14 +84,21 @@ func TestCheckpointSet(t *testing.T) {
 	if n := inserts(); n != 3 {
 		t.Fatalf("after set --gtid %s: %d inserts, want 3 (row 2 again)", gtidAfter1, n)
 	}
+	// A set by GTID set is not tied to a server: the events after it
+	// start the next source generation.
+	if b, _ := os.ReadFile(filepath.Join(dir, "out", "events.jsonl")); !strings.Contains(string(b), `"dedupe_key":"1:`+file) ||
+		strings.Count(string(b), `"source_generation":1,`) < 1 || strings.Contains(string(b), `"source_generation":2`) {
+		t.Fatalf("events after set --gtid: want generation 1 on the re-read row\n%s", b)
+	}
 	pos := file + ":" + itoa(offAfter1)
 	if r := sluice(t, nil, "checkpoint", "set", "--config", cfg, "--pos", pos); r.code != 0 {
 		t.Fatalf("checkpoint set --pos: exit %d\n%s", r.code, r.stderr)
 	}
 	r := sluice(t, nil, "checkpoint", "show", "--config", cfg)
 	if !strings.Contains(r.stdout, "gtid_set:  "+gtidAfter1) || strings.Count(r.stdout, "history:") != 2 ||
-		!strings.Contains(r.stdout, "set: ") || !strings.Contains(r.stdout, "-> "+pos) {
-		t.Fatalf("checkpoint show after two sets:\n%s\nwant gtid_set %s and two history lines", r.stdout, gtidAfter1)
+		!strings.Contains(r.stdout, "set: ") || !strings.Contains(r.stdout, "-> "+pos) ||
+		!strings.Contains(r.stdout, "generation: 1\n") || !strings.Contains(r.stdout, "-> gtid "+gtidAfter1+", generation 1") {
+		t.Fatalf("checkpoint show after two sets:\n%s\nwant gtid_set %s, generation 1 (set --pos on the same server keeps it) and two history lines", r.stdout, gtidAfter1)
 	}
 	run()
 	if n := inserts(); n != 4 {
@@ -96,3 +107,44 @@ func TestCheckpointSet(t *testing.T) {
 }
 
 func itoa(n int64) string { return strconv.FormatInt(n, 10) }
+
+// TestReplayGeneration: a replay stamps the live checkpoint's source
+// generation when it reads the checkpoint's server, --generation when
+// given, and refuses to guess on another server.
+func TestReplayGeneration(t *testing.T) {
+	s := mysqltest.StartT(t, mysqltest.Options{})
+	dir := t.TempDir()
+	cfg, err := loadConfig(writeConfig(t, dir, s, s.User, ""), func() []string { return nil })
+	if err != nil {
+		t.Fatal(err)
+	}
+	pc := cfg.pipelineConfig(nil)
+	cmd := &cobra.Command{}
+	cmd.SetContext(context.Background())
+	var sid uint32
+	if err := s.DB(t).QueryRow("SELECT @@server_id").Scan(&sid); err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		name string
+		live *checkpoint.Checkpoint
+		flag int64
+		want uint32
+		err  string
+	}{
+		{name: "no checkpoint", flag: -1, want: 0},
+		{name: "generation 0", live: &checkpoint.Checkpoint{ServerID: sid + 1}, flag: -1, want: 0},
+		{name: "the checkpoint's server", live: &checkpoint.Checkpoint{ServerID: sid, Generation: 2}, flag: -1, want: 2},
+		{name: "another server", live: &checkpoint.Checkpoint{ServerID: sid + 1, Generation: 2}, flag: -1, err: "give --generation"},
+		{name: "given", live: &checkpoint.Checkpoint{ServerID: sid + 1, Generation: 2}, flag: 1, want: 1},
+		{name: "out of range", flag: 1 << 40, err: "--generation"},
+	} {
+		got, err := replayGeneration(cmd, &pc.Source, tc.live, tc.flag)
+		switch {
+		case tc.err != "" && (err == nil || !strings.Contains(err.Error(), tc.err)):
+			t.Errorf("%s: %d, %v; want an error naming %q", tc.name, got, err, tc.err)
+		case tc.err == "" && (err != nil || got != tc.want):
+			t.Errorf("%s: %d, %v; want %d", tc.name, got, err, tc.want)
+		}
+	}
+}
