@@ -25,7 +25,7 @@ type txBuffer struct {
 	keys  []byte // the primary keys of recs, which slice it
 
 	spill  *os.File
-	spillW *bufio.Writer
+	spillW *spillWriter
 	spillR *bufio.Reader
 	// src is what spillR reads: the spill file, freed behind the read.
 	src      spillSource
@@ -38,7 +38,8 @@ type txBuffer struct {
 
 // spillBuffer is the size of the spill file's write and read buffers: the
 // file is written and read sequentially, one system call per spillBuffer
-// bytes, never one per row.
+// bytes, never one per row; the writes go on in their own goroutine
+// (spillWriter) while the encoder fills the next buffer.
 const spillBuffer = 1 << 20
 
 // spillHeader is the size of a spilled row's header: row length, split,
@@ -75,7 +76,7 @@ func (b *txBuffer) reset() error {
 	b.nSpilled, b.spilledBytes = 0, 0
 	if b.dirty {
 		b.dirty = false
-		b.spillW.Reset(b.spill)
+		b.spillW.Reset()
 		if _, err := b.spill.Seek(0, io.SeekStart); err != nil {
 			return err
 		}
@@ -87,6 +88,7 @@ func (b *txBuffer) reset() error {
 // close removes the spill file.
 func (b *txBuffer) close() {
 	if b.spill != nil {
+		b.spillW.Reset() // no write in flight
 		name := b.spill.Name()
 		_ = b.spill.Close()
 		_ = os.Remove(name)
@@ -118,7 +120,7 @@ func (b *txBuffer) spillArena() error {
 			return fmt.Errorf("spill large transaction: %w", err)
 		}
 		b.spill = f
-		b.spillW = bufio.NewWriterSize(f, spillBuffer)
+		b.spillW = newSpillWriter(f, spillBuffer)
 		b.src = spillSource{f: f, free: true}
 		b.spillR = bufio.NewReaderSize(&b.src, spillBuffer)
 	}
