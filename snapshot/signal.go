@@ -8,6 +8,7 @@ import (
 	"strings"
 
 	"github.com/go-mysql-org/go-mysql/client"
+	"github.com/go-mysql-org/go-mysql/mysql"
 )
 
 // Signal kinds: rows of the signal table, read back from the binlog.
@@ -75,14 +76,25 @@ func (s SignalTable) Watermark(conn *client.Conn, pipeline, kind, id string) err
 	args := []any{pipeline + ":watermark", pipeline, kind, id}
 	var err error
 	if q, ok := inlineArgs(upsert, args); ok {
-		_, err = conn.Execute("INSERT INTO " + s.quoted() + q) // one round trip: two a chunk
+		_, err = conn.Execute("INSERT INTO " + s.quoted() + q)
 	} else {
-		_, err = conn.Execute("INSERT INTO "+s.quoted()+upsert, args...) // prepared, executed, closed
+		_, err = conn.Execute("INSERT INTO "+s.quoted()+upsert, args...)
 	}
 	if err != nil {
 		return fmt.Errorf("write %s watermark to %s: %w", kind, s, err)
 	}
 	return nil
+}
+
+// execute runs q with args: in one round trip with the values inlined
+// when inlineArgs can, else prepared, executed and closed (go-mysql's
+// Execute with arguments), which takes two. A chunk's shape and
+// watermarks take five statements.
+func execute(conn *client.Conn, q string, args ...any) (*mysql.Result, error) {
+	if inlined, ok := inlineArgs(q, args); ok {
+		return conn.Execute(inlined)
+	}
+	return conn.Execute(q, args...)
 }
 
 // inlineArgs puts args into q's placeholders as quoted literals when
