@@ -1,8 +1,6 @@
 package event
 
 import (
-	"bytes"
-	"encoding/json"
 	"fmt"
 	"math/bits"
 	"strconv"
@@ -323,12 +321,8 @@ func unsafeBytes(s string) []byte { return unsafe.Slice(unsafe.StringData(s), le
 // appendCompactJSON appends JSON text without insignificant white space,
 // so MariaDB's JSON (kept as written) and MySQL's (normalised by the server)
 // read alike; newlines inside would also break JSON lines. It reports false,
-// with dst unchanged, for text that is not valid JSON (Compact validates as it
-// goes: one pass).
+// with dst unchanged, for text that is not valid JSON (compactJSON validates
+// as it goes: one pass; its output is encoding/json.Compact's).
 func appendCompactJSON(dst, text []byte) ([]byte, bool) {
-	buf := bytes.NewBuffer(dst)
-	if err := json.Compact(buf, text); err != nil {
-		return dst, false // what Compact wrote lies past len(dst): ignored
-	}
-	return buf.Bytes(), true
+	return compactJSON(dst, text)
 }

@@ -41,15 +41,26 @@ func (p *batchPool) class(need int) int {
 }
 
 // get returns an empty batch with room for need bytes of events (up to
-// the largest class; past it, Data grows as it is appended to).
-func (p *batchPool) get(need int) *emit.Batch {
+// the largest class; past it, Data grows as it is appended to) and for
+// the Refs of events events (their share of it, past the largest class).
+func (p *batchPool) get(need, events int) *emit.Batch {
 	i := p.class(need)
+	var b *emit.Batch
 	select {
-	case b := <-p.free[i]:
-		return &emit.Batch{Data: b.Data[:0], Events: b.Events[:0]}
+	case old := <-p.free[i]:
+		b = &emit.Batch{Data: old.Data[:0], Events: old.Events[:0]}
 	default:
-		return &emit.Batch{Data: make([]byte, 0, p.sizes[i])}
+		b = &emit.Batch{Data: make([]byte, 0, p.sizes[i])}
 	}
+	if need > p.sizes[i] {
+		// Past the largest class the transaction goes out in several
+		// batches: room for one batch's share of its events.
+		events = int(int64(events)*int64(p.sizes[i])/int64(need)) + 1
+	}
+	if cap(b.Events) < events {
+		b.Events = make([]emit.Ref, 0, events)
+	}
+	return b
 }
 
 // put keeps a released batch's buffers in the largest class its Data

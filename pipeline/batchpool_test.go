@@ -3,6 +3,7 @@ package pipeline
 import (
 	"context"
 	"fmt"
+	"strings"
 	"testing"
 
 	"github.com/go-mysql-org/go-mysql/mysql"
@@ -22,9 +23,17 @@ func TestBatchPoolClasses(t *testing.T) {
 		t.Fatalf("classes %v, want %v", p.sizes, want)
 	}
 	for need, c := range map[int]int{0: 4 << 10, 300: 4 << 10, 5000: 16 << 10, 64 << 10: 64 << 10, 300 << 10: 1 << 20, 1<<20 + 1: 1<<20 + 64<<10, 8 << 20: 1<<20 + 64<<10} {
-		if got := cap(p.get(need).Data); got != c {
+		if got := cap(p.get(need, 0).Data); got != c {
 			t.Errorf("get(%d): capacity %d, want %d", need, got, c)
 		}
+	}
+	// Refs for the events: all of them up to the largest class, one
+	// batch's share past it (a huge transaction goes out in parts).
+	if got := cap(p.get(300<<10, 2000).Events); got != 2000 {
+		t.Errorf("get(300 KiB, 2000 events): room for %d Refs", got)
+	}
+	if got := cap(p.get(1<<30, 1_000_000).Events); got > 1_000_000*(1<<20+64<<10)/(1<<30)+1 {
+		t.Errorf("get(1 GiB, 1,000,000 events): room for %d Refs, more than one batch's share", got)
 	}
 	// A released batch serves the largest class its buffer covers.
 	b := &emit.Batch{Data: make([]byte, 10, 20<<10)}
@@ -37,7 +46,7 @@ func TestBatchPoolClasses(t *testing.T) {
 			return n
 		}())
 	}
-	if got := p.get(10 << 10); cap(got.Data) != 20<<10 || len(got.Data) != 0 {
+	if got := p.get(10<<10, 0); cap(got.Data) != 20<<10 || len(got.Data) != 0 {
 		t.Fatalf("reused batch: len %d cap %d, want an empty 20 KiB one", len(got.Data), cap(got.Data))
 	}
 	p.put(&emit.Batch{Data: make([]byte, 0, 100)}) // below the smallest class: dropped
@@ -95,5 +104,81 @@ func TestBatchSizedToTransaction(t *testing.T) {
 	}
 	if cap(mid.Data) >= cfg.BatchBytes {
 		t.Fatalf("200-row transaction (%d bytes) got a batch of BatchBytes (%d)", len(mid.Data), cap(mid.Data))
+	}
+}
+
+// TestBatchesDoNotGrow: transactions committed one after another fill
+// pooled batches without growing them past their class (a grown batch is a
+// fresh allocation twice its size, copied), each batch ends at a
+// transaction's boundary, and every event arrives once, in order.
+func TestBatchesDoNotGrow(t *testing.T) {
+	cfg := DefaultConfig()
+	f, err := filter.New(cfg.Filter)
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := &Pipeline{cfg: cfg, saved: &checkpoint.Checkpoint{}, sinks: make([]emit.Sink, 1), filter: f}
+	out := make(chan delivery, 256)
+	e := newEncoder(p, 1, out)
+	defer e.close()
+	tbl := &schema.Table{Database: "d", Name: "t", Columns: []schema.Column{
+		{Name: "id", Type: mysql.MYSQL_TYPE_LONG},
+		{Name: "s", Type: mysql.MYSQL_TYPE_VARCHAR, Meta: 1000, Charset: "utf8mb4", Nullable: true},
+	}, PrimaryKey: []int{0}}
+	ctx := context.Background()
+	id := 0
+	// Transactions of 1 to 3000 rows: small ones share batches, large
+	// ones need a class of their own.
+	for n, rows := range []int{1, 3, 200, 1, 1500, 7, 3000, 40, 900, 2, 2, 600} {
+		off := uint64(1000 * (n + 1))
+		if err := e.handle(ctx, &binlog.Item{Kind: binlog.ItemBegin, Pos: event.Position{File: "mysql-bin.000001", Offset: off}}); err != nil {
+			t.Fatal(err)
+		}
+		it := &binlog.Item{Kind: binlog.ItemRows, Table: tbl, Type: event.Insert, Pos: event.Position{File: "mysql-bin.000001", Offset: off + 1}}
+		for range rows {
+			it.Rows = append(it.Rows, []any{int32(id), "some text of a row, some text of a row"})
+			id++
+		}
+		if err := e.handle(ctx, it); err != nil {
+			t.Fatal(err)
+		}
+		if err := e.handle(ctx, &binlog.Item{Kind: binlog.ItemCommit, Commit: event.Commit{Pos: event.Position{File: "mysql-bin.000001", Offset: off + 2}, Xid: uint64(n + 1), Timestamp: 1}}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := e.flush(ctx); err != nil {
+		t.Fatal(err)
+	}
+	close(out)
+	classes := map[int]bool{}
+	for _, s := range e.batches.sizes {
+		classes[s] = true
+	}
+	next, batches := 0, 0
+	for d := range out {
+		b := d.batch
+		batches++
+		if !classes[cap(b.Data)] {
+			t.Errorf("batch %d: %d bytes in a buffer of %d, not a pool class %v", b.Seq, len(b.Data), cap(b.Data), e.batches.sizes)
+		}
+		if len(b.Data) > cfg.BatchBytes+64<<10 {
+			t.Errorf("batch %d: %d bytes, past BatchBytes %d", b.Seq, len(b.Data), cfg.BatchBytes)
+		}
+		if d.boundary == nil || b.Checkpoint == nil {
+			t.Errorf("batch %d does not end at a transaction's boundary", b.Seq)
+		}
+		for _, r := range b.Events {
+			want := fmt.Sprintf(`"data":{"id":%d,`, next)
+			if line := string(b.Data[r.Off : r.Off+r.Len]); !strings.Contains(line, want) {
+				t.Fatalf("batch %d: event %q, want the row with id %d", b.Seq, line, next)
+			}
+			next++
+		}
+	}
+	if next != id {
+		t.Fatalf("%d events delivered, want %d", next, id)
+	}
+	if batches < 3 {
+		t.Fatalf("%d batches for %d rows of BatchBytes %d: the test does not fill batches", batches, id, cfg.BatchBytes)
 	}
 }

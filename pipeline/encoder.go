@@ -420,9 +420,12 @@ func (e *encoder) commit(ctx context.Context, c *event.Commit) error {
 	// The batch is sized to the transaction: its rows plus the commit
 	// fields each gets.
 	need := e.txbuf.Bytes() + n*commitFieldsBytes
-	e.appendTxEvent(e.format, e.current(need), c, true)
+	if err := e.room(ctx, need, n); err != nil {
+		return err
+	}
+	e.appendTxEvent(e.format, e.current(need, n+2), c, true)
 	err := e.txbuf.each(func(head, tail []byte, rec *txRec) error {
-		b := e.current(need)
+		b := e.current(need, n+2)
 		e.appendCommitted(b, e.format, c, head, tail, rec, i, n)
 		i++
 		if len(b.Data) >= e.p.cfg.BatchBytes && i < n {
@@ -438,10 +441,10 @@ func (e *encoder) commit(ctx context.Context, c *event.Commit) error {
 	if err != nil {
 		return err
 	}
-	e.appendTxEvent(e.format, e.current(need), c, false)
+	e.appendTxEvent(e.format, e.current(need, n+2), c, false)
 	hb := e.heartbeat
 	e.heartbeat = nil
-	e.appendHeartbeat(e.format, e.current(need), c, hb)
+	e.appendHeartbeat(e.format, e.current(need, n+2), c, hb)
 	if err := e.twinCommit(c, hb); err != nil {
 		return err
 	}
@@ -516,12 +519,34 @@ func (e *encoder) keepKey(key []byte) []byte {
 const commitFieldsBytes = 96
 
 // current returns the batch being filled, opening one with room for need
-// bytes when there is none.
-func (e *encoder) current(need int) *emit.Batch {
+// bytes and events events when there is none.
+func (e *encoder) current(need, events int) *emit.Batch {
 	if e.batch == nil {
-		e.batch = e.batches.get(need)
+		e.batch = e.batches.get(need, events)
 	}
 	return e.batch
+}
+
+// room readies the current batch to take a transaction of need bytes and
+// n events without growing: a batch the transaction would take past
+// BatchBytes goes to the sinks first (it would right after the
+// transaction anyway), and one too small moves to a pooled batch of the
+// class that holds both. A batch grown by append would be a fresh
+// allocation of twice its size, copied, for every batch.
+func (e *encoder) room(ctx context.Context, need, n int) error {
+	b := e.batch
+	if b == nil || cap(b.Data)-len(b.Data) >= need {
+		return nil
+	}
+	if len(b.Data)+need > e.p.cfg.BatchBytes {
+		return e.flush(ctx)
+	}
+	nb := e.batches.get(len(b.Data)+need, len(b.Events)+n)
+	nb.Data = append(nb.Data, b.Data...)
+	nb.Events = append(nb.Events, b.Events...)
+	e.batches.put(b)
+	e.batch = nb
+	return nil
 }
 
 // appendCommitted appends event i of the n of the committing transaction,
@@ -547,7 +572,7 @@ func (e *encoder) flush(ctx context.Context) error {
 	if e.batch == nil && e.boundary == nil && !e.watermark.After(e.sentWatermark) {
 		return nil
 	}
-	b := e.current(0)
+	b := e.current(0, 0)
 	e.batch = nil
 	e.seq++
 	b.Seq = e.seq

@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"os"
+	"slices"
 	"sort"
 	"sync"
 	"sync/atomic"
@@ -15,6 +16,7 @@ import (
 	"time"
 
 	"github.com/go-mysql-org/go-mysql/client"
+	"github.com/go-mysql-org/go-mysql/mysql"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/testutil"
 
@@ -332,5 +334,37 @@ func BenchmarkSnapshot(b *testing.B) {
 			b.ReportMetric(float64(rows*b.N)/b.Elapsed().Seconds(), "rows/s")
 			b.ReportMetric(float64(bytes)/b.Elapsed().Seconds()/1e6, "MB/s")
 		})
+	}
+}
+
+// TestReadChunkErrorKeepsConnection: a row the chunk reader cannot convert
+// fails the chunk with a TableError (the table's own problem: it is
+// skipped), and the streamed result is still read to its end, so the
+// same connection reads the next chunk.
+func TestReadChunkErrorKeepsConnection(t *testing.T) {
+	srv.Exec(t, "DROP DATABASE IF EXISTS chunkerr", "CREATE DATABASE chunkerr", "USE chunkerr",
+		"CREATE TABLE t (id INT PRIMARY KEY, s VARCHAR(20))",
+		"INSERT INTO t SELECT seq, CONCAT('row-', seq) FROM seq_1_to_500")
+	conn := dial(t)
+	if err := snapshot.PrepareSession(conn); err != nil {
+		t.Fatal(err)
+	}
+	shape, err := snapshot.ReadShape(conn, "chunkerr", "t", true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	bad := *shape
+	bad.Columns = slices.Clone(shape.Columns)
+	bad.Columns[1].Type = mysql.MYSQL_TYPE_LONG // text values where integers are expected
+	_, err = snapshot.ReadChunk(conn, &bad, nil, 300)
+	if err == nil || !snapshot.TableProblem(err) {
+		t.Fatalf("chunk of a mis-typed shape: err %v, want the table's problem", err)
+	}
+	c, err := snapshot.ReadChunk(conn, shape, []string{"100"}, 300)
+	if err != nil {
+		t.Fatalf("the next chunk on the same connection: %v", err)
+	}
+	if len(c.Rows) != 300 || c.Rows[0][0] != int64(101) || string(c.Rows[299][1].([]byte)) != "row-400" || !slices.Equal(c.Last, []string{"400"}) {
+		t.Fatalf("next chunk: %d rows, first %v, last %v, resume key %v", len(c.Rows), c.Rows[0], c.Rows[len(c.Rows)-1], c.Last)
 	}
 }

@@ -24,9 +24,11 @@ type txBuffer struct {
 	recs  []txRec
 	keys  []byte // the primary keys of recs, which slice it
 
-	spill    *os.File
-	spillW   *bufio.Writer
-	spillR   *bufio.Reader
+	spill  *os.File
+	spillW *spillWriter
+	spillR *bufio.Reader
+	// src is what spillR reads: the spill file, freed behind the read.
+	src      spillSource
 	dirty    bool // the spill file holds rows since the last reset
 	nSpilled int
 	// spilledBytes counts the encoded rows in the spill file.
@@ -36,7 +38,8 @@ type txBuffer struct {
 
 // spillBuffer is the size of the spill file's write and read buffers: the
 // file is written and read sequentially, one system call per spillBuffer
-// bytes, never one per row.
+// bytes, never one per row; the writes go on in their own goroutine
+// (spillWriter) while the encoder fills the next buffer.
 const spillBuffer = 1 << 20
 
 // spillHeader is the size of a spilled row's header: row length, split,
@@ -73,7 +76,7 @@ func (b *txBuffer) reset() error {
 	b.nSpilled, b.spilledBytes = 0, 0
 	if b.dirty {
 		b.dirty = false
-		b.spillW.Reset(b.spill)
+		b.spillW.Reset()
 		if _, err := b.spill.Seek(0, io.SeekStart); err != nil {
 			return err
 		}
@@ -85,6 +88,7 @@ func (b *txBuffer) reset() error {
 // close removes the spill file.
 func (b *txBuffer) close() {
 	if b.spill != nil {
+		b.spillW.Reset() // no write in flight
 		name := b.spill.Name()
 		_ = b.spill.Close()
 		_ = os.Remove(name)
@@ -116,8 +120,9 @@ func (b *txBuffer) spillArena() error {
 			return fmt.Errorf("spill large transaction: %w", err)
 		}
 		b.spill = f
-		b.spillW = bufio.NewWriterSize(f, spillBuffer)
-		b.spillR = bufio.NewReaderSize(f, spillBuffer)
+		b.spillW = newSpillWriter(f, spillBuffer)
+		b.src = spillSource{f: f, free: true}
+		b.spillR = bufio.NewReaderSize(&b.src, spillBuffer)
 	}
 	b.dirty = true
 	for _, r := range b.recs {
@@ -148,9 +153,33 @@ func (b *txBuffer) spillArena() error {
 	return nil
 }
 
+// spillSource reads the spill file sequentially and frees (punches out)
+// each part once it is read, while it can: the read-back happens as the
+// commit writes the transaction's events to the sinks (a file sink's
+// pages, a temporary file's), and they take the pages just freed instead
+// of new ones, so a spilled transaction holds about its size in the page
+// cache, not twice.
+type spillSource struct {
+	f    *os.File
+	off  int64
+	free bool
+}
+
+func (s *spillSource) Read(p []byte) (int, error) {
+	n, err := s.f.Read(p)
+	if n > 0 && s.free {
+		if freeSpilled(s.f, s.off, int64(n)) != nil {
+			s.free = false // not supported here: freed at truncation
+		}
+	}
+	s.off += int64(n)
+	return n, err
+}
+
 // each calls fn for every row in order with its head and tail and its
 // record (whose offsets mean nothing for spilled rows). The slices, rec.key
-// included, are valid only during the call.
+// included, are valid only during the call. The spilled rows are read
+// once: each may be called once per transaction (after a reset).
 func (b *txBuffer) each(fn func(head, tail []byte, rec *txRec) error) error {
 	if b.nSpilled > 0 {
 		if err := b.spillW.Flush(); err != nil {
@@ -159,8 +188,9 @@ func (b *txBuffer) each(fn func(head, tail []byte, rec *txRec) error) error {
 		if _, err := b.spill.Seek(0, io.SeekStart); err != nil {
 			return err
 		}
+		b.src.off = 0
 		r := b.spillR
-		r.Reset(b.spill)
+		r.Reset(&b.src)
 		var buf, big []byte // big: rows larger than the reader's buffer
 		var hdr [spillHeader]byte
 		var rec txRec

@@ -47,33 +47,61 @@ func ReadChunk(conn *client.Conn, t *schema.Table, after []string, limit int) (*
 	if err != nil {
 		return nil, &TableError{err}
 	}
-	r, err := conn.Execute(q)
-	if err != nil {
-		return nil, fmt.Errorf("read a chunk of %s: %w", t.QualifiedName(), err)
-	}
 	n := len(t.Columns)
-	if len(r.Fields) != n+len(t.PrimaryKey) {
-		return nil, fmt.Errorf("read a chunk of %s: %d columns returned, want %d", t.QualifiedName(), len(r.Fields), n+len(t.PrimaryKey))
-	}
-	c := &Chunk{Rows: make([][]any, 0, len(r.Values))}
-	for _, vals := range r.Values {
-		row := make([]any, n)
+	c := &Chunk{Rows: make([][]any, 0, limit)}
+	// Streamed: each row is converted as it arrives, while the server
+	// sends the next ones, instead of after the whole result is in.
+	// Values are copied out of the packet, which the next row reuses. A
+	// row that cannot be converted ends the chunk's rows with its error,
+	// but the stream is read to its end: the connection stays usable.
+	var last []string
+	var rowErr error
+	var slab []any
+	perRow := func(vals []mysql.FieldValue) error {
+		if rowErr != nil {
+			return nil
+		}
+		if len(vals) != n+len(t.PrimaryKey) {
+			rowErr = fmt.Errorf("read a chunk of %s: %d columns returned, want %d", t.QualifiedName(), len(vals), n+len(t.PrimaryKey))
+			return nil
+		}
+		if len(slab) < n {
+			slab = make([]any, n*256) // rows' values allocated 256 rows at a time
+		}
+		row := slab[:n:n]
+		slab = slab[n:]
 		for i := range t.Columns {
 			if row[i], err = binlogValue(&t.Columns[i], &vals[i]); err != nil {
-				return nil, &TableError{fmt.Errorf("%s column %s: %w", t.QualifiedName(), t.Columns[i].Name, err)}
+				rowErr = &TableError{fmt.Errorf("%s column %s: %w", t.QualifiedName(), t.Columns[i].Name, err)}
+				return nil
 			}
 		}
 		c.Rows = append(c.Rows, row)
-	}
-	if len(r.Values) > 0 {
-		last := r.Values[len(r.Values)-1][n:]
-		c.Last = make([]string, len(t.PrimaryKey))
+		if last == nil {
+			last = make([]string, len(t.PrimaryKey))
+		}
 		for k, i := range t.PrimaryKey {
-			if c.Last[k], err = literal(&t.Columns[i], &last[k]); err != nil {
-				return nil, &TableError{fmt.Errorf("%s key column %s: %w", t.QualifiedName(), t.Columns[i].Name, err)}
+			if last[k], err = literal(&t.Columns[i], &vals[n+k]); err != nil {
+				rowErr = &TableError{fmt.Errorf("%s key column %s: %w", t.QualifiedName(), t.Columns[i].Name, err)}
+				return nil
 			}
 		}
+		return nil
 	}
+	perResult := func(r *mysql.Result) error {
+		if len(r.Fields) != n+len(t.PrimaryKey) {
+			rowErr = fmt.Errorf("read a chunk of %s: %d columns returned, want %d", t.QualifiedName(), len(r.Fields), n+len(t.PrimaryKey))
+		}
+		return nil
+	}
+	var r mysql.Result
+	if err := conn.ExecuteSelectStreaming(q, &r, perRow, perResult); err != nil {
+		return nil, fmt.Errorf("read a chunk of %s: %w", t.QualifiedName(), err)
+	}
+	if rowErr != nil {
+		return nil, rowErr
+	}
+	c.Last = last
 	return c, nil
 }
 

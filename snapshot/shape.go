@@ -78,7 +78,7 @@ func Refused(err error) bool {
 // change that lands between reading the shape and reading the rows is
 // then inside the window, and the pipeline reads the chunk again.
 func ReadShape(conn *client.Conn, database, table string, mariaDB bool) (*schema.Table, error) {
-	r, err := conn.Execute(`SELECT COLUMN_NAME, DATA_TYPE, COLUMN_TYPE, IS_NULLABLE, COALESCE(CHARACTER_SET_NAME, ''),
+	r, err := execute(conn, `SELECT COLUMN_NAME, DATA_TYPE, COLUMN_TYPE, IS_NULLABLE, COALESCE(CHARACTER_SET_NAME, ''),
 		COALESCE(NUMERIC_PRECISION, 0), COALESCE(NUMERIC_SCALE, 0), COALESCE(DATETIME_PRECISION, 0), COALESCE(CHARACTER_OCTET_LENGTH, 0),
 		TABLE_SCHEMA, TABLE_NAME
 		FROM information_schema.COLUMNS WHERE TABLE_SCHEMA = ? AND TABLE_NAME = ? ORDER BY ORDINAL_POSITION`, database, table)
@@ -110,7 +110,7 @@ func ReadShape(conn *client.Conn, database, table string, mariaDB bool) (*schema
 			return nil, &TableError{fmt.Errorf("%s.%s column %s: %w", database, table, c.Name, err)}
 		}
 	}
-	r, err = conn.Execute(`SELECT COLUMN_NAME FROM information_schema.STATISTICS
+	r, err = execute(conn, `SELECT COLUMN_NAME FROM information_schema.STATISTICS
 		WHERE TABLE_SCHEMA = ? AND TABLE_NAME = ? AND INDEX_NAME = 'PRIMARY' ORDER BY SEQ_IN_INDEX`, database, table)
 	if err != nil {
 		return nil, fmt.Errorf("read the primary key of %s.%s: %w", database, table, err)
@@ -132,7 +132,7 @@ func ReadShape(conn *client.Conn, database, table string, mariaDB bool) (*schema
 		return nil, fmt.Errorf("%s.%s: %w", database, table, ErrNoPrimaryKey)
 	}
 	if mariaDB {
-		r, err = conn.Execute(`SELECT CHECK_CLAUSE FROM information_schema.CHECK_CONSTRAINTS
+		r, err = execute(conn, `SELECT CHECK_CLAUSE FROM information_schema.CHECK_CONSTRAINTS
 			WHERE CONSTRAINT_SCHEMA = ? AND TABLE_NAME = ? AND CHECK_CLAUSE LIKE 'json_valid(%'`, database, table)
 		if err != nil {
 			return nil, fmt.Errorf("read the JSON columns of %s.%s: %w", database, table, err)

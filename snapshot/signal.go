@@ -8,6 +8,7 @@ import (
 	"strings"
 
 	"github.com/go-mysql-org/go-mysql/client"
+	"github.com/go-mysql-org/go-mysql/mysql"
 )
 
 // Signal kinds: rows of the signal table, read back from the binlog.
@@ -70,13 +71,58 @@ func (s SignalTable) Ensure(conn *client.Conn) error {
 // Watermark writes a chunk's low or high watermark. One row per pipeline
 // is updated in place, so the table does not grow.
 func (s SignalTable) Watermark(conn *client.Conn, pipeline, kind, id string) error {
-	_, err := conn.Execute("INSERT INTO "+s.quoted()+" (id, pipeline, kind, data, ts) VALUES (?, ?, ?, ?, NOW(6)) "+
-		"ON DUPLICATE KEY UPDATE kind = VALUES(kind), data = VALUES(data), ts = VALUES(ts)",
-		pipeline+":watermark", pipeline, kind, id)
+	const upsert = " (id, pipeline, kind, data, ts) VALUES (?, ?, ?, ?, NOW(6)) " +
+		"ON DUPLICATE KEY UPDATE kind = VALUES(kind), data = VALUES(data), ts = VALUES(ts)"
+	args := []any{pipeline + ":watermark", pipeline, kind, id}
+	var err error
+	if q, ok := inlineArgs(upsert, args); ok {
+		_, err = conn.Execute("INSERT INTO " + s.quoted() + q)
+	} else {
+		_, err = conn.Execute("INSERT INTO "+s.quoted()+upsert, args...)
+	}
 	if err != nil {
 		return fmt.Errorf("write %s watermark to %s: %w", kind, s, err)
 	}
 	return nil
+}
+
+// execute runs q with args: in one round trip with the values inlined
+// when inlineArgs can, else prepared, executed and closed (go-mysql's
+// Execute with arguments), which takes two. A chunk's shape and
+// watermarks take five statements.
+func execute(conn *client.Conn, q string, args ...any) (*mysql.Result, error) {
+	if inlined, ok := inlineArgs(q, args); ok {
+		return conn.Execute(inlined)
+	}
+	return conn.Execute(q, args...)
+}
+
+// inlineArgs puts args into q's placeholders as quoted literals when
+// every one is plain text that needs no escaping (letters, digits and
+// " .:_-", as pipeline names and UUIDs are), so the statement goes in one
+// round trip instead of a prepare and an execute.
+func inlineArgs(q string, args []any) (string, bool) {
+	var b strings.Builder
+	for _, a := range args {
+		v, ok := a.(string)
+		if !ok || strings.IndexFunc(v, func(r rune) bool {
+			return !(r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || strings.ContainsRune(" .:_-", r))
+		}) >= 0 {
+			return "", false
+		}
+		i := strings.IndexByte(q, '?')
+		if i < 0 {
+			return "", false
+		}
+		b.WriteString(q[:i])
+		b.WriteString("'" + v + "'")
+		q = q[i+1:]
+	}
+	if strings.IndexByte(q, '?') >= 0 {
+		return "", false
+	}
+	b.WriteString(q)
+	return b.String(), true
 }
 
 // Request asks the pipeline to snapshot table ("db.table"). The request

@@ -46,3 +46,18 @@ func TestReadSignalDebeziumRow(t *testing.T) {
 		t.Errorf("ReadSignal of a watermark: %+v, %v", sig, ok)
 	}
 }
+
+func TestInlineArgs(t *testing.T) {
+	q, ok := inlineArgs(" (a, b) VALUES (?, ?)", []any{"main:watermark", "0b5e7c1a-2f44-4f6e-9a59-3c1d2e4f5a6b"})
+	if !ok || q != " (a, b) VALUES ('main:watermark', '0b5e7c1a-2f44-4f6e-9a59-3c1d2e4f5a6b')" {
+		t.Fatalf("plain values: %q, %v", q, ok)
+	}
+	for _, args := range [][]any{
+		{"it's", "x"}, {`back\slash`, "x"}, {"x", "semi;colon"}, {"x", "é"}, {"x", 1}, // need escaping, or not text
+		{"x"}, {"x", "y", "z"}, // not one per placeholder
+	} {
+		if q, ok := inlineArgs(" (a, b) VALUES (?, ?)", args); ok {
+			t.Errorf("%q inlined as %q: want the prepared statement", args, q)
+		}
+	}
+}
