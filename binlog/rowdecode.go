@@ -157,7 +157,16 @@ func (d *rowDecoder) decode(re *replication.RowsEvent, data []byte) (err error) 
 	if err != nil {
 		return err
 	}
-	if d.decodeData(re, pos, data) {
+	if pos < len(data) && noColumns(re) && rowsEventFields.ok && !fieldAt[bool](re, rowsEventFields.compressed) {
+		// Images of no columns take no bytes: go-mysql would add empty
+		// rows forever.
+		return errEmptyImages{re.Table}
+	}
+	ok, err := d.decodeData(re, pos, data)
+	if err != nil {
+		return err
+	}
+	if ok {
 		d.fast++
 		return nil
 	}
@@ -196,57 +205,62 @@ func stringOf(r any) string {
 // decodeData decodes the rows after the header into re.Rows and
 // re.SkippedColumns and says whether it did; false leaves re's rows for
 // go-mysql to decode.
-func (d *rowDecoder) decodeData(re *replication.RowsEvent, pos int, data []byte) (ok bool) {
+func (d *rowDecoder) decodeData(re *replication.RowsEvent, pos int, data []byte) (ok bool, err error) {
 	f := &rowsEventFields
 	if !f.ok || re.Table == nil {
-		return false
+		return false, nil
 	}
 	if fieldAt[bool](re, f.parseTime) || fieldAt[bool](re, f.useDecimal) || fieldAt[*time.Location](re, f.loc) != time.UTC {
-		return false
+		return false, nil
 	}
 	switch fieldAt[replication.EventType](re, f.eventType) {
 	case replication.WRITE_ROWS_EVENTv0, replication.WRITE_ROWS_EVENTv1, replication.WRITE_ROWS_EVENTv2, replication.MARIADB_WRITE_ROWS_COMPRESSED_EVENT_V1,
 		replication.DELETE_ROWS_EVENTv0, replication.DELETE_ROWS_EVENTv1, replication.DELETE_ROWS_EVENTv2, replication.MARIADB_DELETE_ROWS_COMPRESSED_EVENT_V1,
 		replication.UPDATE_ROWS_EVENTv0, replication.UPDATE_ROWS_EVENTv1, replication.UPDATE_ROWS_EVENTv2, replication.MARIADB_UPDATE_ROWS_COMPRESSED_EVENT_V1:
 	default: // PARTIAL_UPDATE_ROWS_EVENT: partial JSON
-		return false
+		return false, nil
 	}
 	plan := d.plan(re.Table)
 	if plan == nil || re.ColumnCount > uint64(len(plan.cols)) {
-		return false
+		return false, nil
 	}
 	update := fieldAt[bool](re, f.needBitmap2)
 	defer func() {
 		// Malformed data indexes out of range somewhere: go-mysql decides
 		// what it is.
 		if r := recover(); r != nil {
-			ok = false
+			ok, err = false, nil
 		}
 	}()
 	if fieldAt[bool](re, f.compressed) {
-		var err error
 		if data, err = mysql.DecompressMariadbData(data[pos:]); err != nil {
-			return false
+			return false, nil
 		}
 		pos = 0
 	}
 	cols := plan.cols[:re.ColumnCount]
 	d.rows, d.skips = d.rows[:0], d.skips[:0]
 	for pos < len(data) {
+		start := pos
 		n, ok := d.image(cols, data[pos:], re.ColumnBitmap1)
 		if !ok {
-			return false
+			return false, nil
 		}
 		pos += n
 		if update {
 			if pos > len(data) {
-				return false
+				return false, nil
 			}
 			n, ok := d.image(cols, data[pos:], re.ColumnBitmap2)
 			if !ok {
-				return false
+				return false, nil
 			}
 			pos += n
+		}
+		if pos == start {
+			// Images of no columns take no bytes: go-mysql would add
+			// empty rows forever.
+			return false, errEmptyImages{re.Table}
 		}
 	}
 	rows := d.rowHdr.take(len(d.rows))
@@ -259,7 +273,28 @@ func (d *rowDecoder) decodeData(re *replication.RowsEvent, pos int, data []byte)
 	re.Rows, re.SkippedColumns = rows, skips
 	clear(d.rows)
 	clear(d.skips)
+	return true, nil
+}
+
+// noColumns says whether the event's row images hold no column.
+func noColumns(re *replication.RowsEvent) bool {
+	for _, bm := range [2][]byte{re.ColumnBitmap1, re.ColumnBitmap2} {
+		for i := range int(re.ColumnCount) {
+			if bm[i>>3]&(1<<(uint(i)&7)) != 0 {
+				return false
+			}
+		}
+		if re.ColumnBitmap2 == nil {
+			break
+		}
+	}
 	return true
+}
+
+type errEmptyImages struct{ t *replication.TableMapEvent }
+
+func (e errEmptyImages) Error() string {
+	return "rows event of " + string(e.t.Schema) + "." + string(e.t.Table) + " has row images of no columns followed by more data: the binlog is corrupt"
 }
 
 // image decodes one row image (go-mysql's decodeImage) and appends it to
