@@ -38,9 +38,15 @@ type differ struct {
 	partial int
 }
 
-// parser returns a BinlogParser decoding as sluice's syncer does (the
-// options of syncerConfig) whose rows events go through d.
+// parser returns a BinlogParser decoding as sluice's syncer does whose
+// rows events go through d.
 func (d *differ) parser(flavor string) *replication.BinlogParser {
+	return syncerParser(flavor, d.hook)
+}
+
+// syncerParser returns a BinlogParser with the decoding options of
+// syncerConfig and decode as its RowsEventDecodeFunc.
+func syncerParser(flavor string, decode func(*replication.RowsEvent, []byte) error) *replication.BinlogParser {
 	sc := syncerConfig(&Config{}, flavor, 1, nil, slog.New(slog.NewTextHandler(io.Discard, nil)))
 	p := replication.NewBinlogParser()
 	p.SetFlavor(flavor)
@@ -49,7 +55,7 @@ func (d *differ) parser(flavor string) *replication.BinlogParser {
 	p.SetUseDecimal(sc.UseDecimal)
 	p.SetUseFloatWithTrailingZero(sc.UseFloatWithTrailingZero)
 	p.SetRenderJSONAsMySQLText(sc.RenderJSONAsMySQLText)
-	p.SetRowsEventDecodeFunc(d.hook)
+	p.SetRowsEventDecodeFunc(decode)
 	return p
 }
 
