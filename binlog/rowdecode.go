@@ -62,6 +62,12 @@ type rowDecoder struct {
 	byt    chunk[[]byte]
 	skipIx chunk[int]
 	text   []byte // strings formatted here; never rewritten
+	// cur is the event being decoded; json a copy of it (go-mysql's
+	// options included) that decodes one JSON value at a time.
+	cur       *replication.RowsEvent
+	json      replication.RowsEvent
+	jsonTable replication.TableMapEvent
+	jsonReady bool
 }
 
 func newRowDecoder() *rowDecoder { return &rowDecoder{} }
@@ -240,6 +246,8 @@ func (d *rowDecoder) decodeData(re *replication.RowsEvent, pos int, data []byte)
 	}
 	cols := plan.cols[:re.ColumnCount]
 	d.rows, d.skips = d.rows[:0], d.skips[:0]
+	d.cur, d.jsonReady = re, false
+	defer func() { d.cur = nil }()
 	for pos < len(data) {
 		start := pos
 		n, ok := d.image(cols, data[pos:], re.ColumnBitmap1)
@@ -381,6 +389,7 @@ const (
 	kSet
 	kBlob
 	kString
+	kJSON
 )
 
 type rowPlan struct {
@@ -549,8 +558,13 @@ func columnPlan(tp byte, meta uint16) (colPlan, bool) {
 		return colPlan{kind: kString, size: prefixSize(int(meta))}, true
 	case mysql.MYSQL_TYPE_STRING:
 		return colPlan{kind: kString, size: prefixSize(length)}, true
+	case mysql.MYSQL_TYPE_JSON:
+		if meta < 1 || meta > 4 {
+			return colPlan{}, false
+		}
+		return colPlan{kind: kJSON, size: int(meta)}, true
 	}
-	// JSON (binary, partial), the old DECIMAL, anything else.
+	// The old DECIMAL, anything else.
 	return colPlan{}, false
 }
 
@@ -595,6 +609,23 @@ func (d *rowDecoder) value(c *colPlan, data []byte) (any, int, bool) {
 			return nil, 0, false
 		}
 		return d.byt.box(data[h:h+length:h+length], tBytes), h + length, true
+	case kJSON:
+		h := c.size
+		if len(data) < h {
+			return nil, 0, false
+		}
+		length := 0
+		for i := h - 1; i >= 0; i-- {
+			length = length<<8 | int(data[i])
+		}
+		if length > len(data)-h {
+			return nil, 0, false
+		}
+		if length == 0 {
+			return d.byt.box([]byte{}, tBytes), h, true
+		}
+		v, ok := d.jsonValue(data[:h+length], uint16(h))
+		return v, h + length, ok
 	case kString:
 		var length, h int
 		if c.size == 1 {
@@ -758,6 +789,33 @@ func (d *rowDecoder) value(c *colPlan, data []byte) (any, int, bool) {
 		return d.text1(b), n, true
 	}
 	return nil, 0, false
+}
+
+// jsonValue decodes one binary JSON value (length prefix included) with
+// go-mysql's own decoder and options: a one-column copy of the event
+// decodes a one-row image of it (for an update, followed by an after
+// image of no column). The JSON text is go-mysql's by construction.
+func (d *rowDecoder) jsonValue(value []byte, meta uint16) (any, bool) {
+	if !d.jsonReady {
+		d.json = *d.cur
+		d.jsonTable = replication.TableMapEvent{ColumnCount: 1, ColumnType: []byte{mysql.MYSQL_TYPE_JSON}, ColumnMeta: []uint16{0}}
+		d.json.Table = &d.jsonTable
+		d.json.ColumnCount = 1
+		d.json.ColumnBitmap1 = []byte{1}
+		if d.json.ColumnBitmap2 != nil {
+			d.json.ColumnBitmap2 = []byte{0}
+		}
+		d.jsonReady = true
+	}
+	d.jsonTable.ColumnMeta[0] = meta
+	buf := make([]byte, 1+len(value)) // a null bitmap of no NULL, the value
+	copy(buf[1:], value)
+	if err := d.json.DecodeData(0, buf); err != nil || len(d.json.Rows) == 0 || len(d.json.Rows[0]) != 1 {
+		return nil, false
+	}
+	v := d.json.Rows[0][0]
+	d.json.Rows, d.json.SkippedColumns = nil, nil
+	return v, true
 }
 
 func be24(b []byte) uint64 { return uint64(b[0])<<16 | uint64(b[1])<<8 | uint64(b[2]) }

@@ -402,7 +402,7 @@ func TestRowDecoderMySQL8(t *testing.T) {
 		d := &differ{dec: newRowDecoder()}
 		d.parseFile(t, mysql.MySQLFlavor, f)
 		d.check(t)
-		t.Logf("%s: %d rows events, %d row images; %d decoded by the rowDecoder, %d by go-mysql", filepath.Base(f), d.events, d.rows, d.dec.fast, d.dec.falls)
+		t.Logf("%s: %d rows events (%v), %d row images; %d decoded by the rowDecoder, %d by go-mysql", filepath.Base(f), d.events, d.types, d.rows, d.dec.fast, d.dec.falls)
 		total.events += d.events
 		total.rows += d.rows
 		total.dec.fast += d.dec.fast
