@@ -14,6 +14,7 @@ import (
 	"slices"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/go-mysql-org/go-mysql/mysql"
 	"github.com/go-mysql-org/go-mysql/replication"
@@ -577,4 +578,25 @@ func rawEvent(typ replication.EventType, body []byte, crc bool) []byte {
 		raw = append(raw, 0, 0, 0, 0)
 	}
 	return raw
+}
+
+// TestAppendPaddedIsFmt checks the hand-written %0wd and the UTC time
+// formatting against fmt and time.Format, extremes included.
+func TestAppendPaddedIsFmt(t *testing.T) {
+	for _, v := range []int64{0, 1, 9, 10, 99, 100, 999, 1000, 9999, 10000, 123456789, -1, -9, -10, -999, -1000, -123456, math.MaxInt64, math.MinInt64} {
+		for _, w := range []int{0, 1, 2, 4, 6} {
+			if got, want := string(appendPadded(nil, v, w)), fmt.Sprintf("%0*d", w, v); got != want {
+				t.Errorf("appendPadded(%d, %d) = %q, fmt %q", v, w, got, want)
+			}
+		}
+	}
+	for _, sec := range []int64{1, 59, 86399, 951782399, 2147483647, 4294967295} {
+		for _, nsec := range []int64{0, 1000, 999999000, 16777215000} {
+			for dec := range 7 {
+				if got, want := string(appendUnixTime(nil, sec, nsec, dec)), time.Unix(sec, nsec).UTC().Format(fracTimeFormat[dec]); got != want {
+					t.Errorf("appendUnixTime(%d, %d, %d) = %q, time.Format %q", sec, nsec, dec, got, want)
+				}
+			}
+		}
+	}
 }
