@@ -31,10 +31,13 @@ import (
 // BinlogParser.parseSingleEvent, a transaction payload's decompressed
 // buffer) and never reuses it, so the event's data is already the one copy.
 //
-// Any event it does not handle exactly (a JSON, old DECIMAL or unknown
-// column, PARTIAL_UPDATE_ROWS_EVENT, options other than sluice's, data it
-// finds malformed) is decoded by go-mysql's own DecodeData instead: the
-// fallback gives go-mysql's values or go-mysql's error. A rowDecoder is
+// Binary JSON values are decoded by go-mysql's own JSON decoder (see
+// jsonValue). Any event it does not handle exactly (an old DECIMAL or
+// unknown column, PARTIAL_UPDATE_ROWS_EVENT, options other than sluice's,
+// data it finds malformed) is decoded by go-mysql's own DecodeData
+// instead: the fallback gives go-mysql's values or go-mysql's error. One
+// case gets an error of its own: row images of no column followed by more
+// data, on which go-mysql would loop forever. A rowDecoder is
 // used by one syncer, on its reading goroutine (a transaction payload's
 // inner events are decoded on the same goroutine).
 type rowDecoder struct {
@@ -302,7 +305,7 @@ func noColumns(re *replication.RowsEvent) bool {
 type errEmptyImages struct{ t *replication.TableMapEvent }
 
 func (e errEmptyImages) Error() string {
-	return "rows event of " + string(e.t.Schema) + "." + string(e.t.Table) + " has row images of no columns followed by more data: the binlog is corrupt"
+	return "rows event of " + string(e.t.Schema) + "." + string(e.t.Table) + " is corrupt: its row images hold no column, yet more data follows them; the event cannot be decoded (check the source's binlog with mysqlbinlog at this position)"
 }
 
 // image decodes one row image (go-mysql's decodeImage) and appends it to
