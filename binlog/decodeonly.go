@@ -19,9 +19,7 @@ import (
 // update's before and after image count as one).
 func DecodeOnly(ctx context.Context, cfg *Config, flavor string, from, to event.Position) (int, error) {
 	h := &countingHandler{to: to, done: make(chan struct{})}
-	sc := syncerConfig(cfg, flavor, 4242, h, slog.New(slog.NewTextHandler(io.Discard, nil)))
-	sc.RowsEventDecodeFunc = nil // go-mysql's own decoder: the baseline
-	syncer := replication.NewBinlogSyncer(sc)
+	syncer := replication.NewBinlogSyncer(decodeOnlyConfig(cfg, flavor, h))
 	defer syncer.Close()
 	if _, err := syncer.StartSync(mysql.Position{Name: from.File, Pos: uint32(from.Offset)}); err != nil {
 		return 0, fmt.Errorf("decode-only from %s: %w", from, err)
@@ -33,6 +31,14 @@ func DecodeOnly(ctx context.Context, cfg *Config, flavor string, from, to event.
 		return h.rows, fmt.Errorf("decode-only: not at %s (%d rows): %w", to, h.rows, ctx.Err())
 	}
 	return h.rows, nil
+}
+
+// decodeOnlyConfig is syncerConfig with go-mysql's own row decoder: the
+// baseline.
+func decodeOnlyConfig(cfg *Config, flavor string, h replication.EventHandler) replication.BinlogSyncerConfig {
+	sc := syncerConfig(cfg, flavor, 4242, h, slog.New(slog.NewTextHandler(io.Discard, nil)))
+	sc.RowsEventDecodeFunc = nil
+	return sc
 }
 
 // countingHandler counts decoded rows and says when the range's end is

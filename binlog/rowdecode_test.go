@@ -216,6 +216,18 @@ func TestRowDecoderFields(t *testing.T) {
 	}
 }
 
+// TestRowDecoderInstalled checks that sluice's stream decodes rows with a
+// rowDecoder and decode-only with go-mysql's own decoder.
+func TestRowDecoderInstalled(t *testing.T) {
+	cfg := DefaultConfig()
+	if syncerConfig(&cfg, mysql.MariaDBFlavor, 1, nil, nil).RowsEventDecodeFunc == nil {
+		t.Error("syncerConfig leaves rows to go-mysql's decoder")
+	}
+	if decodeOnlyConfig(&cfg, mysql.MariaDBFlavor, nil).RowsEventDecodeFunc != nil {
+		t.Error("decode-only does not use go-mysql's decoder")
+	}
+}
+
 // TestRowDecoderMariaDB streams every table of testdata/golden (the
 // pipeline goldens) and more (every row image kind, MariaDB's compressed
 // events, multi-row events across slab chunks) through a throwaway
