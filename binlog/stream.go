@@ -267,7 +267,8 @@ func (s *Streamer) Run(ctx context.Context, from event.Position, out chan<- Item
 }
 
 // syncerConfig is how sluice configures go-mysql's BinlogSyncer: rows
-// decoded with these options, events handed to h on the reading goroutine.
+// decoded with these options (by sluice's rowDecoder, which gives go-mysql's
+// values), events handed to h on the reading goroutine.
 func syncerConfig(cfg *Config, flavor string, serverID uint32, h replication.EventHandler, log *slog.Logger) replication.BinlogSyncerConfig {
 	return replication.BinlogSyncerConfig{
 		ServerID:                serverID,
@@ -288,6 +289,7 @@ func syncerConfig(cfg *Config, flavor string, serverID uint32, h replication.Eve
 		Logger:                  log,
 		SynchronousEventHandler: h,
 		Dialer:                  (&net.Dialer{Timeout: cfg.DialTimeout}).DialContext,
+		RowsEventDecodeFunc:     newRowDecoder().decode,
 	}
 }
 
