@@ -44,8 +44,14 @@ sinks:
 	if caps != want {
 		t.Fatalf("caps %d, want %d", caps, want)
 	}
-	if got := memoryLimit(caps); got != caps+caps/8+memoryBase || got > caps*3/2+48<<20 {
+	if got := memoryLimit(caps); got != caps+caps/8+memoryBase || got > caps*3/2+48<<20-unmanagedRoom {
 		t.Fatalf("limit %d for caps %d", got, caps)
+	}
+
+	// Small caps: the limit keeps room under the target instead of the
+	// whole base (8 MiB: the file sink's defaults).
+	if got, small := memoryLimit(8<<20), int64(8<<20); got != small*3/2+48<<20-unmanagedRoom || got >= small+small/8+memoryBase {
+		t.Fatalf("limit %d for caps %d", got, small)
 	}
 
 	prev := debug.SetMemoryLimit(-1)
