@@ -81,6 +81,7 @@ func (w *rewriteRun) add(c *change) error {
 	if len(c.pk) == 0 {
 		return errNoPrimaryKey
 	}
+	st.dropFiltered(c)
 	switch {
 	case w.pk == nil && len(st.pk) > 0 && !slices.Equal(st.pk, c.pk):
 		return errNotSorted{"the primary key changed"}
