@@ -230,7 +230,7 @@ func (e *encoder) handle(ctx context.Context, it *binlog.Item) error {
 			if e.executed != nil {
 				e.executed.Add(it.TxGTID) // a rollback's or an XA PREPARE's
 			}
-			e.setBoundary(checkpoint.Checkpoint{Position: it.Pos, GTID: e.gtid, ServerID: e.serverID, Generation: e.generation, History: e.history, Timestamp: e.lastCommit, Snapshot: e.snapCommitted})
+			e.setBoundary(e.boundaryAt(it.Pos, e.lastCommit))
 		}
 	case binlog.ItemHeartbeat:
 		if !e.inTx {
@@ -383,6 +383,27 @@ func (e *encoder) heartbeatRows(it *binlog.Item) {
 	}
 }
 
+// boundaryAt is the checkpoint of a batch that ends at pos, committed at ts.
+func (e *encoder) boundaryAt(pos event.Position, ts uint32) checkpoint.Checkpoint {
+	return checkpoint.Checkpoint{Position: pos, GTID: e.gtid, ServerID: e.serverID, Generation: e.generation, History: e.history, Timestamp: ts, Snapshot: e.snapCommitted}
+}
+
+// endTx ends the transaction c commits, once its rows are out (or were
+// out before a restart): its GTID is executed, and the batch ends at c.
+func (e *encoder) endTx(c *event.Commit) error {
+	if err := e.resetTx(); err != nil {
+		return err
+	}
+	if e.tx.GTID != "" {
+		e.gtid = e.tx.GTID
+	}
+	e.addExecuted()
+	e.commitSnap()
+	e.setBoundary(e.boundaryAt(c.Pos, c.Timestamp))
+	e.lastCommit = c.Timestamp
+	return nil
+}
+
 // commit moves the transaction's rows into batches with their commit fields.
 func (e *encoder) commit(ctx context.Context, c *event.Commit) error {
 	e.inTx = false
@@ -396,24 +417,14 @@ func (e *encoder) commit(ctx context.Context, c *event.Commit) error {
 			return err
 		}
 		e.addExecuted()
-		e.setBoundary(checkpoint.Checkpoint{Position: c.Pos, GTID: e.gtid, ServerID: e.serverID, Generation: e.generation, History: e.history, Timestamp: c.Timestamp, Snapshot: e.snapCommitted})
+		e.setBoundary(e.boundaryAt(c.Pos, c.Timestamp))
 		return nil
 	}
 	if e.emittedBefore(c.Pos) {
 		// Emitted before a restart, while an XA transaction was prepared
 		// (the checkpoint's Emitted): read again, not emitted again.
 		e.heartbeat = nil
-		if err := e.resetTx(); err != nil {
-			return err
-		}
-		if e.tx.GTID != "" {
-			e.gtid = e.tx.GTID
-		}
-		e.addExecuted()
-		e.commitSnap()
-		e.setBoundary(checkpoint.Checkpoint{Position: c.Pos, GTID: e.gtid, ServerID: e.serverID, Generation: e.generation, History: e.history, Timestamp: c.Timestamp, Snapshot: e.snapCommitted})
-		e.lastCommit = c.Timestamp
-		return nil
+		return e.endTx(c)
 	}
 	n := e.txbuf.Len()
 	i := 0
@@ -448,16 +459,9 @@ func (e *encoder) commit(ctx context.Context, c *event.Commit) error {
 	if err := e.twinCommit(c, hb); err != nil {
 		return err
 	}
-	if err := e.resetTx(); err != nil {
+	if err := e.endTx(c); err != nil {
 		return err
 	}
-	if e.tx.GTID != "" {
-		e.gtid = e.tx.GTID
-	}
-	e.addExecuted()
-	e.commitSnap()
-	e.setBoundary(checkpoint.Checkpoint{Position: c.Pos, GTID: e.gtid, ServerID: e.serverID, Generation: e.generation, History: e.history, Timestamp: c.Timestamp, Snapshot: e.snapCommitted})
-	e.lastCommit = c.Timestamp
 	now := time.Now()
 	e.p.cfg.Metrics.committed(c.Timestamp, now)
 	if e.p.cfg.OnProgress != nil {
