@@ -9,6 +9,8 @@ import (
 	"strings"
 	"time"
 
+	"github.com/twmb/franz-go/pkg/kgo"
+
 	"github.com/sluicecdc/sluice/checkpoint"
 	"github.com/sluicecdc/sluice/emit"
 	"github.com/sluicecdc/sluice/ha"
@@ -210,41 +212,43 @@ func (c *fileConfig) validateKafkaStore() error {
 	return nil
 }
 
-// kafkaCheckpointStore is the Kafka store, with the sink that writes it.
-// kafkaReadStore is the Kafka checkpoint store opened read-only: it loads
-// with a plain client and writes nothing.
-func (c *fileConfig) kafkaReadStore(ctx context.Context) (checkpoint.Store, error) {
+// kafkaStoreConfig is the Kafka sink's config and client options, which
+// the Kafka checkpoint store uses.
+func (c *fileConfig) kafkaStoreConfig(ctx context.Context) (emit.KafkaConfig, []kgo.Opt, error) {
 	sc := c.kafkaSinkSpec()
 	if sc == nil {
-		return nil, errors.New("checkpoint.store: kafka needs a sink of type kafka")
+		return emit.KafkaConfig{}, nil, errors.New("checkpoint.store: kafka needs a sink of type kafka")
 	}
 	ec, err := c.kafkaConfig(ctx, sc)
 	if err != nil {
-		return nil, fmt.Errorf("checkpoint (kafka): %w", err)
+		return ec, nil, fmt.Errorf("checkpoint (kafka): %w", err)
 	}
 	opts, err := ec.ClientOpts()
 	if err != nil {
-		return nil, fmt.Errorf("checkpoint (kafka): %w", err)
+		return ec, nil, fmt.Errorf("checkpoint (kafka): %w", err)
+	}
+	return ec, opts, nil
+}
+
+// kafkaReadStore is the Kafka checkpoint store opened read-only: it loads
+// with a plain client and writes nothing.
+func (c *fileConfig) kafkaReadStore(ctx context.Context) (checkpoint.Store, error) {
+	ec, opts, err := c.kafkaStoreConfig(ctx)
+	if err != nil {
+		return nil, err
 	}
 	// The pipeline's own key: a replay's config reads where the pipeline is.
 	return checkpoint.NewKafkaStore(opts, ec.CheckpointTopic, c.Pipeline, nil), nil
 }
 
+// kafkaCheckpointStore is the Kafka store, with the sink that writes it.
 func (c *fileConfig) kafkaCheckpointStore(ctx context.Context) (checkpoint.Store, error) {
-	sc := c.kafkaSinkSpec()
-	if sc == nil {
-		return nil, errors.New("checkpoint.store: kafka needs a sink of type kafka")
-	}
 	if c.replaying {
 		return c.kafkaReadStore(ctx) // a replay only reads where the pipeline is
 	}
-	ec, err := c.kafkaConfig(ctx, sc)
+	ec, opts, err := c.kafkaStoreConfig(ctx)
 	if err != nil {
-		return nil, fmt.Errorf("checkpoint (kafka): %w", err)
-	}
-	opts, err := ec.ClientOpts()
-	if err != nil {
-		return nil, fmt.Errorf("checkpoint (kafka): %w", err)
+		return nil, err
 	}
 	if c.kafka != nil {
 		_ = c.kafka.Close() // a previous term's, never handed to a pipeline
