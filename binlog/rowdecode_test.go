@@ -7,7 +7,6 @@ import (
 	"io"
 	"log/slog"
 	"math"
-	"os"
 	"path/filepath"
 	"reflect"
 	"runtime/debug"
@@ -19,12 +18,9 @@ import (
 	"github.com/go-mysql-org/go-mysql/mysql"
 	"github.com/go-mysql-org/go-mysql/replication"
 
+	"github.com/sluicecdc/sluice/internal/testing/mysql8test"
 	"github.com/sluicecdc/sluice/internal/testing/mysqltest"
 )
-
-// debianMySQL80Binlog is MySQL 8.0.40's binlog from Debian's
-// mariadb-test-data package (compressed transaction, partial JSON update).
-const debianMySQL80Binlog = "/usr/share/mysql/mysql-test/std_data/mdev35643_mysql_80_binlog.000001"
 
 // differ decodes every rows event twice, with go-mysql's decoder (the
 // reference) and with a rowDecoder, and records any difference.
@@ -241,7 +237,7 @@ func TestRowDecoderMariaDB(t *testing.T) {
 		t.Fatalf("no golden fixtures: %v", err)
 	}
 	for _, path := range scripts {
-		execScriptFile(t, s, "rd_"+strings.TrimSuffix(filepath.Base(path), ".sql"), path)
+		s.ExecScript(t, "rd_"+strings.TrimSuffix(filepath.Base(path), ".sql"), path)
 	}
 	s.Exec(t, rowDecoderExtra()...)
 	s.Exec(t, "FLUSH BINARY LOGS")
@@ -351,65 +347,11 @@ func rowDecoderExtra() []string {
 	return st
 }
 
-// execScriptFile runs a golden .sql script in database db, a statement
-// per line ending in ';', as the pipeline golden tests do.
-func execScriptFile(t testing.TB, s *mysqltest.Server, db, path string) {
-	t.Helper()
-	b, err := os.ReadFile(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	stmts := []string{"DROP DATABASE IF EXISTS " + db, "CREATE DATABASE " + db, "USE " + db}
-	var cur strings.Builder
-	for _, l := range strings.Split(string(b), "\n") {
-		if t := strings.TrimSpace(l); t == "" || strings.HasPrefix(t, "--") {
-			continue
-		}
-		cur.WriteString(l)
-		cur.WriteByte('\n')
-		if t := strings.TrimSpace(l); strings.HasSuffix(t, ";") {
-			stmts = append(stmts, strings.TrimSuffix(strings.TrimSpace(cur.String()), ";"))
-			cur.Reset()
-		}
-	}
-	s.Exec(t, stmts...)
-}
-
-// mysql8Binlogs are the real MySQL 8.0/9.0 binlog files: those of
-// <repo>/../shared/mysql8-binlogs and Debian's.
-func mysql8Binlogs(t testing.TB) []string {
-	t.Helper()
-	var dir string
-	for _, d := range []string{"../../shared/mysql8-binlogs", "../../../shared/mysql8-binlogs"} {
-		if st, err := os.Stat(d); err == nil && st.IsDir() {
-			dir = d
-			break
-		}
-	}
-	if dir == "" {
-		t.Fatal("no shared/mysql8-binlogs beside the repository (CI clones it as <repo>/../shared)")
-	}
-	entries, err := os.ReadDir(dir)
-	if err != nil {
-		t.Fatal(err)
-	}
-	var files []string
-	for _, e := range entries {
-		if n := e.Name(); !e.IsDir() && !strings.HasPrefix(n, "LICENSE") && !strings.HasSuffix(n, ".md") {
-			files = append(files, filepath.Join(dir, n))
-		}
-	}
-	if _, err := os.Stat(debianMySQL80Binlog); err != nil {
-		t.Fatalf("%v: install mariadb-test-data (.ci/run does)", err)
-	}
-	return append(files, debianMySQL80Binlog)
-}
-
 // TestRowDecoderMySQL8 decodes every real MySQL 8 binlog file with both
 // decoders (compressed transactions' inner events included): every row
 // must be identical.
 func TestRowDecoderMySQL8(t *testing.T) {
-	files := mysql8Binlogs(t)
+	files := mysql8test.Files(t)
 	total := &differ{dec: newRowDecoder()}
 	for _, f := range files {
 		d := &differ{dec: newRowDecoder()}
@@ -521,7 +463,7 @@ func FuzzRowDecode(f *testing.F) {
 		f.Fatalf("no golden fixtures: %v", err)
 	}
 	for _, path := range scripts {
-		execScriptFile(f, s, "rd_"+strings.TrimSuffix(filepath.Base(path), ".sql"), path)
+		s.ExecScript(f, "rd_"+strings.TrimSuffix(filepath.Base(path), ".sql"), path)
 	}
 	s.Exec(f, rowDecoderExtra()...)
 	s.Exec(f, "FLUSH BINARY LOGS")
@@ -530,7 +472,7 @@ func FuzzRowDecode(f *testing.F) {
 		f.Fatalf("no binlog files in %s: %v", s.DataDir(), err)
 	}
 	seeds := rowSeeds(f, mysql.MariaDBFlavor, files)
-	seeds = append(seeds, rowSeeds(f, mysql.MySQLFlavor, mysql8Binlogs(f))...)
+	seeds = append(seeds, rowSeeds(f, mysql.MySQLFlavor, mysql8test.Files(f))...)
 	if len(seeds) < 150 {
 		f.Fatalf("only %d seeds", len(seeds))
 	}

@@ -35,7 +35,7 @@ func TestDebeziumDocumentationExamples(t *testing.T) {
 	h.cfg.Debezium = event.DefaultDebeziumOptions()
 	h.cfg.Debezium.SchemasEnable = true
 	dir := filepath.Join("..", "testdata", "golden-debezium", "docs")
-	execScript(t, srv, "inventory", filepath.Join(dir, "customers.sql"))
+	srv.ExecScript(t, "inventory", filepath.Join(dir, "customers.sql"))
 	h.catchUp()
 	var got []map[string]any
 	for i, l := range h.lines() {
@@ -154,7 +154,7 @@ func TestDebeziumDocumentationSchemaChange(t *testing.T) {
 	h.cfg.Debezium = event.DefaultDebeziumOptions()
 	h.cfg.Debezium.SchemasEnable = true
 	dir := filepath.Join("..", "testdata", "golden-debezium", "docs")
-	execScript(t, srv, "inventory", filepath.Join(dir, "ddl.sql"))
+	srv.ExecScript(t, "inventory", filepath.Join(dir, "ddl.sql"))
 	h.catchUp()
 	b, err := os.ReadFile(filepath.Join(dir, "ddl.json"))
 	if err != nil {

@@ -54,8 +54,8 @@ func TestGoldenDebeziumModes(t *testing.T) {
 			}
 		}
 	}
-	execScript(t, srv, "golden_types", filepath.Join("..", "testdata", "golden", "types.sql"))
-	execScript(t, srv, "golden_dbzextra", filepath.Join("..", "testdata", "golden-debezium", "extra.sql"))
+	srv.ExecScript(t, "golden_types", filepath.Join("..", "testdata", "golden", "types.sql"))
+	srv.ExecScript(t, "golden_dbzextra", filepath.Join("..", "testdata", "golden-debezium", "extra.sql"))
 	for i, m := range debeziumModes {
 		t.Run(m.name, func(t *testing.T) {
 			r := runs[i]

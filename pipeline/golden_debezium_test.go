@@ -32,7 +32,7 @@ func TestGoldenDebezium(t *testing.T) {
 		t.Run(name, func(t *testing.T) {
 			h := newHarness(t, srv)
 			h.cfg.Format = pipeline.FormatDebezium
-			execScript(t, srv, "golden_"+name, sqlFile)
+			srv.ExecScript(t, "golden_"+name, sqlFile)
 			h.catchUp()
 			var got bytes.Buffer
 			for i, ev := range h.events() {

@@ -27,7 +27,7 @@ func TestGolden(t *testing.T) {
 		name := strings.TrimSuffix(filepath.Base(sqlFile), ".sql")
 		t.Run(name, func(t *testing.T) {
 			h := newHarness(t, srv)
-			execScript(t, srv, "golden_"+name, sqlFile)
+			srv.ExecScript(t, "golden_"+name, sqlFile)
 			h.catchUp()
 			var got bytes.Buffer
 			for _, ev := range h.events() {

@@ -147,30 +147,6 @@ func decodeEvent(t testing.TB, i int, line []byte) map[string]any {
 	return m
 }
 
-// execScript runs a .sql file's statements (each ends with a line ending in
-// ";"; lines starting with -- are comments) in a fresh database db.
-func execScript(t testing.TB, s *mysqltest.Server, db, path string) {
-	t.Helper()
-	b, err := os.ReadFile(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	stmts := []string{"DROP DATABASE IF EXISTS " + db, "CREATE DATABASE " + db, "USE " + db}
-	var cur strings.Builder
-	for _, l := range strings.Split(string(b), "\n") {
-		if t := strings.TrimSpace(l); t == "" || strings.HasPrefix(t, "--") {
-			continue
-		}
-		cur.WriteString(l)
-		cur.WriteByte('\n')
-		if t := strings.TrimSpace(l); strings.HasSuffix(t, ";") {
-			stmts = append(stmts, strings.TrimSuffix(strings.TrimSpace(cur.String()), ";"))
-			cur.Reset()
-		}
-	}
-	s.Exec(t, stmts...)
-}
-
 type testWriter struct{ t testing.TB }
 
 func (w testWriter) Write(p []byte) (int, error) {

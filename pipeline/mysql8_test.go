@@ -17,40 +17,6 @@ import (
 	"github.com/sluicecdc/sluice/pipeline"
 )
 
-// debianMySQL80File is MySQL 8.0.40's binlog from Debian's mariadb-test-data
-// package (compressed transaction, partial JSON update, minimal metadata).
-const debianMySQL80File = "/usr/share/mysql/mysql-test/std_data/mdev35643_mysql_80_binlog.000001"
-
-// mysql8Files lists the real MySQL 8.0/9.0 binlog files: those of
-// <repo>/../shared/mysql8-binlogs and Debian's.
-func mysql8Files(t *testing.T) []string {
-	t.Helper()
-	var dir string
-	for _, d := range []string{"../../shared/mysql8-binlogs", "../../../shared/mysql8-binlogs"} {
-		if st, err := os.Stat(d); err == nil && st.IsDir() {
-			dir = d
-			break
-		}
-	}
-	if dir == "" {
-		t.Fatal("no shared/mysql8-binlogs beside the repository (CI clones it as <repo>/../shared)")
-	}
-	entries, err := os.ReadDir(dir)
-	if err != nil {
-		t.Fatal(err)
-	}
-	var files []string
-	for _, e := range entries {
-		if n := e.Name(); !e.IsDir() && !strings.HasPrefix(n, "LICENSE") && !strings.HasSuffix(n, ".md") {
-			files = append(files, filepath.Join(dir, n))
-		}
-	}
-	if _, err := os.Stat(debianMySQL80File); err != nil {
-		t.Fatalf("%v: install mariadb-test-data (.ci/run does)", err)
-	}
-	return append(files, debianMySQL80File)
-}
-
 // TestMySQL8Files serves each real MySQL 8 binlog file from a fake primary
 // and runs it through a whole pipeline (preflight, BinlogSyncer, schema,
 // encoder, file sink) in both formats. The events must equal
@@ -58,7 +24,7 @@ func mysql8Files(t *testing.T) []string {
 // run's error must equal NAME.FORMAT.golden's only line, "halt: <message>",
 // with nothing of the refused transaction written. -update rewrites them.
 func TestMySQL8Files(t *testing.T) {
-	for _, path := range mysql8Files(t) {
+	for _, path := range mysql8test.Files(t) {
 		for _, format := range []pipeline.Format{pipeline.FormatMaxwell, pipeline.FormatDebezium} {
 			name := filepath.Base(path) + "." + string(format)
 			t.Run(name, func(t *testing.T) {
@@ -82,7 +48,7 @@ var namesFromDDL = map[string]map[string][]string{
 // rest of each file, compressed transaction and partial JSON update
 // included, goes through sluice: goldens NAME.names.FORMAT.golden.
 func TestMySQL8FilesNamed(t *testing.T) {
-	for _, path := range mysql8Files(t) {
+	for _, path := range mysql8test.Files(t) {
 		names, ok := namesFromDDL[filepath.Base(path)]
 		if !ok {
 			continue
@@ -111,7 +77,7 @@ func TestMySQL8FilesNamed(t *testing.T) {
 // started after a GTID set): the events are those of the position start.
 func TestMySQL8FileGTID(t *testing.T) {
 	var path string
-	for _, f := range mysql8Files(t) {
+	for _, f := range mysql8test.Files(t) {
 		if strings.Contains(f, "mysql-enum-string-set") {
 			path = f
 		}

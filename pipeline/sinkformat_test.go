@@ -30,7 +30,7 @@ func TestSinkFormats(t *testing.T) {
 			h.cfg.BatchBytes = 300
 			h.cfg.SinkFormats = []pipeline.Format{pipeline.FormatMaxwell, pipeline.FormatDebezium}
 			lake, stream := filepath.Join(h.dir, "lake.jsonl"), filepath.Join(h.dir, "stream.jsonl")
-			execScript(t, srv, "golden_transactions", filepath.Join("..", "testdata", "golden", "transactions.sql"))
+			srv.ExecScript(t, "golden_transactions", filepath.Join("..", "testdata", "golden", "transactions.sql"))
 			cfg := h.cfg
 			cfg.ExitWhenCaughtUp = true
 			p, err := pipeline.New(cfg, h.store, func() ([]emit.Sink, error) {

@@ -76,7 +76,7 @@ func diffStates(t *testing.T, got, want map[string]map[string]string) {
 // the binlog events leave.
 func TestSnapshotRendersRowsAsTheBinlogDoes(t *testing.T) {
 	h1 := newHarness(t, srv)
-	execScript(t, srv, "snaptypes", "../testdata/golden/types.sql")
+	srv.ExecScript(t, "snaptypes", "../testdata/golden/types.sql")
 	srv.Exec(t, "USE snaptypes",
 		"CREATE TABLE geo (id INT PRIMARY KEY, g GEOMETRY, p POINT)",
 		"INSERT INTO geo VALUES (1, ST_GeomFromText('LINESTRING(0 0,1 1,2 5)'), POINT(1.5, -2)), (2, NULL, NULL)",

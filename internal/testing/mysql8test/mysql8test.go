@@ -306,3 +306,39 @@ func result(names []string, rows ...[]any) (*mysql.Result, error) {
 	}
 	return &mysql.Result{Resultset: rs}, nil
 }
+
+// DebianMySQL80File is MySQL 8.0.40's binlog from Debian's
+// mariadb-test-data package (compressed transaction, partial JSON update,
+// minimal metadata).
+const DebianMySQL80File = "/usr/share/mysql/mysql-test/std_data/mdev35643_mysql_80_binlog.000001"
+
+// Files lists the real MySQL 8.0/9.0 binlog files: those of
+// <repo>/../shared/mysql8-binlogs (found from a package directory of the
+// repository, as a test's working directory is) and Debian's.
+func Files(t testing.TB) []string {
+	t.Helper()
+	var dir string
+	for _, d := range []string{"../../shared/mysql8-binlogs", "../../../shared/mysql8-binlogs"} {
+		if st, err := os.Stat(d); err == nil && st.IsDir() {
+			dir = d
+			break
+		}
+	}
+	if dir == "" {
+		t.Fatal("no shared/mysql8-binlogs beside the repository (CI clones it as <repo>/../shared)")
+	}
+	entries, err := os.ReadDir(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var files []string
+	for _, e := range entries {
+		if n := e.Name(); !e.IsDir() && !strings.HasPrefix(n, "LICENSE") && !strings.HasSuffix(n, ".md") {
+			files = append(files, filepath.Join(dir, n))
+		}
+	}
+	if _, err := os.Stat(DebianMySQL80File); err != nil {
+		t.Fatalf("%v: install mariadb-test-data (.ci/run does)", err)
+	}
+	return append(files, DebianMySQL80File)
+}
