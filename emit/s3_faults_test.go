@@ -185,8 +185,10 @@ func TestS3ManifestFailureHoldsDurable(t *testing.T) {
 }
 
 // TestS3ForcedSyncUnderSteadyWrites: a forced Sync returns once what was
-// written before it is durable, though every upload round it makes lets
-// another batch in that fills an object.
+// written before it is durable, though the upload round of those events
+// lets another batch in that fills an object: the round of that object,
+// the Sync's or a background one, waits for the Sync to return, so a Sync
+// that waited for it too would never return.
 func TestS3ForcedSyncUnderSteadyWrites(t *testing.T) {
 	f := newFakeS3(t)
 	cfg := testS3Config(f.bucket)
@@ -196,17 +198,22 @@ func TestS3ForcedSyncUnderSteadyWrites(t *testing.T) {
 		manifests atomic.Int32
 		writeErr  error
 	)
-	next := uint64(1)
+	synced := make(chan struct{})
 	api := &hookedS3{s3API: f.client}
-	api.beforePut = func(_ context.Context, in *s3.PutObjectInput) error {
-		// The writer writes while each round is under way. It runs on the
-		// uploading goroutine, one Write at a time, in Seq order.
-		if isManifestKey(*in.Key) && manifests.Add(1) < 50 {
-			next++
-			if err := s.Write(context.Background(), mkBatch(next, padded("t", 1000*next, 1, 2000)...)); err != nil {
-				writeErr = err
+	api.beforePut = func(ctx context.Context, in *s3.PutObjectInput) error {
+		if !isManifestKey(*in.Key) {
+			return nil
+		}
+		if manifests.Add(1) > 1 {
+			select {
+			case <-synced:
+				return nil
+			case <-ctx.Done():
+				return ctx.Err()
 			}
 		}
+		// The first round's manifest: the writer writes while it is under way.
+		writeErr = s.Write(context.Background(), mkBatch(2, padded("t", 2000, 1, 2000)...))
 		return nil
 	}
 	s, _ = newTestSink(t, api, cfg)
@@ -214,12 +221,14 @@ func TestS3ForcedSyncUnderSteadyWrites(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 	d, err := s.Sync(ctx, true)
+	close(synced)
 	if err != nil || writeErr != nil {
 		t.Fatalf("sync: %v; write: %v", err, writeErr)
 	}
-	if d != 1 || manifests.Load() != 1 {
-		t.Fatalf("forced sync returned %d after %d rounds: want 1 after 1 (the batches written meanwhile are the next sync's)", d, manifests.Load())
+	if d != 1 {
+		t.Fatalf("forced sync returned %d: want 1 (batch 2, written meanwhile, is the next sync's)", d)
 	}
+	syncTo(t, s, true, 2)
 }
 
 // TestS3CloseUnblocksWrite: Close ends a Write that waits for memory,
