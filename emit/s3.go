@@ -518,6 +518,8 @@ func (s *S3Sink) kick() {
 			if !s.closed {
 				s.eagerFailed = true
 				s.log.Warn("background upload failed: the next sync or write retries it", "objects", len(bufs), "err", err)
+				close(s.changed) // for waiters that look at eagerFailed
+				s.changed = make(chan struct{})
 			}
 			return
 		}
