@@ -159,7 +159,9 @@ func (c *S3Config) Validate() error {
 //
 // After each round of uploads a manifest under <prefix>/_manifests/ lists
 // its objects; only objects listed in a manifest are known complete. Events
-// count as durable once their object's manifest is written.
+// count as durable once their object's manifest is written. Objects rolled
+// by RollBytes are uploaded in the background as soon as they are
+// compressed (see kick); Sync uploads those it rolls itself.
 //
 // While S3 is unavailable, uploads are retried until the caller's context
 // ends: Sync keeps returning the last durable Seq it can prove, and Write
@@ -183,6 +185,9 @@ type S3Sink struct {
 	// goroutines compressing sealed buffers, which Close waits for.
 	packSlots chan struct{}
 	packs     sync.WaitGroup
+	// rounds counts the background upload rounds (see kick), which Close
+	// waits for: after Close the sink writes nothing more.
+	rounds sync.WaitGroup
 
 	mu      sync.Mutex
 	closed  bool
@@ -192,12 +197,17 @@ type S3Sink struct {
 	flying  map[*s3Buffer]struct{}
 	// buffered counts the bytes held by open, sealed and flying buffers:
 	// the capacity of their events and compressed bodies (s3Buffer.held).
-	buffered   int
-	changed    chan struct{} // closed when an upload round ends
-	dirs       map[bufferKey]string
-	tables     map[tableName]struct{} // seen, for watermarks
-	wm         watermarkState
-	lateEvents uint64 // events older than the published watermark
+	buffered int
+	changed  chan struct{} // closed when an upload round ends
+	// eager is set while a background upload round runs; eagerFailed,
+	// after one failed, until an upload round succeeds: the next Sync or
+	// Write uploads those buffers itself and meets the error.
+	eager       bool
+	eagerFailed bool
+	dirs        map[bufferKey]string
+	tables      map[tableName]struct{} // seen, for watermarks
+	wm          watermarkState
+	lateEvents  uint64 // events older than the published watermark
 
 	// spareData and spareBodies are the event buffers and compressed
 	// bodies of uploaded objects, kept for the next objects instead of
@@ -476,6 +486,44 @@ func (s *S3Sink) startPack(buf *s3Buffer) {
 		}
 		defer func() { <-s.packSlots }()
 		s.pack(buf)
+		s.mu.Lock()
+		s.kick()
+		s.mu.Unlock()
+	}()
+}
+
+// kick starts a background upload round of the sealed buffers already
+// compressed, unless one is under way (it kicks again when it ends), the
+// last one failed, or the sink is closed. A round writes its objects and
+// their manifest like any other (upload): a sealed buffer is uploaded as
+// soon as it is compressed, instead of at the next Sync or when Write
+// reaches MaxBufferedBytes. Callers hold s.mu.
+func (s *S3Sink) kick() {
+	if s.eager || s.eagerFailed || s.closed {
+		return
+	}
+	bufs := s.take(noBuffer, func(buf *s3Buffer) bool { return buf.body != nil })
+	if len(bufs) == 0 {
+		return
+	}
+	s.eager = true
+	s.rounds.Add(1)
+	go func() {
+		defer s.rounds.Done()
+		err := s.upload(context.Background(), bufs) // until Close
+		s.mu.Lock()
+		defer s.mu.Unlock()
+		s.eager = false
+		if err != nil {
+			if !s.closed {
+				s.eagerFailed = true
+				s.log.Warn("background upload failed: the next sync or write retries it", "objects", len(bufs), "err", err)
+				close(s.changed) // for waiters that look at eagerFailed
+				s.changed = make(chan struct{})
+			}
+			return
+		}
+		s.kick()
 	}()
 }
 
@@ -711,8 +759,9 @@ func (s *S3Sink) LateEvents() uint64 {
 // errSinkClosed ends what Close interrupts.
 var errSinkClosed = errors.New("sink closed")
 
-// Close implements Sink: buffered events are dropped, and Writes and Syncs
-// under way return an error.
+// Close implements Sink: buffered events are dropped, Writes and Syncs
+// under way return an error, and the background upload round is cancelled
+// and waited for: nothing is written after Close returns.
 func (s *S3Sink) Close() error {
 	s.mu.Lock()
 	if !s.closed {
@@ -725,6 +774,7 @@ func (s *S3Sink) Close() error {
 	s.mu.Unlock()
 	s.stop(errSinkClosed)
 	s.packs.Wait()
+	s.rounds.Wait()
 	return nil
 }
 

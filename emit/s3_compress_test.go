@@ -7,6 +7,7 @@ import (
 	"io"
 	"slices"
 	"strings"
+	"sync"
 	"testing"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
@@ -176,9 +177,39 @@ func TestS3HeldBytesAreCapacity(t *testing.T) {
 	f := newFakeS3(t)
 	cfg := testS3Config(f.bucket)
 	cfg.MaxBufferedBytes = 1 << 20
-	s, _ := newTestSink(t, f.client, cfg)
+	// PUTs wait while gate is open: the objects sealed stay in the
+	// background round that uploads them, to be looked at.
+	var gateMu sync.Mutex
+	gate := make(chan struct{})
+	setGate := func(g chan struct{}) {
+		gateMu.Lock()
+		gate = g
+		gateMu.Unlock()
+	}
+	api := &hookedS3{s3API: f.client, beforePut: func(ctx context.Context, _ *s3.PutObjectInput) error {
+		gateMu.Lock()
+		g := gate
+		gateMu.Unlock()
+		select {
+		case <-g:
+			return nil
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+	}}
+	s, _ := newTestSink(t, api, cfg)
 	if s.cfg.RollBytes != cfg.MaxBufferedBytes/4 {
 		t.Fatalf("default roll bytes %d, want max buffered bytes / 4 = %d", s.cfg.RollBytes, cfg.MaxBufferedBytes/4)
+	}
+	// sealed returns the buffers sealed, waiting or in an upload round.
+	sealed := func() []*s3Buffer {
+		s.mu.Lock()
+		defer s.mu.Unlock()
+		bufs := slices.Clone(s.sealed)
+		for buf := range s.flying {
+			bufs = append(bufs, buf)
+		}
+		return bufs
 	}
 	held := func() (buffered, want, lens int) {
 		s.mu.Lock()
@@ -209,13 +240,11 @@ func TestS3HeldBytesAreCapacity(t *testing.T) {
 		}
 		write(t, s, mkBatch(uint64(i+2), evs...))
 	}
-	s.mu.Lock()
-	sealed := slices.Clone(s.sealed)
-	s.mu.Unlock()
-	if len(sealed) == 0 {
+	rolled := sealed()
+	if len(rolled) == 0 {
 		t.Fatal("no object sealed at roll bytes")
 	}
-	for _, buf := range sealed {
+	for _, buf := range rolled {
 		<-buf.packed
 	}
 	buffered, want, lens = held()
@@ -223,7 +252,7 @@ func TestS3HeldBytesAreCapacity(t *testing.T) {
 		t.Fatalf("after compression: buffered %d, capacity held %d", buffered, want)
 	}
 	s.mu.Lock()
-	body := cap(sealed[0].body)
+	body := cap(rolled[0].body)
 	s.mu.Unlock()
 	if body == 0 || buffered < lens+body {
 		t.Fatalf("compressed body (%d bytes) not counted: buffered %d, events %d", body, buffered, lens)
@@ -231,6 +260,7 @@ func TestS3HeldBytesAreCapacity(t *testing.T) {
 	if buffered > cfg.MaxBufferedBytes {
 		t.Fatalf("buffered %d past the cap %d after Write returned", buffered, cfg.MaxBufferedBytes)
 	}
+	close(gate)
 	syncTo(t, s, true, 41)
 	// What the uploads gave back is either gone or kept as spares for the
 	// next objects, and the spares count, within the cap.
@@ -245,6 +275,7 @@ func TestS3HeldBytesAreCapacity(t *testing.T) {
 	}
 	// The next object grows into the spare event buffer and compresses
 	// into the spare body: no new buffer is counted for them.
+	setGate(make(chan struct{}))
 	for i := range 40 {
 		evs := seqEvents("d", "t", h14, uint64(100000+i*1000), 10)
 		for j := range evs {
@@ -252,10 +283,7 @@ func TestS3HeldBytesAreCapacity(t *testing.T) {
 		}
 		write(t, s, mkBatch(uint64(i+42), evs...))
 	}
-	s.mu.Lock()
-	sealed = slices.Clone(s.sealed)
-	s.mu.Unlock()
-	for _, buf := range sealed {
+	for _, buf := range sealed() {
 		<-buf.packed
 	}
 	if buffered, want, _ = held(); buffered != want || buffered > cfg.MaxBufferedBytes {
@@ -267,6 +295,9 @@ func TestS3HeldBytesAreCapacity(t *testing.T) {
 	if !reused {
 		t.Fatal("the next object took neither the spare event buffer nor the spare body")
 	}
+	open := make(chan struct{})
+	close(open)
+	setGate(open)
 	syncTo(t, s, true, 81)
 	if err := s.Close(); err != nil {
 		t.Fatal(err)

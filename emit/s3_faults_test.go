@@ -185,8 +185,10 @@ func TestS3ManifestFailureHoldsDurable(t *testing.T) {
 }
 
 // TestS3ForcedSyncUnderSteadyWrites: a forced Sync returns once what was
-// written before it is durable, though every upload round it makes lets
-// another batch in that fills an object.
+// written before it is durable, though the upload round of those events
+// lets another batch in that fills an object: the round of that object,
+// the Sync's or a background one, waits for the Sync to return, so a Sync
+// that waited for it too would never return.
 func TestS3ForcedSyncUnderSteadyWrites(t *testing.T) {
 	f := newFakeS3(t)
 	cfg := testS3Config(f.bucket)
@@ -196,17 +198,22 @@ func TestS3ForcedSyncUnderSteadyWrites(t *testing.T) {
 		manifests atomic.Int32
 		writeErr  error
 	)
-	next := uint64(1)
+	synced := make(chan struct{})
 	api := &hookedS3{s3API: f.client}
-	api.beforePut = func(_ context.Context, in *s3.PutObjectInput) error {
-		// The writer writes while each round is under way. It runs on the
-		// uploading goroutine, one Write at a time, in Seq order.
-		if isManifestKey(*in.Key) && manifests.Add(1) < 50 {
-			next++
-			if err := s.Write(context.Background(), mkBatch(next, padded("t", 1000*next, 1, 2000)...)); err != nil {
-				writeErr = err
+	api.beforePut = func(ctx context.Context, in *s3.PutObjectInput) error {
+		if !isManifestKey(*in.Key) {
+			return nil
+		}
+		if manifests.Add(1) > 1 {
+			select {
+			case <-synced:
+				return nil
+			case <-ctx.Done():
+				return ctx.Err()
 			}
 		}
+		// The first round's manifest: the writer writes while it is under way.
+		writeErr = s.Write(context.Background(), mkBatch(2, padded("t", 2000, 1, 2000)...))
 		return nil
 	}
 	s, _ = newTestSink(t, api, cfg)
@@ -214,12 +221,14 @@ func TestS3ForcedSyncUnderSteadyWrites(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 	d, err := s.Sync(ctx, true)
+	close(synced)
 	if err != nil || writeErr != nil {
 		t.Fatalf("sync: %v; write: %v", err, writeErr)
 	}
-	if d != 1 || manifests.Load() != 1 {
-		t.Fatalf("forced sync returned %d after %d rounds: want 1 after 1 (the batches written meanwhile are the next sync's)", d, manifests.Load())
+	if d != 1 {
+		t.Fatalf("forced sync returned %d: want 1 (batch 2, written meanwhile, is the next sync's)", d)
 	}
+	syncTo(t, s, true, 2)
 }
 
 // TestS3CloseUnblocksWrite: Close ends a Write that waits for memory,
@@ -469,5 +478,137 @@ func TestS3ClientNeedsRegion(t *testing.T) {
 	cfg.Region = "eu-west-1"
 	if _, err := NewS3Client(context.Background(), cfg); err != nil {
 		t.Fatalf("NewS3Client with a region: %v", err)
+	}
+}
+
+// waitS3Durable waits, without calling Sync, until the sink's durable seq
+// reaches want: background rounds alone must get it there.
+func waitS3Durable(t *testing.T, s *S3Sink, want uint64) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	for {
+		s.mu.Lock()
+		d, changed := s.durableLocked(), s.changed
+		s.mu.Unlock()
+		if d >= want {
+			return
+		}
+		select {
+		case <-changed:
+		case <-ctx.Done():
+			t.Fatalf("durable seq %d with no Sync, want %d: the rolled object was not uploaded in the background", d, want)
+		}
+	}
+}
+
+// TestS3BackgroundUpload: an object rolled by RollBytes is uploaded with
+// its manifest without a Sync; the open buffer after it is not, and holds
+// the durable seq back to the batch before its first event.
+func TestS3BackgroundUpload(t *testing.T) {
+	f := newFakeS3(t)
+	cfg := testS3Config(f.bucket)
+	cfg.RollBytes = 4 << 10
+	s, _ := newTestSink(t, f.client, cfg)
+	write(t, s, mkBatch(1, padded("t", 1000, 2, 3000)...)) // rolls after the second event
+	write(t, s, mkBatch(2, padded("t", 2000, 1, 100)...))  // stays open
+	waitS3Durable(t, s, 1)
+	if d := s.durable(); d != 1 {
+		t.Fatalf("durable seq %d, want 1: batch 2 is in an open buffer", d)
+	}
+	objs := f.objects(t, "cdc/")
+	keys := dataKeys(objs)
+	entries := manifestEntries(t, objs)
+	if len(keys) != 1 || len(entries) != 1 || entries[0].Key != keys[0] || entries[0].Events != 2 {
+		t.Fatalf("objects %q, manifest entries %+v: want the rolled object, listed with its 2 events", keys, entries)
+	}
+	syncTo(t, s, true, 2)
+}
+
+// TestS3BackgroundUploadFailure: a background round the store refuses for
+// good puts its object back; the next Sync uploads it itself and returns
+// the error, and once the store accepts, a Sync makes it durable.
+func TestS3BackgroundUploadFailure(t *testing.T) {
+	f := newFakeS3(t)
+	var refuse atomic.Bool
+	refuse.Store(true)
+	var refused atomic.Int32
+	api := &hookedS3{s3API: f.client, beforePut: func(_ context.Context, in *s3.PutObjectInput) error {
+		if refuse.Load() && isDataKey(*in.Key) {
+			refused.Add(1)
+			return accessDenied()
+		}
+		return nil
+	}}
+	cfg := testS3Config(f.bucket)
+	cfg.RollBytes = 4 << 10
+	s, _ := newTestSink(t, api, cfg)
+	write(t, s, mkBatch(1, padded("t", 1000, 2, 3000)...))
+	// Wait for the background round to fail: the object is back in the queue.
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	for {
+		s.mu.Lock()
+		failed, changed := s.eagerFailed && !s.eager, s.changed
+		s.mu.Unlock()
+		if failed {
+			break
+		}
+		select {
+		case <-changed:
+		case <-ctx.Done():
+			t.Fatal("the background round never failed")
+		}
+	}
+	if refused.Load() != 1 || s.durable() != 0 {
+		t.Fatalf("%d PUTs refused, durable %d: want 1 and 0", refused.Load(), s.durable())
+	}
+	if _, err := s.Sync(ctx, false); !Permanent(err) {
+		t.Fatalf("sync after a refused background round: %v, want the permanent error", err)
+	}
+	if refused.Load() != 2 {
+		t.Fatalf("%d PUTs refused: want the Sync to have retried the object", refused.Load())
+	}
+	refuse.Store(false)
+	syncTo(t, s, true, 1)
+	if keys := dataKeys(f.objects(t, "cdc/")); len(keys) != 1 {
+		t.Fatalf("objects %q: want the one rolled", keys)
+	}
+}
+
+// TestS3CloseEndsBackgroundUpload: Close cancels a background round that
+// waits for the store and returns only once it has ended: a deposed
+// leader writes nothing after Close.
+func TestS3CloseEndsBackgroundUpload(t *testing.T) {
+	f := newFakeS3(t)
+	started := make(chan struct{})
+	var once sync.Once
+	var closed, putAfterClose, reached atomic.Bool
+	api := &hookedS3{s3API: f.client, beforePut: func(ctx context.Context, in *s3.PutObjectInput) error {
+		if closed.Load() {
+			putAfterClose.Store(true)
+		}
+		once.Do(func() { close(started) })
+		<-ctx.Done() // the store hangs
+		reached.Store(true)
+		return ctx.Err()
+	}}
+	cfg := testS3Config(f.bucket)
+	cfg.RollBytes = 4 << 10
+	s, _ := newTestSink(t, api, cfg)
+	write(t, s, mkBatch(1, padded("t", 1000, 2, 3000)...))
+	<-started // the background round is under way, with no Sync
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+	closed.Store(true)
+	s.mu.Lock()
+	eager, flying := s.eager, len(s.flying)
+	s.mu.Unlock()
+	if !reached.Load() || eager || flying != 0 {
+		t.Fatalf("after Close: PUT cancelled %v, round running %v, %d objects in flight: want the round ended", reached.Load(), eager, flying)
+	}
+	if putAfterClose.Load() || len(f.objects(t, "cdc/")) != 0 {
+		t.Fatal("written after Close")
 	}
 }

@@ -102,6 +102,10 @@ func (s *S3Sink) upload(ctx context.Context, bufs []*s3Buffer) error {
 	if err != nil && !s.closed {
 		s.sealed = append(s.sealed, bufs...)
 	}
+	if err == nil {
+		s.eagerFailed = false
+		s.kick()
+	}
 	close(s.changed)
 	s.changed = make(chan struct{})
 	s.mu.Unlock()
