@@ -61,34 +61,15 @@ func TestBatchPoolClasses(t *testing.T) {
 // buffer, not one of BatchBytes; a large one's is the largest class.
 func TestBatchSizedToTransaction(t *testing.T) {
 	cfg := DefaultConfig()
-	f, err := filter.New(cfg.Filter)
-	if err != nil {
-		t.Fatal(err)
-	}
-	p := &Pipeline{cfg: cfg, saved: &checkpoint.Checkpoint{}, sinks: make([]emit.Sink, 1), filter: f}
-	out := make(chan delivery, 64)
-	e := newEncoder(p, 1, out)
-	defer e.close()
-	tbl := &schema.Table{Database: "d", Name: "t", Columns: []schema.Column{
-		{Name: "id", Type: mysql.MYSQL_TYPE_LONG},
-		{Name: "s", Type: mysql.MYSQL_TYPE_VARCHAR, Meta: 1000, Charset: "utf8mb4", Nullable: true},
-	}, PrimaryKey: []int{0}}
+	e, out := newBatchTestEncoder(t, cfg, 64)
 	ctx := context.Background()
 	tx := func(rows int, off uint64) *emit.Batch {
 		t.Helper()
-		if err := e.handle(ctx, &binlog.Item{Kind: binlog.ItemBegin, Pos: event.Position{File: "mysql-bin.000001", Offset: off}}); err != nil {
-			t.Fatal(err)
-		}
-		it := &binlog.Item{Kind: binlog.ItemRows, Table: tbl, Type: event.Insert, Pos: event.Position{File: "mysql-bin.000001", Offset: off + 1}}
+		var rs [][]any
 		for i := range rows {
-			it.Rows = append(it.Rows, []any{int32(i), "some text of a row"})
+			rs = append(rs, []any{int32(i), "some text of a row"})
 		}
-		if err := e.handle(ctx, it); err != nil {
-			t.Fatal(err)
-		}
-		if err := e.handle(ctx, &binlog.Item{Kind: binlog.ItemCommit, Commit: event.Commit{Pos: event.Position{File: "mysql-bin.000001", Offset: off + 2}, Xid: 1, Timestamp: 1}}); err != nil {
-			t.Fatal(err)
-		}
+		commitBatchTestTx(t, e, off, 1, rs)
 		if err := e.flush(ctx); err != nil {
 			t.Fatal(err)
 		}
@@ -113,38 +94,19 @@ func TestBatchSizedToTransaction(t *testing.T) {
 // transaction's boundary, and every event arrives once, in order.
 func TestBatchesDoNotGrow(t *testing.T) {
 	cfg := DefaultConfig()
-	f, err := filter.New(cfg.Filter)
-	if err != nil {
-		t.Fatal(err)
-	}
-	p := &Pipeline{cfg: cfg, saved: &checkpoint.Checkpoint{}, sinks: make([]emit.Sink, 1), filter: f}
-	out := make(chan delivery, 256)
-	e := newEncoder(p, 1, out)
-	defer e.close()
-	tbl := &schema.Table{Database: "d", Name: "t", Columns: []schema.Column{
-		{Name: "id", Type: mysql.MYSQL_TYPE_LONG},
-		{Name: "s", Type: mysql.MYSQL_TYPE_VARCHAR, Meta: 1000, Charset: "utf8mb4", Nullable: true},
-	}, PrimaryKey: []int{0}}
+	e, out := newBatchTestEncoder(t, cfg, 256)
 	ctx := context.Background()
 	id := 0
 	// Transactions of 1 to 3000 rows: small ones share batches, large
 	// ones need a class of their own.
 	for n, rows := range []int{1, 3, 200, 1, 1500, 7, 3000, 40, 900, 2, 2, 600} {
 		off := uint64(1000 * (n + 1))
-		if err := e.handle(ctx, &binlog.Item{Kind: binlog.ItemBegin, Pos: event.Position{File: "mysql-bin.000001", Offset: off}}); err != nil {
-			t.Fatal(err)
-		}
-		it := &binlog.Item{Kind: binlog.ItemRows, Table: tbl, Type: event.Insert, Pos: event.Position{File: "mysql-bin.000001", Offset: off + 1}}
+		var rs [][]any
 		for range rows {
-			it.Rows = append(it.Rows, []any{int32(id), "some text of a row, some text of a row"})
+			rs = append(rs, []any{int32(id), "some text of a row, some text of a row"})
 			id++
 		}
-		if err := e.handle(ctx, it); err != nil {
-			t.Fatal(err)
-		}
-		if err := e.handle(ctx, &binlog.Item{Kind: binlog.ItemCommit, Commit: event.Commit{Pos: event.Position{File: "mysql-bin.000001", Offset: off + 2}, Xid: uint64(n + 1), Timestamp: 1}}); err != nil {
-			t.Fatal(err)
-		}
+		commitBatchTestTx(t, e, off, uint64(n+1), rs)
 	}
 	if err := e.flush(ctx); err != nil {
 		t.Fatal(err)
@@ -180,5 +142,43 @@ func TestBatchesDoNotGrow(t *testing.T) {
 	}
 	if batches < 3 {
 		t.Fatalf("%d batches for %d rows of BatchBytes %d: the test does not fill batches", batches, id, cfg.BatchBytes)
+	}
+}
+
+// newBatchTestEncoder is an encoder of a pipeline with cfg and one sink,
+// delivering to a channel of outCap batches.
+func newBatchTestEncoder(t *testing.T, cfg Config, outCap int) (*encoder, chan delivery) {
+	t.Helper()
+	f, err := filter.New(cfg.Filter)
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := &Pipeline{cfg: cfg, saved: &checkpoint.Checkpoint{}, sinks: make([]emit.Sink, 1), filter: f}
+	out := make(chan delivery, outCap)
+	e := newEncoder(p, 1, out)
+	t.Cleanup(e.close)
+	return e, out
+}
+
+// batchTestTable is d.t (id INT PRIMARY KEY, s VARCHAR(1000)).
+var batchTestTable = &schema.Table{Database: "d", Name: "t", Columns: []schema.Column{
+	{Name: "id", Type: mysql.MYSQL_TYPE_LONG},
+	{Name: "s", Type: mysql.MYSQL_TYPE_VARCHAR, Meta: 1000, Charset: "utf8mb4", Nullable: true},
+}, PrimaryKey: []int{0}}
+
+// commitBatchTestTx hands e one transaction inserting rows into
+// batchTestTable, begun at off, committed with xid.
+func commitBatchTestTx(t *testing.T, e *encoder, off, xid uint64, rows [][]any) {
+	t.Helper()
+	ctx := context.Background()
+	if err := e.handle(ctx, &binlog.Item{Kind: binlog.ItemBegin, Pos: event.Position{File: "mysql-bin.000001", Offset: off}}); err != nil {
+		t.Fatal(err)
+	}
+	it := &binlog.Item{Kind: binlog.ItemRows, Table: batchTestTable, Type: event.Insert, Pos: event.Position{File: "mysql-bin.000001", Offset: off + 1}, Rows: rows}
+	if err := e.handle(ctx, it); err != nil {
+		t.Fatal(err)
+	}
+	if err := e.handle(ctx, &binlog.Item{Kind: binlog.ItemCommit, Commit: event.Commit{Pos: event.Position{File: "mysql-bin.000001", Offset: off + 2}, Xid: xid, Timestamp: 1}}); err != nil {
+		t.Fatal(err)
 	}
 }
