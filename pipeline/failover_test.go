@@ -25,11 +25,7 @@ func startPair(t *testing.T) *pair {
 	t.Helper()
 	p := &pair{primary: mysqltest.StartT(t, mysqltest.Options{})}
 	p.primary.RequireOwned(t)
-	p.replica = mysqltest.StartT(t, mysqltest.Options{Args: []string{"--server-id=2", "--log-slave-updates=ON"}})
-	p.replica.Exec(t,
-		fmt.Sprintf("CHANGE MASTER TO MASTER_HOST='%s', MASTER_PORT=%d, MASTER_USER='root', MASTER_PASSWORD='', MASTER_USE_GTID=slave_pos",
-			p.primary.Host, p.primary.Port),
-		"START SLAVE")
+	p.replica = mysqltest.StartReplicaT(t, p.primary)
 	return p
 }
 
@@ -37,14 +33,7 @@ func startPair(t *testing.T) *pair {
 // primary has written.
 func (p *pair) catchUpReplica(t *testing.T) {
 	t.Helper()
-	var pos string
-	if err := p.primary.DB(t).QueryRow("SELECT @@gtid_binlog_pos").Scan(&pos); err != nil {
-		t.Fatal(err)
-	}
-	var ok int
-	if err := p.replica.DB(t).QueryRow("SELECT MASTER_GTID_WAIT(?, 60)", pos).Scan(&ok); err != nil || ok != 0 {
-		t.Fatalf("replica did not reach %s: %v (MASTER_GTID_WAIT = %d)\n%s", pos, err, ok, p.replica.ErrorLog())
-	}
+	p.replica.WaitReplica(t, p.primary)
 }
 
 // failover kills the primary (SIGKILL) once the replica has everything,

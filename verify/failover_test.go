@@ -2,7 +2,6 @@ package verify_test
 
 import (
 	"context"
-	"fmt"
 	"strings"
 	"testing"
 
@@ -22,22 +21,9 @@ import (
 func TestVerifyAfterFailover(t *testing.T) {
 	primary := mysqltest.StartT(t, mysqltest.Options{})
 	primary.RequireOwned(t)
-	replica := mysqltest.StartT(t, mysqltest.Options{Args: []string{"--server-id=2", "--log-slave-updates=ON"}})
-	replica.Exec(t,
-		fmt.Sprintf("CHANGE MASTER TO MASTER_HOST='%s', MASTER_PORT=%d, MASTER_USER='root', MASTER_PASSWORD='', MASTER_USE_GTID=slave_pos", primary.Host, primary.Port),
-		"START SLAVE")
+	replica := mysqltest.StartReplicaT(t, primary)
 	primary.Exec(t, "CREATE DATABASE fo", "CREATE TABLE fo.items (id INT PRIMARY KEY, v INT NOT NULL, note VARCHAR(40))")
-	waitReplica := func() {
-		t.Helper()
-		var pos string
-		if err := primary.DB(t).QueryRow("SELECT @@gtid_binlog_pos").Scan(&pos); err != nil {
-			t.Fatal(err)
-		}
-		var ok int
-		if err := replica.DB(t).QueryRow("SELECT MASTER_GTID_WAIT(?, 60)", pos).Scan(&ok); err != nil || ok != 0 {
-			t.Fatalf("replica did not reach %s: %v\n%s", pos, err, replica.ErrorLog())
-		}
-	}
+	waitReplica := func() { t.Helper(); replica.WaitReplica(t, primary) }
 	waitReplica()
 
 	lake := laketest.New(t, primary, env)
@@ -104,25 +90,12 @@ func TestVerifyAfterFailover(t *testing.T) {
 func TestVerifyAfterFailoverToFreshBinlog(t *testing.T) {
 	primary := mysqltest.StartT(t, mysqltest.Options{})
 	primary.RequireOwned(t)
-	replica := mysqltest.StartT(t, mysqltest.Options{Args: []string{"--server-id=2", "--log-slave-updates=ON"}})
-	replica.Exec(t,
-		fmt.Sprintf("CHANGE MASTER TO MASTER_HOST='%s', MASTER_PORT=%d, MASTER_USER='root', MASTER_PASSWORD='', MASTER_USE_GTID=slave_pos", primary.Host, primary.Port),
-		"START SLAVE")
+	replica := mysqltest.StartReplicaT(t, primary)
 	primary.Exec(t, "CREATE DATABASE fg", "CREATE TABLE fg.items (id INT PRIMARY KEY, v INT NOT NULL, note VARCHAR(40))")
 	for range 4 {
 		primary.Exec(t, "FLUSH NO_WRITE_TO_BINLOG BINARY LOGS") // the replica does not rotate
 	}
-	waitReplica := func() {
-		t.Helper()
-		var pos string
-		if err := primary.DB(t).QueryRow("SELECT @@gtid_binlog_pos").Scan(&pos); err != nil {
-			t.Fatal(err)
-		}
-		var ok int
-		if err := replica.DB(t).QueryRow("SELECT MASTER_GTID_WAIT(?, 60)", pos).Scan(&ok); err != nil || ok != 0 {
-			t.Fatalf("replica did not reach %s: %v\n%s", pos, err, replica.ErrorLog())
-		}
-	}
+	waitReplica := func() { t.Helper(); replica.WaitReplica(t, primary) }
 	waitReplica()
 	state := func(s *mysqltest.Server) (checkpoint.Checkpoint, string) {
 		t.Helper()

@@ -933,3 +933,29 @@ func (s *Server) ExecScript(t testing.TB, db, path string) {
 	}
 	s.Exec(t, stmts...)
 }
+
+// StartReplicaT starts a server (server id 2, log_slave_updates) replicating
+// from primary by GTID, stopped when the test ends.
+func StartReplicaT(t testing.TB, primary *Server) *Server {
+	t.Helper()
+	r := StartT(t, Options{Args: []string{"--server-id=2", "--log-slave-updates=ON"}})
+	r.Exec(t,
+		fmt.Sprintf("CHANGE MASTER TO MASTER_HOST='%s', MASTER_PORT=%d, MASTER_USER='root', MASTER_PASSWORD='', MASTER_USE_GTID=slave_pos",
+			primary.Host, primary.Port),
+		"START SLAVE")
+	return r
+}
+
+// WaitReplica waits until replica s has applied everything primary has
+// written (MASTER_GTID_WAIT, up to 60 s).
+func (s *Server) WaitReplica(t testing.TB, primary *Server) {
+	t.Helper()
+	var pos string
+	if err := primary.DB(t).QueryRow("SELECT @@gtid_binlog_pos").Scan(&pos); err != nil {
+		t.Fatal(err)
+	}
+	var ok int
+	if err := s.DB(t).QueryRow("SELECT MASTER_GTID_WAIT(?, 60)", pos).Scan(&ok); err != nil || ok != 0 {
+		t.Fatalf("replica did not reach %s: %v (MASTER_GTID_WAIT = %d)\n%s", pos, err, ok, s.ErrorLog())
+	}
+}
