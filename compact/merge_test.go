@@ -53,11 +53,7 @@ func dump(s *tableState) string {
 }
 
 func TestApplyOrderAndCopies(t *testing.T) {
-	tests := []struct {
-		name  string
-		lines [][]byte
-		want  string
-	}{
+	tests := []applyCase{
 		{"latest wins whatever the read order", [][]byte{
 			ev("update", "bin.000001:300:0", `{"id":1,"v":"c"}`, pk("1"), `"old":{"v":"b"}`),
 			ev("insert", "bin.000001:100:0", `{"id":1,"v":"a"}`, pk("1")),
@@ -95,17 +91,7 @@ func TestApplyOrderAndCopies(t *testing.T) {
 			ev("insert", "bin.000001:200:0", `{"id":2,"v":"b","added":2}`, pk("2")),
 		}, "id=1,v=a,added=<nil> id=2,v=b,added=2"},
 	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			s := newTableState("d", "t")
-			if err := s.applyAll(mustChanges(t, tt.lines...)); err != nil {
-				t.Fatal(err)
-			}
-			if got := dump(s); got != tt.want {
-				t.Errorf("got  %s\nwant %s", got, tt.want)
-			}
-		})
-	}
+	runApplyCases(t, tests)
 }
 
 // TestApplyAcrossRuns: a later run that reads copies or older changes
@@ -410,11 +396,7 @@ func gen(n int) string { return fmt.Sprintf(`"source_generation":%d`, n) }
 // generation orders them: every change of a later generation is later,
 // whatever its position. Events without the field are generation 0.
 func TestApplyAcrossGenerations(t *testing.T) {
-	tests := []struct {
-		name  string
-		lines [][]byte
-		want  string
-	}{
+	tests := []applyCase{
 		{"a later generation wins at a lower place", [][]byte{
 			ev("insert", "bin.000009:9000:0", `{"id":1,"v":"old"}`, pk("1")),
 			ev("update", "bin.000001:400:0", `{"id":1,"v":"new"}`, pk("1"), `"old":{"v":"old"}`, gen(1)),
@@ -441,17 +423,7 @@ func TestApplyAcrossGenerations(t *testing.T) {
 			ev("update", "bin.000001:400:0", `{"id":1,"v":"c"}`, pk("1"), `"old":{"v":"b"}`, gen(1)),
 		}, "id=1,v=c"},
 	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			s := newTableState("d", "t")
-			if err := s.applyAll(mustChanges(t, tt.lines...)); err != nil {
-				t.Fatal(err)
-			}
-			if got := dump(s); got != tt.want {
-				t.Errorf("got  %s\nwant %s", got, tt.want)
-			}
-		})
-	}
+	runApplyCases(t, tests)
 	// Across runs: the state keeps the generation of its places, so a
 	// later run orders a copy of an old-generation change (a replay, a
 	// late object) before the table's rows of the new generation.
@@ -591,5 +563,29 @@ func TestGenerationColumn(t *testing.T) {
 	}
 	if want := map[string]string{"1": "1/1:bin.000001:300:0", "2": "1:bin.000009:9000:1"}; fmt.Sprint(got) != fmt.Sprint(want) {
 		t.Errorf("rows read back at %v, want %v", got, want)
+	}
+}
+
+// applyCase is lake lines applied to a new state, and the rows they leave.
+type applyCase struct {
+	name  string
+	lines [][]byte
+	want  string
+}
+
+// runApplyCases applies each case's lines to a new state of d.t and
+// compares its dump with want.
+func runApplyCases(t *testing.T, tests []applyCase) {
+	t.Helper()
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			s := newTableState("d", "t")
+			if err := s.applyAll(mustChanges(t, tt.lines...)); err != nil {
+				t.Fatal(err)
+			}
+			if got := dump(s); got != tt.want {
+				t.Errorf("got  %s\nwant %s", got, tt.want)
+			}
+		})
 	}
 }
