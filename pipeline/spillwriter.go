@@ -25,7 +25,12 @@ func newSpillWriter(f *os.File, size int) *spillWriter {
 	return &spillWriter{f: f, buf: make([]byte, 0, size), spare: make([]byte, 0, size), done: make(chan spillWrite, 1)}
 }
 
-func (w *spillWriter) Write(p []byte) (int, error) {
+func (w *spillWriter) Write(p []byte) (int, error) { return spillAppend(w, p) }
+
+func (w *spillWriter) WriteString(s string) (int, error) { return spillAppend(w, s) }
+
+// spillAppend copies p into w's buffers, sending each one that fills.
+func spillAppend[T []byte | string](w *spillWriter, p T) (int, error) {
 	n := 0
 	for len(p) > 0 {
 		if len(w.buf) == cap(w.buf) {
@@ -37,23 +42,6 @@ func (w *spillWriter) Write(p []byte) (int, error) {
 		k := min(cap(w.buf)-len(w.buf), len(p))
 		w.buf = append(w.buf, p[:k]...)
 		p = p[k:]
-		n += k
-	}
-	return n, w.err
-}
-
-func (w *spillWriter) WriteString(s string) (int, error) {
-	n := 0
-	for len(s) > 0 {
-		if len(w.buf) == cap(w.buf) {
-			w.send()
-		}
-		if w.err != nil {
-			return n, w.err
-		}
-		k := min(cap(w.buf)-len(w.buf), len(s))
-		w.buf = append(w.buf, s[:k]...)
-		s = s[k:]
 		n += k
 	}
 	return n, w.err
