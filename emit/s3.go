@@ -192,6 +192,10 @@ type S3Sink struct {
 	mu      sync.Mutex
 	closed  bool
 	written uint64 // Seq of the last batch written
+	// writeCtx is the context of the last Write: background rounds run
+	// under it, so they stop with the writer (a deposed leader's term),
+	// not only at Close.
+	writeCtx context.Context
 	open    map[bufferKey]*s3Buffer
 	sealed  []*s3Buffer // rolled and waiting for an upload round
 	flying  map[*s3Buffer]struct{}
@@ -311,6 +315,7 @@ func (s *S3Sink) Write(ctx context.Context, b *Batch) error {
 		s.mu.Unlock()
 		return fmt.Errorf("s3 sink: write: %w", errSinkClosed)
 	}
+	s.writeCtx = ctx
 	now := s.now()
 	late := 0
 	for i := range b.Events {
@@ -497,9 +502,11 @@ func (s *S3Sink) startPack(buf *s3Buffer) {
 // last one failed, or the sink is closed. A round writes its objects and
 // their manifest like any other (upload): a sealed buffer is uploaded as
 // soon as it is compressed, instead of at the next Sync or when Write
-// reaches MaxBufferedBytes. Callers hold s.mu.
+// reaches MaxBufferedBytes. It runs under the last Write's context: once
+// that ends (the writer stopped, e.g. a leader's term ended) no round
+// starts or goes on. Callers hold s.mu.
 func (s *S3Sink) kick() {
-	if s.eager || s.eagerFailed || s.closed {
+	if s.eager || s.eagerFailed || s.closed || s.writeCtx == nil || s.writeCtx.Err() != nil {
 		return
 	}
 	bufs := s.take(noBuffer, func(buf *s3Buffer) bool { return buf.body != nil })
@@ -508,9 +515,10 @@ func (s *S3Sink) kick() {
 	}
 	s.eager = true
 	s.rounds.Add(1)
+	ctx := s.writeCtx
 	go func() {
 		defer s.rounds.Done()
-		err := s.upload(context.Background(), bufs) // until Close
+		err := s.upload(ctx, bufs) // until the writer's context ends, or Close
 		s.mu.Lock()
 		defer s.mu.Unlock()
 		s.eager = false

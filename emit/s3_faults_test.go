@@ -612,3 +612,59 @@ func TestS3CloseEndsBackgroundUpload(t *testing.T) {
 		t.Fatal("written after Close")
 	}
 }
+
+// TestS3BackgroundUploadEndsWithWriter: a background round runs under its
+// writer's context. When that ends (a deposed leader's term), the round
+// gives up and no other starts, before any Close: a stopped writer's sink
+// writes nothing more.
+func TestS3BackgroundUploadEndsWithWriter(t *testing.T) {
+	f := newFakeS3(t)
+	started, gaveUp := make(chan struct{}), make(chan struct{})
+	var once, onceUp sync.Once
+	var puts atomic.Int32
+	api := &hookedS3{s3API: f.client, beforePut: func(ctx context.Context, in *s3.PutObjectInput) error {
+		puts.Add(1)
+		once.Do(func() { close(started) })
+		<-ctx.Done() // held until the writer stops
+		onceUp.Do(func() { close(gaveUp) })
+		return ctx.Err()
+	}}
+	cfg := testS3Config(f.bucket)
+	cfg.RollBytes = 4 << 10
+	s, _ := newTestSink(t, api, cfg)
+	wctx, stop := context.WithCancel(context.Background())
+	if err := s.Write(wctx, mkBatch(1, padded("t", 1000, 2, 3000)...)); err != nil { // rolls: a background round
+		t.Fatal(err)
+	}
+	select {
+	case <-started:
+	case <-time.After(10 * time.Second):
+		t.Fatal("no background round started")
+	}
+	stop()
+	select {
+	case <-gaveUp:
+	case <-time.After(10 * time.Second):
+		t.Fatal("the background round went on after its writer's context ended")
+	}
+	// The round ends, and nothing more starts: its object waits for a
+	// writer.
+	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(time.Millisecond) {
+		s.mu.Lock()
+		eager := s.eager
+		s.mu.Unlock()
+		if !eager {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("the background round did not end")
+		}
+	}
+	s.mu.Lock()
+	s.kick()
+	eager, sealed := s.eager, len(s.sealed)
+	s.mu.Unlock()
+	if eager || sealed != 1 || puts.Load() != 1 {
+		t.Fatalf("after the writer stopped: round under way %v, %d sealed buffers (want 1, put back), %d puts (want 1)", eager, sealed, puts.Load())
+	}
+}
