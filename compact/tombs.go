@@ -16,6 +16,8 @@ import (
 	"github.com/apache/iceberg-go/table"
 	"github.com/google/uuid"
 	"github.com/klauspost/compress/gzip"
+
+	"github.com/sluicecdc/sluice/internal/atomicfile"
 )
 
 // Tombstones (deleted keys, with the place and time of the delete, kept
@@ -110,24 +112,7 @@ func copyToLocation(ctx context.Context, tbl *table.Table, loc string, r io.Read
 		if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
 			return err
 		}
-		f, err := os.CreateTemp(filepath.Dir(p), ".sluice-tmp-*")
-		if err != nil {
-			return err
-		}
-		_, err = io.Copy(f, r)
-		if err == nil {
-			err = f.Sync()
-		}
-		if cerr := f.Close(); err == nil {
-			err = cerr
-		}
-		if err == nil {
-			err = os.Rename(f.Name(), p)
-		}
-		if err != nil {
-			_ = os.Remove(f.Name())
-		}
-		return err
+		return atomicfile.WriteFrom(p, r)
 	}
 	fs, err := tbl.FS(ctx)
 	if err != nil {

@@ -4,8 +4,10 @@
 package atomicfile
 
 import (
+	"bytes"
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	"path/filepath"
 	"strings"
@@ -20,6 +22,11 @@ const tmpSuffix = ".sluice-tmp"
 // never write into each other's; one a crash left behind is removed by
 // Clean.
 func Write(path string, data []byte) error {
+	return WriteFrom(path, bytes.NewReader(data))
+}
+
+// WriteFrom is Write with the content read from r.
+func WriteFrom(path string, r io.Reader) error {
 	dir, base := filepath.Split(path)
 	if dir == "" {
 		dir = "."
@@ -30,7 +37,7 @@ func Write(path string, data []byte) error {
 	}
 	tmp := f.Name()
 	if err = f.Chmod(0o644); err == nil {
-		if _, err = f.Write(data); err == nil {
+		if _, err = io.Copy(f, r); err == nil {
 			err = f.Sync()
 		}
 	}
