@@ -389,9 +389,9 @@ func (s *DynamoStore) Save(ctx context.Context, cp *Checkpoint) error {
 	} else {
 		remove = append(remove, "#gtid_set")
 	}
+	values[":generation"] = num(uint64(cp.Generation)) // the condition's too
 	if cp.Generation != 0 {
 		set = append(set, "#generation = :generation")
-		values[":generation"] = num(uint64(cp.Generation))
 	} else {
 		remove = append(remove, "#generation")
 	}
@@ -441,7 +441,8 @@ func (s *DynamoStore) Save(ctx context.Context, cp *Checkpoint) error {
 	// event.Position.Compare orders them: file sequence number, then file
 	// name, then offset. Positions of another server (after a failover,
 	// resumed by GTID) are not ordered with them, nor are those of a
-	// later generation.
+	// later generation; one of an earlier generation is refused, as
+	// Compare orders checkpoints.
 	other := ""
 	if cp.ServerID != 0 {
 		other = "#server_id <> :server_id OR "
@@ -449,7 +450,7 @@ func (s *DynamoStore) Save(ctx context.Context, cp *Checkpoint) error {
 	if cp.Generation != 0 {
 		other += "attribute_not_exists(#generation) OR #generation < :generation OR "
 	}
-	cond := "#epoch = :epoch AND (attribute_not_exists(#file_seq) OR " + other + "#file_seq < :file_seq OR " +
+	cond := "#epoch = :epoch AND (attribute_not_exists(#generation) OR #generation <= :generation) AND (attribute_not_exists(#file_seq) OR " + other + "#file_seq < :file_seq OR " +
 		"(#file_seq = :file_seq AND (#file < :file OR (#file = :file AND #offset <= :offset))))"
 	_, err := s.api.UpdateItem(ctx, &dynamodb.UpdateItemInput{
 		TableName:                           aws.String(s.cfg.Table),
@@ -497,7 +498,7 @@ func (s *DynamoStore) refused(ctx context.Context, cp *Checkpoint, epoch uint64,
 		if err != nil {
 			return fmt.Errorf("%s: stored position: %v: %w", prefix, err, ErrCorrupt)
 		}
-		if (serverID == 0 || cur.ServerID == serverID) && cur.Generation >= cp.Generation && pos.Compare(cur.Position) < 0 {
+		if cur.Generation > cp.Generation || (serverID == 0 || cur.ServerID == serverID) && cur.Generation == cp.Generation && pos.Compare(cur.Position) < 0 {
 			return fmt.Errorf("%s: %w: stored position is %s", prefix, ErrPositionBackwards, cur.Position)
 		}
 		return fmt.Errorf("%s: refused by the table's condition, though the stored epoch is ours and the stored position %s is not ahead: %w", prefix, cur.Position, ErrCorrupt)

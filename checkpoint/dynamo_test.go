@@ -199,6 +199,15 @@ func TestDynamoRoundTrip(t *testing.T) {
 	if err := s.Save(ctx, &next); !errors.Is(err, ErrPositionBackwards) {
 		t.Fatalf("Save backwards within a generation: %v, want ErrPositionBackwards", err)
 	}
+	// An earlier generation is refused wherever its position is, on
+	// this server or another.
+	for _, srv := range []uint32{next.ServerID, next.ServerID + 7} {
+		old := next
+		old.Generation, old.ServerID, old.Position = 3, srv, pos("mysql-bin.000009:900")
+		if err := s.Save(ctx, &old); !errors.Is(err, ErrPositionBackwards) {
+			t.Fatalf("Save of an earlier generation (server %d) at a higher position: %v, want ErrPositionBackwards", srv, err)
+		}
+	}
 	if got, err = s.Load(ctx); err != nil || got.Generation != 4 || got.Position != pos("mysql-bin.000001:100") {
 		t.Fatalf("Load = %+v, %v: want generation 4 at mysql-bin.000001:100", got, err)
 	}
