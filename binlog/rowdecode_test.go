@@ -33,6 +33,15 @@ type differ struct {
 	// columns out.
 	types   map[replication.EventType]int
 	partial int
+	// kept holds every event compared, both decodings, for check to
+	// compare again once later events were decoded: the rowDecoder's
+	// values must outlive the slabs' later use.
+	kept []keptEvent
+}
+
+type keptEvent struct {
+	ref, got replication.RowsEvent
+	at       string
 }
 
 // parser returns a BinlogParser decoding as sluice's syncer does whose
@@ -86,8 +95,11 @@ func (d *differ) hook(re *replication.RowsEvent, data []byte) error {
 			break
 		}
 	}
+	at := fmt.Sprintf("table %s.%s, event %d", ref.Table.Schema, ref.Table.Table, d.events)
 	if msg := compareDecoded(&ref, refErr, re, err); msg != "" {
-		d.diffs = append(d.diffs, fmt.Sprintf("table %s.%s, event %d: %s", ref.Table.Schema, ref.Table.Table, d.events, msg))
+		d.diffs = append(d.diffs, at+": "+msg)
+	} else if refErr == nil && err == nil {
+		d.kept = append(d.kept, keptEvent{ref: ref, got: *re, at: at})
 	}
 	return err
 }
@@ -195,6 +207,12 @@ func (d *differ) parseFile(t *testing.T, flavor, path string) {
 
 func (d *differ) check(t *testing.T) {
 	t.Helper()
+	for _, k := range d.kept {
+		if msg := compareDecoded(&k.ref, nil, &k.got, nil); msg != "" {
+			d.diffs = append(d.diffs, k.at+", compared again after the later events: "+msg)
+		}
+	}
+	d.kept = nil
 	for i, msg := range d.diffs {
 		if i == 10 {
 			t.Errorf("... %d differences in all", len(d.diffs))
