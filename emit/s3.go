@@ -196,9 +196,9 @@ type S3Sink struct {
 	// under it, so they stop with the writer (a deposed leader's term),
 	// not only at Close.
 	writeCtx context.Context
-	open    map[bufferKey]*s3Buffer
-	sealed  []*s3Buffer // rolled and waiting for an upload round
-	flying  map[*s3Buffer]struct{}
+	open     map[bufferKey]*s3Buffer
+	sealed   []*s3Buffer // rolled and waiting for an upload round
+	flying   map[*s3Buffer]struct{}
 	// buffered counts the bytes held by open, sealed and flying buffers:
 	// the capacity of their events and compressed bodies (s3Buffer.held).
 	buffered int
