@@ -95,3 +95,85 @@ func TestFileSinkOneWriter(t *testing.T) {
 		t.Fatalf("file %q, want %q", got, want)
 	}
 }
+
+// TestFileSinkStartsWriteback: every writebackEvery bytes written, the sink
+// writes out its buffer and starts the writeback of exactly what was
+// appended since the last start (from the file's end at open), so the
+// ranges cover the new bytes once, in order, and are in the file when it
+// starts; a refusal (a file system without it) turns it off, and the
+// writes go on.
+func TestFileSinkStartsWriteback(t *testing.T) {
+	ctx := context.Background()
+	path := filepath.Join(t.TempDir(), "events.jsonl")
+	const before = "{\"old\":1}\n"
+	if err := os.WriteFile(path, []byte(before), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	type span struct{ off, n, size int64 }
+	var spans []span
+	refuse := false
+	real := startWriteback
+	startWriteback = func(f *os.File, off, n int64) error {
+		st, err := os.Stat(path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		spans = append(spans, span{off, n, st.Size()})
+		if refuse {
+			return errors.ErrUnsupported
+		}
+		return real(f, off, n) // the real system call takes it here
+	}
+	t.Cleanup(func() { startWriteback = real })
+	s, err := OpenFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	// 700 KiB batches, less than the sink's 1 MiB buffer: a start comes
+	// after 12 of them (8.2 MiB), with some of it still buffered.
+	const size = 700 << 10
+	line := make([]byte, size)
+	for i := range line {
+		line[i] = 'x'
+	}
+	line[len(line)-1] = '\n'
+	written := int64(len(before))
+	write := func(n int) {
+		for range n {
+			b := &Batch{Seq: 1, Data: line}
+			b.Hold(1, nil)
+			if err := s.Write(ctx, b); err != nil {
+				t.Fatal(err)
+			}
+			written += size
+		}
+	}
+	write(30)
+	want := []span{
+		{int64(len(before)), 12 * size, int64(len(before)) + 12*size},
+		{int64(len(before)) + 12*size, 12 * size, int64(len(before)) + 24*size},
+	}
+	if len(spans) != len(want) || spans[0] != want[0] || spans[1] != want[1] {
+		t.Fatalf("writeback started over %+v, want %+v", spans, want)
+	}
+	refuse = true
+	write(6)
+	if len(spans) != 3 || spans[2] != (span{int64(len(before)) + 24*size, 12 * size, written}) {
+		t.Fatalf("writeback started over %+v after %d bytes, want a third start over the last 12 batches", spans, written)
+	}
+	write(30) // off after the refusal: never asked again
+	if len(spans) != 3 {
+		t.Fatalf("writeback asked for again after it was refused: %+v", spans)
+	}
+	if _, err := s.Sync(ctx, true); err != nil {
+		t.Fatal(err)
+	}
+	st, err := os.Stat(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if st.Size() != written {
+		t.Fatalf("file of %d bytes, want %d", st.Size(), written)
+	}
+}
