@@ -62,6 +62,7 @@ type Maxwell struct {
 	opts    MaxwellOptions
 	tables  map[*schema.Table]*tableCodec
 	scratch []byte
+	meta    metaCache
 }
 
 var _ Format = (*Maxwell)(nil)
@@ -228,6 +229,37 @@ func (m *Maxwell) appendColumn(dst []byte, cc *columnCodec, image []any, i int) 
 
 // appendMeta appends the optional fields every event has, each followed by a comma.
 func (m *Maxwell) appendMeta(dst []byte, tx *Tx, pos Position, index, version int) []byte {
+	c := &m.meta
+	if !c.valid || c.pos != pos || c.version != version || c.serverID != tx.ServerID || c.generation != tx.Generation || c.gtid != tx.GTID {
+		m.fillMeta(tx, pos, version)
+	}
+	if c.at < 0 {
+		return append(dst, c.buf...)
+	}
+	dst = append(dst, c.buf[:c.at]...)
+	dst = strconv.AppendInt(dst, int64(index), 10)
+	return append(dst, c.buf[c.at:]...)
+}
+
+// metaCache is appendMeta's output for the last place it encoded, with
+// the dedupe key's row index left out: the rows of a rows event share all
+// the rest, so it is copied, not formatted again, row after row.
+type metaCache struct {
+	valid      bool
+	pos        Position
+	gtid       string
+	serverID   uint32
+	generation uint32
+	version    int
+	buf        []byte
+	at         int // where the row index goes in buf; -1: nowhere
+}
+
+// fillMeta formats the metadata fields of the events at pos into m.meta.
+func (m *Maxwell) fillMeta(tx *Tx, pos Position, version int) {
+	c := &m.meta
+	*c = metaCache{valid: true, pos: pos, gtid: tx.GTID, serverID: tx.ServerID, generation: tx.Generation, version: version, buf: c.buf[:0], at: -1}
+	dst := c.buf
 	if m.opts.Position {
 		dst = append(dst, `"position":`...)
 		dst = append(dst, '"')
@@ -245,8 +277,13 @@ func (m *Maxwell) appendMeta(dst []byte, tx *Tx, pos Position, index, version in
 		dst = append(dst, ',')
 	}
 	if m.opts.DedupeKey {
+		// AppendDedupeKey's server_id:file:offset:, then the index.
 		dst = append(dst, `"dedupe_key":"`...)
-		dst = AppendDedupeKey(dst, tx.ServerID, pos, index)
+		dst = strconv.AppendUint(dst, uint64(tx.ServerID), 10)
+		dst = append(dst, ':')
+		dst = appendPosition(dst, pos)
+		dst = append(dst, ':')
+		c.at = len(dst)
 		dst = append(dst, `",`...)
 		if tx.Generation != 0 {
 			// Orders places of different servers: see event.Tx.
@@ -260,7 +297,7 @@ func (m *Maxwell) appendMeta(dst []byte, tx *Tx, pos Position, index, version in
 		dst = strconv.AppendInt(dst, int64(version), 10)
 		dst = append(dst, ',')
 	}
-	return dst
+	c.buf = dst
 }
 
 // AppendDDL implements Format: Maxwell's schema change event, with "old"
