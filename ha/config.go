@@ -74,6 +74,16 @@ type Config struct {
 	// from a quorum. It also bounds how long lead() keeps running on a node
 	// that was cut off (see Run).
 	LeaderLeaseTimeout time.Duration
+	// MaxWriteTime is the longest one write the leader makes outside Raft
+	// without a fence of its own (one Kinesis PutRecords attempt) is given:
+	// the leader abandons such a request after it, and the moment its
+	// lease lapses if that comes first (Lease.MaxWrite). A new leader makes
+	// no such write until MaxWriteTime after it took office
+	// (Lease.WritesFrom): its predecessor's lease had ended by then, so a
+	// request the predecessor sent within its lease has been applied, or
+	// abandoned, before the new leader's first one leaves. It adds to
+	// failover time (the new leader's start-up overlaps it).
+	MaxWriteTime time.Duration
 
 	// LeadFailureLimit is how many times in a row lead may fail (return while
 	// this node is still leader) before the node hands leadership to another
@@ -102,6 +112,7 @@ func DefaultConfig() Config {
 		HeartbeatTimeout:   time.Second,
 		ElectionTimeout:    time.Second,
 		LeaderLeaseTimeout: 500 * time.Millisecond,
+		MaxWriteTime:       5 * time.Second,
 		LeadFailureLimit:   3,
 		LeadRetryBackoff:   time.Second,
 	}
@@ -204,6 +215,8 @@ func (c *Config) Validate() error {
 		return fmt.Errorf("leader_lease_timeout %s: want at least %s", c.LeaderLeaseTimeout, floor)
 	case c.LeaderLeaseTimeout > c.HeartbeatTimeout:
 		return fmt.Errorf("leader_lease_timeout %s: want at most heartbeat_timeout (%s)", c.LeaderLeaseTimeout, c.HeartbeatTimeout)
+	case c.MaxWriteTime < floor:
+		return fmt.Errorf("max_write_time %s: want at least %s", c.MaxWriteTime, floor)
 	case c.LeadFailureLimit < 0:
 		return fmt.Errorf("lead_failure_limit %d: want 0 (default) or more", c.LeadFailureLimit)
 	case c.LeadRetryBackoff < 0:

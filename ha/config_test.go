@@ -44,6 +44,7 @@ func TestConfigValidate(t *testing.T) {
 		{"raft on loopback", func(c *Config) {
 			c.Insecure, c.BindAddr, c.AdvertiseAddr, c.Peers, c.Bootstrap = false, "127.0.0.2:7946", "", nil, false
 		}, ""},
+		{"no max write time", func(c *Config) { c.MaxWriteTime = 0 }, "max_write_time"},
 		{"negative failure limit", func(c *Config) { c.LeadFailureLimit = -1 }, "lead_failure_limit"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {

@@ -128,8 +128,11 @@ func (n *Node) checkInterval() time.Duration {
 func (n *Node) leadTerm(ctx context.Context, lead LeadFunc) (lost bool, err error) {
 	term := n.raft.CurrentTerm()
 	log := n.log.With("term", term)
-	lease := &Lease{}
+	// This node leads now, so its predecessor's lease has ended: followers
+	// waited that long without hearing from it before electing anyone (or
+	// it gave its lease up before handing leadership over).
 	confirmed := time.Now()
+	lease := &Lease{writesFrom: confirmed.Add(n.cfg.MaxWriteTime), maxWrite: n.cfg.MaxWriteTime}
 	// Failures here count as lead failures unless leadership went with them.
 	if err := n.raft.Barrier(raftOpTimeout).Error(); err != nil {
 		return false, fmt.Errorf("barrier after election in term %d: %w", term, err)
@@ -255,9 +258,29 @@ type leaseKey struct{}
 // after a newer leader's. A leader frozen (SIGSTOP) or cut off finds its
 // lease lapsed as soon as it runs again, before its lead context is
 // cancelled. It is safe for concurrent use.
+//
+// The lease stops requests from leaving once it lapses, but a request that
+// left within it can still be applied later (a slow network or server), and
+// a stream like Kinesis has no conditional write to refuse it. So requests
+// are bounded on both sides by Config.MaxWriteTime: a leader abandons each
+// after MaxWrite (and when its lease lapses), and a new leader sends
+// nothing before WritesFrom, MaxWriteTime after it took office, which is
+// after its predecessor's lease ended.
 type Lease struct {
-	until atomic.Pointer[time.Time]
+	until      atomic.Pointer[time.Time]
+	writesFrom time.Time
+	maxWrite   time.Duration
 }
+
+// WritesFrom returns when this leader may send its first write outside
+// Raft that nothing else fences (a stream record): Config.MaxWriteTime
+// after it took office, by when whatever its predecessor sent within its
+// lease has landed or been abandoned.
+func (l *Lease) WritesFrom() time.Time { return l.writesFrom }
+
+// MaxWrite returns Config.MaxWriteTime: how long one such write may take
+// before this leader abandons it (its successor waits this long).
+func (l *Lease) MaxWrite() time.Duration { return l.maxWrite }
 
 // Until returns the end of the lease (the zero time once it is given up).
 func (l *Lease) Until() time.Time {
