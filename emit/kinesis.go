@@ -112,7 +112,9 @@ type KinesisConfig struct {
 	// accepts them, counted as the capacity of the buffers held (batches,
 	// aggregates) and kinesisUnitBytes per record; past it Write blocks.
 	MaxBufferedBytes int
-	// RequestTimeout bounds one attempt of one request.
+	// RequestTimeout bounds one attempt of one request. A cluster's leader
+	// keeps it within ha.Lease.MaxWrite, the time its successor waits
+	// before its first request (NotBefore).
 	RequestTimeout time.Duration
 	// RetryBackoff and RetryBackoffMax bound the wait after a throttled or
 	// failed request; attempts go on until the sink is closed.
@@ -129,8 +131,13 @@ type KinesisConfig struct {
 	// Lease, when set, returns until when this process may write (the
 	// leader's lease, ha.Lease.Until): no request (or retry of one) leaves
 	// after it; the check is made again just before the HTTP request goes
-	// out.
+	// out, and a request under way is abandoned the moment the lease
+	// lapses.
 	Lease func() time.Time
+	// NotBefore, when set, is when the first request may leave: a new
+	// leader's wait (ha.Lease.WritesFrom) for requests its predecessor
+	// sent within its lease, which Kinesis may still apply.
+	NotBefore time.Time
 	// Epoch, when not zero, is the term's epoch: each record's JSON gets
 	// "epoch":Epoch as its first field, so a consumer can drop records of
 	// older epochs that arrive after newer ones. Zero (one process, no
@@ -287,6 +294,8 @@ func NewKinesisSink(client kinesisAPI, cfg KinesisConfig, logger *slog.Logger) (
 		tails:   make(map[string]*kinesisUnit),
 		changed: make(chan struct{}),
 		strict:  cfg.Ordering == OrderStrict,
+		// A new leader's first request waits for its predecessor's.
+		notBefore: cfg.NotBefore,
 	}
 	if s.strict && !cfg.Aggregate && cfg.PartitionKey != PartitionByPrimaryKey {
 		s.log.Warn("strict ordering without aggregation sends one record per key per request: set aggregate: true for throughput",

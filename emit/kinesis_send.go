@@ -5,10 +5,13 @@ import (
 	"errors"
 	"fmt"
 	"math/rand/v2"
+	"net"
 	"net/http"
+	"sync"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
+	awshttp "github.com/aws/aws-sdk-go-v2/aws/transport/http"
 	"github.com/aws/aws-sdk-go-v2/service/kinesis"
 	"github.com/aws/aws-sdk-go-v2/service/kinesis/types"
 )
@@ -114,7 +117,7 @@ func (s *KinesisSink) send() {
 		for _, u := range units {
 			entries = append(entries, u.entry)
 		}
-		actx, cancel := context.WithTimeout(s.ctx, s.cfg.RequestTimeout)
+		actx, cancel := s.attemptContext()
 		out, err := s.api.PutRecords(actx, &kinesis.PutRecordsInput{StreamName: s.stream, Records: entries}, s.leaseOpts...)
 		cancel()
 		clear(entries) // let go of the data
@@ -129,6 +132,49 @@ func (s *KinesisSink) send() {
 		for _, b := range release {
 			b.Release()
 		}
+	}
+}
+
+// attemptContext returns the context of one PutRecords call: it ends
+// RequestTimeout after now, when the sink stops and, with a Lease, the
+// moment the lease lapses (it follows the lease as a quorum renews it).
+// A deposed leader thus has no request under way, its connection closed,
+// past its lease; its successor waits RequestTimeout (at most
+// ha.Lease.MaxWrite) more before its first request (NotBefore), for what
+// the server had taken in already.
+func (s *KinesisSink) attemptContext() (context.Context, context.CancelFunc) {
+	ctx, cancel := context.WithTimeout(s.ctx, s.cfg.RequestTimeout)
+	if s.cfg.Lease == nil {
+		return ctx, cancel
+	}
+	ctx, lapse := context.WithCancelCause(ctx)
+	var (
+		mu    sync.Mutex
+		timer *time.Timer
+		check func()
+	)
+	check = func() {
+		mu.Lock()
+		defer mu.Unlock()
+		if ctx.Err() != nil {
+			return
+		}
+		d := time.Until(s.cfg.Lease())
+		if d <= 0 {
+			lapse(errLeaseLapsed)
+			return
+		}
+		timer = time.AfterFunc(d, check)
+	}
+	check()
+	return ctx, func() {
+		lapse(context.Canceled)
+		mu.Lock()
+		if timer != nil {
+			timer.Stop()
+		}
+		mu.Unlock()
+		cancel()
 	}
 }
 
@@ -150,12 +196,63 @@ func (g leaseGate) Do(r *http.Request) (*http.Response, error) {
 	return g.next.Do(r)
 }
 
-// leaseOption puts the lease gate in front of the client's HTTP client.
+// leaseConn is a connection that writes nothing once the lease lapsed,
+// each write's deadline the lease's end. The check is the last before the
+// bytes reach the kernel: a leader frozen after leaseGate's check, or in
+// the middle of writing a request, sends nothing more when it thaws (a
+// request cut short is never applied). It narrows the window between
+// check and send to the write call itself; it cannot close it.
+type leaseConn struct {
+	net.Conn
+	until func() time.Time
+}
+
+func (c leaseConn) Write(p []byte) (int, error) {
+	until := c.until()
+	if !time.Now().Before(until) {
+		return 0, errLeaseLapsed
+	}
+	if err := c.SetWriteDeadline(until); err != nil {
+		return 0, err
+	}
+	return c.Conn.Write(p)
+}
+
+// leaseOption puts the lease gate in front of the client's HTTP client
+// and, when that is the SDK's (an *awshttp.BuildableClient), makes its
+// connections leaseConns. The gated client is made once per client seen,
+// so that it keeps its connections.
 func leaseOption(until func() time.Time) func(*kinesis.Options) {
+	var (
+		mu          sync.Mutex
+		base, gated *awshttp.BuildableClient
+	)
 	return func(o *kinesis.Options) {
-		if o.HTTPClient != nil {
-			o.HTTPClient = leaseGate{next: o.HTTPClient, until: until}
+		if o.HTTPClient == nil {
+			return
 		}
+		next := o.HTTPClient
+		if bc, ok := next.(*awshttp.BuildableClient); ok {
+			mu.Lock()
+			if bc != base {
+				base, gated = bc, bc.WithTransportOptions(func(t *http.Transport) {
+					dial := t.DialContext
+					if dial == nil {
+						dial = (&net.Dialer{}).DialContext
+					}
+					t.DialContext = func(ctx context.Context, network, addr string) (net.Conn, error) {
+						c, err := dial(ctx, network, addr)
+						if err != nil {
+							return nil, err
+						}
+						return leaseConn{Conn: c, until: until}, nil
+					}
+				})
+			}
+			next = gated
+			mu.Unlock()
+		}
+		o.HTTPClient = leaseGate{next: next, until: until}
 	}
 }
 
