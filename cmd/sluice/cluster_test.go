@@ -57,6 +57,7 @@ func newCluster(r *deliveryRig) []*clusterNode {
   heartbeat_timeout: 500ms
   election_timeout: 500ms
   leader_lease_timeout: 250ms
+  max_write_time: 1s
 http:
   listen: "%s"
   stall_timeout: 10s

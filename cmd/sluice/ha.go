@@ -37,6 +37,7 @@ type haConfig struct {
 	HeartbeatTimeout   time.Duration `koanf:"heartbeat_timeout"`
 	ElectionTimeout    time.Duration `koanf:"election_timeout"`
 	LeaderLeaseTimeout time.Duration `koanf:"leader_lease_timeout"`
+	MaxWriteTime       time.Duration `koanf:"max_write_time"`
 	// Insecure allows Raft without TLS on a non-loopback bind address.
 	Insecure bool `koanf:"insecure"`
 }
@@ -178,6 +179,9 @@ func (c *fileConfig) haNodeConfig(log *slog.Logger) (ha.Config, error) {
 	}
 	if c.HA.LeaderLeaseTimeout != 0 {
 		hc.LeaderLeaseTimeout = c.HA.LeaderLeaseTimeout
+	}
+	if c.HA.MaxWriteTime != 0 {
+		hc.MaxWriteTime = c.HA.MaxWriteTime
 	}
 	adminURL, err := c.adminURL()
 	if err != nil {

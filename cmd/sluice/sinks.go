@@ -264,9 +264,12 @@ func (c *fileConfig) openSinks(ctx context.Context, stdout io.Writer, log *slog.
 			if term, ok := ha.TermFromContext(ctx); ok {
 				// A cluster's leader: the senders stop with the term, wait
 				// while its lease is in doubt, and mark records with it.
+				// Each request is abandoned within MaxWrite, and the first
+				// waits MaxWrite after the election for the predecessor's.
 				ec.Term, ec.Epoch = ctx, term
 				if l, ok := ha.LeaseFromContext(ctx); ok {
-					ec.Lease = l.Until
+					ec.Lease, ec.NotBefore = l.Until, l.WritesFrom()
+					ec.RequestTimeout = min(ec.RequestTimeout, l.MaxWrite())
 				}
 			}
 			if emit.StreamTemplate(sc.Stream) {
