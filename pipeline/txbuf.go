@@ -121,7 +121,7 @@ func (b *txBuffer) spillArena() error {
 		}
 		b.spill = f
 		b.spillW = newSpillWriter(f, spillBuffer)
-		b.src = spillSource{f: f, w: b.spillW, free: true}
+		b.src = spillSource{f: f, free: true}
 		b.spillR = bufio.NewReaderSize(&b.src, spillBuffer)
 	}
 	b.dirty = true
@@ -153,6 +153,29 @@ func (b *txBuffer) spillArena() error {
 	return nil
 }
 
+// spillSource reads the spill file sequentially and frees (punches out)
+// each part once it is read, while it can: the read-back happens as the
+// commit writes the transaction's events to the sinks (a file sink's
+// pages, a temporary file's), and they take the pages just freed instead
+// of new ones, so a spilled transaction holds about its size in the page
+// cache, not twice.
+type spillSource struct {
+	f    *os.File
+	off  int64
+	free bool
+}
+
+func (s *spillSource) Read(p []byte) (int, error) {
+	n, err := s.f.Read(p)
+	if n > 0 && s.free {
+		if freeSpilled(s.f, s.off, int64(n)) != nil {
+			s.free = false // not supported here: freed at truncation
+		}
+	}
+	s.off += int64(n)
+	return n, err
+}
+
 // each calls fn for every row in order with its head and tail and its
 // record (whose offsets mean nothing for spilled rows). The slices, rec.key
 // included, are valid only during the call. The spilled rows are read
@@ -165,7 +188,7 @@ func (b *txBuffer) each(fn func(head, tail []byte, rec *txRec) error) error {
 		if _, err := b.spill.Seek(0, io.SeekStart); err != nil {
 			return err
 		}
-		b.src.reset()
+		b.src.off = 0
 		r := b.spillR
 		r.Reset(&b.src)
 		var buf, big []byte // big: rows larger than the reader's buffer
